@@ -1,0 +1,178 @@
+//! Storage contract: per-aggregate repository traits composed into [`Repos`], with
+//! [`Store`] (autocommit, migrations) and [`Tx`] (one unit of work).
+//!
+//! Backends implement the repository traits once for "a connection" and expose them both
+//! on the store and inside a transaction, so a domain helper taking `&dyn Repos` works on
+//! either. Lookups return `Option`: only the caller knows whether "absent" means
+//! `USER_NOT_FOUND` or something else.
+//!
+//! Every row is keyed by project: every method takes the project id, and a row of one
+//! project is never visible through another.
+//!
+//! ```
+//! use postern_core::storage::{Repos, Store, StoreError};
+//!
+//! /// Deletes a user's sessions and the user in one transaction.
+//! async fn remove(store: &dyn Store, project: &str, user: uuid::Uuid) -> Result<bool, StoreError> {
+//!     let tx = store.begin().await?;
+//!     tx.sessions().delete_for_user(project, user, None).await?;
+//!     let gone = tx.users().delete(project, user).await?;
+//!     tx.commit().await?; // dropping `tx` without commit rolls back
+//!     Ok(gone)
+//! }
+//! ```
+
+mod records;
+
+pub use records::*;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+/// A storage failure, classified once by the backend.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint was violated (the string names the constraint or index when known).
+    #[error("unique constraint violated: {0}")]
+    Conflict(String),
+    /// A foreign key pointed at a row that does not exist.
+    #[error("missing referenced row: {0}")]
+    MissingReference(String),
+    /// Any other backend failure (connection, syntax, serialization...).
+    #[error("storage backend error: {0}")]
+    Backend(String),
+}
+
+/// Result of a storage call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Projects and their API key sets.
+#[async_trait]
+pub trait ProjectRepo: Send + Sync {
+    /// The project with this id.
+    async fn get(&self, id: &str) -> StoreResult<Option<ProjectRecord>>;
+    /// Inserts a project; [`StoreError::Conflict`] when the id exists.
+    async fn insert(&self, project: &ProjectRecord) -> StoreResult<()>;
+    /// Replaces display name and config; `false` when the project does not exist.
+    async fn update(&self, project: &ProjectRecord) -> StoreResult<bool>;
+    /// All projects, ordered by id.
+    async fn list(&self) -> StoreResult<Vec<ProjectRecord>>;
+    /// Inserts a key set; [`StoreError::Conflict`] when a key hash is already used.
+    async fn insert_key_set(&self, keys: &ApiKeySetRecord) -> StoreResult<()>;
+    /// The key set of this project holding a key of `kind` whose hash is `key_hash`.
+    async fn find_key_set(
+        &self,
+        project_id: &str,
+        kind: KeyKind,
+        key_hash: &str,
+    ) -> StoreResult<Option<ApiKeySetRecord>>;
+    /// The project's key sets, oldest first.
+    async fn list_key_sets(&self, project_id: &str) -> StoreResult<Vec<ApiKeySetRecord>>;
+    /// Deletes a key set; `false` when it did not exist.
+    async fn delete_key_set(&self, project_id: &str, id: Uuid) -> StoreResult<bool>;
+}
+
+/// Users and their contact channels.
+#[async_trait]
+pub trait UserRepo: Send + Sync {
+    /// Inserts a user.
+    async fn insert(&self, user: &UserRecord) -> StoreResult<()>;
+    /// The user with this id in this project.
+    async fn get(&self, project_id: &str, id: Uuid) -> StoreResult<Option<UserRecord>>;
+    /// Writes every column of the user; `false` when it does not exist.
+    async fn update(&self, user: &UserRecord) -> StoreResult<bool>;
+    /// Deletes the user and, by cascade, its channels and sessions; `false` when absent.
+    async fn delete(&self, project_id: &str, id: Uuid) -> StoreResult<bool>;
+    /// Users matching the query, ordered by `(signed_up_at, id)` in the query's direction.
+    async fn list(&self, project_id: &str, query: &UserListQuery) -> StoreResult<Vec<UserRecord>>;
+    /// Sets `last_active_at`; `false` when the user does not exist.
+    async fn touch(&self, project_id: &str, id: Uuid, at_millis: i64) -> StoreResult<bool>;
+
+    /// Inserts a contact channel. Conflicts: same (user, type, value); an auth channel with
+    /// the same (type, value) in the project; a second primary channel of the user.
+    async fn insert_channel(&self, channel: &ContactChannelRecord) -> StoreResult<()>;
+    /// Writes every column of the channel; `false` when it does not exist. Same conflicts
+    /// as [`UserRepo::insert_channel`].
+    async fn update_channel(&self, channel: &ContactChannelRecord) -> StoreResult<bool>;
+    /// Deletes a channel; `false` when absent.
+    async fn delete_channel(&self, project_id: &str, id: Uuid) -> StoreResult<bool>;
+    /// The channel with this id.
+    async fn get_channel(&self, project_id: &str, id: Uuid)
+    -> StoreResult<Option<ContactChannelRecord>>;
+    /// A user's channels, oldest first.
+    async fn list_channels(
+        &self,
+        project_id: &str,
+        user_id: Uuid,
+    ) -> StoreResult<Vec<ContactChannelRecord>>;
+    /// The channels of several users at once (for list pages), in no particular order.
+    async fn list_channels_for_users(
+        &self,
+        project_id: &str,
+        user_ids: &[Uuid],
+    ) -> StoreResult<Vec<ContactChannelRecord>>;
+    /// The channel used for authentication with exactly this type and value.
+    async fn find_auth_channel(
+        &self,
+        project_id: &str,
+        kind: ChannelKind,
+        value: &str,
+    ) -> StoreResult<Option<ContactChannelRecord>>;
+}
+
+/// Sessions: one refresh token each, stored as a hash.
+#[async_trait]
+pub trait SessionRepo: Send + Sync {
+    /// Inserts a session; [`StoreError::MissingReference`] when the user does not exist.
+    async fn insert(&self, session: &SessionRecord) -> StoreResult<()>;
+    /// The session with this id.
+    async fn get(&self, project_id: &str, id: Uuid) -> StoreResult<Option<SessionRecord>>;
+    /// The session whose refresh-token hash is `token_hash`.
+    async fn find_by_token_hash(
+        &self,
+        project_id: &str,
+        token_hash: &str,
+    ) -> StoreResult<Option<SessionRecord>>;
+    /// A user's sessions, newest first.
+    async fn list_for_user(&self, project_id: &str, user_id: Uuid)
+    -> StoreResult<Vec<SessionRecord>>;
+    /// Deletes one session; `false` when absent.
+    async fn delete(&self, project_id: &str, id: Uuid) -> StoreResult<bool>;
+    /// Deletes all of a user's sessions but `except`; returns how many went.
+    async fn delete_for_user(
+        &self,
+        project_id: &str,
+        user_id: Uuid,
+        except: Option<Uuid>,
+    ) -> StoreResult<u64>;
+    /// Sets `last_active_at`; `false` when the session does not exist.
+    async fn touch(&self, project_id: &str, id: Uuid, at_millis: i64) -> StoreResult<bool>;
+}
+
+/// The repositories of one connection (the store's pool, or a transaction).
+pub trait Repos: Send + Sync {
+    /// Projects and key sets.
+    fn projects(&self) -> &dyn ProjectRepo;
+    /// Users and contact channels.
+    fn users(&self) -> &dyn UserRepo;
+    /// Sessions.
+    fn sessions(&self) -> &dyn SessionRepo;
+}
+
+/// A storage backend: autocommit repositories plus transactions and migrations.
+#[async_trait]
+pub trait Store: Repos {
+    /// Starts a transaction. Dropping the returned [`Tx`] without [`Tx::commit`] rolls back.
+    async fn begin(&self) -> StoreResult<Box<dyn Tx>>;
+    /// Brings the schema up to date (idempotent).
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Checks that the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// One unit of work.
+#[async_trait]
+pub trait Tx: Repos {
+    /// Makes every write of the transaction durable and visible.
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+}

@@ -1,0 +1,233 @@
+//! Plain rows exchanged with storage backends.
+
+use std::fmt;
+
+use serde_json::Value;
+use uuid::Uuid;
+
+/// A project row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectRecord {
+    /// Project id (a UUID string, or a name such as `internal`).
+    pub id: String,
+    /// Human name.
+    pub display_name: String,
+    /// The project config as a JSON object (Stack's nested shape).
+    pub config: Value,
+    /// Creation time, epoch milliseconds.
+    pub created_at_millis: i64,
+}
+
+/// The three kinds of project key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyKind {
+    /// `pck_…`: client access.
+    PublishableClient,
+    /// `ssk_…`: server access.
+    SecretServer,
+    /// `sak_…`: admin access.
+    SuperSecretAdmin,
+}
+
+/// A set of project keys, each stored only as a SHA-256 hash (lowercase hex).
+#[derive(Clone, PartialEq)]
+pub struct ApiKeySetRecord {
+    /// Key set id.
+    pub id: Uuid,
+    /// Owning project.
+    pub project_id: String,
+    /// Free text.
+    pub description: String,
+    /// Hash of the publishable client key, if the set has one.
+    pub publishable_client_key_hash: Option<String>,
+    /// Hash of the secret server key, if the set has one.
+    pub secret_server_key_hash: Option<String>,
+    /// Hash of the super secret admin key, if the set has one.
+    pub super_secret_admin_key_hash: Option<String>,
+    /// Creation time, epoch milliseconds.
+    pub created_at_millis: i64,
+    /// Expiry, epoch milliseconds; `None` never expires.
+    pub expires_at_millis: Option<i64>,
+    /// When the set was revoked, if it was.
+    pub revoked_at_millis: Option<i64>,
+}
+
+impl fmt::Debug for ApiKeySetRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKeySetRecord")
+            .field("id", &self.id)
+            .field("project_id", &self.project_id)
+            .field("description", &self.description)
+            .field("has_publishable_client_key", &self.publishable_client_key_hash.is_some())
+            .field("has_secret_server_key", &self.secret_server_key_hash.is_some())
+            .field("has_super_secret_admin_key", &self.super_secret_admin_key_hash.is_some())
+            .field("created_at_millis", &self.created_at_millis)
+            .field("expires_at_millis", &self.expires_at_millis)
+            .field("revoked_at_millis", &self.revoked_at_millis)
+            .finish()
+    }
+}
+
+/// A user row. `Debug` redacts the password hash and the TOTP secret.
+#[derive(Clone, PartialEq)]
+pub struct UserRecord {
+    /// Owning project.
+    pub project_id: String,
+    /// User id.
+    pub id: Uuid,
+    /// Display name (never the empty string).
+    pub display_name: Option<String>,
+    /// Profile image URL.
+    pub profile_image_url: Option<String>,
+    /// Client-writable metadata.
+    pub client_metadata: Option<Value>,
+    /// Server-writable, client-readable metadata.
+    pub client_read_only_metadata: Option<Value>,
+    /// Server-only metadata.
+    pub server_metadata: Option<Value>,
+    /// Password hash in PHC / modular crypt format; `None` when the user has no password.
+    pub password_hash: Option<String>,
+    /// Whether OTP / magic-link sign-in is enabled for the user.
+    pub otp_auth_enabled: bool,
+    /// TOTP secret bytes; `Some` means MFA is required.
+    pub totp_secret: Option<Vec<u8>>,
+    /// The selected team.
+    pub selected_team_id: Option<Uuid>,
+    /// Anonymous user.
+    pub is_anonymous: bool,
+    /// Restricted by an administrator or a sign-up rule.
+    pub restricted_by_admin: bool,
+    /// Public reason for the restriction.
+    pub restricted_by_admin_reason: Option<String>,
+    /// Private notes on the restriction.
+    pub restricted_by_admin_private_details: Option<String>,
+    /// ISO 3166-1 alpha-2 country code.
+    pub country_code: Option<String>,
+    /// Sign-up bot risk score, 0 to 100.
+    pub risk_score_bot: i32,
+    /// Sign-up free-trial-abuse risk score, 0 to 100.
+    pub risk_score_free_trial_abuse: i32,
+    /// Sign-up time, epoch milliseconds.
+    pub signed_up_at_millis: i64,
+    /// Last token mint or refresh, epoch milliseconds.
+    pub last_active_at_millis: i64,
+}
+
+impl fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("project_id", &self.project_id)
+            .field("id", &self.id)
+            .field("display_name", &self.display_name)
+            .field("has_password", &self.password_hash.is_some())
+            .field("has_totp", &self.totp_secret.is_some())
+            .field("is_anonymous", &self.is_anonymous)
+            .field("restricted_by_admin", &self.restricted_by_admin)
+            .field("signed_up_at_millis", &self.signed_up_at_millis)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Kind of contact channel. Only email exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChannelKind {
+    /// An email address.
+    Email,
+}
+
+impl ChannelKind {
+    /// Wire and storage name (`email`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Email => "email",
+        }
+    }
+
+    /// Parses the wire and storage name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "email" => Some(ChannelKind::Email),
+            _ => None,
+        }
+    }
+}
+
+/// A contact channel row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactChannelRecord {
+    /// Owning project.
+    pub project_id: String,
+    /// Channel id.
+    pub id: Uuid,
+    /// Owning user.
+    pub user_id: Uuid,
+    /// Channel kind.
+    pub kind: ChannelKind,
+    /// The address (normalised when written by the domain).
+    pub value: String,
+    /// The user's primary channel of this kind.
+    pub is_primary: bool,
+    /// Verified.
+    pub is_verified: bool,
+    /// Usable to sign in (unique per project, kind and value).
+    pub used_for_auth: bool,
+    /// Creation time, epoch milliseconds.
+    pub created_at_millis: i64,
+}
+
+/// A session row: one refresh token, stored as its SHA-256 hash (lowercase hex).
+#[derive(Clone, PartialEq)]
+pub struct SessionRecord {
+    /// Owning project.
+    pub project_id: String,
+    /// Session id (the `refresh_token_id` claim).
+    pub id: Uuid,
+    /// The signed-in user.
+    pub user_id: Uuid,
+    /// SHA-256 of the refresh token, lowercase hex.
+    pub token_hash: String,
+    /// Creation time, epoch milliseconds.
+    pub created_at_millis: i64,
+    /// Last refresh, epoch milliseconds.
+    pub last_active_at_millis: i64,
+    /// Absolute expiry, epoch milliseconds.
+    pub expires_at_millis: Option<i64>,
+    /// Created by a server for impersonation.
+    pub is_impersonation: bool,
+}
+
+impl fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("project_id", &self.project_id)
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("created_at_millis", &self.created_at_millis)
+            .field("last_active_at_millis", &self.last_active_at_millis)
+            .field("expires_at_millis", &self.expires_at_millis)
+            .field("is_impersonation", &self.is_impersonation)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Filters and order for [`crate::storage::UserRepo::list`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserListQuery {
+    /// Start at this user (inclusive) in the chosen order; an unknown id gives an empty list.
+    pub cursor: Option<Uuid>,
+    /// At most this many rows.
+    pub limit: Option<u64>,
+    /// Descending `(signed_up_at, id)` instead of ascending.
+    pub desc: bool,
+    /// Case-insensitive substring of the display name or of any contact channel value, or
+    /// an exact user id.
+    pub search: Option<String>,
+    /// Leave out anonymous users.
+    pub exclude_anonymous: bool,
+    /// Only anonymous users.
+    pub only_anonymous: bool,
+    /// Leave out users restricted by an administrator.
+    pub exclude_restricted_by_admin: bool,
+    /// Leave out (non-anonymous) users without a verified primary email.
+    pub exclude_unverified_email: bool,
+}
