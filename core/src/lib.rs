@@ -8,3 +8,14 @@ pub mod storage;
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
+
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod passwords;
+pub mod secrets;
+pub mod tokens;
+
+pub use config::ProjectConfig;
+pub use error::{AccessType, Error, PasswordRequirement, RestrictedReason, Result};
+pub use passwords::{PasswordHasher, PasswordParams};

@@ -1,0 +1,599 @@
+//! The one error type of Postern, carrying Stack Auth's known-error codes.
+//!
+//! Every variant maps to an HTTP status, and known errors to a `code` and `details`
+//! spelled exactly as Stack Auth spells them (the official SDKs rebuild typed errors from
+//! them). The matches below are exhaustive on purpose: a new variant does not compile
+//! until it has a status and a code. Rendering to HTTP happens in one place,
+//! `rest::response`.
+
+use std::borrow::Cow;
+
+use http::StatusCode;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::storage::StoreError;
+
+/// An access level: what the `x-stack-access-type` header selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccessType {
+    /// End-user (browser / app) access with a publishable key or none.
+    Client,
+    /// Backend access with the secret server key.
+    Server,
+    /// Administrative access with the super secret admin key.
+    Admin,
+}
+
+impl AccessType {
+    /// Wire name (`client`, `server`, `admin`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessType::Client => "client",
+            AccessType::Server => "server",
+            AccessType::Admin => "admin",
+        }
+    }
+
+    /// Parses the wire name exactly.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "client" => Some(AccessType::Client),
+            "server" => Some(AccessType::Server),
+            "admin" => Some(AccessType::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// Why a user is restricted (Stack's `restricted_reason.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RestrictedReason {
+    /// Anonymous users are always restricted.
+    Anonymous,
+    /// The project requires a verified primary email and the user has none.
+    EmailNotVerified,
+    /// An administrator or a sign-up rule restricted the user.
+    RestrictedByAdministrator,
+}
+
+impl RestrictedReason {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestrictedReason::Anonymous => "anonymous",
+            RestrictedReason::EmailNotVerified => "email_not_verified",
+            RestrictedReason::RestrictedByAdministrator => "restricted_by_administrator",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "anonymous" => Some(RestrictedReason::Anonymous),
+            "email_not_verified" => Some(RestrictedReason::EmailNotVerified),
+            "restricted_by_administrator" => Some(RestrictedReason::RestrictedByAdministrator),
+            _ => None,
+        }
+    }
+
+    /// `{"type": "<reason>"}` as on the wire.
+    pub fn to_json(self) -> Value {
+        json!({ "type": self.as_str() })
+    }
+}
+
+/// Children of `PASSWORD_REQUIREMENTS_NOT_MET`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordRequirement {
+    /// `PASSWORD_TOO_SHORT`.
+    TooShort {
+        /// Minimum length in UTF-16 units.
+        min_length: usize,
+    },
+    /// `PASSWORD_TOO_LONG`.
+    TooLong {
+        /// Maximum length in UTF-16 units.
+        max_length: usize,
+    },
+}
+
+/// Every failure Postern reports.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // ----- transport and validation -----
+    /// `BODY_PARSING_ERROR`.
+    #[error("{0}")]
+    BodyParsing(String),
+    /// `SCHEMA_ERROR`: one line per failed rule (`body.email must be defined`).
+    #[error("Request validation failed:\n{}", format_failures(.0))]
+    Schema(Vec<String>),
+
+    // ----- project authentication -----
+    /// `PROJECT_KEY_WITHOUT_ACCESS_TYPE`.
+    #[error("Either an API key or an admin access token was provided, but the x-stack-access-type header is missing. Set it to 'client', 'server', or 'admin' as appropriate.")]
+    ProjectKeyWithoutAccessType,
+    /// `INVALID_ACCESS_TYPE`.
+    #[error("The x-stack-access-type header must be 'client', 'server', or 'admin', but was '{0}'.")]
+    InvalidAccessType(String),
+    /// `ACCESS_TYPE_WITHOUT_PROJECT_ID`.
+    #[error("The x-stack-access-type header was '{}', but the x-stack-project-id header was not provided.\n\nFor more information, see the docs on REST API authentication: https://docs.stack-auth.com/rest-api/overview#authentication", .0.as_str())]
+    AccessTypeWithoutProjectId(AccessType),
+    /// `ACCESS_TYPE_REQUIRED`.
+    #[error("You must specify an access level for this Stack project. Make sure project API keys are provided (eg. x-stack-publishable-client-key) and you set the x-stack-access-type header to 'client', 'server', or 'admin'.\n\nFor more information, see the docs on REST API authentication: https://docs.stack-auth.com/rest-api/overview#authentication")]
+    AccessTypeRequired,
+    /// `INSUFFICIENT_ACCESS_TYPE`.
+    #[error("The x-stack-access-type header must be {}, but was '{}'.", quote_join(.allowed), .actual.as_str())]
+    InsufficientAccessType {
+        /// The access type of the request.
+        actual: AccessType,
+        /// The access types the endpoint accepts.
+        allowed: Vec<AccessType>,
+    },
+    /// `CURRENT_PROJECT_NOT_FOUND`.
+    #[error("The current project with ID {0} was not found. Please check the value of the x-stack-project-id header.")]
+    CurrentProjectNotFound(String),
+    /// `BRANCH_DOES_NOT_EXIST`.
+    #[error("The branch with ID {0} does not exist.")]
+    BranchDoesNotExist(String),
+    /// `PUBLISHABLE_CLIENT_KEY_REQUIRED_FOR_PROJECT`.
+    #[error("Publishable client keys are required for this project. Create one in Project Keys, or disable this requirement there to allow keyless client access.")]
+    PublishableClientKeyRequiredForProject(Option<String>),
+    /// `INVALID_PUBLISHABLE_CLIENT_KEY`.
+    #[error("The publishable key is not valid for the project {}. Does the project and/or the key exist?", json_quote(.0))]
+    InvalidPublishableClientKey(String),
+    /// `SERVER_AUTHENTICATION_REQUIRED`.
+    #[error("The secret server key must be provided.")]
+    ServerAuthenticationRequired,
+    /// `INVALID_SECRET_SERVER_KEY`.
+    #[error("The secret server key is not valid for the project {}. Does the project and/or the key exist?", json_quote(.0))]
+    InvalidSecretServerKey(String),
+    /// `ADMIN_AUTHENTICATION_REQUIRED`.
+    #[error("The super secret admin key must be provided.")]
+    AdminAuthenticationRequired,
+    /// `INVALID_SUPER_SECRET_ADMIN_KEY`.
+    #[error("The super secret admin key is not valid for the project {}. Does the project and/or the key exist?", json_quote(.0))]
+    InvalidSuperSecretAdminKey(String),
+
+    // ----- user session -----
+    /// `UNPARSABLE_ACCESS_TOKEN`.
+    #[error("Access token is not parsable.")]
+    UnparsableAccessToken,
+    /// `ACCESS_TOKEN_EXPIRED`.
+    #[error("{}", access_token_expired_message(*.expired_at_millis, .project_id.as_deref(), *.user_id, *.refresh_token_id))]
+    AccessTokenExpired {
+        /// When the token expired.
+        expired_at_millis: Option<i64>,
+        /// The token's project.
+        project_id: Option<String>,
+        /// The token's user.
+        user_id: Option<Uuid>,
+        /// The token's session.
+        refresh_token_id: Option<Uuid>,
+    },
+    /// `INVALID_PROJECT_FOR_ACCESS_TOKEN`.
+    #[error("Access token not valid for this project. Expected project ID {}, but the token is for project ID {}.", json_quote(.expected), json_quote(.actual))]
+    InvalidProjectForAccessToken {
+        /// The project of the request.
+        expected: String,
+        /// The project of the token.
+        actual: String,
+    },
+    /// `ANONYMOUS_AUTHENTICATION_NOT_ALLOWED`.
+    #[error("X-Stack-Access-Token is for an anonymous user, but anonymous users are not enabled. Set the X-Stack-Allow-Anonymous-User header of this request to 'true' to allow anonymous users.")]
+    AnonymousAuthenticationNotAllowed,
+    /// `RESTRICTED_USER_NOT_ALLOWED`.
+    #[error("The user in the access token is in restricted state. Reason: {}. Please pass the X-Stack-Allow-Restricted-User header if this is intended.", .0.as_str())]
+    RestrictedUserNotAllowed(RestrictedReason),
+    /// `CANNOT_GET_OWN_USER_WITHOUT_USER`.
+    #[error("You have specified 'me' as a userId, but did not provide authentication for a user.")]
+    CannotGetOwnUserWithoutUser,
+    /// `REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED`.
+    #[error("Refresh token not found for this project, or the session has expired/been revoked.")]
+    RefreshTokenNotFoundOrExpired,
+    /// `CANNOT_DELETE_CURRENT_SESSION`.
+    #[error("Cannot delete the current session.")]
+    CannotDeleteCurrentSession,
+
+    // ----- sign-up / sign-in -----
+    /// `PASSWORD_AUTHENTICATION_NOT_ENABLED`.
+    #[error("Password authentication is not enabled for this project.")]
+    PasswordAuthenticationNotEnabled,
+    /// `SIGN_UP_NOT_ENABLED`.
+    #[error("Creation of new accounts is not enabled for this project. Please ask the project owner to enable it.")]
+    SignUpNotEnabled,
+    /// `REDIRECT_URL_NOT_WHITELISTED`.
+    #[error("Redirect URL not whitelisted. Did you forget to add this domain to the trusted domains list on the Stack Auth dashboard?")]
+    RedirectUrlNotWhitelisted,
+    /// `PASSWORD_TOO_SHORT` / `PASSWORD_TOO_LONG` (parent `PASSWORD_REQUIREMENTS_NOT_MET`).
+    #[error("{}", password_requirement_message(.0))]
+    PasswordRequirementsNotMet(PasswordRequirement),
+    /// `USER_EMAIL_ALREADY_EXISTS`.
+    #[error("{}", email_exists_message(.email, *.would_work_if_email_was_verified))]
+    UserEmailAlreadyExists {
+        /// The email.
+        email: String,
+        /// Whether verifying the existing email would let this method work.
+        would_work_if_email_was_verified: bool,
+    },
+    /// `EMAIL_PASSWORD_MISMATCH`.
+    #[error("Wrong e-mail or password.")]
+    EmailPasswordMismatch,
+    /// `USER_DOES_NOT_HAVE_PASSWORD`.
+    #[error("This user does not have password authentication enabled.")]
+    UserDoesNotHavePassword,
+    /// `PASSWORD_CONFIRMATION_MISMATCH`.
+    #[error("Passwords do not match.")]
+    PasswordConfirmationMismatch,
+    /// `INVALID_OAUTH_CLIENT_ID_OR_SECRET`.
+    #[error("The OAuth client ID or secret is invalid. The client ID must be equal to the project ID (potentially with a hash and a branch ID), and the client secret must be a publishable client key.")]
+    InvalidOauthClientIdOrSecret(Option<String>),
+
+    // ----- users -----
+    /// `USER_NOT_FOUND`.
+    #[error("User not found.")]
+    UserNotFound,
+    /// `USER_ID_DOES_NOT_EXIST`.
+    #[error("The given user with the ID {0} does not exist.")]
+    UserIdDoesNotExist(Uuid),
+    /// `TEAM_MEMBERSHIP_NOT_FOUND`.
+    #[error("User {user_id} is not found in team {team_id}.")]
+    TeamMembershipNotFound {
+        /// The team.
+        team_id: Uuid,
+        /// The user.
+        user_id: Uuid,
+    },
+
+    // ----- not known errors -----
+    /// A plain status error: the message is the whole `text/plain` body, no known-error code.
+    #[error("{message}")]
+    Status {
+        /// HTTP status.
+        status: StatusCode,
+        /// The body text.
+        message: Cow<'static, str>,
+    },
+    /// An unexpected failure; the text is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Result alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A plain-text status error.
+    pub fn status(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Error::Status { status, message: message.into() }
+    }
+
+    /// A plain 400.
+    pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Self {
+        Error::status(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// A `SCHEMA_ERROR` with one failure line.
+    pub fn schema(failure: impl Into<String>) -> Self {
+        Error::Schema(vec![failure.into()])
+    }
+
+    /// Stack's known-error code, or `None` for plain and internal errors.
+    pub fn code(&self) -> Option<&'static str> {
+        Some(match self {
+            Error::BodyParsing(_) => "BODY_PARSING_ERROR",
+            Error::Schema(_) => "SCHEMA_ERROR",
+            Error::ProjectKeyWithoutAccessType => "PROJECT_KEY_WITHOUT_ACCESS_TYPE",
+            Error::InvalidAccessType(_) => "INVALID_ACCESS_TYPE",
+            Error::AccessTypeWithoutProjectId(_) => "ACCESS_TYPE_WITHOUT_PROJECT_ID",
+            Error::AccessTypeRequired => "ACCESS_TYPE_REQUIRED",
+            Error::InsufficientAccessType { .. } => "INSUFFICIENT_ACCESS_TYPE",
+            Error::CurrentProjectNotFound(_) => "CURRENT_PROJECT_NOT_FOUND",
+            Error::BranchDoesNotExist(_) => "BRANCH_DOES_NOT_EXIST",
+            Error::PublishableClientKeyRequiredForProject(_) => {
+                "PUBLISHABLE_CLIENT_KEY_REQUIRED_FOR_PROJECT"
+            }
+            Error::InvalidPublishableClientKey(_) => "INVALID_PUBLISHABLE_CLIENT_KEY",
+            Error::ServerAuthenticationRequired => "SERVER_AUTHENTICATION_REQUIRED",
+            Error::InvalidSecretServerKey(_) => "INVALID_SECRET_SERVER_KEY",
+            Error::AdminAuthenticationRequired => "ADMIN_AUTHENTICATION_REQUIRED",
+            Error::InvalidSuperSecretAdminKey(_) => "INVALID_SUPER_SECRET_ADMIN_KEY",
+            Error::UnparsableAccessToken => "UNPARSABLE_ACCESS_TOKEN",
+            Error::AccessTokenExpired { .. } => "ACCESS_TOKEN_EXPIRED",
+            Error::InvalidProjectForAccessToken { .. } => "INVALID_PROJECT_FOR_ACCESS_TOKEN",
+            Error::AnonymousAuthenticationNotAllowed => "ANONYMOUS_AUTHENTICATION_NOT_ALLOWED",
+            Error::RestrictedUserNotAllowed(_) => "RESTRICTED_USER_NOT_ALLOWED",
+            Error::CannotGetOwnUserWithoutUser => "CANNOT_GET_OWN_USER_WITHOUT_USER",
+            Error::RefreshTokenNotFoundOrExpired => "REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED",
+            Error::CannotDeleteCurrentSession => "CANNOT_DELETE_CURRENT_SESSION",
+            Error::PasswordAuthenticationNotEnabled => "PASSWORD_AUTHENTICATION_NOT_ENABLED",
+            Error::SignUpNotEnabled => "SIGN_UP_NOT_ENABLED",
+            Error::RedirectUrlNotWhitelisted => "REDIRECT_URL_NOT_WHITELISTED",
+            Error::PasswordRequirementsNotMet(PasswordRequirement::TooShort { .. }) => {
+                "PASSWORD_TOO_SHORT"
+            }
+            Error::PasswordRequirementsNotMet(PasswordRequirement::TooLong { .. }) => {
+                "PASSWORD_TOO_LONG"
+            }
+            Error::UserEmailAlreadyExists { .. } => "USER_EMAIL_ALREADY_EXISTS",
+            Error::EmailPasswordMismatch => "EMAIL_PASSWORD_MISMATCH",
+            Error::UserDoesNotHavePassword => "USER_DOES_NOT_HAVE_PASSWORD",
+            Error::PasswordConfirmationMismatch => "PASSWORD_CONFIRMATION_MISMATCH",
+            Error::InvalidOauthClientIdOrSecret(_) => "INVALID_OAUTH_CLIENT_ID_OR_SECRET",
+            Error::UserNotFound => "USER_NOT_FOUND",
+            Error::UserIdDoesNotExist(_) => "USER_ID_DOES_NOT_EXIST",
+            Error::TeamMembershipNotFound { .. } => "TEAM_MEMBERSHIP_NOT_FOUND",
+            Error::Status { .. } | Error::Internal(_) => return None,
+        })
+    }
+
+    /// The HTTP status.
+    pub fn http_status(&self) -> StatusCode {
+        match self {
+            Error::BodyParsing(_)
+            | Error::Schema(_)
+            | Error::ProjectKeyWithoutAccessType
+            | Error::InvalidAccessType(_)
+            | Error::AccessTypeWithoutProjectId(_)
+            | Error::AccessTypeRequired
+            | Error::CurrentProjectNotFound(_)
+            | Error::BranchDoesNotExist(_)
+            | Error::CannotGetOwnUserWithoutUser
+            | Error::CannotDeleteCurrentSession
+            | Error::PasswordAuthenticationNotEnabled
+            | Error::SignUpNotEnabled
+            | Error::RedirectUrlNotWhitelisted
+            | Error::PasswordRequirementsNotMet(_)
+            | Error::EmailPasswordMismatch
+            | Error::UserDoesNotHavePassword
+            | Error::PasswordConfirmationMismatch
+            | Error::InvalidOauthClientIdOrSecret(_)
+            | Error::UserIdDoesNotExist(_) => StatusCode::BAD_REQUEST,
+            Error::InsufficientAccessType { .. }
+            | Error::PublishableClientKeyRequiredForProject(_)
+            | Error::InvalidPublishableClientKey(_)
+            | Error::ServerAuthenticationRequired
+            | Error::InvalidSecretServerKey(_)
+            | Error::AdminAuthenticationRequired
+            | Error::InvalidSuperSecretAdminKey(_)
+            | Error::UnparsableAccessToken
+            | Error::AccessTokenExpired { .. }
+            | Error::InvalidProjectForAccessToken { .. }
+            | Error::AnonymousAuthenticationNotAllowed
+            | Error::RefreshTokenNotFoundOrExpired => StatusCode::UNAUTHORIZED,
+            Error::RestrictedUserNotAllowed(_) => StatusCode::FORBIDDEN,
+            Error::UserNotFound | Error::TeamMembershipNotFound { .. } => StatusCode::NOT_FOUND,
+            Error::UserEmailAlreadyExists { .. } => StatusCode::CONFLICT,
+            Error::Status { status, .. } => *status,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `details` object, keys spelled as Stack spells them; `None` when the error has none.
+    pub fn details(&self) -> Option<Value> {
+        match self {
+            Error::Schema(_) => Some(json!({ "message": self.to_string() })),
+            Error::AccessTypeWithoutProjectId(t) => Some(json!({ "request_type": t.as_str() })),
+            Error::InsufficientAccessType { actual, allowed } => Some(json!({
+                "actual_access_type": actual.as_str(),
+                "allowed_access_types": allowed.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+            })),
+            Error::CurrentProjectNotFound(p) => Some(json!({ "project_id": p })),
+            Error::BranchDoesNotExist(b) => Some(json!({ "branch_id": b })),
+            Error::PublishableClientKeyRequiredForProject(p) => Some(json!({ "project_id": p })),
+            Error::InvalidPublishableClientKey(p)
+            | Error::InvalidSecretServerKey(p)
+            | Error::InvalidSuperSecretAdminKey(p) => Some(json!({ "project_id": p })),
+            Error::AccessTokenExpired { expired_at_millis, project_id, user_id, refresh_token_id } => {
+                Some(json!({
+                    "expired_at_millis": expired_at_millis,
+                    "project_id": project_id,
+                    "user_id": user_id,
+                    "refresh_token_id": refresh_token_id,
+                }))
+            }
+            Error::InvalidProjectForAccessToken { expected, actual } => Some(json!({
+                "expected_project_id": expected,
+                "actual_project_id": actual,
+            })),
+            Error::RestrictedUserNotAllowed(r) => Some(json!({ "restricted_reason": r.to_json() })),
+            Error::PasswordRequirementsNotMet(PasswordRequirement::TooShort { min_length }) => {
+                Some(json!({ "min_length": min_length }))
+            }
+            // Stack spells this one in camelCase.
+            Error::PasswordRequirementsNotMet(PasswordRequirement::TooLong { max_length }) => {
+                Some(json!({ "maxLength": max_length }))
+            }
+            Error::UserEmailAlreadyExists { email, would_work_if_email_was_verified } => Some(json!({
+                "email": email,
+                "would_work_if_email_was_verified": would_work_if_email_was_verified,
+            })),
+            Error::InvalidOauthClientIdOrSecret(c) => Some(json!({ "client_id": c })),
+            Error::UserIdDoesNotExist(u) => Some(json!({ "user_id": u })),
+            Error::TeamMembershipNotFound { team_id, user_id } => {
+                Some(json!({ "team_id": team_id, "user_id": user_id }))
+            }
+            Error::BodyParsing(_)
+            | Error::ProjectKeyWithoutAccessType
+            | Error::InvalidAccessType(_)
+            | Error::AccessTypeRequired
+            | Error::ServerAuthenticationRequired
+            | Error::AdminAuthenticationRequired
+            | Error::UnparsableAccessToken
+            | Error::AnonymousAuthenticationNotAllowed
+            | Error::CannotGetOwnUserWithoutUser
+            | Error::RefreshTokenNotFoundOrExpired
+            | Error::CannotDeleteCurrentSession
+            | Error::PasswordAuthenticationNotEnabled
+            | Error::SignUpNotEnabled
+            | Error::RedirectUrlNotWhitelisted
+            | Error::EmailPasswordMismatch
+            | Error::UserDoesNotHavePassword
+            | Error::PasswordConfirmationMismatch
+            | Error::UserNotFound
+            | Error::Status { .. }
+            | Error::Internal(_) => None,
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error::Internal(e.to_string())
+    }
+}
+
+/// Maps a [`StoreError::Conflict`] to a known error; anything else stays internal.
+pub(crate) trait OnConflict<T> {
+    /// Replaces a conflict with `f()`.
+    fn on_conflict(self, f: impl FnOnce() -> Error) -> Result<T>;
+}
+
+impl<T> OnConflict<T> for std::result::Result<T, StoreError> {
+    fn on_conflict(self, f: impl FnOnce() -> Error) -> Result<T> {
+        match self {
+            Ok(v) => Ok(v),
+            Err(StoreError::Conflict(_)) => Err(f()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn format_failures(failures: &[String]) -> String {
+    failures.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n")
+}
+
+fn quote_join(allowed: &[AccessType]) -> String {
+    allowed.iter().map(|a| format!("'{}'", a.as_str())).collect::<Vec<_>>().join(" or ")
+}
+
+fn json_quote(s: &str) -> String {
+    Value::String(s.to_owned()).to_string()
+}
+
+fn password_requirement_message(r: &PasswordRequirement) -> String {
+    match r {
+        PasswordRequirement::TooShort { min_length } => {
+            format!("Password too short. Minimum length is {min_length}.")
+        }
+        PasswordRequirement::TooLong { max_length } => {
+            format!("Password too long. Maximum length is {max_length}.")
+        }
+    }
+}
+
+fn email_exists_message(email: &str, would_work: bool) -> String {
+    if would_work {
+        format!(
+            "A user with email {} already exists but the email is not verified. Please login to your existing account with the method you used to sign up, and then verify your email to sign in with this login method.",
+            json_quote(email)
+        )
+    } else {
+        format!("A user with email {} already exists.", json_quote(email))
+    }
+}
+
+fn access_token_expired_message(
+    expired_at: Option<i64>,
+    project: Option<&str>,
+    user: Option<Uuid>,
+    session: Option<Uuid>,
+) -> String {
+    let mut m = String::from("Access token has expired. Please refresh it and try again.");
+    if let Some(at) = expired_at {
+        m.push_str(&format!(" (The access token expired at {}.)", crate::clock::iso8601(at)));
+    }
+    if let Some(p) = project {
+        m.push_str(&format!(" Project ID: {p}."));
+    }
+    if let Some(u) = user {
+        m.push_str(&format!(" User ID: {u}."));
+    }
+    if let Some(s) = session {
+        m.push_str(&format!(" Refresh token ID: {s}."));
+    }
+    m.push_str("\n\nDebug info: Most likely, you fetched the access token before it expired (for example, in a server component, pre-rendered page, or on page load), but then didn't refresh it before it expired. If this is the case, and you're using the SDK, make sure you call getAccessToken() every time you need to use the access token. If you're not using the SDK, make sure you refresh the access token with the refresh endpoint.");
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples() -> Vec<Error> {
+        let u = Uuid::nil();
+        vec![
+            Error::BodyParsing("Invalid JSON in request body".into()),
+            Error::Schema(vec!["body.email must be defined".into()]),
+            Error::ProjectKeyWithoutAccessType,
+            Error::InvalidAccessType("x".into()),
+            Error::AccessTypeWithoutProjectId(AccessType::Client),
+            Error::AccessTypeRequired,
+            Error::InsufficientAccessType { actual: AccessType::Client, allowed: vec![AccessType::Server, AccessType::Admin] },
+            Error::CurrentProjectNotFound("p".into()),
+            Error::BranchDoesNotExist("b".into()),
+            Error::PublishableClientKeyRequiredForProject(None),
+            Error::InvalidPublishableClientKey("p".into()),
+            Error::ServerAuthenticationRequired,
+            Error::InvalidSecretServerKey("p".into()),
+            Error::AdminAuthenticationRequired,
+            Error::InvalidSuperSecretAdminKey("p".into()),
+            Error::UnparsableAccessToken,
+            Error::AccessTokenExpired { expired_at_millis: Some(0), project_id: None, user_id: None, refresh_token_id: None },
+            Error::InvalidProjectForAccessToken { expected: "a".into(), actual: "b".into() },
+            Error::AnonymousAuthenticationNotAllowed,
+            Error::RestrictedUserNotAllowed(RestrictedReason::EmailNotVerified),
+            Error::CannotGetOwnUserWithoutUser,
+            Error::RefreshTokenNotFoundOrExpired,
+            Error::CannotDeleteCurrentSession,
+            Error::PasswordAuthenticationNotEnabled,
+            Error::SignUpNotEnabled,
+            Error::RedirectUrlNotWhitelisted,
+            Error::PasswordRequirementsNotMet(PasswordRequirement::TooShort { min_length: 8 }),
+            Error::PasswordRequirementsNotMet(PasswordRequirement::TooLong { max_length: 70 }),
+            Error::UserEmailAlreadyExists { email: "a@b.c".into(), would_work_if_email_was_verified: false },
+            Error::EmailPasswordMismatch,
+            Error::UserDoesNotHavePassword,
+            Error::PasswordConfirmationMismatch,
+            Error::InvalidOauthClientIdOrSecret(None),
+            Error::UserNotFound,
+            Error::UserIdDoesNotExist(u),
+            Error::TeamMembershipNotFound { team_id: u, user_id: u },
+        ]
+    }
+
+    /// The codes Stack's known-errors catalogue (spec rest-auth.md §11) defines.
+    const SPEC_CODES: &str = include_str!("../tests/known_error_codes.txt");
+
+    #[test]
+    fn codes_are_unique_and_in_the_spec() {
+        let mut seen = std::collections::HashSet::new();
+        for e in samples() {
+            let code = e.code().expect("known errors have a code");
+            assert!(seen.insert(code), "duplicate code {code}");
+            assert!(SPEC_CODES.lines().any(|l| l.trim() == code), "{code} is not in the spec list");
+            assert!(e.http_status().is_client_error(), "{code} must be a 4xx");
+        }
+    }
+
+    #[test]
+    fn details_keys_match_stack() {
+        let e = Error::PasswordRequirementsNotMet(PasswordRequirement::TooShort { min_length: 8 });
+        assert_eq!(e.details(), Some(json!({"min_length": 8})));
+        let e = Error::PasswordRequirementsNotMet(PasswordRequirement::TooLong { max_length: 70 });
+        assert_eq!(e.details(), Some(json!({"maxLength": 70})));
+        let e = Error::InsufficientAccessType { actual: AccessType::Client, allowed: vec![AccessType::Server, AccessType::Admin] };
+        assert_eq!(e.to_string(), "The x-stack-access-type header must be 'server' or 'admin', but was 'client'.");
+        assert_eq!(e.details().unwrap()["allowed_access_types"], json!(["server", "admin"]));
+        let e = Error::InvalidSecretServerKey("abc".into());
+        assert_eq!(e.to_string(), "The secret server key is not valid for the project \"abc\". Does the project and/or the key exist?");
+        assert_eq!(Error::EmailPasswordMismatch.details(), None);
+    }
+
+    #[test]
+    fn plain_errors_have_no_code() {
+        assert_eq!(Error::bad_request("x").code(), None);
+        assert_eq!(Error::Internal("x".into()).http_status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}

@@ -1,0 +1,209 @@
+//! Password rules and hashing (argon2id, OWASP parameters) on a bounded blocking pool.
+//!
+//! Hashing costs ~15 ms of CPU and ~19 MiB of memory, so it never runs on the async
+//! workers: it goes to tokio's blocking pool behind a semaphore that bounds how many hashes
+//! run at once. Sign-in for an unknown email verifies against a dummy hash, so it costs the
+//! same time as a wrong password.
+
+use std::sync::Arc;
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::Semaphore;
+
+use crate::error::{Error, PasswordRequirement, Result};
+
+/// Stack's minimum password length (UTF-16 units) where a minimum applies.
+pub const MIN_PASSWORD_LENGTH: usize = 8;
+/// Stack's maximum password length (UTF-16 units) on every password input.
+pub const MAX_PASSWORD_LENGTH: usize = 70;
+
+/// Password length as Stack measures it (UTF-16 code units, like a JavaScript string).
+pub fn password_length(password: &str) -> usize {
+    password.encode_utf16().count()
+}
+
+/// Checks the minimum and maximum length (`PASSWORD_TOO_SHORT` / `PASSWORD_TOO_LONG`).
+pub fn check_password_rules(password: &str) -> Result<()> {
+    let len = password_length(password);
+    if len < MIN_PASSWORD_LENGTH {
+        return Err(Error::PasswordRequirementsNotMet(PasswordRequirement::TooShort {
+            min_length: MIN_PASSWORD_LENGTH,
+        }));
+    }
+    if len > MAX_PASSWORD_LENGTH {
+        return Err(Error::PasswordRequirementsNotMet(PasswordRequirement::TooLong {
+            max_length: MAX_PASSWORD_LENGTH,
+        }));
+    }
+    Ok(())
+}
+
+/// argon2id cost parameters.
+///
+/// ```
+/// use postern_core::PasswordParams;
+/// let owasp = PasswordParams::default();                 // m = 19 MiB, t = 2, p = 1
+/// let stronger = PasswordParams { memory_kib: 65536, iterations: 3, parallelism: 4 };
+/// let fast_for_tests = PasswordParams::insecure_fast();  // never in production
+/// # let _ = (owasp, stronger, fast_for_tests);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordParams {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Passes.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+}
+
+impl Default for PasswordParams {
+    fn default() -> Self {
+        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+    }
+}
+
+impl PasswordParams {
+    /// Minimal cost, for test suites that hash thousands of passwords. Never in production.
+    pub fn insecure_fast() -> Self {
+        Self { memory_kib: 256, iterations: 1, parallelism: 1 }
+    }
+}
+
+/// Hashes and verifies passwords on the blocking pool, at most `max_concurrent` at once.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    argon: Arc<Argon2<'static>>,
+    permits: Arc<Semaphore>,
+    dummy_hash: Arc<String>,
+}
+
+impl std::fmt::Debug for PasswordHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordHasher").finish_non_exhaustive()
+    }
+}
+
+impl PasswordHasher {
+    /// A hasher with these parameters, running at most `max_concurrent` hashes at once.
+    pub fn new(params: PasswordParams, max_concurrent: usize) -> Result<Self> {
+        let p = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
+            .map_err(|e| Error::Internal(format!("argon2 parameters: {e}")))?;
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, p);
+        let dummy_hash = hash_with(&argon, &crate::secrets::random_crockford(32))?;
+        Ok(Self {
+            argon: Arc::new(argon),
+            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            dummy_hash: Arc::new(dummy_hash),
+        })
+    }
+
+    /// Hashes a password to a PHC string.
+    pub async fn hash(&self, password: &str) -> Result<String> {
+        let argon = self.argon.clone();
+        let pw = password.to_owned();
+        self.run(move || hash_with(&argon, &pw)).await
+    }
+
+    /// Verifies a password against a stored hash (argon2 PHC). `None` verifies against a
+    /// dummy hash and returns false, costing the same time as a wrong password.
+    pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool> {
+        let argon = self.argon.clone();
+        let pw = password.to_owned();
+        let (hash, real) = match hash {
+            Some(h) => (h.to_owned(), true),
+            None => ((*self.dummy_hash).clone(), false),
+        };
+        let ok = self.run(move || Ok(verify_with(&argon, &pw, &hash))).await?;
+        Ok(ok && real)
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| Error::Internal("password pool closed".into()))?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| Error::Internal(format!("password task: {e}")))?
+    }
+}
+
+/// Whether `hash` is a password hash Postern can verify (argon2 PHC).
+pub fn is_supported_hash(hash: &str) -> bool {
+    PasswordHash::new(hash).map(|h| h.algorithm.as_str().starts_with("argon2")).unwrap_or(false)
+}
+
+fn hash_with(argon: &Argon2<'static>, password: &str) -> Result<String> {
+    argon
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Internal(format!("argon2 hash: {e}")))
+}
+
+fn verify_with(argon: &Argon2<'static>, password: &str, hash: &str) -> bool {
+    match PasswordHash::new(hash) {
+        Ok(parsed) => argon.verify_password(password.as_bytes(), &parsed).is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn length_rules_count_utf16_units() {
+        assert_eq!(password_length("abc"), 3);
+        assert_eq!(password_length("😀"), 2);
+        assert!(matches!(
+            check_password_rules("1234567"),
+            Err(Error::PasswordRequirementsNotMet(PasswordRequirement::TooShort { min_length: 8 }))
+        ));
+        assert!(check_password_rules("12345678").is_ok());
+        assert!(check_password_rules("😀😀😀😀").is_ok(), "4 emoji are 8 units");
+        assert!(check_password_rules(&"a".repeat(70)).is_ok());
+        assert!(matches!(
+            check_password_rules(&"a".repeat(71)),
+            Err(Error::PasswordRequirementsNotMet(PasswordRequirement::TooLong { max_length: 70 }))
+        ));
+        assert!(check_password_rules("").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn rules_agree_with_utf16_length(s in "\\PC{0,80}") {
+            let n = s.encode_utf16().count();
+            prop_assert_eq!(check_password_rules(&s).is_ok(), (8..=70).contains(&n));
+        }
+    }
+
+    #[tokio::test]
+    async fn hash_and_verify() {
+        let h = PasswordHasher::new(PasswordParams::insecure_fast(), 2).unwrap();
+        let hash = h.hash("correct horse").await.unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(!hash.contains("correct horse"));
+        assert!(is_supported_hash(&hash));
+        assert!(h.verify("correct horse", Some(&hash)).await.unwrap());
+        assert!(!h.verify("wrong horse", Some(&hash)).await.unwrap());
+        assert!(!h.verify("correct horse", None).await.unwrap());
+        assert!(!h.verify("x", Some("not a hash")).await.unwrap());
+        assert!(!is_supported_hash("$2b$10$abcdefghijklmnopqrstuv"));
+    }
+
+    #[test]
+    fn default_params_are_owasp() {
+        assert_eq!(
+            PasswordParams::default(),
+            PasswordParams { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+        );
+    }
+}

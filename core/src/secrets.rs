@@ -1,0 +1,73 @@
+//! Random tokens in Stack's alphabet, and hashing of high-entropy secrets.
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// Lowercase Crockford base32, as Stack uses for refresh tokens, codes and keys.
+pub const CROCKFORD: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+
+/// `len` random characters from [`CROCKFORD`] (5 bits of entropy each).
+pub fn random_crockford(len: usize) -> String {
+    let mut bytes = vec![0u8; len];
+    rand::fill(&mut bytes[..]);
+    bytes.iter().map(|b| CROCKFORD[(b & 31) as usize] as char).collect()
+}
+
+/// A refresh token: 45 Crockford characters (225 random bits).
+pub fn new_refresh_token() -> String {
+    random_crockford(45)
+}
+
+/// Whether `s` is exactly `len` characters of [`CROCKFORD`].
+pub fn is_crockford(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| CROCKFORD.contains(&b))
+}
+
+/// SHA-256 of a high-entropy secret (refresh token, project key), lowercase hex.
+///
+/// Plain SHA-256 suffices here: these secrets carry over 200 random bits, so the hash
+/// cannot be inverted by guessing, and it lets storage look rows up by an index.
+pub fn hash_secret(secret: &str) -> String {
+    hex(&Sha256::digest(secret.as_bytes()))
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    const H: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(H[(b >> 4) as usize] as char);
+        s.push(H[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// Constant-time equality of two byte strings.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_use_the_alphabet() {
+        let t = new_refresh_token();
+        assert!(is_crockford(&t, 45));
+        assert_ne!(t, new_refresh_token());
+        assert!(!is_crockford("ABC", 3));
+        assert!(!is_crockford("abci", 4), "i is not Crockford");
+    }
+
+    #[test]
+    fn hashing() {
+        assert_eq!(
+            hash_secret("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(ct_eq(b"abc", b"abc"));
+        assert!(!ct_eq(b"abc", b"abd"));
+        assert!(!ct_eq(b"abc", b"ab"));
+    }
+}
