@@ -1,0 +1,187 @@
+//! The [`Postern`] handle: one per process, cheap to clone, shared by the REST layer,
+//! the adapters' extractors and app code.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use secrecy::SecretString;
+
+use crate::clock::Clock;
+use crate::passwords::{PasswordHasher, PasswordParams};
+use crate::storage::Store;
+use crate::tokens::KeyRing;
+
+/// Postern: auth for one or more projects over one [`Store`].
+///
+/// ```
+/// # async fn demo(store: std::sync::Arc<dyn postern_core::storage::Store>) -> Result<(), Box<dyn std::error::Error>> {
+/// use postern_core::Postern;
+/// let postern = Postern::builder(store)
+///     .secret("a long random server secret, kept out of the database")
+///     .public_url("https://auth.example.com")
+///     .build()?;
+/// let project = postern.projects().get("my-project").await?;
+/// # let _ = project; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Postern {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) keys: KeyRing,
+    pub(crate) hasher: PasswordHasher,
+    pub(crate) clock: Clock,
+    pub(crate) public_url: String,
+    pub(crate) access_token_lifetime_secs: i64,
+}
+
+impl std::fmt::Debug for Postern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Postern").field("public_url", &self.inner.public_url).finish_non_exhaustive()
+    }
+}
+
+/// A setting that cannot work; reported by [`PosternBuilder::build`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// No server secret was given.
+    #[error("a server secret is required (it derives the token signing keys)")]
+    MissingSecret,
+    /// The server secret is too short to be a secret.
+    #[error("the server secret must be at least 16 characters long")]
+    WeakSecret,
+    /// The public URL is not an absolute http(s) URL.
+    #[error("the public URL must be an absolute http(s) URL: {0}")]
+    InvalidPublicUrl(String),
+    /// The password parameters are rejected by argon2.
+    #[error("invalid password hashing parameters: {0}")]
+    Password(String),
+}
+
+/// Builds a [`Postern`]; see [`Postern::builder`].
+#[must_use]
+pub struct PosternBuilder {
+    store: Arc<dyn Store>,
+    secret: Option<SecretString>,
+    previous: Vec<SecretString>,
+    public_url: String,
+    password: PasswordParams,
+    max_hashes: usize,
+    lifetime: Duration,
+    clock: Clock,
+}
+
+impl Postern {
+    /// Starts building a Postern over `store` (already migrated).
+    pub fn builder(store: Arc<dyn Store>) -> PosternBuilder {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        PosternBuilder {
+            store,
+            secret: None,
+            previous: Vec::new(),
+            public_url: "http://localhost:8102".into(),
+            password: PasswordParams::default(),
+            max_hashes: cores * 2,
+            lifetime: Duration::from_secs(600),
+            clock: Clock::system(),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The clock Postern reads time from.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// The public base URL used in token issuers.
+    pub fn public_url(&self) -> &str {
+        &self.inner.public_url
+    }
+
+    /// Answers one REST request. The URI path is relative to the API root (for example
+    /// `/users/me`); an [`crate::rest::ApiPrefix`] extension, when present, says where the
+    /// API is mounted so that messages can quote the full path.
+    pub async fn handle(&self, request: http::Request<Bytes>) -> http::Response<Bytes> {
+        crate::rest::handle(self, request).await
+    }
+}
+
+impl PosternBuilder {
+    /// The server secret that derives the token signing keys. Required.
+    pub fn secret(mut self, secret: impl Into<String>) -> Self {
+        self.secret = Some(SecretString::from(secret.into()));
+        self
+    }
+
+    /// A previous server secret: tokens it signed still verify and its keys stay in the
+    /// JWKS, so rotating the secret logs nobody out.
+    pub fn previous_secret(mut self, secret: impl Into<String>) -> Self {
+        self.previous.push(SecretString::from(secret.into()));
+        self
+    }
+
+    /// The public base URL of the server (token issuers are `<url>/api/v1/projects/<id>`).
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = url.into();
+        self
+    }
+
+    /// argon2id parameters (default: OWASP's m=19 MiB, t=2, p=1).
+    pub fn password_params(mut self, params: PasswordParams) -> Self {
+        self.password = params;
+        self
+    }
+
+    /// How many password hashes may run at once (default: twice the cores).
+    pub fn max_concurrent_password_hashes(mut self, n: usize) -> Self {
+        self.max_hashes = n;
+        self
+    }
+
+    /// Access token lifetime (default 10 minutes, as Stack).
+    pub fn access_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// The clock (tests move it to check expiry).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Validates the settings and builds.
+    pub fn build(self) -> Result<Postern, ConfigError> {
+        use secrecy::ExposeSecret;
+        let secret = self.secret.ok_or(ConfigError::MissingSecret)?;
+        if secret.expose_secret().chars().count() < 16
+            || self.previous.iter().any(|s| s.expose_secret().chars().count() < 16)
+        {
+            return Err(ConfigError::WeakSecret);
+        }
+        let url = url::Url::parse(&self.public_url)
+            .map_err(|_| ConfigError::InvalidPublicUrl(self.public_url.clone()))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(ConfigError::InvalidPublicUrl(self.public_url));
+        }
+        let hasher = PasswordHasher::new(self.password, self.max_hashes)
+            .map_err(|e| ConfigError::Password(e.to_string()))?;
+        Ok(Postern {
+            inner: Arc::new(Inner {
+                store: self.store,
+                keys: KeyRing::new(secret, self.previous),
+                hasher,
+                clock: self.clock,
+                public_url: self.public_url.trim_end_matches('/').to_owned(),
+                access_token_lifetime_secs: self.lifetime.as_secs() as i64,
+            }),
+        })
+    }
+}

@@ -1,0 +1,211 @@
+//! Projects: id, display name, config, and hashed key sets.
+
+use std::fmt;
+
+use uuid::Uuid;
+
+use crate::config::ProjectConfig;
+use crate::error::{Error, OnConflict, Result};
+use crate::postern::Postern;
+use crate::secrets::{hash_secret, random_crockford};
+use crate::storage::{ApiKeySetRecord, KeyKind, ProjectRecord};
+
+/// A project.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Project {
+    /// Project id.
+    pub id: String,
+    /// Human name.
+    pub display_name: String,
+    /// Configuration.
+    pub config: ProjectConfig,
+    /// Creation time, epoch milliseconds.
+    pub created_at_millis: i64,
+}
+
+impl Project {
+    fn from_record(r: ProjectRecord) -> Result<Self> {
+        let config = ProjectConfig::from_json(&r.config)
+            .map_err(|e| Error::Internal(format!("stored config of project {}: {e}", r.id)))?;
+        Ok(Project { id: r.id, display_name: r.display_name, config, created_at_millis: r.created_at_millis })
+    }
+
+    fn to_record(&self) -> ProjectRecord {
+        ProjectRecord {
+            id: self.id.clone(),
+            display_name: self.display_name.clone(),
+            config: self.config.to_json(),
+            created_at_millis: self.created_at_millis,
+        }
+    }
+}
+
+/// The three keys of a key set, in plain text: shown once, stored only as hashes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProjectKeys {
+    /// `pck_…`.
+    pub publishable_client_key: String,
+    /// `ssk_…`.
+    pub secret_server_key: String,
+    /// `sak_…`.
+    pub super_secret_admin_key: String,
+}
+
+impl fmt::Debug for ProjectKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ProjectKeys { .. }")
+    }
+}
+
+impl ProjectKeys {
+    /// Fresh random keys in Stack's format (prefix + 45 Crockford characters).
+    pub fn generate() -> Self {
+        Self {
+            publishable_client_key: format!("pck_{}", random_crockford(45)),
+            secret_server_key: format!("ssk_{}", random_crockford(45)),
+            super_secret_admin_key: format!("sak_{}", random_crockford(45)),
+        }
+    }
+}
+
+/// Description of the key set that server configuration manages.
+pub const CONFIGURED_KEYS: &str = "configured";
+
+/// Project operations; from [`Postern::projects`].
+#[derive(Debug, Clone, Copy)]
+pub struct Projects<'a> {
+    p: &'a Postern,
+}
+
+impl Postern {
+    /// Project operations.
+    pub fn projects(&self) -> Projects<'_> {
+        Projects { p: self }
+    }
+}
+
+impl Projects<'_> {
+    /// The project with this id.
+    pub async fn get(&self, id: &str) -> Result<Option<Project>> {
+        self.p.inner.store.projects().get(id).await?.map(Project::from_record).transpose()
+    }
+
+    /// All projects.
+    pub async fn list(&self) -> Result<Vec<Project>> {
+        self.p.inner.store.projects().list().await?.into_iter().map(Project::from_record).collect()
+    }
+
+    /// Creates a project with random keys; the keys are returned once and stored hashed.
+    pub async fn create(
+        &self,
+        id: Option<String>,
+        display_name: &str,
+        config: ProjectConfig,
+    ) -> Result<(Project, ProjectKeys)> {
+        let project = Project {
+            id: id.unwrap_or_else(|| Uuid::new_v4().to_string()),
+            display_name: display_name.to_owned(),
+            config,
+            created_at_millis: self.p.inner.clock.now_millis(),
+        };
+        let keys = ProjectKeys::generate();
+        let tx = self.p.inner.store.begin().await?;
+        tx.projects()
+            .insert(&project.to_record())
+            .await
+            .on_conflict(|| Error::bad_request(format!("Project {} already exists", project.id)))?;
+        tx.projects().insert_key_set(&self.key_set(&project.id, &keys, CONFIGURED_KEYS)).await?;
+        tx.commit().await?;
+        Ok((project, keys))
+    }
+
+    /// Creates the project or updates it: the display name always, the config when given,
+    /// and, when keys are given, replaces the server-configured key set with them (other key
+    /// sets are kept). One transaction.
+    pub async fn upsert(
+        &self,
+        id: &str,
+        display_name: &str,
+        config: Option<ProjectConfig>,
+        keys: Option<&ProjectKeys>,
+    ) -> Result<Project> {
+        let now = self.p.inner.clock.now_millis();
+        let tx = self.p.inner.store.begin().await?;
+        let project = match tx.projects().get(id).await? {
+            Some(r) => {
+                let mut p = Project::from_record(r)?;
+                p.display_name = display_name.to_owned();
+                if let Some(c) = config {
+                    p.config = c;
+                }
+                tx.projects().update(&p.to_record()).await?;
+                p
+            }
+            None => {
+                let p = Project {
+                    id: id.to_owned(),
+                    display_name: display_name.to_owned(),
+                    config: config.unwrap_or_default(),
+                    created_at_millis: now,
+                };
+                tx.projects().insert(&p.to_record()).await?;
+                p
+            }
+        };
+        if let Some(keys) = keys {
+            for set in tx.projects().list_key_sets(id).await? {
+                if set.description == CONFIGURED_KEYS {
+                    tx.projects().delete_key_set(id, set.id).await?;
+                }
+            }
+            tx.projects()
+                .insert_key_set(&self.key_set(id, keys, CONFIGURED_KEYS))
+                .await
+                .on_conflict(|| Error::bad_request("A project key is already used by another key set"))?;
+        }
+        tx.commit().await?;
+        Ok(project)
+    }
+
+    /// Replaces a project's config.
+    pub async fn update_config(&self, id: &str, config: ProjectConfig) -> Result<Option<Project>> {
+        let Some(mut p) = self.get(id).await? else {
+            return Ok(None);
+        };
+        p.config = config;
+        self.p.inner.store.projects().update(&p.to_record()).await?;
+        Ok(Some(p))
+    }
+
+    /// Whether `key` is a valid, unexpired, unrevoked key of `kind` for the project.
+    /// The key is hashed first, so storage only ever compares hashes.
+    pub async fn check_key(&self, project_id: &str, kind: KeyKind, key: &str) -> Result<bool> {
+        let hash = hash_secret(key);
+        let Some(set) = self.p.inner.store.projects().find_key_set(project_id, kind, &hash).await? else {
+            return Ok(false);
+        };
+        let stored = match kind {
+            KeyKind::PublishableClient => set.publishable_client_key_hash.as_deref(),
+            KeyKind::SecretServer => set.secret_server_key_hash.as_deref(),
+            KeyKind::SuperSecretAdmin => set.super_secret_admin_key_hash.as_deref(),
+        };
+        let now = self.p.inner.clock.now_millis();
+        Ok(stored.is_some_and(|s| crate::secrets::ct_eq(s.as_bytes(), hash.as_bytes()))
+            && set.revoked_at_millis.is_none()
+            && set.expires_at_millis.is_none_or(|e| e > now))
+    }
+
+    fn key_set(&self, project_id: &str, keys: &ProjectKeys, description: &str) -> ApiKeySetRecord {
+        ApiKeySetRecord {
+            id: Uuid::new_v4(),
+            project_id: project_id.to_owned(),
+            description: description.to_owned(),
+            publishable_client_key_hash: Some(hash_secret(&keys.publishable_client_key)),
+            secret_server_key_hash: Some(hash_secret(&keys.secret_server_key)),
+            super_secret_admin_key_hash: Some(hash_secret(&keys.super_secret_admin_key)),
+            created_at_millis: self.p.inner.clock.now_millis(),
+            expires_at_millis: None,
+            revoked_at_millis: None,
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Request authentication (§5 of the contract): access type, project, keys, access token.
+
+use http::HeaderMap;
+use uuid::Uuid;
+
+use crate::error::{AccessType, Error, Result};
+use crate::postern::Postern;
+use crate::projects::Project;
+use crate::storage::KeyKind;
+use crate::tokens::AccessTokenClaims;
+use crate::users::User;
+
+/// The public-client sentinel accepted as a publishable key when keys are not required.
+pub const PUBLIC_CLIENT_SENTINEL: &str = "__stack_public_client__";
+
+/// An authenticated request: project, access level and, when an access token was sent and
+/// its user still exists, the user.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    /// The project of the request.
+    pub project: Project,
+    /// The access level.
+    pub access_type: AccessType,
+    /// The signed-in user, if any.
+    pub user: Option<User>,
+    /// The verified access-token claims, if a token was sent.
+    pub claims: Option<AccessTokenClaims>,
+}
+
+impl Auth {
+    /// The session of the access token (`refresh_token_id`).
+    pub fn session_id(&self) -> Option<Uuid> {
+        self.claims.as_ref().map(|c| c.refresh_token_id)
+    }
+
+    /// The signed-in user's id.
+    pub fn user_id(&self) -> Option<Uuid> {
+        self.user.as_ref().map(|u| u.id)
+    }
+}
+
+/// Reads `x-stack-<name>`, else `x-hexclave-<name>`; an empty value counts as absent.
+pub fn stack_header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    for prefix in ["x-stack-", "x-hexclave-"] {
+        let full = format!("{prefix}{name}");
+        if let Some(v) = headers.get(full.as_str()).and_then(|v| v.to_str().ok()) {
+            if !v.is_empty() {
+                return Some(v);
+            }
+        }
+    }
+    None
+}
+
+impl Postern {
+    /// Resolves request headers to an [`Auth`] (or `None` for an unauthenticated request),
+    /// in Stack's order of checks. This is what every endpoint and every adapter extractor
+    /// uses.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Auth>> {
+        let h = |n: &str| stack_header(headers, n);
+        let Some(access_type) = h("access-type") else {
+            let keyed = ["publishable-client-key", "secret-server-key", "super-secret-admin-key", "admin-access-token"]
+                .iter()
+                .any(|n| h(n).is_some());
+            return if keyed { Err(Error::ProjectKeyWithoutAccessType) } else { Ok(None) };
+        };
+        let access_type =
+            AccessType::parse(access_type).ok_or_else(|| Error::InvalidAccessType(access_type.to_owned()))?;
+        let project_id = h("project-id").ok_or(Error::AccessTypeWithoutProjectId(access_type))?;
+
+        let claims = match h("access-token") {
+            Some(token) => {
+                let claims = self.sessions().verify(token)?;
+                if claims.project_id != project_id {
+                    return Err(Error::InvalidProjectForAccessToken {
+                        expected: project_id.to_owned(),
+                        actual: claims.project_id,
+                    });
+                }
+                let allow_anon = h("allow-anonymous-user") == Some("true");
+                let allow_restricted = allow_anon || h("allow-restricted-user") == Some("true");
+                if claims.is_anonymous && !allow_anon {
+                    return Err(Error::AnonymousAuthenticationNotAllowed);
+                }
+                if claims.is_restricted && !claims.is_anonymous && !allow_restricted {
+                    let reason = claims.restriction().ok_or(Error::UnparsableAccessToken)?;
+                    return Err(Error::RestrictedUserNotAllowed(reason));
+                }
+                Some(claims)
+            }
+            None => None,
+        };
+
+        let project = self
+            .projects()
+            .get(project_id)
+            .await?
+            .ok_or_else(|| Error::CurrentProjectNotFound(project_id.to_owned()))?;
+
+        match access_type {
+            AccessType::Client => {
+                let required = project.config.project.require_publishable_client_key;
+                match h("publishable-client-key") {
+                    None | Some(PUBLIC_CLIENT_SENTINEL) if required => {
+                        return Err(Error::PublishableClientKeyRequiredForProject(Some(project.id.clone())));
+                    }
+                    None | Some(PUBLIC_CLIENT_SENTINEL) => {}
+                    Some(key) => {
+                        if !self.projects().check_key(&project.id, KeyKind::PublishableClient, key).await? {
+                            return Err(Error::InvalidPublishableClientKey(project.id.clone()));
+                        }
+                    }
+                }
+            }
+            AccessType::Server => {
+                let key = h("secret-server-key").ok_or(Error::ServerAuthenticationRequired)?;
+                if !self.projects().check_key(&project.id, KeyKind::SecretServer, key).await? {
+                    return Err(Error::InvalidSecretServerKey(project.id.clone()));
+                }
+            }
+            AccessType::Admin => {
+                let key = h("super-secret-admin-key").ok_or(Error::AdminAuthenticationRequired)?;
+                if !self.projects().check_key(&project.id, KeyKind::SuperSecretAdmin, key).await? {
+                    return Err(Error::InvalidSuperSecretAdminKey(project.id.clone()));
+                }
+            }
+        }
+
+        if let Some(branch) = h("branch-id") {
+            if branch != "main" {
+                return Err(Error::BranchDoesNotExist(branch.to_owned()));
+            }
+        }
+
+        let user = match &claims {
+            Some(c) => self.users().get(&project, c.sub).await?,
+            None => None,
+        };
+        Ok(Some(Auth { project, access_type, user, claims }))
+    }
+}

@@ -1,0 +1,288 @@
+//! Request bodies and query strings, validated the way Stack reports it: every failure is
+//! collected as one line (`body.email must be defined`) and unknown properties are rejected.
+
+use http::HeaderMap;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+
+/// A decoded request body (§3.2 of the contract).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Body {
+    /// No content type, or an empty body.
+    None,
+    /// `application/json`.
+    Json(Value),
+    /// `application/x-www-form-urlencoded` (last value wins).
+    Form(Map<String, Value>),
+    /// `text/plain` or `application/octet-stream`.
+    Other,
+}
+
+/// Decodes the body by its content type.
+pub(crate) fn decode_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Body> {
+    let Some(ct) = headers.get(http::header::CONTENT_TYPE) else {
+        return Ok(Body::None);
+    };
+    let ct = ct.to_str().unwrap_or_default();
+    let media = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    if media.is_empty() {
+        return Ok(Body::None);
+    }
+    match media.as_str() {
+        "application/json" => {
+            if bytes.is_empty() {
+                return Ok(Body::None);
+            }
+            serde_json::from_slice(bytes)
+                .map(Body::Json)
+                .map_err(|_| Error::BodyParsing("Invalid JSON in request body".into()))
+        }
+        "application/x-www-form-urlencoded" => {
+            let mut map = Map::new();
+            for (k, v) in url::form_urlencoded::parse(bytes) {
+                map.insert(k.into_owned(), Value::String(v.into_owned()));
+            }
+            Ok(Body::Form(map))
+        }
+        "text/plain" | "application/octet-stream" => Ok(Body::Other),
+        other => Err(Error::BodyParsing(format!("Unknown content type in request body: {other}"))),
+    }
+}
+
+/// Reads fields of one object (`body` or `query`), collecting failures.
+pub(crate) struct Fields {
+    prefix: &'static str,
+    obj: Map<String, Value>,
+    failures: Vec<String>,
+}
+
+impl Fields {
+    /// The JSON body as an object with only `allowed` keys. A missing body is a failure
+    /// (`body must be defined`).
+    pub(crate) fn body(body: &Body, allowed: &[&str]) -> Self {
+        let mut f = Fields { prefix: "body", obj: Map::new(), failures: Vec::new() };
+        match body {
+            Body::Json(Value::Object(m)) | Body::Form(m) => f.obj = m.clone(),
+            Body::Json(_) | Body::Other => f.failures.push("body must be a `object` type".into()),
+            Body::None => f.failures.push("body must be defined".into()),
+        }
+        f.reject_unknown(allowed);
+        f
+    }
+
+    /// The query string with only `allowed` keys.
+    pub(crate) fn query(query: &[(String, String)], allowed: &[&str]) -> Self {
+        let obj = query.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        let mut f = Fields { prefix: "query", obj, failures: Vec::new() };
+        f.reject_unknown(allowed);
+        f
+    }
+
+    fn reject_unknown(&mut self, allowed: &[&str]) {
+        let unknown: Vec<&str> =
+            self.obj.keys().map(String::as_str).filter(|k| !allowed.contains(k)).collect();
+        if !unknown.is_empty() {
+            self.failures.push(format!("{} contains unknown properties: {}", self.prefix, unknown.join(", ")));
+        }
+    }
+
+    /// Adds a failure about a field.
+    pub(crate) fn fail(&mut self, key: &str, what: &str) {
+        self.failures.push(format!("{}.{key} {what}", self.prefix));
+    }
+
+    /// Adds a failure line as is (`auth.user must be defined`).
+    pub(crate) fn fail_raw(&mut self, line: &str) {
+        self.failures.push(line.to_owned());
+    }
+
+    fn type_fail(&mut self, key: &str, ty: &str, v: &Value) {
+        self.fail(key, &format!("must be a `{ty}` type, but the final value was: `{v}`."));
+    }
+
+    /// A required, non-null string.
+    pub(crate) fn req_str(&mut self, key: &str) -> Option<String> {
+        match self.obj.get(key).cloned() {
+            None | Some(Value::Null) => {
+                self.fail(key, "must be defined");
+                None
+            }
+            Some(Value::String(s)) => Some(s),
+            Some(v) => {
+                self.type_fail(key, "string", &v);
+                None
+            }
+        }
+    }
+
+    /// An optional, non-null string.
+    pub(crate) fn opt_str(&mut self, key: &str) -> Option<String> {
+        match self.obj.get(key).cloned() {
+            None => None,
+            Some(Value::String(s)) => Some(s),
+            Some(v) => {
+                self.type_fail(key, "string", &v);
+                None
+            }
+        }
+    }
+
+    /// A nullable string: `None` absent, `Some(None)` null.
+    pub(crate) fn nullable_str(&mut self, key: &str) -> Option<Option<String>> {
+        match self.obj.get(key).cloned() {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(Value::String(s)) => Some(Some(s)),
+            Some(v) => {
+                self.type_fail(key, "string", &v);
+                None
+            }
+        }
+    }
+
+    /// An optional boolean.
+    pub(crate) fn opt_bool(&mut self, key: &str) -> Option<bool> {
+        match self.obj.get(key).cloned() {
+            None => None,
+            Some(Value::Bool(b)) => Some(b),
+            Some(v) => {
+                self.type_fail(key, "boolean", &v);
+                None
+            }
+        }
+    }
+
+    /// An optional `"true"` / `"false"` query flag.
+    pub(crate) fn flag(&mut self, key: &str) -> bool {
+        match self.obj.get(key).cloned() {
+            None => false,
+            Some(Value::String(s)) if s == "true" => true,
+            Some(Value::String(s)) if s == "false" => false,
+            Some(_) => {
+                self.fail(key, "must be one of the following values: true, false");
+                false
+            }
+        }
+    }
+
+    /// An optional number.
+    pub(crate) fn opt_number(&mut self, key: &str) -> Option<f64> {
+        match self.obj.get(key).cloned() {
+            None => None,
+            Some(Value::Number(n)) => n.as_f64(),
+            Some(v) => {
+                self.type_fail(key, "number", &v);
+                None
+            }
+        }
+    }
+
+    /// Any JSON value, null included.
+    pub(crate) fn opt_json(&mut self, key: &str) -> Option<Value> {
+        self.obj.get(key).cloned()
+    }
+
+    /// An optional UUID (or `me`, resolved by the caller) given as a string.
+    pub(crate) fn opt_str_raw(&self, key: &str) -> Option<&Value> {
+        self.obj.get(key)
+    }
+
+    /// Ends reading: `SCHEMA_ERROR` with every failure, if any.
+    pub(crate) fn finish(self) -> Result<()> {
+        if self.failures.is_empty() { Ok(()) } else { Err(Error::Schema(self.failures)) }
+    }
+
+    /// The failures so far (for merging with other checks).
+    pub(crate) fn failed(&self) -> bool {
+        !self.failures.is_empty()
+    }
+}
+
+/// Upstream's `me` sentinel UUID; sending it behaves like `me`.
+pub(crate) const ME_SENTINEL: &str = "cad564fd-f81b-43f4-b390-98abf3fcc17e";
+
+/// Resolves a "user id or `me`" value.
+pub(crate) fn user_id_or_me(raw: &str, me: Option<Uuid>, path: &str) -> Result<Uuid> {
+    if raw == "me" || raw == ME_SENTINEL {
+        return me.ok_or(Error::CannotGetOwnUserWithoutUser);
+    }
+    Uuid::parse_str(raw).map_err(|_| Error::schema(format!("{path} must be a valid UUID")))
+}
+
+/// Parses the query string into ordered pairs.
+pub(crate) fn parse_query(q: Option<&str>) -> Vec<(String, String)> {
+    q.map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn hdr(ct: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::CONTENT_TYPE, ct.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn decoding_by_content_type() {
+        assert_eq!(decode_body(&HeaderMap::new(), b"{}").unwrap(), Body::None);
+        assert_eq!(decode_body(&hdr("application/json; charset=utf-8"), b"{\"a\":1}").unwrap(), Body::Json(json!({"a":1})));
+        assert_eq!(
+            decode_body(&hdr("application/json"), b"{nope").unwrap_err(),
+            Error::BodyParsing("Invalid JSON in request body".into())
+        );
+        match decode_body(&hdr("application/x-www-form-urlencoded"), b"a=1&a=2&b=x%20y").unwrap() {
+            Body::Form(m) => {
+                assert_eq!(m["a"], "2");
+                assert_eq!(m["b"], "x y");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(decode_body(&hdr("image/png"), b"x"), Err(Error::BodyParsing(_))));
+    }
+
+    #[test]
+    fn fields_collect_every_failure() {
+        let body = Body::Json(json!({"email": 5, "extra": 1, "other": 2}));
+        let mut f = Fields::body(&body, &["email", "password"]);
+        f.req_str("email");
+        f.req_str("password");
+        match f.finish().unwrap_err() {
+            Error::Schema(lines) => assert_eq!(
+                lines,
+                vec![
+                    "body contains unknown properties: extra, other".to_owned(),
+                    "body.email must be a `string` type, but the final value was: `5`.".to_owned(),
+                    "body.password must be defined".to_owned(),
+                ]
+            ),
+            e => panic!("{e:?}"),
+        }
+        let mut f = Fields::body(&Body::None, &[]);
+        f.opt_str("x");
+        assert_eq!(f.finish().unwrap_err(), Error::Schema(vec!["body must be defined".into()]));
+    }
+
+    #[test]
+    fn tri_state() {
+        let body = Body::Json(json!({"a": null, "b": "x"}));
+        let mut f = Fields::body(&body, &["a", "b", "c"]);
+        assert_eq!(f.nullable_str("a"), Some(None));
+        assert_eq!(f.nullable_str("b"), Some(Some("x".into())));
+        assert_eq!(f.nullable_str("c"), None);
+        assert!(f.finish().is_ok());
+    }
+
+    #[test]
+    fn me_resolution() {
+        let u = Uuid::new_v4();
+        assert_eq!(user_id_or_me("me", Some(u), "x").unwrap(), u);
+        assert_eq!(user_id_or_me(ME_SENTINEL, Some(u), "x").unwrap(), u);
+        assert_eq!(user_id_or_me("me", None, "x").unwrap_err(), Error::CannotGetOwnUserWithoutUser);
+        assert!(matches!(user_id_or_me("nope", None, "params.user_id"), Err(Error::Schema(_))));
+    }
+}

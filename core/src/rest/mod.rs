@@ -1,0 +1,203 @@
+//! The REST API over `http` types: route table, authentication, validation, handlers,
+//! and the one error renderer. Adapters only convert requests and responses.
+
+mod access;
+mod handlers;
+mod input;
+mod response;
+pub mod views;
+
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+
+pub use access::{Auth, PUBLIC_CLIENT_SENTINEL, stack_header};
+
+use crate::error::Error;
+use crate::postern::Postern;
+use crate::secrets::random_crockford;
+
+/// Where the API is mounted (for example `/api/v1`), carried as a request extension by
+/// adapters so that messages quote the full request path. Defaults to `/api/v1`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiPrefix(pub String);
+
+/// The largest request body the API accepts; adapters enforce it before buffering.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route {
+    Root,
+    PasswordSignUp,
+    PasswordSignIn,
+    PasswordUpdate,
+    PasswordSet,
+    Sessions,
+    SessionCurrent,
+    SessionCurrentRefresh,
+    SessionById,
+    OauthToken,
+    UsersMe,
+    Users,
+    UserById,
+    ProjectCurrent,
+    Jwks,
+    AnonymousIssuerAlias,
+}
+
+fn router() -> &'static matchit::Router<Route> {
+    static ROUTER: OnceLock<matchit::Router<Route>> = OnceLock::new();
+    ROUTER.get_or_init(|| {
+        let mut r = matchit::Router::new();
+        let routes = [
+            ("/", Route::Root),
+            ("/auth/password/sign-up", Route::PasswordSignUp),
+            ("/auth/password/sign-in", Route::PasswordSignIn),
+            ("/auth/password/update", Route::PasswordUpdate),
+            ("/auth/password/set", Route::PasswordSet),
+            ("/auth/sessions", Route::Sessions),
+            ("/auth/sessions/current", Route::SessionCurrent),
+            ("/auth/sessions/current/refresh", Route::SessionCurrentRefresh),
+            ("/auth/sessions/{id}", Route::SessionById),
+            ("/auth/oauth/token", Route::OauthToken),
+            ("/users/me", Route::UsersMe),
+            ("/users", Route::Users),
+            ("/users/{user_id}", Route::UserById),
+            ("/projects/current", Route::ProjectCurrent),
+            ("/projects/{project_id}/.well-known/jwks.json", Route::Jwks),
+            ("/projects-anonymous-users/{project_id}/.well-known/{*rest}", Route::AnonymousIssuerAlias),
+        ];
+        for (path, route) in routes {
+            if let Err(e) = r.insert(path, route) {
+                panic!("route table is inconsistent at {path}: {e}");
+            }
+        }
+        r
+    })
+}
+
+/// Methods each route answers.
+fn methods(route: Route) -> &'static [Method] {
+    match route {
+        Route::Root | Route::ProjectCurrent | Route::Jwks => &[Method::GET],
+        Route::PasswordSignUp
+        | Route::PasswordSignIn
+        | Route::PasswordUpdate
+        | Route::PasswordSet
+        | Route::SessionCurrentRefresh
+        | Route::OauthToken => &[Method::POST],
+        Route::Sessions => &[Method::GET, Method::POST],
+        Route::SessionCurrent | Route::SessionById => &[Method::DELETE],
+        Route::UsersMe | Route::UserById => &[Method::GET, Method::PATCH, Method::DELETE],
+        Route::Users => &[Method::GET, Method::POST],
+        Route::AnonymousIssuerAlias => {
+            &[Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE]
+        }
+    }
+}
+
+/// One request as the handlers see it.
+pub(crate) struct Rq<'a> {
+    pub(crate) p: &'a Postern,
+    pub(crate) method: Method,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) params: Vec<(String, String)>,
+    pub(crate) query: Vec<(String, String)>,
+    pub(crate) raw_query: Option<String>,
+    pub(crate) body: input::Body,
+    pub(crate) auth: Option<Auth>,
+    pub(crate) prefix: &'a str,
+}
+
+impl Rq<'_> {
+    pub(crate) fn param(&self, name: &str) -> &str {
+        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default()
+    }
+}
+
+pub(crate) async fn handle(p: &Postern, req: Request<Bytes>) -> Response<Bytes> {
+    let request_id = random_crockford(16);
+    let (parts, body) = req.into_parts();
+    let prefix = parts
+        .extensions
+        .get::<ApiPrefix>()
+        .map(|p| p.0.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| "/api/v1".to_owned());
+    let path = parts.uri.path();
+    let full_path = format!("{prefix}{}", if path == "/" { "" } else { path });
+    let full_path = if full_path.is_empty() { "/".to_owned() } else { full_path };
+
+    let response = if parts.method == Method::OPTIONS {
+        Response::new(Bytes::new())
+    } else {
+        let result = dispatch(p, &parts, body, &prefix).await;
+        match result {
+            Ok(r) => r,
+            Err(e) => response::render(
+                &e,
+                &response::ErrorContext {
+                    method: parts.method.as_str(),
+                    full_path: &full_path,
+                    request_id: &request_id,
+                },
+            ),
+        }
+    };
+    response::finish(response, &parts.headers, &request_id)
+}
+
+async fn dispatch(
+    p: &Postern,
+    parts: &http::request::Parts,
+    body: Bytes,
+    prefix: &str,
+) -> Result<Response<Bytes>, Error> {
+    let path = parts.uri.path();
+    let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+    let path = if path.is_empty() { "/" } else { path };
+    let Ok(matched) = router().at(path) else {
+        return Ok(not_found(parts, prefix));
+    };
+    let route = *matched.value;
+    if !methods(route).contains(&parts.method) {
+        return Ok(response::text(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"));
+    }
+    let params: Vec<(String, String)> =
+        matched.params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    let body = if parts.method == Method::GET { input::Body::None } else { input::decode_body(&parts.headers, &body)? };
+    let auth = p.authenticate(&parts.headers).await?;
+    let rq = Rq {
+        p,
+        method: parts.method.clone(),
+        headers: &parts.headers,
+        params,
+        query: input::parse_query(parts.uri.query()),
+        raw_query: parts.uri.query().map(str::to_owned),
+        body,
+        auth,
+        prefix,
+    };
+    handlers::run(route, rq).await
+}
+
+fn not_found(parts: &http::request::Parts, prefix: &str) -> Response<Bytes> {
+    let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let path_q = parts.uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+    response::text(
+        StatusCode::NOT_FOUND,
+        format!(
+            "404 — this page does not exist in Stack Auth's API.\n\nPlease see the API documentation at https://docs.stack-auth.com, or visit the Stack Auth dashboard at https://app.stack-auth.com.\n\nURL: http://{host}{prefix}{path_q}"
+        ),
+    )
+}
+
+/// Renders an error exactly as the API would (for adapter extractors that reject a request).
+pub fn error_response(err: &Error, request_headers: &HeaderMap) -> Response<Bytes> {
+    let request_id = random_crockford(16);
+    let r = response::render(
+        err,
+        &response::ErrorContext { method: "", full_path: "", request_id: &request_id },
+    );
+    response::finish(r, request_headers, &request_id)
+}

@@ -1,0 +1,131 @@
+//! Wire shapes of users, sessions and projects (§8 of the contract).
+
+use serde_json::{Map, Value, json};
+
+use crate::projects::Project;
+use crate::sessions::Session;
+use crate::users::User;
+
+/// The user object: the 27-field server view, or the 21-field client view.
+pub fn user_json(u: &User, server: bool) -> Value {
+    let mut m = Map::new();
+    let mut put = |k: &str, v: Value| {
+        m.insert(k.to_owned(), v);
+    };
+    put("id", json!(u.id));
+    put("primary_email", json!(u.primary_email));
+    put("primary_email_verified", json!(u.primary_email_verified));
+    put("display_name", json!(u.display_name));
+    put("profile_image_url", json!(u.profile_image_url));
+    put("signed_up_at_millis", json!(u.signed_up_at_millis));
+    put("client_metadata", u.client_metadata.clone().unwrap_or(Value::Null));
+    put("client_read_only_metadata", u.client_read_only_metadata.clone().unwrap_or(Value::Null));
+    put("has_password", json!(u.has_password));
+    put("otp_auth_enabled", json!(u.otp_auth_enabled));
+    put("passkey_auth_enabled", json!(u.passkey_auth_enabled));
+    put("auth_with_email", json!(u.has_password || u.otp_auth_enabled));
+    put("requires_totp_mfa", json!(u.requires_totp_mfa));
+    put("oauth_providers", json!([]));
+    put("selected_team_id", json!(u.selected_team_id));
+    put("selected_team", Value::Null);
+    put("is_anonymous", json!(u.is_anonymous));
+    put("is_restricted", json!(u.is_restricted()));
+    put("restricted_reason", u.restricted_reason.map(|r| r.to_json()).unwrap_or(Value::Null));
+    put("restricted_by_admin", json!(u.restricted_by_admin));
+    put("restricted_by_admin_reason", json!(u.restricted_by_admin_reason));
+    if server {
+        put("primary_email_auth_enabled", json!(u.primary_email_auth_enabled));
+        put("last_active_at_millis", json!(u.last_active_at_millis));
+        put("server_metadata", u.server_metadata.clone().unwrap_or(Value::Null));
+        put("restricted_by_admin_private_details", json!(u.restricted_by_admin_private_details));
+        put("country_code", json!(u.country_code));
+        put(
+            "risk_scores",
+            json!({ "sign_up": { "bot": u.risk_score_bot, "free_trial_abuse": u.risk_score_free_trial_abuse } }),
+        );
+    }
+    Value::Object(m)
+}
+
+/// The session object (note `created_at` / `last_used_at` without `_millis`, as Stack).
+pub fn session_json(s: &Session, current: Option<uuid::Uuid>) -> Value {
+    json!({
+        "id": s.id,
+        "user_id": s.user_id,
+        "created_at": s.created_at_millis,
+        "last_used_at": s.last_used_at_millis,
+        "is_impersonation": s.is_impersonation,
+        "is_current_session": current == Some(s.id),
+    })
+}
+
+/// The client project object of `GET /projects/current`.
+pub fn project_json(p: &Project) -> Value {
+    let c = &p.config;
+    let mut domains: Vec<(String, String)> = c
+        .domains
+        .trusted_domains
+        .values()
+        .filter_map(|d| {
+            d.base_url.clone().map(|u| (u, d.handler_path.clone().unwrap_or_else(|| "/handler".into())))
+        })
+        .collect();
+    domains.sort();
+    json!({
+        "id": p.id,
+        "display_name": p.display_name,
+        "config": {
+            "sign_up_enabled": c.auth.allow_sign_up,
+            "credential_enabled": c.auth.password.allow_sign_in,
+            "magic_link_enabled": c.auth.otp.allow_sign_in,
+            "passkey_enabled": c.auth.passkey.allow_sign_in,
+            "client_team_creation_enabled": c.teams.allow_client_team_creation,
+            "client_user_deletion_enabled": c.users.allow_client_user_deletion,
+            "allow_user_api_keys": c.api_keys.enabled.user,
+            "allow_team_api_keys": c.api_keys.enabled.team,
+            "enabled_oauth_providers": [],
+            "domains": domains.into_iter().map(|(d, h)| json!({"domain": d, "handler_path": h})).collect::<Vec<_>>(),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ProjectConfig;
+    use crate::storage::UserRecord;
+
+    #[test]
+    fn client_and_server_views_have_stacks_field_counts() {
+        let rec = UserRecord {
+            project_id: "p".into(),
+            id: uuid::Uuid::nil(),
+            display_name: None,
+            profile_image_url: None,
+            client_metadata: None,
+            client_read_only_metadata: None,
+            server_metadata: Some(json!({"secret": 1})),
+            password_hash: Some("$argon2id$...".into()),
+            otp_auth_enabled: false,
+            totp_secret: None,
+            selected_team_id: None,
+            is_anonymous: false,
+            restricted_by_admin: false,
+            restricted_by_admin_reason: None,
+            restricted_by_admin_private_details: None,
+            country_code: None,
+            risk_score_bot: 0,
+            risk_score_free_trial_abuse: 0,
+            signed_up_at_millis: 1,
+            last_active_at_millis: 2,
+        };
+        let u = User::from_parts(&rec, &[], &ProjectConfig::default());
+        let server = user_json(&u, true);
+        let client = user_json(&u, false);
+        assert_eq!(server.as_object().unwrap().len(), 27);
+        assert_eq!(client.as_object().unwrap().len(), 21);
+        assert!(client.get("server_metadata").is_none());
+        assert_eq!(server["server_metadata"], json!({"secret": 1}));
+        assert!(!server.to_string().contains("argon2"), "never the hash");
+    }
+}
