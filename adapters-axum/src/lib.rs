@@ -1,1 +1,162 @@
-//! placeholder
+//! # postern-axum
+//!
+//! Mounts Postern's REST API into an [axum] app and gives app routes extractors that
+//! authenticate requests with the same rules as the API. The adapter only converts
+//! requests and responses: every decision is made by [`postern_core`].
+//!
+//! # Mounting
+//!
+//! ```no_run
+//! # async fn demo(postern: postern_core::Postern) {
+//! let app: axum::Router = postern_axum::router(postern.clone());
+//! # let _ = app; }
+//! ```
+//!
+//! [`router`] serves the API under `/api/v1` and `/api/latest`; [`router_at`] takes other
+//! prefixes. Bodies over [`postern_core::rest::MAX_BODY_BYTES`] get `413`.
+//!
+//! # Extractors
+//!
+//! [`CurrentUser`], [`OptionalUser`] and [`ServerAccess`] work in any router whose state
+//! `S` satisfies `Postern: FromRef<S>` (a `Postern` state, or a struct of yours with a
+//! `#[derive(FromRef)]` field):
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use postern_axum::{CurrentUser, ServerAccess};
+//!
+//! async fn me(CurrentUser(auth): CurrentUser) -> String {
+//!     format!("hello {}", auth.user.map(|u| u.id.to_string()).unwrap_or_default())
+//! }
+//! async fn admin(ServerAccess(auth): ServerAccess) -> String {
+//!     format!("server access to {}", auth.project.id)
+//! }
+//! # fn app(postern: postern_core::Postern) -> Router {
+//! Router::new()
+//!     .route("/me", get(me))
+//!     .route("/admin", get(admin))
+//!     .merge(postern_axum::router(postern.clone()))
+//!     .with_state(postern)
+//! # }
+//! ```
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{FromRef, FromRequestParts, Request};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use http::request::Parts;
+use http::StatusCode;
+use postern_core::rest::{ApiPrefix, MAX_BODY_BYTES, error_response};
+use postern_core::{Auth, Error, Postern};
+
+/// The API under `/api/v1` and `/api/latest`.
+pub fn router<S>(postern: Postern) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    router_at(postern, &["/api/v1", "/api/latest"])
+}
+
+/// The API under each of `prefixes` (each like `/api/v1`, or `/auth/api/v1`).
+pub fn router_at<S>(postern: Postern, prefixes: &[&str]) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let mut r = Router::new();
+    for prefix in prefixes {
+        let prefix = prefix.trim_end_matches('/').to_owned();
+        let handler = {
+            let postern = postern.clone();
+            let prefix = prefix.clone();
+            move |req: Request| {
+                let postern = postern.clone();
+                let prefix = prefix.clone();
+                async move { serve(&postern, &prefix, req).await }
+            }
+        };
+        r = r.route(&prefix, any(handler.clone())).route(&format!("{prefix}/{{*rest}}"), any(handler));
+    }
+    r
+}
+
+async fn serve(postern: &Postern, prefix: &str, req: Request) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let bytes = match to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "Request body too large").into_response(),
+    };
+    let path = parts.uri.path().strip_prefix(prefix).unwrap_or("/");
+    let path = if path.is_empty() { "/" } else { path };
+    let relative = match parts.uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    parts.uri = match relative.parse() {
+        Ok(u) => u,
+        Err(_) => return (StatusCode::BAD_REQUEST, "Invalid request URI").into_response(),
+    };
+    parts.extensions.insert(ApiPrefix(prefix.to_owned()));
+    let response = postern.handle(http::Request::from_parts(parts, bytes)).await;
+    response.map(Body::from)
+}
+
+fn reject(err: &Error, parts: &Parts) -> Response {
+    error_response(err, &parts.headers).map(Body::from)
+}
+
+/// A request from a signed-in user (access token in `x-stack-access-token` or
+/// `Authorization: Bearer`). Rejects with Stack's error body otherwise
+/// (`USER_AUTHENTICATION_REQUIRED`, `ACCESS_TOKEN_EXPIRED`, ...). `auth.user` is `Some`.
+#[derive(Debug, Clone)]
+pub struct CurrentUser(pub Auth);
+
+/// Like [`CurrentUser`], but a request without a token is accepted as `None`; an invalid
+/// token is still rejected.
+#[derive(Debug, Clone)]
+pub struct OptionalUser(pub Option<Auth>);
+
+/// A request with server or admin access (`x-stack-access-type: server` and a valid
+/// secret server key, or admin).
+#[derive(Debug, Clone)]
+pub struct ServerAccess(pub Auth);
+
+impl<S> FromRequestParts<S> for CurrentUser
+where
+    Postern: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Postern::from_ref(state).require_user(&parts.headers).await.map(CurrentUser).map_err(|e| reject(&e, parts))
+    }
+}
+
+impl<S> FromRequestParts<S> for OptionalUser
+where
+    Postern: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Postern::from_ref(state)
+            .authenticate_app_request(&parts.headers)
+            .await
+            .map(|a| OptionalUser(a.filter(|a| a.user.is_some())))
+            .map_err(|e| reject(&e, parts))
+    }
+}
+
+impl<S> FromRequestParts<S> for ServerAccess
+where
+    Postern: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Postern::from_ref(state).require_server(&parts.headers).await.map(ServerAccess).map_err(|e| reject(&e, parts))
+    }
+}

@@ -186,6 +186,9 @@ pub enum Error {
     /// `RESTRICTED_USER_NOT_ALLOWED`.
     #[error("The user in the access token is in restricted state. Reason: {}. Please pass the X-Stack-Allow-Restricted-User header if this is intended.", .0.as_str())]
     RestrictedUserNotAllowed(RestrictedReason),
+    /// `USER_AUTHENTICATION_REQUIRED` (app routes that need a signed-in user).
+    #[error("User authentication required for this endpoint.")]
+    UserAuthenticationRequired,
     /// `CANNOT_GET_OWN_USER_WITHOUT_USER`.
     #[error("You have specified 'me' as a userId, but did not provide authentication for a user.")]
     CannotGetOwnUserWithoutUser,
@@ -304,6 +307,7 @@ impl Error {
             Error::InvalidProjectForAccessToken { .. } => "INVALID_PROJECT_FOR_ACCESS_TOKEN",
             Error::AnonymousAuthenticationNotAllowed => "ANONYMOUS_AUTHENTICATION_NOT_ALLOWED",
             Error::RestrictedUserNotAllowed(_) => "RESTRICTED_USER_NOT_ALLOWED",
+            Error::UserAuthenticationRequired => "USER_AUTHENTICATION_REQUIRED",
             Error::CannotGetOwnUserWithoutUser => "CANNOT_GET_OWN_USER_WITHOUT_USER",
             Error::RefreshTokenNotFoundOrExpired => "REFRESH_TOKEN_NOT_FOUND_OR_EXPIRED",
             Error::CannotDeleteCurrentSession => "CANNOT_DELETE_CURRENT_SESSION",
@@ -361,6 +365,7 @@ impl Error {
             | Error::AccessTokenExpired { .. }
             | Error::InvalidProjectForAccessToken { .. }
             | Error::AnonymousAuthenticationNotAllowed
+            | Error::UserAuthenticationRequired
             | Error::RefreshTokenNotFoundOrExpired => StatusCode::UNAUTHORIZED,
             Error::RestrictedUserNotAllowed(_) => StatusCode::FORBIDDEN,
             Error::UserNotFound | Error::TeamMembershipNotFound { .. } => StatusCode::NOT_FOUND,
@@ -422,6 +427,7 @@ impl Error {
             | Error::AdminAuthenticationRequired
             | Error::UnparsableAccessToken
             | Error::AnonymousAuthenticationNotAllowed
+            | Error::UserAuthenticationRequired
             | Error::CannotGetOwnUserWithoutUser
             | Error::RefreshTokenNotFoundOrExpired
             | Error::CannotDeleteCurrentSession
@@ -545,6 +551,7 @@ mod tests {
             Error::AnonymousAuthenticationNotAllowed,
             Error::RestrictedUserNotAllowed(RestrictedReason::EmailNotVerified),
             Error::CannotGetOwnUserWithoutUser,
+            Error::UserAuthenticationRequired,
             Error::RefreshTokenNotFoundOrExpired,
             Error::CannotDeleteCurrentSession,
             Error::PasswordAuthenticationNotEnabled,

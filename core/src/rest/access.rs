@@ -139,3 +139,70 @@ impl Postern {
         Ok(Some(Auth { project, access_type, user, claims }))
     }
 }
+
+/// The access token of an app request: `x-stack-access-token`, else `Authorization: Bearer`.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    stack_header(headers, "access-token").or_else(|| {
+        headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    })
+}
+
+impl Postern {
+    /// Authenticates a request to one of the app's own routes.
+    ///
+    /// With `x-stack-access-type`, this is exactly [`Postern::authenticate`]. Without it, the
+    /// access token alone (`x-stack-access-token` or `Authorization: Bearer`) identifies the
+    /// project (from its audience) and the user, at client level; anonymous and restricted
+    /// users are refused unless the request carries the matching allow header, as Stack does.
+    pub async fn authenticate_app_request(&self, headers: &HeaderMap) -> Result<Option<Auth>> {
+        if stack_header(headers, "access-type").is_some() {
+            return self.authenticate(headers).await;
+        }
+        let Some(token) = bearer_token(headers) else {
+            return Ok(None);
+        };
+        let claims = self.sessions().verify(token)?;
+        let allow_anon = stack_header(headers, "allow-anonymous-user") == Some("true");
+        let allow_restricted = allow_anon || stack_header(headers, "allow-restricted-user") == Some("true");
+        if claims.is_anonymous && !allow_anon {
+            return Err(Error::AnonymousAuthenticationNotAllowed);
+        }
+        if claims.is_restricted && !claims.is_anonymous && !allow_restricted {
+            return Err(Error::RestrictedUserNotAllowed(claims.restriction().ok_or(Error::UnparsableAccessToken)?));
+        }
+        let project = self
+            .projects()
+            .get(&claims.project_id)
+            .await?
+            .ok_or_else(|| Error::CurrentProjectNotFound(claims.project_id.clone()))?;
+        let user = self.users().get(&project, claims.sub).await?;
+        Ok(Some(Auth { project, access_type: AccessType::Client, user, claims: Some(claims) }))
+    }
+
+    /// Like [`Postern::authenticate_app_request`], but a signed-in user is required
+    /// (`USER_AUTHENTICATION_REQUIRED` otherwise). Backs the `CurrentUser` extractors.
+    pub async fn require_user(&self, headers: &HeaderMap) -> Result<Auth> {
+        match self.authenticate_app_request(headers).await? {
+            Some(a) if a.user.is_some() => Ok(a),
+            _ => Err(Error::UserAuthenticationRequired),
+        }
+    }
+
+    /// Requires server or admin access (a valid secret server key or admin key). Backs the
+    /// `ServerAccess` extractors.
+    pub async fn require_server(&self, headers: &HeaderMap) -> Result<Auth> {
+        match self.authenticate(headers).await? {
+            None => Err(Error::ServerAuthenticationRequired),
+            Some(a) if a.access_type == AccessType::Client => Err(Error::InsufficientAccessType {
+                actual: a.access_type,
+                allowed: vec![AccessType::Server, AccessType::Admin],
+            }),
+            Some(a) => Ok(a),
+        }
+    }
+}
