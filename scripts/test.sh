@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every check: formatting, clippy (warnings are errors), all tests on SQLite and on a
+# real PostgreSQL, and the doctests.
+# PostgreSQL: POSTERN_TEST_POSTGRES_URL if set; otherwise a throwaway cluster is started
+# from the installed binaries (scripts/pg-test.sh) and stopped at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+if [ -z "${POSTERN_TEST_POSTGRES_URL:-}" ]; then
+  export PGTEST_DIR="${TMPDIR:-/tmp}/postern-pg-$$"
+  export PGTEST_PORT="${PGTEST_PORT:-54329}"
+  trap 'scripts/pg-test.sh stop' EXIT
+  url=$(scripts/pg-test.sh start | sed -n 's/^DATABASE_URL=//p')
+  export POSTERN_TEST_POSTGRES_URL="$url"
+  echo "== PostgreSQL for tests at $url"
+fi
+
+echo "== cargo test (unit, integration, store conformance and HTTP on SQLite and PostgreSQL)"
+cargo test --workspace --all-targets
+
+echo "== doctests"
+cargo test --workspace --doc
