@@ -40,13 +40,13 @@
 //! # }
 //! ```
 
+use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::{FromRef, FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use axum::Router;
-use http::request::Parts;
 use http::StatusCode;
+use http::request::Parts;
 use postern_core::rest::{ApiPrefix, MAX_BODY_BYTES, error_response};
 use postern_core::{Auth, Error, Postern};
 
@@ -75,7 +75,10 @@ where
                 async move { serve(&postern, &prefix, req).await }
             }
         };
-        r = r.route(&prefix, any(handler.clone())).route(&format!("{prefix}/{{*rest}}"), any(handler));
+        r = r
+            .route(&prefix, any(handler.clone()))
+            .route(&format!("{prefix}/"), any(handler.clone()))
+            .route(&format!("{prefix}/{{*rest}}"), any(handler));
     }
     r
 }
@@ -97,7 +100,9 @@ async fn serve(postern: &Postern, prefix: &str, req: Request) -> Response {
         Err(_) => return (StatusCode::BAD_REQUEST, "Invalid request URI").into_response(),
     };
     parts.extensions.insert(ApiPrefix(prefix.to_owned()));
-    let response = postern.handle(http::Request::from_parts(parts, bytes)).await;
+    let response = postern
+        .handle(http::Request::from_parts(parts, bytes))
+        .await;
     response.map(Body::from)
 }
 
@@ -129,7 +134,11 @@ where
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Postern::from_ref(state).require_user(&parts.headers).await.map(CurrentUser).map_err(|e| reject(&e, parts))
+        Postern::from_ref(state)
+            .require_user(&parts.headers)
+            .await
+            .map(CurrentUser)
+            .map_err(|e| reject(&e, parts))
     }
 }
 
@@ -157,6 +166,10 @@ where
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Postern::from_ref(state).require_server(&parts.headers).await.map(ServerAccess).map_err(|e| reject(&e, parts))
+        Postern::from_ref(state)
+            .require_server(&parts.headers)
+            .await
+            .map(ServerAccess)
+            .map_err(|e| reject(&e, parts))
     }
 }

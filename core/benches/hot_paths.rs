@@ -32,24 +32,42 @@ fn claims() -> AccessTokenClaims {
 }
 
 fn tokens(c: &mut Criterion) {
-    let ring = KeyRing::new(SecretString::from("bench-secret-0123456789abcdef".to_owned()), vec![]);
+    let ring = KeyRing::new(
+        SecretString::from("bench-secret-0123456789abcdef".to_owned()),
+        vec![],
+    );
     let cl = claims();
     let token = ring.sign(&cl).unwrap();
-    c.bench_function("access_token_sign_es256", |b| b.iter(|| ring.sign(&cl).unwrap()));
+    c.bench_function("access_token_sign_es256", |b| {
+        b.iter(|| ring.sign(&cl).unwrap())
+    });
     c.bench_function("access_token_verify_es256", |b| {
-        b.iter(|| ring.verify(&token, "http://localhost:8102", 1_800_000_000_000).unwrap())
+        b.iter(|| {
+            ring.verify(&token, "http://localhost:8102", 1_800_000_000_000)
+                .unwrap()
+        })
     });
 }
 
 fn passwords(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let hasher = postern_core::PasswordHasher::new(postern_core::PasswordParams::default(), 1).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let hasher =
+        postern_core::PasswordHasher::new(postern_core::PasswordParams::default(), 1).unwrap();
     let hash = rt.block_on(hasher.hash("correct horse battery")).unwrap();
     let mut g = c.benchmark_group("argon2id_owasp");
     g.sample_size(20);
-    g.bench_function("hash", |b| b.iter(|| rt.block_on(hasher.hash("correct horse battery")).unwrap()));
+    g.bench_function("hash", |b| {
+        b.iter(|| rt.block_on(hasher.hash("correct horse battery")).unwrap())
+    });
     g.bench_function("verify", |b| {
-        b.iter(|| rt.block_on(hasher.verify("correct horse battery", Some(&hash))).unwrap())
+        b.iter(|| {
+            rt.block_on(hasher.verify("correct horse battery", Some(&hash)))
+                .unwrap()
+        })
     });
     g.finish();
 }

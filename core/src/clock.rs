@@ -28,7 +28,10 @@ impl Clock {
 }
 
 fn system_millis() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// `2024-05-01T12:00:00.000Z` for an epoch-milliseconds instant.

@@ -71,7 +71,10 @@ impl Default for AuthConfig {
     fn default() -> Self {
         Self {
             allow_sign_up: true,
-            password: SignInMethod { allow_sign_in: true, extra: Extra::new() },
+            password: SignInMethod {
+                allow_sign_in: true,
+                extra: Extra::new(),
+            },
             otp: SignInMethod::default(),
             passkey: SignInMethod::default(),
             extra: Extra::new(),
@@ -152,7 +155,11 @@ pub struct DomainsConfig {
 
 impl Default for DomainsConfig {
     fn default() -> Self {
-        Self { allow_localhost: true, trusted_domains: BTreeMap::new(), extra: Extra::new() }
+        Self {
+            allow_localhost: true,
+            trusted_domains: BTreeMap::new(),
+            extra: Extra::new(),
+        }
     }
 }
 

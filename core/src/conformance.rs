@@ -1,1 +1,1894 @@
-//! Store conformance suite (filled in by the storage work).
+//! Store conformance suite: the storage contract of [`crate::storage`], written once and
+//! run against every backend. **Not semver-stable**: cases are added and changed in any
+//! release.
+//!
+//! Each case is a public async function taking a freshly migrated, empty
+//! [`Store`] and panicking on failure. [`store_conformance_tests!`](crate::store_conformance_tests)
+//! turns the whole suite into one `#[tokio::test]` per case for a backend:
+//!
+//! ```ignore
+//! mod sqlite {
+//!     postern_core::store_conformance_tests!(postern_storage_sqlite::SqliteStore::memory());
+//! }
+//! ```
+//!
+//! The expression is awaited once per case and may produce a `Box<dyn Store>`, an
+//! `Arc<dyn Store>`, any `T: Store`, or a `Result` of those (an `Err` fails the test); see
+//! [`FreshStore`]. The calling crate needs `tokio` with the `macros` and
+//! `rt-multi-thread` features. Cases can also be picked by name:
+//! `store_conformance_tests!(make_store(); concurrent_sign_ups_have_one_winner)`.
+//!
+//! Third-party store authors: run this suite. It pins down what the trait docs say in
+//! prose (conflicts, missing references, cascades, ordering, paging, filters,
+//! transactions) and what Postern relies on beyond them:
+//! - a child row (contact channel, session) must reference a user **of its own project**,
+//!   otherwise [`StoreError::MissingReference`];
+//! - ordering ties on `signed_up_at` are broken by the user id in byte order (the order of
+//!   [`Uuid`]'s `Ord`);
+//! - an empty search string does not filter;
+//! - a `NULL` key hash never conflicts with another `NULL`.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::storage::{
+    ApiKeySetRecord, ChannelKind, ContactChannelRecord, KeyKind, ProjectRecord, SessionRecord,
+    Store, StoreError, StoreResult, UserListQuery, UserRecord,
+};
+
+/// Something [`store_conformance_tests!`](crate::store_conformance_tests) can run the
+/// suite against: a store, a boxed or shared store, or a `Result` of one.
+pub trait FreshStore {
+    /// The store, shared.
+    fn into_store(self) -> Arc<dyn Store>;
+}
+
+impl FreshStore for Arc<dyn Store> {
+    fn into_store(self) -> Arc<dyn Store> {
+        self
+    }
+}
+
+impl FreshStore for Box<dyn Store> {
+    fn into_store(self) -> Arc<dyn Store> {
+        Arc::from(self)
+    }
+}
+
+impl<T: Store + 'static> FreshStore for T {
+    fn into_store(self) -> Arc<dyn Store> {
+        Arc::new(self)
+    }
+}
+
+impl<T: FreshStore, E: Debug> FreshStore for Result<T, E> {
+    fn into_store(self) -> Arc<dyn Store> {
+        match self {
+            Ok(store) => store.into_store(),
+            Err(err) => panic!("creating the store under test failed: {err:?}"),
+        }
+    }
+}
+
+/// Expands to one `#[tokio::test]` per conformance case (multi-thread runtime, two
+/// workers), each awaiting `$fresh` for a new, migrated, empty store. See the
+/// [module docs](crate::conformance). The calling crate needs `tokio` with the `macros`
+/// and `rt-multi-thread` features.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    (@cases ($fresh:expr) $($case:ident),+) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let store = $crate::conformance::FreshStore::into_store($fresh.await);
+                $crate::conformance::$case(&*store).await;
+            }
+        )+
+    };
+    ($fresh:expr; $($case:ident),+ $(,)?) => {
+        $crate::store_conformance_tests!(@cases ($fresh) $($case),+);
+    };
+    ($fresh:expr $(,)?) => {
+        $crate::store_conformance_tests!(@cases ($fresh)
+            ping_and_migrate_again,
+            project_round_trip_update_and_list,
+            key_sets,
+            user_round_trip,
+            user_update_and_touch,
+            user_delete_cascades,
+            channel_round_trip_update_and_delete,
+            channel_conflicts,
+            channel_requires_user_of_same_project,
+            session_lifecycle,
+            session_requires_user_of_same_project,
+            rows_are_invisible_across_projects,
+            list_orders_by_sign_up_then_id,
+            list_pages_with_cursor_and_limit,
+            list_filters,
+            list_search,
+            transaction_commit_makes_writes_visible,
+            transaction_drop_rolls_back,
+            concurrent_sign_ups_have_one_winner
+        );
+    };
+}
+
+// ---------------------------------------------------------------------------------------
+// Fixtures
+
+/// Project used by most cases.
+const A: &str = "conformance-a";
+/// Second project, for isolation checks.
+const B: &str = "conformance-b";
+
+fn project(id: &str) -> ProjectRecord {
+    ProjectRecord {
+        id: id.to_owned(),
+        display_name: format!("Project {id}"),
+        config: json!({ "auth": { "password": { "allowSignIn": true } }, "teams": [] }),
+        created_at_millis: 1_700_000_000_000,
+    }
+}
+
+async fn seed_projects(store: &dyn Store) {
+    for id in [A, B] {
+        store
+            .projects()
+            .insert(&project(id))
+            .await
+            .expect("insert project");
+    }
+}
+
+/// A user with every optional field empty.
+fn user(project_id: &str, signed_up_at_millis: i64) -> UserRecord {
+    UserRecord {
+        project_id: project_id.to_owned(),
+        id: Uuid::new_v4(),
+        display_name: None,
+        profile_image_url: None,
+        client_metadata: None,
+        client_read_only_metadata: None,
+        server_metadata: None,
+        password_hash: None,
+        otp_auth_enabled: false,
+        totp_secret: None,
+        selected_team_id: None,
+        is_anonymous: false,
+        restricted_by_admin: false,
+        restricted_by_admin_reason: None,
+        restricted_by_admin_private_details: None,
+        country_code: None,
+        risk_score_bot: 0,
+        risk_score_free_trial_abuse: 0,
+        signed_up_at_millis,
+        last_active_at_millis: signed_up_at_millis,
+    }
+}
+
+/// A user with every field set to something distinctive.
+fn full_user(project_id: &str) -> UserRecord {
+    UserRecord {
+        project_id: project_id.to_owned(),
+        id: Uuid::new_v4(),
+        display_name: Some("Ada Lovelace ✓".to_owned()),
+        profile_image_url: Some("https://example.com/ada.png".to_owned()),
+        client_metadata: Some(json!({ "theme": "dark", "n": [1, 2.5, null, true] })),
+        client_read_only_metadata: Some(json!(["plan", { "tier": 3 }])),
+        server_metadata: Some(
+            json!({ "nested": { "deep": { "unicode": "é✓", "big": 1u64 << 60 } } }),
+        ),
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned()),
+        otp_auth_enabled: true,
+        totp_secret: Some(vec![0, 1, 2, 0x7f, 0x80, 0xfe, 0xff, 0]),
+        selected_team_id: Some(Uuid::new_v4()),
+        is_anonymous: false,
+        restricted_by_admin: true,
+        restricted_by_admin_reason: Some("Suspicious sign-up".to_owned()),
+        restricted_by_admin_private_details: Some("rule #4 matched".to_owned()),
+        country_code: Some("CH".to_owned()),
+        risk_score_bot: 42,
+        risk_score_free_trial_abuse: 100,
+        signed_up_at_millis: 1_700_000_123_456,
+        last_active_at_millis: 1_700_000_654_321,
+    }
+}
+
+fn email(
+    user: &UserRecord,
+    value: &str,
+    is_primary: bool,
+    is_verified: bool,
+    used_for_auth: bool,
+) -> ContactChannelRecord {
+    ContactChannelRecord {
+        project_id: user.project_id.clone(),
+        id: Uuid::new_v4(),
+        user_id: user.id,
+        kind: ChannelKind::Email,
+        value: value.to_owned(),
+        is_primary,
+        is_verified,
+        used_for_auth,
+        created_at_millis: user.signed_up_at_millis,
+    }
+}
+
+fn session(user: &UserRecord, token: u64, created_at_millis: i64) -> SessionRecord {
+    SessionRecord {
+        project_id: user.project_id.clone(),
+        id: Uuid::new_v4(),
+        user_id: user.id,
+        token_hash: hash(token),
+        created_at_millis,
+        last_active_at_millis: created_at_millis,
+        expires_at_millis: None,
+        is_impersonation: false,
+    }
+}
+
+/// A fake SHA-256 hex digest.
+fn hash(n: u64) -> String {
+    format!("{n:064x}")
+}
+
+async fn insert_user(store: &dyn Store, user: &UserRecord) {
+    store.users().insert(user).await.expect("insert user");
+}
+
+async fn insert_channel(store: &dyn Store, channel: &ContactChannelRecord) {
+    store
+        .users()
+        .insert_channel(channel)
+        .await
+        .expect("insert channel");
+}
+
+#[track_caller]
+fn expect_conflict<T: Debug>(result: StoreResult<T>, what: &str) {
+    match result {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("{what}: expected StoreError::Conflict, got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn expect_missing_reference<T: Debug>(result: StoreResult<T>, what: &str) {
+    match result {
+        Err(StoreError::MissingReference(_)) => {}
+        other => panic!("{what}: expected StoreError::MissingReference, got {other:?}"),
+    }
+}
+
+fn ids(users: &[UserRecord]) -> Vec<Uuid> {
+    users.iter().map(|u| u.id).collect()
+}
+
+/// Sorted the way `UserRepo::list` must order them.
+fn sorted_ids(users: &[UserRecord], desc: bool) -> Vec<Uuid> {
+    let mut keyed: Vec<(i64, Uuid)> = users
+        .iter()
+        .map(|u| (u.signed_up_at_millis, u.id))
+        .collect();
+    keyed.sort();
+    if desc {
+        keyed.reverse();
+    }
+    keyed.into_iter().map(|(_, id)| id).collect()
+}
+
+async fn list(store: &dyn Store, project_id: &str, query: UserListQuery) -> Vec<UserRecord> {
+    store
+        .users()
+        .list(project_id, &query)
+        .await
+        .expect("list users")
+}
+
+/// Polls all futures concurrently on the current task; outputs in input order.
+async fn join_all<'a, T>(futures: Vec<Pin<Box<dyn Future<Output = T> + Send + 'a>>>) -> Vec<T> {
+    let mut pending: Vec<Option<Pin<Box<dyn Future<Output = T> + Send + 'a>>>> =
+        futures.into_iter().map(Some).collect();
+    let mut done: Vec<Option<T>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(move |cx| {
+        let mut all_done = true;
+        for (slot, out) in pending.iter_mut().zip(done.iter_mut()) {
+            if let Some(future) = slot {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => {
+                        *out = Some(value);
+                        *slot = None;
+                    }
+                    Poll::Pending => all_done = false,
+                }
+            }
+        }
+        if all_done {
+            Poll::Ready(done.iter_mut().map(|v| v.take().expect("output")).collect())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+// ---------------------------------------------------------------------------------------
+// Store
+
+/// `ping` answers and `migrate` can run again on a migrated store.
+pub async fn ping_and_migrate_again(store: &dyn Store) {
+    store.ping().await.expect("ping");
+    store.migrate().await.expect("second migrate");
+    store.migrate().await.expect("third migrate");
+    store.ping().await.expect("ping after migrate");
+    assert!(
+        store.projects().list().await.unwrap().is_empty(),
+        "fresh store is empty"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Projects and key sets
+
+/// Projects: every field round-trips, `update` replaces name and config only, `list` is
+/// ordered by id, a duplicate id conflicts.
+pub async fn project_round_trip_update_and_list(store: &dyn Store) {
+    let repo = store.projects();
+    assert_eq!(repo.get("nope").await.unwrap(), None);
+    assert!(repo.list().await.unwrap().is_empty());
+
+    let mut b = project("b-project");
+    b.config = json!({ "a": { "b": [1, "two", null, { "c": false }] }, "s": "é\"\\" });
+    let a = project("a-project");
+    let internal = project("internal");
+    for p in [&b, &internal, &a] {
+        repo.insert(p).await.expect("insert project");
+    }
+    assert_eq!(repo.get("b-project").await.unwrap().as_ref(), Some(&b));
+    let listed: Vec<String> = repo
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(listed, ["a-project", "b-project", "internal"]);
+
+    let mut dup = project("a-project");
+    dup.display_name = "Another".to_owned();
+    expect_conflict(repo.insert(&dup).await, "duplicate project id");
+    assert_eq!(repo.get("a-project").await.unwrap().as_ref(), Some(&a));
+
+    let mut changed = b.clone();
+    changed.display_name = "Renamed".to_owned();
+    changed.config = json!({ "replaced": true });
+    changed.created_at_millis = 1;
+    assert!(repo.update(&changed).await.unwrap());
+    let got = repo
+        .get("b-project")
+        .await
+        .unwrap()
+        .expect("updated project");
+    assert_eq!(got.display_name, "Renamed");
+    assert_eq!(got.config, json!({ "replaced": true }));
+    assert_eq!(
+        got.created_at_millis, b.created_at_millis,
+        "update keeps created_at"
+    );
+    assert!(!repo.update(&project("missing")).await.unwrap());
+    assert_eq!(repo.get("missing").await.unwrap(), None);
+}
+
+/// Key sets: round trip, lookup by kind and hash (scoped to the project), oldest-first
+/// listing, conflicts on a reused hash (never on two absent hashes), delete.
+pub async fn key_sets(store: &dyn Store) {
+    seed_projects(store).await;
+    let repo = store.projects();
+    let full = ApiKeySetRecord {
+        id: Uuid::new_v4(),
+        project_id: A.to_owned(),
+        description: "all three".to_owned(),
+        publishable_client_key_hash: Some(hash(1)),
+        secret_server_key_hash: Some(hash(2)),
+        super_secret_admin_key_hash: Some(hash(3)),
+        created_at_millis: 2_000,
+        expires_at_millis: Some(9_000),
+        revoked_at_millis: Some(5_000),
+    };
+    let only_client = ApiKeySetRecord {
+        id: Uuid::new_v4(),
+        project_id: A.to_owned(),
+        description: String::new(),
+        publishable_client_key_hash: Some(hash(4)),
+        secret_server_key_hash: None,
+        super_secret_admin_key_hash: None,
+        created_at_millis: 1_000,
+        expires_at_millis: None,
+        revoked_at_millis: None,
+    };
+    let only_admin = ApiKeySetRecord {
+        id: Uuid::new_v4(),
+        project_id: A.to_owned(),
+        description: "admin".to_owned(),
+        publishable_client_key_hash: None,
+        secret_server_key_hash: None,
+        super_secret_admin_key_hash: Some(hash(5)),
+        created_at_millis: 3_000,
+        expires_at_millis: None,
+        revoked_at_millis: None,
+    };
+    let in_b = ApiKeySetRecord {
+        id: Uuid::new_v4(),
+        project_id: B.to_owned(),
+        publishable_client_key_hash: Some(hash(6)),
+        ..only_client.clone()
+    };
+    for k in [&full, &only_client, &only_admin, &in_b] {
+        repo.insert_key_set(k)
+            .await
+            .expect("insert key set (absent hashes never conflict)");
+    }
+
+    let find = |kind, h: u64, p: &'static str| async move {
+        repo.find_key_set(p, kind, &hash(h))
+            .await
+            .expect("find key set")
+    };
+    assert_eq!(
+        find(KeyKind::PublishableClient, 1, A).await.as_ref(),
+        Some(&full)
+    );
+    assert_eq!(
+        find(KeyKind::SecretServer, 2, A).await.as_ref(),
+        Some(&full)
+    );
+    assert_eq!(
+        find(KeyKind::SuperSecretAdmin, 3, A).await.as_ref(),
+        Some(&full)
+    );
+    assert_eq!(
+        find(KeyKind::PublishableClient, 4, A).await.as_ref(),
+        Some(&only_client)
+    );
+    assert_eq!(
+        find(KeyKind::SuperSecretAdmin, 5, A).await.as_ref(),
+        Some(&only_admin)
+    );
+    assert_eq!(
+        find(KeyKind::SecretServer, 1, A).await,
+        None,
+        "hash of another kind"
+    );
+    assert_eq!(
+        find(KeyKind::SuperSecretAdmin, 2, A).await,
+        None,
+        "hash of another kind"
+    );
+    assert_eq!(
+        find(KeyKind::PublishableClient, 99, A).await,
+        None,
+        "unknown hash"
+    );
+    assert_eq!(
+        find(KeyKind::PublishableClient, 1, B).await,
+        None,
+        "other project"
+    );
+    assert_eq!(
+        find(KeyKind::PublishableClient, 6, A).await,
+        None,
+        "other project"
+    );
+    assert_eq!(
+        find(KeyKind::PublishableClient, 6, B).await.as_ref(),
+        Some(&in_b)
+    );
+
+    let listed: Vec<Uuid> = repo
+        .list_key_sets(A)
+        .await
+        .unwrap()
+        .iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(
+        listed,
+        [only_client.id, full.id, only_admin.id],
+        "oldest first"
+    );
+    assert_eq!(
+        repo.list_key_sets(B).await.unwrap(),
+        std::slice::from_ref(&in_b)
+    );
+    assert!(repo.list_key_sets("nope").await.unwrap().is_empty());
+
+    for (kind, reused) in [
+        (KeyKind::PublishableClient, 1),
+        (KeyKind::SecretServer, 2),
+        (KeyKind::SuperSecretAdmin, 3),
+    ] {
+        let mut dup = ApiKeySetRecord {
+            id: Uuid::new_v4(),
+            publishable_client_key_hash: None,
+            secret_server_key_hash: None,
+            super_secret_admin_key_hash: None,
+            ..full.clone()
+        };
+        match kind {
+            KeyKind::PublishableClient => dup.publishable_client_key_hash = Some(hash(reused)),
+            KeyKind::SecretServer => dup.secret_server_key_hash = Some(hash(reused)),
+            KeyKind::SuperSecretAdmin => dup.super_secret_admin_key_hash = Some(hash(reused)),
+        }
+        expect_conflict(repo.insert_key_set(&dup).await, "reused key hash");
+    }
+    expect_conflict(
+        repo.insert_key_set(&ApiKeySetRecord {
+            description: "dup id".into(),
+            ..only_admin.clone()
+        })
+        .await,
+        "duplicate key set id",
+    );
+
+    assert!(
+        !repo.delete_key_set(B, full.id).await.unwrap(),
+        "delete through other project"
+    );
+    assert_eq!(
+        find(KeyKind::SecretServer, 2, A).await.as_ref(),
+        Some(&full)
+    );
+    assert!(repo.delete_key_set(A, full.id).await.unwrap());
+    assert!(
+        !repo.delete_key_set(A, full.id).await.unwrap(),
+        "second delete"
+    );
+    assert_eq!(find(KeyKind::SecretServer, 2, A).await, None);
+    assert_eq!(repo.list_key_sets(A).await.unwrap().len(), 2);
+}
+
+// ---------------------------------------------------------------------------------------
+// Users
+
+/// Every user field round-trips, `Some` and `None` alike; a duplicate id conflicts.
+pub async fn user_round_trip(store: &dyn Store) {
+    seed_projects(store).await;
+    let repo = store.users();
+    let full = full_user(A);
+    let empty = user(A, 1_700_000_000_000);
+    let mut null_json = user(A, 1_700_000_000_001);
+    null_json.client_metadata = Some(json!(null));
+    null_json.server_metadata = Some(json!({}));
+    null_json.client_read_only_metadata = Some(json!("just a string"));
+    null_json.totp_secret = Some(Vec::new());
+    null_json.is_anonymous = true;
+    null_json.display_name = Some("x".repeat(300));
+    null_json.risk_score_bot = -1;
+    null_json.last_active_at_millis = i64::MAX;
+    for u in [&full, &empty, &null_json] {
+        repo.insert(u).await.expect("insert user");
+    }
+    for u in [&full, &empty, &null_json] {
+        let got = repo.get(A, u.id).await.unwrap().expect("user");
+        assert_eq!(&got, u, "round trip");
+        // Debug of a record never shows secrets (the record type guarantees it; the
+        // store must not wrap it in something that does).
+        assert!(!format!("{got:?}").contains("argon2"));
+    }
+    assert_eq!(repo.get(A, Uuid::new_v4()).await.unwrap(), None);
+    assert_eq!(repo.get(B, full.id).await.unwrap(), None, "other project");
+
+    let mut dup = user(A, 5);
+    dup.id = full.id;
+    expect_conflict(repo.insert(&dup).await, "duplicate user id");
+    let mut dup_b = user(B, 5);
+    dup_b.id = full.id;
+    expect_conflict(
+        repo.insert(&dup_b).await,
+        "duplicate user id in another project",
+    );
+    assert_eq!(repo.get(A, full.id).await.unwrap().as_ref(), Some(&full));
+    expect_missing_reference(
+        repo.insert(&user("no-such-project", 1)).await,
+        "unknown project",
+    );
+}
+
+/// `update` writes every column and nothing else; `touch` sets `last_active_at` only;
+/// both answer `false` for a missing user or another project's user.
+pub async fn user_update_and_touch(store: &dyn Store) {
+    seed_projects(store).await;
+    let repo = store.users();
+    let original = full_user(A);
+    insert_user(store, &original).await;
+    let other = user(A, 7);
+    insert_user(store, &other).await;
+
+    let mut changed = user(A, 1_800_000_000_000);
+    changed.id = original.id;
+    changed.display_name = Some("Renamed".to_owned());
+    changed.server_metadata = Some(json!({ "replaced": [1] }));
+    changed.totp_secret = Some(vec![9; 20]);
+    changed.is_anonymous = true;
+    changed.risk_score_free_trial_abuse = 7;
+    assert!(repo.update(&changed).await.unwrap());
+    assert_eq!(
+        repo.get(A, original.id).await.unwrap().as_ref(),
+        Some(&changed)
+    );
+    assert_eq!(
+        repo.get(A, other.id).await.unwrap().as_ref(),
+        Some(&other),
+        "others untouched"
+    );
+
+    // Back from None to Some.
+    assert!(repo.update(&original).await.unwrap());
+    assert_eq!(
+        repo.get(A, original.id).await.unwrap().as_ref(),
+        Some(&original)
+    );
+
+    assert!(!repo.update(&user(A, 1)).await.unwrap(), "missing user");
+    let mut wrong_project = changed.clone();
+    wrong_project.project_id = B.to_owned();
+    assert!(!repo.update(&wrong_project).await.unwrap(), "other project");
+    assert_eq!(
+        repo.get(A, original.id).await.unwrap().as_ref(),
+        Some(&original)
+    );
+
+    assert!(repo.touch(A, original.id, 1_900_000_000_000).await.unwrap());
+    let touched = repo.get(A, original.id).await.unwrap().unwrap();
+    assert_eq!(touched.last_active_at_millis, 1_900_000_000_000);
+    assert_eq!(
+        UserRecord {
+            last_active_at_millis: original.last_active_at_millis,
+            ..touched
+        },
+        original,
+        "touch changes last_active_at only"
+    );
+    assert!(
+        !repo.touch(B, original.id, 1).await.unwrap(),
+        "touch through other project"
+    );
+    assert!(
+        !repo.touch(A, Uuid::new_v4(), 1).await.unwrap(),
+        "touch missing user"
+    );
+    assert_eq!(
+        repo.get(A, original.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_active_at_millis,
+        1_900_000_000_000
+    );
+}
+
+/// Deleting a user removes its channels and sessions (and nothing of other users).
+pub async fn user_delete_cascades(store: &dyn Store) {
+    seed_projects(store).await;
+    let victim = user(A, 1);
+    let bystander = user(A, 2);
+    insert_user(store, &victim).await;
+    insert_user(store, &bystander).await;
+    let victim_mail = email(&victim, "victim@example.com", true, true, true);
+    let victim_alt = email(&victim, "alt@example.com", false, false, false);
+    let bystander_mail = email(&bystander, "bystander@example.com", true, true, true);
+    for c in [&victim_mail, &victim_alt, &bystander_mail] {
+        insert_channel(store, c).await;
+    }
+    let victim_session = session(&victim, 1, 10);
+    let bystander_session = session(&bystander, 2, 10);
+    for s in [&victim_session, &bystander_session] {
+        store.sessions().insert(s).await.expect("insert session");
+    }
+
+    assert!(
+        !store.users().delete(B, victim.id).await.unwrap(),
+        "delete through other project"
+    );
+    assert!(store.users().get(A, victim.id).await.unwrap().is_some());
+
+    assert!(store.users().delete(A, victim.id).await.unwrap());
+    assert!(
+        !store.users().delete(A, victim.id).await.unwrap(),
+        "second delete"
+    );
+    assert_eq!(store.users().get(A, victim.id).await.unwrap(), None);
+    assert_eq!(
+        store.users().get_channel(A, victim_mail.id).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.users().get_channel(A, victim_alt.id).await.unwrap(),
+        None
+    );
+    assert!(
+        store
+            .users()
+            .list_channels(A, victim.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .users()
+            .find_auth_channel(A, ChannelKind::Email, "victim@example.com")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.sessions().get(A, victim_session.id).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .sessions()
+            .find_by_token_hash(A, &victim_session.token_hash)
+            .await
+            .unwrap(),
+        None
+    );
+
+    assert_eq!(
+        store.users().get(A, bystander.id).await.unwrap().as_ref(),
+        Some(&bystander)
+    );
+    assert_eq!(
+        store.users().list_channels(A, bystander.id).await.unwrap(),
+        std::slice::from_ref(&bystander_mail)
+    );
+    assert_eq!(
+        store
+            .sessions()
+            .get(A, bystander_session.id)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&bystander_session)
+    );
+
+    // The address is free again.
+    let newcomer = user(A, 3);
+    insert_user(store, &newcomer).await;
+    insert_channel(
+        store,
+        &email(&newcomer, "victim@example.com", true, true, true),
+    )
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Contact channels
+
+/// Channels: round trip, oldest-first listing, batch listing, auth lookup by exact value,
+/// update of every column, delete.
+pub async fn channel_round_trip_update_and_delete(store: &dyn Store) {
+    seed_projects(store).await;
+    let repo = store.users();
+    let alice = user(A, 1);
+    let bob = user(A, 2);
+    let carol_b = user(B, 3);
+    for u in [&alice, &bob, &carol_b] {
+        insert_user(store, u).await;
+    }
+    let mut alice_new = email(&alice, "alice@example.com", true, true, true);
+    alice_new.created_at_millis = 200;
+    let mut alice_old = email(&alice, "Alice.Old@Example.com", false, false, false);
+    alice_old.created_at_millis = 100;
+    let bob_mail = email(&bob, "bob@example.com", true, false, true);
+    let carol_mail = email(&carol_b, "carol@example.com", true, true, true);
+    for c in [&alice_new, &alice_old, &bob_mail, &carol_mail] {
+        insert_channel(store, c).await;
+    }
+
+    assert_eq!(
+        repo.get_channel(A, alice_new.id).await.unwrap().as_ref(),
+        Some(&alice_new)
+    );
+    assert_eq!(
+        repo.get_channel(A, alice_old.id).await.unwrap().as_ref(),
+        Some(&alice_old)
+    );
+    assert_eq!(repo.get_channel(A, Uuid::new_v4()).await.unwrap(), None);
+    assert_eq!(
+        repo.list_channels(A, alice.id).await.unwrap(),
+        [alice_old.clone(), alice_new.clone()],
+        "oldest first"
+    );
+    assert!(
+        repo.list_channels(A, Uuid::new_v4())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let mut batch = repo
+        .list_channels_for_users(A, &[alice.id, bob.id, carol_b.id, Uuid::new_v4()])
+        .await
+        .unwrap();
+    batch.sort_by_key(|c| c.created_at_millis);
+    let mut expected = vec![alice_old.clone(), alice_new.clone(), bob_mail.clone()];
+    expected.sort_by_key(|c| c.created_at_millis);
+    assert_eq!(batch.len(), 3, "only project A's channels: {batch:?}");
+    for c in &expected {
+        assert!(batch.contains(c), "missing {c:?}");
+    }
+    assert!(
+        repo.list_channels_for_users(A, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        repo.list_channels_for_users(A, &[bob.id]).await.unwrap(),
+        std::slice::from_ref(&bob_mail)
+    );
+
+    let find = |value: &'static str| async move {
+        repo.find_auth_channel(A, ChannelKind::Email, value)
+            .await
+            .unwrap()
+    };
+    assert_eq!(find("alice@example.com").await.as_ref(), Some(&alice_new));
+    assert_eq!(
+        find("bob@example.com").await.as_ref(),
+        Some(&bob_mail),
+        "unverified auth channel"
+    );
+    assert_eq!(
+        find("Alice.Old@Example.com").await,
+        None,
+        "not used for auth"
+    );
+    assert_eq!(find("ALICE@EXAMPLE.COM").await, None, "exact value only");
+    assert_eq!(find("alice@example").await, None, "exact value only");
+    assert_eq!(find("carol@example.com").await, None, "other project");
+
+    // Update every column: swap roles of Alice's two addresses.
+    let demoted = ContactChannelRecord {
+        is_primary: false,
+        used_for_auth: false,
+        is_verified: false,
+        value: "alice@old.example.com".to_owned(),
+        created_at_millis: 150,
+        ..alice_new.clone()
+    };
+    assert!(repo.update_channel(&demoted).await.unwrap());
+    let promoted = ContactChannelRecord {
+        is_primary: true,
+        used_for_auth: true,
+        is_verified: true,
+        ..alice_old.clone()
+    };
+    assert!(repo.update_channel(&promoted).await.unwrap());
+    assert_eq!(
+        repo.get_channel(A, demoted.id).await.unwrap().as_ref(),
+        Some(&demoted)
+    );
+    assert_eq!(
+        repo.get_channel(A, promoted.id).await.unwrap().as_ref(),
+        Some(&promoted)
+    );
+    assert_eq!(
+        find("alice@example.com").await,
+        None,
+        "no longer an auth channel"
+    );
+    assert_eq!(
+        find("Alice.Old@Example.com").await.as_ref(),
+        Some(&promoted)
+    );
+
+    assert!(
+        !repo
+            .update_channel(&email(&alice, "x@example.com", false, false, false))
+            .await
+            .unwrap()
+    );
+    let wrong_project = ContactChannelRecord {
+        project_id: B.to_owned(),
+        ..promoted.clone()
+    };
+    assert!(
+        !repo.update_channel(&wrong_project).await.unwrap(),
+        "update through other project"
+    );
+
+    assert!(
+        !repo.delete_channel(B, promoted.id).await.unwrap(),
+        "delete through other project"
+    );
+    assert!(repo.delete_channel(A, promoted.id).await.unwrap());
+    assert!(
+        !repo.delete_channel(A, promoted.id).await.unwrap(),
+        "second delete"
+    );
+    assert_eq!(repo.get_channel(A, promoted.id).await.unwrap(), None);
+    assert_eq!(find("Alice.Old@Example.com").await, None);
+    assert_eq!(repo.list_channels(A, alice.id).await.unwrap(), [demoted]);
+}
+
+/// Channel uniqueness: auth value per project, one primary per user, one (type, value)
+/// per user; non-auth values may repeat across users.
+pub async fn channel_conflicts(store: &dyn Store) {
+    seed_projects(store).await;
+    let repo = store.users();
+    let u1 = user(A, 1);
+    let u2 = user(A, 2);
+    let u3 = user(A, 3);
+    let other_project = user(B, 4);
+    for u in [&u1, &u2, &u3, &other_project] {
+        insert_user(store, u).await;
+    }
+
+    insert_channel(store, &email(&u1, "taken@example.com", true, true, true)).await;
+    expect_conflict(
+        repo.insert_channel(&email(&u2, "taken@example.com", true, true, true))
+            .await,
+        "auth channel value reused in the project",
+    );
+    expect_conflict(
+        repo.insert_channel(&email(&u2, "taken@example.com", false, false, true))
+            .await,
+        "auth channel value reused in the project (unverified, not primary)",
+    );
+    // Same value in another project, and as a non-auth channel of other users: fine.
+    insert_channel(
+        store,
+        &email(&other_project, "taken@example.com", true, true, true),
+    )
+    .await;
+    insert_channel(store, &email(&u2, "taken@example.com", false, true, false)).await;
+    insert_channel(store, &email(&u3, "taken@example.com", false, false, false)).await;
+    insert_channel(
+        store,
+        &email(&u2, "shared@example.com", false, false, false),
+    )
+    .await;
+    insert_channel(
+        store,
+        &email(&u3, "shared@example.com", false, false, false),
+    )
+    .await;
+
+    // One primary per user and kind.
+    insert_channel(store, &email(&u2, "u2@example.com", true, false, false)).await;
+    expect_conflict(
+        repo.insert_channel(&email(&u2, "u2-second@example.com", true, false, false))
+            .await,
+        "second primary channel of a user",
+    );
+    insert_channel(store, &email(&u3, "u3@example.com", true, false, false)).await;
+
+    // The same value twice for one user.
+    expect_conflict(
+        repo.insert_channel(&email(&u3, "shared@example.com", false, true, false))
+            .await,
+        "same value twice for one user",
+    );
+
+    // Updates hit the same constraints.
+    let spare = email(&u2, "spare@example.com", false, false, false);
+    insert_channel(store, &spare).await;
+    expect_conflict(
+        repo.update_channel(&ContactChannelRecord {
+            is_primary: true,
+            ..spare.clone()
+        })
+        .await,
+        "update making a second primary",
+    );
+    expect_conflict(
+        repo.update_channel(&ContactChannelRecord {
+            used_for_auth: true,
+            value: "taken@example.com".to_owned(),
+            ..spare.clone()
+        })
+        .await,
+        "update taking an auth value",
+    );
+    expect_conflict(
+        repo.update_channel(&ContactChannelRecord {
+            value: "shared@example.com".to_owned(),
+            ..spare.clone()
+        })
+        .await,
+        "update duplicating a value of the user",
+    );
+    assert_eq!(
+        repo.get_channel(A, spare.id).await.unwrap().as_ref(),
+        Some(&spare)
+    );
+
+    let mut dup_id = email(&u1, "dup-id@example.com", false, false, false);
+    dup_id.id = spare.id;
+    expect_conflict(repo.insert_channel(&dup_id).await, "duplicate channel id");
+}
+
+/// A channel must belong to an existing user of its own project.
+pub async fn channel_requires_user_of_same_project(store: &dyn Store) {
+    seed_projects(store).await;
+    let ghost = user(A, 1);
+    expect_missing_reference(
+        store
+            .users()
+            .insert_channel(&email(&ghost, "ghost@example.com", true, true, true))
+            .await,
+        "channel of a missing user",
+    );
+    let in_b = user(B, 1);
+    insert_user(store, &in_b).await;
+    let mut cross = email(&in_b, "cross@example.com", true, true, true);
+    cross.project_id = A.to_owned();
+    expect_missing_reference(
+        store.users().insert_channel(&cross).await,
+        "channel in project A of a user of project B",
+    );
+    assert!(
+        store
+            .users()
+            .list_channels(A, in_b.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Sessions
+
+/// Sessions: round trip, token lookup, newest-first listing, touch, delete, and
+/// `delete_for_user` with and without `except`.
+pub async fn session_lifecycle(store: &dyn Store) {
+    seed_projects(store).await;
+    let repo = store.sessions();
+    let alice = user(A, 1);
+    let bob = user(A, 2);
+    insert_user(store, &alice).await;
+    insert_user(store, &bob).await;
+
+    let s1 = session(&alice, 1, 1_000);
+    let s2 = SessionRecord {
+        expires_at_millis: Some(99_000),
+        is_impersonation: true,
+        ..session(&alice, 2, 3_000)
+    };
+    let s3 = session(&alice, 3, 2_000);
+    let s4 = session(&alice, 4, 4_000);
+    let bob_s = session(&bob, 5, 5_000);
+    for s in [&s1, &s2, &s3, &s4, &bob_s] {
+        repo.insert(s).await.expect("insert session");
+    }
+
+    assert_eq!(repo.get(A, s2.id).await.unwrap().as_ref(), Some(&s2));
+    assert_eq!(repo.get(A, s1.id).await.unwrap().as_ref(), Some(&s1));
+    assert_eq!(repo.get(A, Uuid::new_v4()).await.unwrap(), None);
+    assert_eq!(
+        repo.find_by_token_hash(A, &hash(2)).await.unwrap().as_ref(),
+        Some(&s2)
+    );
+    assert_eq!(repo.find_by_token_hash(A, &hash(42)).await.unwrap(), None);
+    let listed: Vec<Uuid> = repo
+        .list_for_user(A, alice.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(listed, [s4.id, s2.id, s3.id, s1.id], "newest first");
+    assert!(
+        repo.list_for_user(A, Uuid::new_v4())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let mut dup = session(&bob, 2, 9_000);
+    expect_conflict(repo.insert(&dup).await, "reused token hash");
+    dup.token_hash = hash(77);
+    dup.id = s1.id;
+    expect_conflict(repo.insert(&dup).await, "duplicate session id");
+
+    assert!(repo.touch(A, s1.id, 50_000).await.unwrap());
+    let touched = repo.get(A, s1.id).await.unwrap().unwrap();
+    assert_eq!(
+        touched,
+        SessionRecord {
+            last_active_at_millis: 50_000,
+            ..s1.clone()
+        },
+        "touch changes last_active_at only"
+    );
+    assert!(!repo.touch(A, Uuid::new_v4(), 1).await.unwrap());
+
+    assert!(repo.delete(A, s3.id).await.unwrap());
+    assert!(!repo.delete(A, s3.id).await.unwrap(), "second delete");
+    assert_eq!(repo.find_by_token_hash(A, &hash(3)).await.unwrap(), None);
+
+    // Alice has s1, s2, s4 left; keep s2.
+    assert_eq!(
+        repo.delete_for_user(A, alice.id, Some(s2.id))
+            .await
+            .unwrap(),
+        2
+    );
+    let left: Vec<Uuid> = repo
+        .list_for_user(A, alice.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(left, [s2.id]);
+    assert_eq!(
+        repo.delete_for_user(A, alice.id, Some(s2.id))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        repo.delete_for_user(A, alice.id, Some(Uuid::new_v4()))
+            .await
+            .unwrap(),
+        1,
+        "an unknown `except` keeps nothing"
+    );
+    assert!(repo.list_for_user(A, alice.id).await.unwrap().is_empty());
+    assert_eq!(repo.delete_for_user(A, alice.id, None).await.unwrap(), 0);
+    assert_eq!(
+        repo.get(A, bob_s.id).await.unwrap().as_ref(),
+        Some(&bob_s),
+        "bob untouched"
+    );
+    assert_eq!(repo.delete_for_user(A, bob.id, None).await.unwrap(), 1);
+    assert_eq!(repo.get(A, bob_s.id).await.unwrap(), None);
+
+    // A freed token hash can be reused.
+    repo.insert(&session(&bob, 2, 10_000))
+        .await
+        .expect("reuse a deleted session's hash");
+}
+
+/// A session must belong to an existing user of its own project.
+pub async fn session_requires_user_of_same_project(store: &dyn Store) {
+    seed_projects(store).await;
+    expect_missing_reference(
+        store.sessions().insert(&session(&user(A, 1), 1, 1)).await,
+        "session of a missing user",
+    );
+    let in_b = user(B, 1);
+    insert_user(store, &in_b).await;
+    let mut cross = session(&in_b, 2, 1);
+    cross.project_id = A.to_owned();
+    expect_missing_reference(
+        store.sessions().insert(&cross).await,
+        "session in project A of a user of project B",
+    );
+    assert!(
+        store
+            .sessions()
+            .list_for_user(A, in_b.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Isolation
+
+/// Rows of project A are invisible and untouchable through project B.
+pub async fn rows_are_invisible_across_projects(store: &dyn Store) {
+    seed_projects(store).await;
+    let mut alice = full_user(A);
+    alice.display_name = Some("Alice".to_owned());
+    insert_user(store, &alice).await;
+    let mail = email(&alice, "alice@example.com", true, true, true);
+    insert_channel(store, &mail).await;
+    let s = session(&alice, 1, 1);
+    store.sessions().insert(&s).await.unwrap();
+
+    let users = store.users();
+    let sessions = store.sessions();
+    assert_eq!(users.get(B, alice.id).await.unwrap(), None);
+    assert!(list(store, B, UserListQuery::default()).await.is_empty());
+    for search in ["alice", "Alice", &alice.id.to_string()] {
+        let query = UserListQuery {
+            search: Some(search.to_owned()),
+            ..Default::default()
+        };
+        assert!(
+            list(store, B, query).await.is_empty(),
+            "search {search:?} in B"
+        );
+    }
+    let cursor = UserListQuery {
+        cursor: Some(alice.id),
+        ..Default::default()
+    };
+    assert!(
+        list(store, B, cursor).await.is_empty(),
+        "cursor of another project"
+    );
+    assert_eq!(users.get_channel(B, mail.id).await.unwrap(), None);
+    assert!(users.list_channels(B, alice.id).await.unwrap().is_empty());
+    assert!(
+        users
+            .list_channels_for_users(B, &[alice.id])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        users
+            .find_auth_channel(B, ChannelKind::Email, "alice@example.com")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(sessions.get(B, s.id).await.unwrap(), None);
+    assert_eq!(
+        sessions.find_by_token_hash(B, &s.token_hash).await.unwrap(),
+        None
+    );
+    assert!(
+        sessions
+            .list_for_user(B, alice.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert!(!users.touch(B, alice.id, 5).await.unwrap());
+    assert!(!users.delete_channel(B, mail.id).await.unwrap());
+    assert!(!sessions.touch(B, s.id, 5).await.unwrap());
+    assert!(!sessions.delete(B, s.id).await.unwrap());
+    assert_eq!(
+        sessions.delete_for_user(B, alice.id, None).await.unwrap(),
+        0
+    );
+    assert!(!users.delete(B, alice.id).await.unwrap());
+
+    // All still there, unchanged, in A.
+    assert_eq!(users.get(A, alice.id).await.unwrap().as_ref(), Some(&alice));
+    assert_eq!(
+        users.get_channel(A, mail.id).await.unwrap().as_ref(),
+        Some(&mail)
+    );
+    assert_eq!(sessions.get(A, s.id).await.unwrap().as_ref(), Some(&s));
+}
+
+// ---------------------------------------------------------------------------------------
+// User lists
+
+/// Users with tied and distinct sign-up times, inserted in scrambled order.
+async fn seed_list_users(store: &dyn Store, n: usize) -> Vec<UserRecord> {
+    let mut users = Vec::new();
+    for i in 0..n {
+        // Times 1000, 1000, 1000, 2000, 3000, 3000, 4000, ... inserted in reverse.
+        let at = match i % 5 {
+            0..=2 => 1_000 + (i as i64 / 5) * 10_000,
+            3 => 2_000 + (i as i64 / 5) * 10_000,
+            _ => 3_000 + (i as i64 / 5) * 10_000,
+        };
+        users.push(user(A, at));
+    }
+    for u in users.iter().rev() {
+        insert_user(store, u).await;
+    }
+    users
+}
+
+/// `list` orders by `(signed_up_at, id)`, ascending or descending.
+pub async fn list_orders_by_sign_up_then_id(store: &dyn Store) {
+    seed_projects(store).await;
+    let users = seed_list_users(store, 12).await;
+    insert_user(store, &user(B, 1_500)).await;
+
+    let asc = list(store, A, UserListQuery::default()).await;
+    assert_eq!(ids(&asc), sorted_ids(&users, false), "ascending");
+    let desc = list(
+        store,
+        A,
+        UserListQuery {
+            desc: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(ids(&desc), sorted_ids(&users, true), "descending");
+    let limited = list(
+        store,
+        A,
+        UserListQuery {
+            limit: Some(4),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(ids(&limited), sorted_ids(&users, false)[..4]);
+    let all = list(
+        store,
+        A,
+        UserListQuery {
+            limit: Some(100),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(all.len(), users.len());
+    assert!(
+        list(store, "nope", UserListQuery::default())
+            .await
+            .is_empty()
+    );
+}
+
+/// Cursor (inclusive) plus limit pages through every user exactly once, both ways.
+pub async fn list_pages_with_cursor_and_limit(store: &dyn Store) {
+    seed_projects(store).await;
+    let users = seed_list_users(store, 17).await;
+    for desc in [false, true] {
+        let expected = sorted_ids(&users, desc);
+        for page_size in [1u64, 3, 5, 17, 30] {
+            let mut seen = Vec::new();
+            let mut cursor = None;
+            loop {
+                let page = list(
+                    store,
+                    A,
+                    UserListQuery {
+                        cursor,
+                        limit: Some(page_size + 1),
+                        desc,
+                        ..Default::default()
+                    },
+                )
+                .await;
+                let has_more = page.len() as u64 > page_size;
+                seen.extend(page.iter().take(page_size as usize).map(|u| u.id));
+                if !has_more {
+                    break;
+                }
+                cursor = Some(page[page_size as usize].id);
+                assert!(seen.len() <= users.len(), "paging does not terminate");
+            }
+            assert_eq!(seen, expected, "pages of {page_size}, desc={desc}");
+        }
+        // The cursor is inclusive.
+        let start = expected[5];
+        let from = list(
+            store,
+            A,
+            UserListQuery {
+                cursor: Some(start),
+                desc,
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(ids(&from), expected[5..], "cursor inclusive, desc={desc}");
+    }
+    let unknown = UserListQuery {
+        cursor: Some(Uuid::new_v4()),
+        ..Default::default()
+    };
+    assert!(list(store, A, unknown).await.is_empty(), "unknown cursor");
+}
+
+/// Every boolean filter of [`UserListQuery`], alone and combined.
+pub async fn list_filters(store: &dyn Store) {
+    seed_projects(store).await;
+    // verified: a verified primary email; anonymous users have none.
+    let verified = user(A, 1);
+    let anon = UserRecord {
+        is_anonymous: true,
+        ..user(A, 2)
+    };
+    let restricted_verified = UserRecord {
+        restricted_by_admin: true,
+        ..user(A, 3)
+    };
+    let unverified_primary = user(A, 4);
+    let verified_not_primary = user(A, 5);
+    let no_channel = user(A, 6);
+    let restricted_anon = UserRecord {
+        is_anonymous: true,
+        restricted_by_admin: true,
+        ..user(A, 7)
+    };
+    let all = [
+        &verified,
+        &anon,
+        &restricted_verified,
+        &unverified_primary,
+        &verified_not_primary,
+        &no_channel,
+        &restricted_anon,
+    ];
+    for u in all {
+        insert_user(store, u).await;
+    }
+    insert_channel(store, &email(&verified, "v@example.com", true, true, true)).await;
+    insert_channel(
+        store,
+        &email(&restricted_verified, "rv@example.com", true, true, false),
+    )
+    .await;
+    insert_channel(
+        store,
+        &email(&unverified_primary, "up@example.com", true, false, true),
+    )
+    .await;
+    insert_channel(
+        store,
+        &email(&verified_not_primary, "vnp@example.com", false, true, true),
+    )
+    .await;
+    insert_channel(
+        store,
+        &email(
+            &verified_not_primary,
+            "vnp2@example.com",
+            true,
+            false,
+            false,
+        ),
+    )
+    .await;
+    // Another project's users never show up.
+    let in_b = user(B, 1);
+    insert_user(store, &in_b).await;
+    insert_channel(store, &email(&in_b, "v@example.com", true, true, true)).await;
+
+    let run = |query: UserListQuery| async move { ids(&list(store, A, query).await) };
+    let id_list = |users: &[&UserRecord]| users.iter().map(|u| u.id).collect::<Vec<_>>();
+
+    assert_eq!(run(UserListQuery::default()).await, id_list(&all));
+    assert_eq!(
+        run(UserListQuery {
+            exclude_anonymous: true,
+            ..Default::default()
+        })
+        .await,
+        id_list(&[
+            &verified,
+            &restricted_verified,
+            &unverified_primary,
+            &verified_not_primary,
+            &no_channel
+        ])
+    );
+    assert_eq!(
+        run(UserListQuery {
+            only_anonymous: true,
+            ..Default::default()
+        })
+        .await,
+        id_list(&[&anon, &restricted_anon])
+    );
+    assert_eq!(
+        run(UserListQuery {
+            exclude_restricted_by_admin: true,
+            ..Default::default()
+        })
+        .await,
+        id_list(&[
+            &verified,
+            &anon,
+            &unverified_primary,
+            &verified_not_primary,
+            &no_channel
+        ])
+    );
+    assert_eq!(
+        run(UserListQuery {
+            exclude_unverified_email: true,
+            ..Default::default()
+        })
+        .await,
+        id_list(&[&verified, &anon, &restricted_verified, &restricted_anon])
+    );
+    assert_eq!(
+        run(UserListQuery {
+            exclude_unverified_email: true,
+            exclude_restricted_by_admin: true,
+            exclude_anonymous: true,
+            ..Default::default()
+        })
+        .await,
+        id_list(&[&verified])
+    );
+    assert_eq!(
+        run(UserListQuery {
+            only_anonymous: true,
+            exclude_restricted_by_admin: true,
+            desc: true,
+            ..Default::default()
+        })
+        .await,
+        id_list(&[&anon])
+    );
+    assert!(
+        run(UserListQuery {
+            only_anonymous: true,
+            exclude_anonymous: true,
+            ..Default::default()
+        })
+        .await
+        .is_empty()
+    );
+}
+
+/// Search: case-insensitive substring of the display name or of any channel value, or an
+/// exact id; `%` and `_` are literal.
+pub async fn list_search(store: &dyn Store) {
+    seed_projects(store).await;
+    let named = |at: i64, name: &str| UserRecord {
+        display_name: Some(name.to_owned()),
+        ..user(A, at)
+    };
+    let ada = named(1, "Ada Lovelace");
+    let grace = named(2, "Grace Hopper");
+    let percent = named(3, "100% real");
+    let digits = named(4, "1000 real");
+    let underscore = named(5, "snake_case");
+    let no_underscore = named(6, "snakeXcase");
+    let bang = named(7, "wow!");
+    let backslash = named(8, r"back\slash");
+    let nameless = user(A, 9);
+    let everyone = [
+        &ada,
+        &grace,
+        &percent,
+        &digits,
+        &underscore,
+        &no_underscore,
+        &bang,
+        &backslash,
+        &nameless,
+    ];
+    for u in everyone {
+        insert_user(store, u).await;
+    }
+    insert_channel(
+        store,
+        &email(&ada, "ada@analytical.engine", true, true, true),
+    )
+    .await;
+    insert_channel(
+        store,
+        &email(&grace, "Grace.Hopper@Navy.MIL", true, true, true),
+    )
+    .await;
+    insert_channel(
+        store,
+        &email(&grace, "cobol@compilers.example", false, false, false),
+    )
+    .await;
+    insert_channel(
+        store,
+        &email(&nameless, "Anon_Y@example.com", true, false, true),
+    )
+    .await;
+    let mut b_ada = named(1, "Ada in B");
+    b_ada.project_id = B.to_owned();
+    insert_user(store, &b_ada).await;
+    insert_channel(store, &email(&b_ada, "ada@b.example", true, true, true)).await;
+
+    let search = |s: &str| {
+        let query = UserListQuery {
+            search: Some(s.to_owned()),
+            ..Default::default()
+        };
+        async move { ids(&list(store, A, query).await) }
+    };
+    let id_list = |users: &[&UserRecord]| users.iter().map(|u| u.id).collect::<Vec<_>>();
+
+    // Display name, case-insensitive substring.
+    assert_eq!(search("lovelace").await, id_list(&[&ada]));
+    assert_eq!(search("GRACE hop").await, id_list(&[&grace]));
+    assert_eq!(search("real").await, id_list(&[&percent, &digits]));
+    // Channel values, case-insensitive, any channel (primary or not).
+    assert_eq!(search("analytical").await, id_list(&[&ada]));
+    assert_eq!(search("navy.mil").await, id_list(&[&grace]));
+    assert_eq!(search("COBOL@").await, id_list(&[&grace]));
+    assert_eq!(search("anon_y@").await, id_list(&[&nameless]));
+    // Name or channel.
+    assert_eq!(search("ada").await, id_list(&[&ada]));
+    assert_eq!(
+        search("A").await,
+        id_list(&[
+            &ada,
+            &grace,
+            &percent,
+            &digits,
+            &underscore,
+            &no_underscore,
+            &backslash,
+            &nameless
+        ]),
+        "every user with an `a` in the name or an address"
+    );
+    // Exact id, in any case.
+    assert_eq!(search(&grace.id.to_string()).await, id_list(&[&grace]));
+    assert_eq!(
+        search(&grace.id.to_string().to_uppercase()).await,
+        id_list(&[&grace])
+    );
+    assert!(
+        search(&Uuid::new_v4().to_string()).await.is_empty(),
+        "unknown id"
+    );
+    assert!(
+        search(&b_ada.id.to_string()).await.is_empty(),
+        "id of another project"
+    );
+    // LIKE metacharacters are literal.
+    assert_eq!(search("100%").await, id_list(&[&percent]));
+    assert_eq!(search("%").await, id_list(&[&percent]));
+    assert_eq!(search("e_c").await, id_list(&[&underscore]));
+    assert_eq!(search("_").await, id_list(&[&underscore, &nameless]));
+    assert_eq!(search("w!").await, id_list(&[&bang]));
+    assert_eq!(search("!").await, id_list(&[&bang]));
+    assert_eq!(search(r"\").await, id_list(&[&backslash]));
+    assert_eq!(search(r"k\s").await, id_list(&[&backslash]));
+    assert!(search("nobody-matches-this").await.is_empty());
+    // Empty search does not filter.
+    assert_eq!(search("").await, id_list(&everyone));
+    // Search combines with order, limit and other filters.
+    let query = UserListQuery {
+        search: Some("REAL".to_owned()),
+        desc: true,
+        limit: Some(1),
+        ..Default::default()
+    };
+    assert_eq!(ids(&list(store, A, query).await), [digits.id]);
+    let query = UserListQuery {
+        search: Some("a".to_owned()),
+        exclude_unverified_email: true,
+        ..Default::default()
+    };
+    assert_eq!(ids(&list(store, A, query).await), id_list(&[&ada, &grace]));
+}
+
+// ---------------------------------------------------------------------------------------
+// Transactions
+
+/// Writes inside a transaction are visible through it before commit, and through the
+/// store after commit.
+pub async fn transaction_commit_makes_writes_visible(store: &dyn Store) {
+    seed_projects(store).await;
+    let u = user(A, 1);
+    let mail = email(&u, "tx@example.com", true, true, true);
+    let s = session(&u, 1, 1);
+    let tx = store.begin().await.expect("begin");
+    tx.users().insert(&u).await.expect("insert user in tx");
+    tx.users()
+        .insert_channel(&mail)
+        .await
+        .expect("insert channel in tx");
+    tx.sessions()
+        .insert(&s)
+        .await
+        .expect("insert session in tx");
+    assert_eq!(tx.users().get(A, u.id).await.unwrap().as_ref(), Some(&u));
+    assert_eq!(
+        tx.users()
+            .find_auth_channel(A, ChannelKind::Email, "tx@example.com")
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&mail)
+    );
+    assert_eq!(
+        ids(&tx.users().list(A, &UserListQuery::default()).await.unwrap()),
+        [u.id]
+    );
+    assert_eq!(tx.sessions().get(A, s.id).await.unwrap().as_ref(), Some(&s));
+    tx.commit().await.expect("commit");
+
+    assert_eq!(store.users().get(A, u.id).await.unwrap().as_ref(), Some(&u));
+    assert_eq!(
+        store
+            .users()
+            .get_channel(A, mail.id)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&mail)
+    );
+    assert_eq!(
+        store.sessions().get(A, s.id).await.unwrap().as_ref(),
+        Some(&s)
+    );
+
+    // Updates and deletes commit too.
+    let tx = store.begin().await.expect("begin");
+    assert!(tx.users().touch(A, u.id, 77).await.unwrap());
+    assert_eq!(
+        tx.sessions().delete_for_user(A, u.id, None).await.unwrap(),
+        1
+    );
+    tx.commit().await.expect("commit");
+    assert_eq!(
+        store
+            .users()
+            .get(A, u.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_active_at_millis,
+        77
+    );
+    assert_eq!(store.sessions().get(A, s.id).await.unwrap(), None);
+}
+
+/// Dropping a transaction without commit rolls back every write of it.
+pub async fn transaction_drop_rolls_back(store: &dyn Store) {
+    seed_projects(store).await;
+    let kept = user(A, 1);
+    insert_user(store, &kept).await;
+
+    let u = user(A, 2);
+    let mail = email(&u, "rollback@example.com", true, true, true);
+    {
+        let tx = store.begin().await.expect("begin");
+        tx.users().insert(&u).await.expect("insert user in tx");
+        tx.users()
+            .insert_channel(&mail)
+            .await
+            .expect("insert channel in tx");
+        assert!(tx.users().touch(A, kept.id, 999).await.unwrap());
+        tx.projects()
+            .insert(&project("tx-project"))
+            .await
+            .expect("insert project in tx");
+        assert!(tx.users().get(A, u.id).await.unwrap().is_some());
+        // Dropped here without commit.
+    }
+    assert_eq!(
+        store.users().get(A, u.id).await.unwrap(),
+        None,
+        "user rolled back"
+    );
+    assert_eq!(
+        store.users().get_channel(A, mail.id).await.unwrap(),
+        None,
+        "channel rolled back"
+    );
+    assert_eq!(
+        store
+            .users()
+            .find_auth_channel(A, ChannelKind::Email, "rollback@example.com")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.projects().get("tx-project").await.unwrap(),
+        None,
+        "project rolled back"
+    );
+    assert_eq!(
+        store
+            .users()
+            .get(A, kept.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_active_at_millis,
+        kept.last_active_at_millis,
+        "update rolled back"
+    );
+
+    // Nothing is left locked or half-written: the same rows go in again.
+    let tx = store.begin().await.expect("begin after rollback");
+    tx.users().insert(&u).await.expect("insert again");
+    tx.users()
+        .insert_channel(&mail)
+        .await
+        .expect("insert channel again");
+    tx.commit().await.expect("commit");
+    assert_eq!(
+        store
+            .users()
+            .get_channel(A, mail.id)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&mail)
+    );
+
+    // A transaction that hit an error is dropped, and the store carries on.
+    {
+        let tx = store.begin().await.expect("begin");
+        let clash = user(A, 3);
+        tx.users().insert(&clash).await.expect("insert user in tx");
+        expect_conflict(
+            tx.users()
+                .insert_channel(&email(&clash, "rollback@example.com", true, true, true))
+                .await,
+            "auth value taken",
+        );
+    }
+    assert_eq!(list(store, A, UserListQuery::default()).await.len(), 2);
+}
+
+/// 50 concurrent sign-ups with the same email: exactly one commits, the others get
+/// [`StoreError::Conflict`], and exactly one user holds the address afterwards.
+pub async fn concurrent_sign_ups_have_one_winner(store: &dyn Store) {
+    seed_projects(store).await;
+    const ATTEMPTS: usize = 50;
+    const ADDRESS: &str = "race@example.com";
+
+    let attempts = (0..ATTEMPTS)
+        .map(|i| {
+            let attempt = async move {
+                let u = user(A, 1_000 + i as i64);
+                let tx = store.begin().await?;
+                tx.users().insert(&u).await?;
+                tx.users()
+                    .insert_channel(&email(&u, ADDRESS, true, false, true))
+                    .await?;
+                tx.commit().await?;
+                Ok::<Uuid, StoreError>(u.id)
+            };
+            Box::pin(attempt) as Pin<Box<dyn Future<Output = StoreResult<Uuid>> + Send + '_>>
+        })
+        .collect();
+    let results = join_all(attempts).await;
+
+    let winners: Vec<Uuid> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok().copied())
+        .collect();
+    let unexpected: Vec<&StoreError> = results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .filter(|e| !matches!(e, StoreError::Conflict(_)))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "losers must see Conflict, got {unexpected:?}"
+    );
+    assert_eq!(winners.len(), 1, "exactly one sign-up commits");
+
+    let owner = store
+        .users()
+        .find_auth_channel(A, ChannelKind::Email, ADDRESS)
+        .await
+        .unwrap()
+        .expect("the winner's channel");
+    assert_eq!(owner.user_id, winners[0]);
+    assert_eq!(
+        ids(&list(store, A, UserListQuery::default()).await),
+        winners,
+        "losers rolled back"
+    );
+    let everyone: Vec<Uuid> = (0..ATTEMPTS)
+        .map(|_| Uuid::new_v4())
+        .chain(winners.iter().copied())
+        .collect();
+    assert_eq!(
+        store
+            .users()
+            .list_channels_for_users(A, &everyone)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}

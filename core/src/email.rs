@@ -14,7 +14,9 @@ pub fn is_valid_email_lenient(email: &str) -> bool {
         return false;
     };
     if local.is_empty()
-        || !local.chars().all(|c| c.is_ascii_alphanumeric() || LOCAL_SPECIALS.contains(c))
+        || !local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || LOCAL_SPECIALS.contains(c))
     {
         return false;
     }
@@ -52,7 +54,11 @@ mod tests {
 
     #[test]
     fn stack_examples() {
-        for ok in ["a.b@example.com", "%!~&+{}=|`#@domain.test", "admin@a.longtldexample"] {
+        for ok in [
+            "a.b@example.com",
+            "%!~&+{}=|`#@domain.test",
+            "admin@a.longtldexample",
+        ] {
             assert!(is_valid_email_strict(ok), "{ok}");
         }
         for bad in [
@@ -69,12 +75,18 @@ mod tests {
         assert!(!is_valid_email_lenient("no-at-sign"));
         assert!(!is_valid_email_lenient("a@-bad.com"));
         assert!(!is_valid_email_lenient("a b@example.com"));
-        assert!(!is_valid_email_strict(&format!("{}@example.com", "a".repeat(250))));
+        assert!(!is_valid_email_strict(&format!(
+            "{}@example.com",
+            "a".repeat(250)
+        )));
     }
 
     #[test]
     fn normalisation() {
-        assert_eq!(normalize_email("  Alice.Smith+x@Example.COM "), "alice.smith+x@example.com");
+        assert_eq!(
+            normalize_email("  Alice.Smith+x@Example.COM "),
+            "alice.smith+x@example.com"
+        );
     }
 
     proptest! {

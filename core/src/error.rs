@@ -112,16 +112,22 @@ pub enum Error {
 
     // ----- project authentication -----
     /// `PROJECT_KEY_WITHOUT_ACCESS_TYPE`.
-    #[error("Either an API key or an admin access token was provided, but the x-stack-access-type header is missing. Set it to 'client', 'server', or 'admin' as appropriate.")]
+    #[error(
+        "Either an API key or an admin access token was provided, but the x-stack-access-type header is missing. Set it to 'client', 'server', or 'admin' as appropriate."
+    )]
     ProjectKeyWithoutAccessType,
     /// `INVALID_ACCESS_TYPE`.
-    #[error("The x-stack-access-type header must be 'client', 'server', or 'admin', but was '{0}'.")]
+    #[error(
+        "The x-stack-access-type header must be 'client', 'server', or 'admin', but was '{0}'."
+    )]
     InvalidAccessType(String),
     /// `ACCESS_TYPE_WITHOUT_PROJECT_ID`.
     #[error("The x-stack-access-type header was '{}', but the x-stack-project-id header was not provided.\n\nFor more information, see the docs on REST API authentication: https://docs.stack-auth.com/rest-api/overview#authentication", .0.as_str())]
     AccessTypeWithoutProjectId(AccessType),
     /// `ACCESS_TYPE_REQUIRED`.
-    #[error("You must specify an access level for this Stack project. Make sure project API keys are provided (eg. x-stack-publishable-client-key) and you set the x-stack-access-type header to 'client', 'server', or 'admin'.\n\nFor more information, see the docs on REST API authentication: https://docs.stack-auth.com/rest-api/overview#authentication")]
+    #[error(
+        "You must specify an access level for this Stack project. Make sure project API keys are provided (eg. x-stack-publishable-client-key) and you set the x-stack-access-type header to 'client', 'server', or 'admin'.\n\nFor more information, see the docs on REST API authentication: https://docs.stack-auth.com/rest-api/overview#authentication"
+    )]
     AccessTypeRequired,
     /// `INSUFFICIENT_ACCESS_TYPE`.
     #[error("The x-stack-access-type header must be {}, but was '{}'.", quote_join(.allowed), .actual.as_str())]
@@ -132,13 +138,17 @@ pub enum Error {
         allowed: Vec<AccessType>,
     },
     /// `CURRENT_PROJECT_NOT_FOUND`.
-    #[error("The current project with ID {0} was not found. Please check the value of the x-stack-project-id header.")]
+    #[error(
+        "The current project with ID {0} was not found. Please check the value of the x-stack-project-id header."
+    )]
     CurrentProjectNotFound(String),
     /// `BRANCH_DOES_NOT_EXIST`.
     #[error("The branch with ID {0} does not exist.")]
     BranchDoesNotExist(String),
     /// `PUBLISHABLE_CLIENT_KEY_REQUIRED_FOR_PROJECT`.
-    #[error("Publishable client keys are required for this project. Create one in Project Keys, or disable this requirement there to allow keyless client access.")]
+    #[error(
+        "Publishable client keys are required for this project. Create one in Project Keys, or disable this requirement there to allow keyless client access."
+    )]
     PublishableClientKeyRequiredForProject(Option<String>),
     /// `INVALID_PUBLISHABLE_CLIENT_KEY`.
     #[error("The publishable key is not valid for the project {}. Does the project and/or the key exist?", json_quote(.0))]
@@ -181,7 +191,9 @@ pub enum Error {
         actual: String,
     },
     /// `ANONYMOUS_AUTHENTICATION_NOT_ALLOWED`.
-    #[error("X-Stack-Access-Token is for an anonymous user, but anonymous users are not enabled. Set the X-Stack-Allow-Anonymous-User header of this request to 'true' to allow anonymous users.")]
+    #[error(
+        "X-Stack-Access-Token is for an anonymous user, but anonymous users are not enabled. Set the X-Stack-Allow-Anonymous-User header of this request to 'true' to allow anonymous users."
+    )]
     AnonymousAuthenticationNotAllowed,
     /// `RESTRICTED_USER_NOT_ALLOWED`.
     #[error("The user in the access token is in restricted state. Reason: {}. Please pass the X-Stack-Allow-Restricted-User header if this is intended.", .0.as_str())]
@@ -204,10 +216,14 @@ pub enum Error {
     #[error("Password authentication is not enabled for this project.")]
     PasswordAuthenticationNotEnabled,
     /// `SIGN_UP_NOT_ENABLED`.
-    #[error("Creation of new accounts is not enabled for this project. Please ask the project owner to enable it.")]
+    #[error(
+        "Creation of new accounts is not enabled for this project. Please ask the project owner to enable it."
+    )]
     SignUpNotEnabled,
     /// `REDIRECT_URL_NOT_WHITELISTED`.
-    #[error("Redirect URL not whitelisted. Did you forget to add this domain to the trusted domains list on the Stack Auth dashboard?")]
+    #[error(
+        "Redirect URL not whitelisted. Did you forget to add this domain to the trusted domains list on the Stack Auth dashboard?"
+    )]
     RedirectUrlNotWhitelisted,
     /// `PASSWORD_TOO_SHORT` / `PASSWORD_TOO_LONG` (parent `PASSWORD_REQUIREMENTS_NOT_MET`).
     #[error("{}", password_requirement_message(.0))]
@@ -230,7 +246,9 @@ pub enum Error {
     #[error("Passwords do not match.")]
     PasswordConfirmationMismatch,
     /// `INVALID_OAUTH_CLIENT_ID_OR_SECRET`.
-    #[error("The OAuth client ID or secret is invalid. The client ID must be equal to the project ID (potentially with a hash and a branch ID), and the client secret must be a publishable client key.")]
+    #[error(
+        "The OAuth client ID or secret is invalid. The client ID must be equal to the project ID (potentially with a hash and a branch ID), and the client secret must be a publishable client key."
+    )]
     InvalidOauthClientIdOrSecret(Option<String>),
 
     // ----- users -----
@@ -269,7 +287,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// A plain-text status error.
     pub fn status(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
-        Error::Status { status, message: message.into() }
+        Error::Status {
+            status,
+            message: message.into(),
+        }
     }
 
     /// A plain 400.
@@ -390,14 +411,17 @@ impl Error {
             Error::InvalidPublishableClientKey(p)
             | Error::InvalidSecretServerKey(p)
             | Error::InvalidSuperSecretAdminKey(p) => Some(json!({ "project_id": p })),
-            Error::AccessTokenExpired { expired_at_millis, project_id, user_id, refresh_token_id } => {
-                Some(json!({
-                    "expired_at_millis": expired_at_millis,
-                    "project_id": project_id,
-                    "user_id": user_id,
-                    "refresh_token_id": refresh_token_id,
-                }))
-            }
+            Error::AccessTokenExpired {
+                expired_at_millis,
+                project_id,
+                user_id,
+                refresh_token_id,
+            } => Some(json!({
+                "expired_at_millis": expired_at_millis,
+                "project_id": project_id,
+                "user_id": user_id,
+                "refresh_token_id": refresh_token_id,
+            })),
             Error::InvalidProjectForAccessToken { expected, actual } => Some(json!({
                 "expected_project_id": expected,
                 "actual_project_id": actual,
@@ -410,7 +434,10 @@ impl Error {
             Error::PasswordRequirementsNotMet(PasswordRequirement::TooLong { max_length }) => {
                 Some(json!({ "maxLength": max_length }))
             }
-            Error::UserEmailAlreadyExists { email, would_work_if_email_was_verified } => Some(json!({
+            Error::UserEmailAlreadyExists {
+                email,
+                would_work_if_email_was_verified,
+            } => Some(json!({
                 "email": email,
                 "would_work_if_email_was_verified": would_work_if_email_was_verified,
             })),
@@ -467,11 +494,19 @@ impl<T> OnConflict<T> for std::result::Result<T, StoreError> {
 }
 
 fn format_failures(failures: &[String]) -> String {
-    failures.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n")
+    failures
+        .iter()
+        .map(|f| format!("  - {f}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn quote_join(allowed: &[AccessType]) -> String {
-    allowed.iter().map(|a| format!("'{}'", a.as_str())).collect::<Vec<_>>().join(" or ")
+    allowed
+        .iter()
+        .map(|a| format!("'{}'", a.as_str()))
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 fn json_quote(s: &str) -> String {
@@ -508,7 +543,10 @@ fn access_token_expired_message(
 ) -> String {
     let mut m = String::from("Access token has expired. Please refresh it and try again.");
     if let Some(at) = expired_at {
-        m.push_str(&format!(" (The access token expired at {}.)", crate::clock::iso8601(at)));
+        m.push_str(&format!(
+            " (The access token expired at {}.)",
+            crate::clock::iso8601(at)
+        ));
     }
     if let Some(p) = project {
         m.push_str(&format!(" Project ID: {p}."));
@@ -536,7 +574,10 @@ mod tests {
             Error::InvalidAccessType("x".into()),
             Error::AccessTypeWithoutProjectId(AccessType::Client),
             Error::AccessTypeRequired,
-            Error::InsufficientAccessType { actual: AccessType::Client, allowed: vec![AccessType::Server, AccessType::Admin] },
+            Error::InsufficientAccessType {
+                actual: AccessType::Client,
+                allowed: vec![AccessType::Server, AccessType::Admin],
+            },
             Error::CurrentProjectNotFound("p".into()),
             Error::BranchDoesNotExist("b".into()),
             Error::PublishableClientKeyRequiredForProject(None),
@@ -546,8 +587,16 @@ mod tests {
             Error::AdminAuthenticationRequired,
             Error::InvalidSuperSecretAdminKey("p".into()),
             Error::UnparsableAccessToken,
-            Error::AccessTokenExpired { expired_at_millis: Some(0), project_id: None, user_id: None, refresh_token_id: None },
-            Error::InvalidProjectForAccessToken { expected: "a".into(), actual: "b".into() },
+            Error::AccessTokenExpired {
+                expired_at_millis: Some(0),
+                project_id: None,
+                user_id: None,
+                refresh_token_id: None,
+            },
+            Error::InvalidProjectForAccessToken {
+                expected: "a".into(),
+                actual: "b".into(),
+            },
             Error::AnonymousAuthenticationNotAllowed,
             Error::RestrictedUserNotAllowed(RestrictedReason::EmailNotVerified),
             Error::CannotGetOwnUserWithoutUser,
@@ -559,14 +608,20 @@ mod tests {
             Error::RedirectUrlNotWhitelisted,
             Error::PasswordRequirementsNotMet(PasswordRequirement::TooShort { min_length: 8 }),
             Error::PasswordRequirementsNotMet(PasswordRequirement::TooLong { max_length: 70 }),
-            Error::UserEmailAlreadyExists { email: "a@b.c".into(), would_work_if_email_was_verified: false },
+            Error::UserEmailAlreadyExists {
+                email: "a@b.c".into(),
+                would_work_if_email_was_verified: false,
+            },
             Error::EmailPasswordMismatch,
             Error::UserDoesNotHavePassword,
             Error::PasswordConfirmationMismatch,
             Error::InvalidOauthClientIdOrSecret(None),
             Error::UserNotFound,
             Error::UserIdDoesNotExist(u),
-            Error::TeamMembershipNotFound { team_id: u, user_id: u },
+            Error::TeamMembershipNotFound {
+                team_id: u,
+                user_id: u,
+            },
         ]
     }
 
@@ -579,7 +634,10 @@ mod tests {
         for e in samples() {
             let code = e.code().expect("known errors have a code");
             assert!(seen.insert(code), "duplicate code {code}");
-            assert!(SPEC_CODES.lines().any(|l| l.trim() == code), "{code} is not in the spec list");
+            assert!(
+                SPEC_CODES.lines().any(|l| l.trim() == code),
+                "{code} is not in the spec list"
+            );
             assert!(e.http_status().is_client_error(), "{code} must be a 4xx");
         }
     }
@@ -590,17 +648,32 @@ mod tests {
         assert_eq!(e.details(), Some(json!({"min_length": 8})));
         let e = Error::PasswordRequirementsNotMet(PasswordRequirement::TooLong { max_length: 70 });
         assert_eq!(e.details(), Some(json!({"maxLength": 70})));
-        let e = Error::InsufficientAccessType { actual: AccessType::Client, allowed: vec![AccessType::Server, AccessType::Admin] };
-        assert_eq!(e.to_string(), "The x-stack-access-type header must be 'server' or 'admin', but was 'client'.");
-        assert_eq!(e.details().unwrap()["allowed_access_types"], json!(["server", "admin"]));
+        let e = Error::InsufficientAccessType {
+            actual: AccessType::Client,
+            allowed: vec![AccessType::Server, AccessType::Admin],
+        };
+        assert_eq!(
+            e.to_string(),
+            "The x-stack-access-type header must be 'server' or 'admin', but was 'client'."
+        );
+        assert_eq!(
+            e.details().unwrap()["allowed_access_types"],
+            json!(["server", "admin"])
+        );
         let e = Error::InvalidSecretServerKey("abc".into());
-        assert_eq!(e.to_string(), "The secret server key is not valid for the project \"abc\". Does the project and/or the key exist?");
+        assert_eq!(
+            e.to_string(),
+            "The secret server key is not valid for the project \"abc\". Does the project and/or the key exist?"
+        );
         assert_eq!(Error::EmailPasswordMismatch.details(), None);
     }
 
     #[test]
     fn plain_errors_have_no_code() {
         assert_eq!(Error::bad_request("x").code(), None);
-        assert_eq!(Error::Internal("x".into()).http_status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            Error::Internal("x".into()).http_status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }

@@ -1,6 +1,34 @@
 //! # Postern core
 //!
-//! The framework-agnostic heart of Postern.
+//! The framework-agnostic heart of Postern: projects, users, passwords, sessions and
+//! ES256 access tokens, behind storage traits, with a REST API over plain `http` types that
+//! is wire-compatible with Stack Auth's. Web frameworks mount it through thin adapters
+//! (`postern-axum`); databases plug in through [`storage::Store`] (`postern-storage-sqlite`,
+//! `postern-storage-postgres`).
+//!
+//! # Getting a `Postern`
+//!
+//! [`Postern::builder`] takes an `Arc<dyn Store>` and the server secret; see
+//! [`PosternBuilder`] for the settings (public URL, password cost, token lifetime, previous
+//! secrets for rotation).
+//!
+//! # Services
+//!
+//! - [`Postern::projects`]: projects, their config ([`ProjectConfig`]) and hashed keys.
+//! - [`Postern::users`]: users, sign-up and sign-in with a password, updates with Stack's
+//!   semantics ([`UserUpdate`]).
+//! - [`Postern::sessions`]: refresh tokens, access-token minting and verification, JWKS.
+//! - [`Postern::authenticate`] and friends: request headers to an [`Auth`], the entry
+//!   point of every endpoint and adapter extractor.
+//!
+//! # REST
+//!
+//! [`Postern::handle`] answers one `http::Request<Bytes>`; errors are rendered in one place
+//! with Stack's known-error codes ([`Error`]).
+//!
+//! # Feature flags
+//!
+//! - `conformance`: the store conformance suite (module `conformance`) for third-party stores.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod storage;
@@ -20,11 +48,11 @@ pub use config::ProjectConfig;
 pub use error::{AccessType, Error, PasswordRequirement, RestrictedReason, Result};
 pub use passwords::{PasswordHasher, PasswordParams};
 pub mod email;
+mod postern;
 pub mod projects;
 pub mod redirects;
 pub mod sessions;
 pub mod users;
-mod postern;
 
 pub use postern::{ConfigError, Postern, PosternBuilder};
 pub use projects::{Project, ProjectKeys, Projects};

@@ -28,14 +28,18 @@ pub fn password_length(password: &str) -> usize {
 pub fn check_password_rules(password: &str) -> Result<()> {
     let len = password_length(password);
     if len < MIN_PASSWORD_LENGTH {
-        return Err(Error::PasswordRequirementsNotMet(PasswordRequirement::TooShort {
-            min_length: MIN_PASSWORD_LENGTH,
-        }));
+        return Err(Error::PasswordRequirementsNotMet(
+            PasswordRequirement::TooShort {
+                min_length: MIN_PASSWORD_LENGTH,
+            },
+        ));
     }
     if len > MAX_PASSWORD_LENGTH {
-        return Err(Error::PasswordRequirementsNotMet(PasswordRequirement::TooLong {
-            max_length: MAX_PASSWORD_LENGTH,
-        }));
+        return Err(Error::PasswordRequirementsNotMet(
+            PasswordRequirement::TooLong {
+                max_length: MAX_PASSWORD_LENGTH,
+            },
+        ));
     }
     Ok(())
 }
@@ -61,14 +65,22 @@ pub struct PasswordParams {
 
 impl Default for PasswordParams {
     fn default() -> Self {
-        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
     }
 }
 
 impl PasswordParams {
     /// Minimal cost, for test suites that hash thousands of passwords. Never in production.
     pub fn insecure_fast() -> Self {
-        Self { memory_kib: 256, iterations: 1, parallelism: 1 }
+        Self {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        }
     }
 }
 
@@ -89,8 +101,13 @@ impl std::fmt::Debug for PasswordHasher {
 impl PasswordHasher {
     /// A hasher with these parameters, running at most `max_concurrent` hashes at once.
     pub fn new(params: PasswordParams, max_concurrent: usize) -> Result<Self> {
-        let p = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
-            .map_err(|e| Error::Internal(format!("argon2 parameters: {e}")))?;
+        let p = Params::new(
+            params.memory_kib,
+            params.iterations,
+            params.parallelism,
+            None,
+        )
+        .map_err(|e| Error::Internal(format!("argon2 parameters: {e}")))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, p);
         let dummy_hash = hash_with(&argon, &crate::secrets::random_crockford(32))?;
         Ok(Self {
@@ -116,7 +133,9 @@ impl PasswordHasher {
             Some(h) => (h.to_owned(), true),
             None => ((*self.dummy_hash).clone(), false),
         };
-        let ok = self.run(move || Ok(verify_with(&argon, &pw, &hash))).await?;
+        let ok = self
+            .run(move || Ok(verify_with(&argon, &pw, &hash)))
+            .await?;
         Ok(ok && real)
     }
 
@@ -137,7 +156,9 @@ impl PasswordHasher {
 
 /// Whether `hash` is a password hash Postern can verify (argon2 PHC).
 pub fn is_supported_hash(hash: &str) -> bool {
-    PasswordHash::new(hash).map(|h| h.algorithm.as_str().starts_with("argon2")).unwrap_or(false)
+    PasswordHash::new(hash)
+        .map(|h| h.algorithm.as_str().starts_with("argon2"))
+        .unwrap_or(false)
 }
 
 fn hash_with(argon: &Argon2<'static>, password: &str) -> Result<String> {
@@ -165,14 +186,21 @@ mod tests {
         assert_eq!(password_length("😀"), 2);
         assert!(matches!(
             check_password_rules("1234567"),
-            Err(Error::PasswordRequirementsNotMet(PasswordRequirement::TooShort { min_length: 8 }))
+            Err(Error::PasswordRequirementsNotMet(
+                PasswordRequirement::TooShort { min_length: 8 }
+            ))
         ));
         assert!(check_password_rules("12345678").is_ok());
-        assert!(check_password_rules("😀😀😀😀").is_ok(), "4 emoji are 8 units");
+        assert!(
+            check_password_rules("😀😀😀😀").is_ok(),
+            "4 emoji are 8 units"
+        );
         assert!(check_password_rules(&"a".repeat(70)).is_ok());
         assert!(matches!(
             check_password_rules(&"a".repeat(71)),
-            Err(Error::PasswordRequirementsNotMet(PasswordRequirement::TooLong { max_length: 70 }))
+            Err(Error::PasswordRequirementsNotMet(
+                PasswordRequirement::TooLong { max_length: 70 }
+            ))
         ));
         assert!(check_password_rules("").is_err());
     }
@@ -203,7 +231,11 @@ mod tests {
     fn default_params_are_owasp() {
         assert_eq!(
             PasswordParams::default(),
-            PasswordParams { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+            PasswordParams {
+                memory_kib: 19_456,
+                iterations: 2,
+                parallelism: 1
+            }
         );
     }
 }

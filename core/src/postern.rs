@@ -40,7 +40,9 @@ pub(crate) struct Inner {
 
 impl std::fmt::Debug for Postern {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Postern").field("public_url", &self.inner.public_url).finish_non_exhaustive()
+        f.debug_struct("Postern")
+            .field("public_url", &self.inner.public_url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -77,7 +79,9 @@ pub struct PosternBuilder {
 impl Postern {
     /// Starts building a Postern over `store` (already migrated).
     pub fn builder(store: Arc<dyn Store>) -> PosternBuilder {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         PosternBuilder {
             store,
             secret: None,
@@ -162,7 +166,10 @@ impl PosternBuilder {
         use secrecy::ExposeSecret;
         let secret = self.secret.ok_or(ConfigError::MissingSecret)?;
         if secret.expose_secret().chars().count() < 16
-            || self.previous.iter().any(|s| s.expose_secret().chars().count() < 16)
+            || self
+                .previous
+                .iter()
+                .any(|s| s.expose_secret().chars().count() < 16)
         {
             return Err(ConfigError::WeakSecret);
         }

@@ -27,7 +27,12 @@ impl Project {
     fn from_record(r: ProjectRecord) -> Result<Self> {
         let config = ProjectConfig::from_json(&r.config)
             .map_err(|e| Error::Internal(format!("stored config of project {}: {e}", r.id)))?;
-        Ok(Project { id: r.id, display_name: r.display_name, config, created_at_millis: r.created_at_millis })
+        Ok(Project {
+            id: r.id,
+            display_name: r.display_name,
+            config,
+            created_at_millis: r.created_at_millis,
+        })
     }
 
     fn to_record(&self) -> ProjectRecord {
@@ -87,12 +92,27 @@ impl Postern {
 impl Projects<'_> {
     /// The project with this id.
     pub async fn get(&self, id: &str) -> Result<Option<Project>> {
-        self.p.inner.store.projects().get(id).await?.map(Project::from_record).transpose()
+        self.p
+            .inner
+            .store
+            .projects()
+            .get(id)
+            .await?
+            .map(Project::from_record)
+            .transpose()
     }
 
     /// All projects.
     pub async fn list(&self) -> Result<Vec<Project>> {
-        self.p.inner.store.projects().list().await?.into_iter().map(Project::from_record).collect()
+        self.p
+            .inner
+            .store
+            .projects()
+            .list()
+            .await?
+            .into_iter()
+            .map(Project::from_record)
+            .collect()
     }
 
     /// Creates a project with random keys; the keys are returned once and stored hashed.
@@ -114,7 +134,9 @@ impl Projects<'_> {
             .insert(&project.to_record())
             .await
             .on_conflict(|| Error::bad_request(format!("Project {} already exists", project.id)))?;
-        tx.projects().insert_key_set(&self.key_set(&project.id, &keys, CONFIGURED_KEYS)).await?;
+        tx.projects()
+            .insert_key_set(&self.key_set(&project.id, &keys, CONFIGURED_KEYS))
+            .await?;
         tx.commit().await?;
         Ok((project, keys))
     }
@@ -161,7 +183,9 @@ impl Projects<'_> {
             tx.projects()
                 .insert_key_set(&self.key_set(id, keys, CONFIGURED_KEYS))
                 .await
-                .on_conflict(|| Error::bad_request("A project key is already used by another key set"))?;
+                .on_conflict(|| {
+                    Error::bad_request("A project key is already used by another key set")
+                })?;
         }
         tx.commit().await?;
         Ok(project)
@@ -181,7 +205,14 @@ impl Projects<'_> {
     /// The key is hashed first, so storage only ever compares hashes.
     pub async fn check_key(&self, project_id: &str, kind: KeyKind, key: &str) -> Result<bool> {
         let hash = hash_secret(key);
-        let Some(set) = self.p.inner.store.projects().find_key_set(project_id, kind, &hash).await? else {
+        let Some(set) = self
+            .p
+            .inner
+            .store
+            .projects()
+            .find_key_set(project_id, kind, &hash)
+            .await?
+        else {
             return Ok(false);
         };
         let stored = match kind {
@@ -190,9 +221,11 @@ impl Projects<'_> {
             KeyKind::SuperSecretAdmin => set.super_secret_admin_key_hash.as_deref(),
         };
         let now = self.p.inner.clock.now_millis();
-        Ok(stored.is_some_and(|s| crate::secrets::ct_eq(s.as_bytes(), hash.as_bytes()))
-            && set.revoked_at_millis.is_none()
-            && set.expires_at_millis.is_none_or(|e| e > now))
+        Ok(
+            stored.is_some_and(|s| crate::secrets::ct_eq(s.as_bytes(), hash.as_bytes()))
+                && set.revoked_at_millis.is_none()
+                && set.expires_at_millis.is_none_or(|e| e > now),
+        )
     }
 
     fn key_set(&self, project_id: &str, keys: &ProjectKeys, description: &str) -> ApiKeySetRecord {

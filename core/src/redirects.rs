@@ -56,7 +56,10 @@ fn matches_base(base: &str, url: &Url) -> bool {
     }
     let pattern = rest.split('/').next().unwrap_or_default();
     let (candidate, pattern) = if pattern.contains(':') {
-        (format!("{host}:{}", port.unwrap_or_default()), pattern.to_owned())
+        (
+            format!("{host}:{}", port.unwrap_or_default()),
+            pattern.to_owned(),
+        )
     } else {
         let default = match url.scheme() {
             "http" => Some(80),
@@ -75,12 +78,16 @@ fn matches_base(base: &str, url: &Url) -> bool {
 fn wildcard_match(p: &[u8], s: &[u8]) -> bool {
     match p.first() {
         None => s.is_empty(),
-        Some(b'*') if p.get(1) == Some(&b'*') => (0..=s.len()).any(|i| wildcard_match(&p[2..], &s[i..])),
+        Some(b'*') if p.get(1) == Some(&b'*') => {
+            (0..=s.len()).any(|i| wildcard_match(&p[2..], &s[i..]))
+        }
         Some(b'*') => {
             let max = s.iter().position(|&c| c == b'.').unwrap_or(s.len());
             (0..=max).any(|i| wildcard_match(&p[1..], &s[i..]))
         }
-        Some(c) => s.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && wildcard_match(&p[1..], &s[1..]),
+        Some(c) => {
+            s.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && wildcard_match(&p[1..], &s[1..])
+        }
     }
 }
 
@@ -90,11 +97,17 @@ mod tests {
     use crate::config::TrustedDomain;
 
     fn domains(bases: &[&str]) -> DomainsConfig {
-        let mut d = DomainsConfig { allow_localhost: false, ..Default::default() };
+        let mut d = DomainsConfig {
+            allow_localhost: false,
+            ..Default::default()
+        };
         for (i, b) in bases.iter().enumerate() {
             d.trusted_domains.insert(
                 format!("d{i}"),
-                TrustedDomain { base_url: Some((*b).to_owned()), ..Default::default() },
+                TrustedDomain {
+                    base_url: Some((*b).to_owned()),
+                    ..Default::default()
+                },
             );
         }
         d
@@ -102,7 +115,11 @@ mod tests {
 
     #[test]
     fn plain_and_wildcard_domains() {
-        let d = domains(&["https://app.example.com", "https://*.example.org", "https://**.example.net:8443"]);
+        let d = domains(&[
+            "https://app.example.com",
+            "https://*.example.org",
+            "https://**.example.net:8443",
+        ]);
         assert!(is_allowed_redirect(&d, "https://app.example.com/x?y=1"));
         assert!(!is_allowed_redirect(&d, "http://app.example.com/x"));
         assert!(!is_allowed_redirect(&d, "https://app.example.com:444/x"));

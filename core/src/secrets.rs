@@ -10,7 +10,10 @@ pub const CROCKFORD: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 pub fn random_crockford(len: usize) -> String {
     let mut bytes = vec![0u8; len];
     rand::fill(&mut bytes[..]);
-    bytes.iter().map(|b| CROCKFORD[(b & 31) as usize] as char).collect()
+    bytes
+        .iter()
+        .map(|b| CROCKFORD[(b & 31) as usize] as char)
+        .collect()
 }
 
 /// A refresh token: 45 Crockford characters (225 random bits).

@@ -78,7 +78,9 @@ pub(crate) async fn insert_session(
         token_hash: hash_secret(&token),
         created_at_millis: now,
         last_active_at_millis: now,
-        expires_at_millis: Some(now.saturating_add(lifetime_millis.unwrap_or(DEFAULT_SESSION_MILLIS))),
+        expires_at_millis: Some(
+            now.saturating_add(lifetime_millis.unwrap_or(DEFAULT_SESSION_MILLIS)),
+        ),
         is_impersonation,
     };
     repos.sessions().insert(&rec).await.map_err(|e| match e {
@@ -120,7 +122,9 @@ impl Sessions<'_> {
             signed_up_at: user.signed_up_at_millis.div_euclid(1000),
             is_anonymous: user.is_anonymous,
             is_restricted: user.is_restricted(),
-            restricted_reason: user.restricted_reason.map(|r| ReasonClaim { kind: r.as_str().into() }),
+            restricted_reason: user.restricted_reason.map(|r| ReasonClaim {
+                kind: r.as_str().into(),
+            }),
             requires_totp_mfa: user.requires_totp_mfa,
             iss: aud.issuer(&inner.public_url, &project.id),
             aud: aud.audience(&project.id),
@@ -133,12 +137,22 @@ impl Sessions<'_> {
     /// Verifies an access token (signature, issuer, audience, expiry). No storage access.
     pub fn verify(&self, token: &str) -> Result<AccessTokenClaims> {
         let inner = &self.p.inner;
-        inner.keys.verify(token, &inner.public_url, inner.clock.now_millis())
+        inner
+            .keys
+            .verify(token, &inner.public_url, inner.clock.now_millis())
     }
 
     /// The project's JWKS (see [`crate::tokens::KeyRing::jwks`]).
-    pub fn jwks(&self, project_id: &str, include_restricted: bool, include_anonymous: bool) -> Result<serde_json::Value> {
-        self.p.inner.keys.jwks(project_id, include_restricted, include_anonymous)
+    pub fn jwks(
+        &self,
+        project_id: &str,
+        include_restricted: bool,
+        include_anonymous: bool,
+    ) -> Result<serde_json::Value> {
+        self.p
+            .inner
+            .keys
+            .jwks(project_id, include_restricted, include_anonymous)
     }
 
     /// Creates a session for a user (server-side sign-in or impersonation).
@@ -150,13 +164,25 @@ impl Sessions<'_> {
         is_impersonation: bool,
     ) -> Result<TokenPair> {
         let store = &self.p.inner.store;
-        let (rec, channels) = load(&**store, &project.id, user_id).await?.ok_or(Error::UserIdDoesNotExist(user_id))?;
+        let (rec, channels) = load(&**store, &project.id, user_id)
+            .await?
+            .ok_or(Error::UserIdDoesNotExist(user_id))?;
         let now = self.p.inner.clock.now_millis();
-        let (session, refresh_token) =
-            insert_session(&**store, &project.id, user_id, now, lifetime_millis, is_impersonation).await?;
+        let (session, refresh_token) = insert_session(
+            &**store,
+            &project.id,
+            user_id,
+            now,
+            lifetime_millis,
+            is_impersonation,
+        )
+        .await?;
         let user = User::from_parts(&rec, &channels, &project.config);
         let access_token = self.mint(project, &user, session.id)?;
-        Ok(TokenPair { refresh_token, access_token })
+        Ok(TokenPair {
+            refresh_token,
+            access_token,
+        })
     }
 
     /// Mints a new access token from a refresh token (which is not rotated), bumping the
@@ -170,8 +196,9 @@ impl Sessions<'_> {
             .await?
             .filter(|s| s.expires_at_millis.is_none_or(|e| e > now))
             .ok_or(Error::RefreshTokenNotFoundOrExpired)?;
-        let (mut rec, channels) =
-            load(&**store, &project.id, session.user_id).await?.ok_or(Error::RefreshTokenNotFoundOrExpired)?;
+        let (mut rec, channels) = load(&**store, &project.id, session.user_id)
+            .await?
+            .ok_or(Error::RefreshTokenNotFoundOrExpired)?;
         store.sessions().touch(&project.id, session.id, now).await?;
         store.users().touch(&project.id, rec.id, now).await?;
         rec.last_active_at_millis = now;
@@ -180,7 +207,12 @@ impl Sessions<'_> {
     }
 
     /// A user's sessions, newest first. Impersonation sessions only when asked.
-    pub async fn list(&self, project: &Project, user_id: Uuid, include_impersonation: bool) -> Result<Vec<Session>> {
+    pub async fn list(
+        &self,
+        project: &Project,
+        user_id: Uuid,
+        include_impersonation: bool,
+    ) -> Result<Vec<Session>> {
         Ok(self
             .p
             .inner
@@ -196,12 +228,25 @@ impl Sessions<'_> {
 
     /// The session with this id.
     pub async fn get(&self, project: &Project, id: Uuid) -> Result<Option<Session>> {
-        Ok(self.p.inner.store.sessions().get(&project.id, id).await?.map(Session::from))
+        Ok(self
+            .p
+            .inner
+            .store
+            .sessions()
+            .get(&project.id, id)
+            .await?
+            .map(Session::from))
     }
 
     /// Deletes a session (its refresh token stops working; issued access tokens live
     /// until they expire).
     pub async fn delete(&self, project: &Project, id: Uuid) -> Result<bool> {
-        Ok(self.p.inner.store.sessions().delete(&project.id, id).await?)
+        Ok(self
+            .p
+            .inner
+            .store
+            .sessions()
+            .delete(&project.id, id)
+            .await?)
     }
 }

@@ -1,11 +1,14 @@
 //! Access tokens: ES256 JWTs with Stack Auth's header, claims, issuers and audiences, signed
 //! by keys derived from the server secret, and the JWKS that publishes them.
 //!
-//! For every audience (`<project>`, `<project>:restricted`, `<project>:anon`) a P-256 key is
-//! derived from each configured server secret with HKDF-SHA256; nothing is stored. The key
-//! id is the first 12 base64url characters of the SHA-256 of the public key. Tokens are
-//! signed with the current secret's key; verification accepts the keys of the current and
-//! the previous secrets, so a secret can rotate without signing anyone out.
+//! For every audience (`<project>`, `<project>:restricted`, `<project>:anon`) P-256 keys are
+//! derived from the server secrets with HKDF-SHA256; nothing is stored. The key id is the
+//! first 12 base64url characters of the SHA-256 of the public key. Tokens are signed with
+//! the current secret's key. The JWKS (and verification) also carries, per audience, the
+//! keys of the previous secrets, so a secret can rotate without signing anyone out; with no
+//! previous secret it carries the current secret's standby key instead. Either way a
+//! project publishes two keys per audience in the common case, as Stack Auth does (its
+//! own e2e suite checks for 2, 4 and 6 keys).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -53,7 +56,9 @@ impl TokenAudience {
             TokenAudience::Restricted => {
                 format!("{base}/api/v1/projects-restricted-users/{project_id}")
             }
-            TokenAudience::Anonymous => format!("{base}/api/v1/projects-anonymous-users/{project_id}"),
+            TokenAudience::Anonymous => {
+                format!("{base}/api/v1/projects-anonymous-users/{project_id}")
+            }
         }
     }
 
@@ -121,7 +126,9 @@ pub struct AccessTokenClaims {
 impl AccessTokenClaims {
     /// The restriction reason as a typed value.
     pub fn restriction(&self) -> Option<RestrictedReason> {
-        self.restricted_reason.as_ref().and_then(|r| RestrictedReason::parse(&r.kind))
+        self.restricted_reason
+            .as_ref()
+            .and_then(|r| RestrictedReason::parse(&r.kind))
     }
 }
 
@@ -143,7 +150,9 @@ pub struct KeyRing {
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyRing").field("secrets", &self.secrets.len()).finish_non_exhaustive()
+        f.debug_struct("KeyRing")
+            .field("secrets", &self.secrets.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -155,20 +164,36 @@ impl KeyRing {
         let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
         let mut secrets = vec![current];
         secrets.extend(previous);
-        Self { secrets, cache: RwLock::new(HashMap::new()) }
+        Self {
+            secrets,
+            cache: RwLock::new(HashMap::new()),
+        }
     }
 
     fn keys(&self, audience: &str) -> Result<Arc<Vec<DerivedKey>>> {
         if let Some(k) = self.cache.read().map_err(poisoned)?.get(audience) {
             return Ok(k.clone());
         }
-        let keys = self
-            .secrets
-            .iter()
-            .map(|s| derive_key(s.expose_secret().as_bytes(), audience))
-            .collect::<Result<Vec<_>>>()?;
+        let mut keys = Vec::with_capacity(self.secrets.len() + 1);
+        for s in &self.secrets {
+            keys.push(derive_key(
+                s.expose_secret().as_bytes(),
+                audience,
+                KeyRole::Signing,
+            )?);
+        }
+        if self.secrets.len() == 1 {
+            keys.push(derive_key(
+                self.secrets[0].expose_secret().as_bytes(),
+                audience,
+                KeyRole::Standby,
+            )?);
+        }
         let keys = Arc::new(keys);
-        self.cache.write().map_err(poisoned)?.insert(audience.to_owned(), keys.clone());
+        self.cache
+            .write()
+            .map_err(poisoned)?
+            .insert(audience.to_owned(), keys.clone());
         Ok(keys)
     }
 
@@ -185,8 +210,14 @@ impl KeyRing {
 
     /// Verifies signature, audience and issuer; expiry is checked against `now_millis` and
     /// reported as `ACCESS_TOKEN_EXPIRED` with Stack's details.
-    pub fn verify(&self, token: &str, base_url: &str, now_millis: i64) -> Result<AccessTokenClaims> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| Error::UnparsableAccessToken)?;
+    pub fn verify(
+        &self,
+        token: &str,
+        base_url: &str,
+        now_millis: i64,
+    ) -> Result<AccessTokenClaims> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| Error::UnparsableAccessToken)?;
         if header.alg != Algorithm::ES256 {
             return Err(Error::UnparsableAccessToken);
         }
@@ -200,15 +231,22 @@ impl KeyRing {
             _ => return Err(Error::UnparsableAccessToken),
         };
         let keys = self.keys(&aud)?;
-        let key = keys.iter().find(|k| k.kid == kid).ok_or(Error::UnparsableAccessToken)?;
+        let key = keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or(Error::UnparsableAccessToken)?;
         let mut v = Validation::new(Algorithm::ES256);
         v.leeway = 0;
         v.validate_exp = false;
         v.validate_nbf = false;
         v.required_spec_claims = HashSet::new();
         v.set_audience(&[&aud]);
-        let issuers = [TokenAudience::Normal, TokenAudience::Restricted, TokenAudience::Anonymous]
-            .map(|a| a.issuer(base_url, &project_id));
+        let issuers = [
+            TokenAudience::Normal,
+            TokenAudience::Restricted,
+            TokenAudience::Anonymous,
+        ]
+        .map(|a| a.issuer(base_url, &project_id));
         v.set_issuer(&issuers);
         let claims = jsonwebtoken::decode::<AccessTokenClaims>(token, &key.decoding, &v)
             .map_err(|_| Error::UnparsableAccessToken)?
@@ -273,28 +311,42 @@ fn unverified_audience(token: &str) -> Option<String> {
     v.get("aud")?.as_str().map(str::to_owned)
 }
 
+/// Which of a secret's keys for an audience.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRole {
+    /// The key that signs (and, for previous secrets, the key that used to sign).
+    Signing,
+    /// A published, unused key: the successor a future key rotation would switch to.
+    Standby,
+}
+
 /// Derives the P-256 secret scalar for an audience from a server secret (HKDF-SHA256 with
 /// rejection sampling), deterministic across restarts and instances.
-pub fn derive_secret_scalar(secret: &[u8], audience: &str) -> p256::SecretKey {
+pub fn derive_secret_scalar(secret: &[u8], audience: &str, role: KeyRole) -> p256::SecretKey {
     let hk = Hkdf::<Sha256>::new(Some(HKDF_SALT), secret);
     let mut counter: u32 = 0;
     loop {
         let mut info = audience.as_bytes().to_vec();
+        if role == KeyRole::Standby {
+            info.extend_from_slice(b"\0standby");
+        }
         info.extend_from_slice(&counter.to_be_bytes());
         let mut okm = [0u8; 32];
         // 32 bytes is far below HKDF-SHA256's output limit, so expand cannot fail.
-        if hk.expand(&info, &mut okm).is_ok() {
-            if let Ok(sk) = p256::SecretKey::from_slice(&okm) {
-                return sk;
-            }
+        if hk.expand(&info, &mut okm).is_ok()
+            && let Ok(sk) = p256::SecretKey::from_slice(&okm)
+        {
+            return sk;
         }
         counter += 1;
     }
 }
 
-fn derive_key(secret: &[u8], audience: &str) -> Result<DerivedKey> {
-    let sk = derive_secret_scalar(secret, audience);
-    let der = sk.to_pkcs8_der().map_err(|e| Error::Internal(format!("pkcs8: {e}")))?;
+fn derive_key(secret: &[u8], audience: &str, role: KeyRole) -> Result<DerivedKey> {
+    let sk = derive_secret_scalar(secret, audience, role);
+    let der = sk
+        .to_pkcs8_der()
+        .map_err(|e| Error::Internal(format!("pkcs8: {e}")))?;
     let point = sk.public_key().to_sec1_point(false);
     let (Some(x), Some(y)) = (point.x(), point.y()) else {
         return Err(Error::Internal("public key at infinity".into()));
@@ -304,7 +356,13 @@ fn derive_key(secret: &[u8], audience: &str) -> Result<DerivedKey> {
     let kid = key_id(point.as_bytes());
     let decoding = DecodingKey::from_ec_components(&x, &y)
         .map_err(|e| Error::Internal(format!("decoding key: {e}")))?;
-    Ok(DerivedKey { kid, encoding: EncodingKey::from_ec_der(der.as_bytes()), decoding, x, y })
+    Ok(DerivedKey {
+        kid,
+        encoding: EncodingKey::from_ec_der(der.as_bytes()),
+        decoding,
+        x,
+        y,
+    })
 }
 
 /// The `kid` of a public key: first 12 base64url characters of SHA-256 of its SEC1 bytes.
@@ -341,8 +399,12 @@ mod tests {
             is_restricted: restricted,
             restricted_reason: match aud {
                 TokenAudience::Normal => None,
-                TokenAudience::Restricted => Some(ReasonClaim { kind: "email_not_verified".into() }),
-                TokenAudience::Anonymous => Some(ReasonClaim { kind: "anonymous".into() }),
+                TokenAudience::Restricted => Some(ReasonClaim {
+                    kind: "email_not_verified".into(),
+                }),
+                TokenAudience::Anonymous => Some(ReasonClaim {
+                    kind: "anonymous".into(),
+                }),
             },
             requires_totp_mfa: false,
             iss: aud.issuer("http://localhost:8102", "p1"),
@@ -357,14 +419,26 @@ mod tests {
     #[test]
     fn sign_verify_round_trip_for_every_audience() {
         let r = ring("s3cret");
-        for a in [TokenAudience::Normal, TokenAudience::Restricted, TokenAudience::Anonymous] {
+        for a in [
+            TokenAudience::Normal,
+            TokenAudience::Restricted,
+            TokenAudience::Anonymous,
+        ] {
             let c = claims(a, NOW);
             let t = r.sign(&c).unwrap();
             let header: Value =
-                serde_json::from_slice(&B64URL.decode(t.split('.').next().unwrap()).unwrap()).unwrap();
-            assert_eq!(header.as_object().unwrap().len(), 2, "only alg and kid: {header}");
+                serde_json::from_slice(&B64URL.decode(t.split('.').next().unwrap()).unwrap())
+                    .unwrap();
+            assert_eq!(
+                header.as_object().unwrap().len(),
+                2,
+                "only alg and kid: {header}"
+            );
             assert_eq!(header["alg"], "ES256");
-            assert_eq!(r.verify(&t, "http://localhost:8102", NOW * 1000).unwrap(), c);
+            assert_eq!(
+                r.verify(&t, "http://localhost:8102", NOW * 1000).unwrap(),
+                c
+            );
         }
     }
 
@@ -374,19 +448,35 @@ mod tests {
         let c = claims(TokenAudience::Normal, NOW);
         let t = r.sign(&c).unwrap();
         match r.verify(&t, "http://localhost:8102", (NOW + 600) * 1000) {
-            Err(Error::AccessTokenExpired { expired_at_millis, user_id, .. }) => {
+            Err(Error::AccessTokenExpired {
+                expired_at_millis,
+                user_id,
+                ..
+            }) => {
                 assert_eq!(expired_at_millis, Some((NOW + 600) * 1000));
                 assert_eq!(user_id, Some(c.sub));
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(r.verify(&t, "https://other", NOW * 1000), Err(Error::UnparsableAccessToken));
-        assert_eq!(ring("other").verify(&t, "http://localhost:8102", NOW * 1000), Err(Error::UnparsableAccessToken));
-        assert_eq!(r.verify("garbage", "http://localhost:8102", NOW * 1000), Err(Error::UnparsableAccessToken));
+        assert_eq!(
+            r.verify(&t, "https://other", NOW * 1000),
+            Err(Error::UnparsableAccessToken)
+        );
+        assert_eq!(
+            ring("other").verify(&t, "http://localhost:8102", NOW * 1000),
+            Err(Error::UnparsableAccessToken)
+        );
+        assert_eq!(
+            r.verify("garbage", "http://localhost:8102", NOW * 1000),
+            Err(Error::UnparsableAccessToken)
+        );
         let mut tampered = t.clone();
         tampered.pop();
         tampered.push(if t.ends_with('A') { 'B' } else { 'A' });
-        assert_eq!(r.verify(&tampered, "http://localhost:8102", NOW * 1000), Err(Error::UnparsableAccessToken));
+        assert_eq!(
+            r.verify(&tampered, "http://localhost:8102", NOW * 1000),
+            Err(Error::UnparsableAccessToken)
+        );
     }
 
     #[test]
@@ -395,43 +485,85 @@ mod tests {
         let mut c = claims(TokenAudience::Normal, NOW);
         c.is_anonymous = true;
         let t = r.sign(&c).unwrap();
-        assert_eq!(r.verify(&t, "http://localhost:8102", NOW * 1000), Err(Error::UnparsableAccessToken));
+        assert_eq!(
+            r.verify(&t, "http://localhost:8102", NOW * 1000),
+            Err(Error::UnparsableAccessToken)
+        );
     }
 
     #[test]
     fn rotation_keeps_old_tokens_valid() {
         let old = ring("old-secret");
         let t = old.sign(&claims(TokenAudience::Normal, NOW)).unwrap();
-        let rotated = KeyRing::new(SecretString::from("new-secret".to_owned()), vec![SecretString::from("old-secret".to_owned())]);
-        assert!(rotated.verify(&t, "http://localhost:8102", NOW * 1000).is_ok());
+        let rotated = KeyRing::new(
+            SecretString::from("new-secret".to_owned()),
+            vec![SecretString::from("old-secret".to_owned())],
+        );
+        assert!(
+            rotated
+                .verify(&t, "http://localhost:8102", NOW * 1000)
+                .is_ok()
+        );
+        assert!(
+            ring("new-secret")
+                .verify(&t, "http://localhost:8102", NOW * 1000)
+                .is_err()
+        );
         let jwks = rotated.jwks("p1", false, false).unwrap();
         assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
-        assert_eq!(rotated.jwks("p1", true, false).unwrap()["keys"].as_array().unwrap().len(), 4);
-        assert_eq!(rotated.jwks("p1", false, true).unwrap()["keys"].as_array().unwrap().len(), 6);
+        assert_eq!(
+            rotated.jwks("p1", true, false).unwrap()["keys"]
+                .as_array()
+                .unwrap()
+                .len(),
+            4
+        );
+        assert_eq!(
+            rotated.jwks("p1", false, true).unwrap()["keys"]
+                .as_array()
+                .unwrap()
+                .len(),
+            6
+        );
     }
 
     #[test]
     fn derivation_is_deterministic_and_separated() {
-        let a = derive_secret_scalar(b"s", "p1");
-        assert_eq!(a.to_bytes(), derive_secret_scalar(b"s", "p1").to_bytes());
-        assert_ne!(a.to_bytes(), derive_secret_scalar(b"s", "p2").to_bytes());
-        assert_ne!(a.to_bytes(), derive_secret_scalar(b"s", "p1:anon").to_bytes());
-        assert_ne!(a.to_bytes(), derive_secret_scalar(b"t", "p1").to_bytes());
+        let d = |s: &[u8], a: &str| derive_secret_scalar(s, a, KeyRole::Signing).to_bytes();
+        let a = d(b"s", "p1");
+        assert_eq!(a, d(b"s", "p1"));
+        assert_ne!(a, d(b"s", "p2"));
+        assert_ne!(a, d(b"s", "p1:anon"));
+        assert_ne!(a, d(b"t", "p1"));
+        assert_ne!(
+            a,
+            derive_secret_scalar(b"s", "p1", KeyRole::Standby).to_bytes()
+        );
         let j = ring("s").jwks("p1", false, false).unwrap();
+        assert_eq!(
+            j["keys"].as_array().unwrap().len(),
+            2,
+            "signing and standby key, as Stack's 2"
+        );
         let k = &j["keys"][0];
         assert_eq!(k["kid"].as_str().unwrap().len(), 12);
         assert_eq!(B64URL.decode(k["x"].as_str().unwrap()).unwrap().len(), 32);
         assert_eq!(B64URL.decode(k["y"].as_str().unwrap()).unwrap().len(), 32);
-        let normal = ring("s").jwks("p1", false, true).unwrap();
-        let kids: HashSet<_> = normal["keys"].as_array().unwrap().iter().map(|k| k["kid"].clone()).collect();
-        assert_eq!(kids.len(), 3, "each audience has its own key");
+        let all = ring("s").jwks("p1", false, true).unwrap();
+        let kids: HashSet<_> = all["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].clone())
+            .collect();
+        assert_eq!(kids.len(), 6, "each audience has its own keys");
     }
 
     proptest::proptest! {
         #[test]
         fn derived_keys_are_valid_and_deterministic(secret in proptest::collection::vec(proptest::num::u8::ANY, 1..64), aud in "[a-z0-9:-]{1,40}") {
-            let a = derive_secret_scalar(&secret, &aud);
-            let b = derive_secret_scalar(&secret, &aud);
+            let a = derive_secret_scalar(&secret, &aud, KeyRole::Signing);
+            let b = derive_secret_scalar(&secret, &aud, KeyRole::Signing);
             proptest::prop_assert_eq!(a.to_bytes(), b.to_bytes());
         }
     }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::config::ProjectConfig;
-use crate::email::{normalize_email, is_valid_email_lenient};
+use crate::email::{is_valid_email_lenient, normalize_email};
 use crate::error::{Error, OnConflict, RestrictedReason, Result};
 use crate::passwords::{check_password_rules, is_supported_hash};
 use crate::postern::Postern;
@@ -73,8 +73,14 @@ pub struct User {
 
 impl User {
     /// Builds the view from the row, its channels and the project config.
-    pub fn from_parts(rec: &UserRecord, channels: &[ContactChannelRecord], config: &ProjectConfig) -> Self {
-        let primary = channels.iter().find(|c| c.is_primary && c.kind == ChannelKind::Email);
+    pub fn from_parts(
+        rec: &UserRecord,
+        channels: &[ContactChannelRecord],
+        config: &ProjectConfig,
+    ) -> Self {
+        let primary = channels
+            .iter()
+            .find(|c| c.is_primary && c.kind == ChannelKind::Email);
         let verified = primary.is_some_and(|c| c.is_verified);
         let restricted_reason = if rec.is_anonymous {
             Some(RestrictedReason::Anonymous)
@@ -207,7 +213,9 @@ pub struct SignedIn {
 
 impl std::fmt::Debug for SignedIn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignedIn").field("user_id", &self.user_id).finish_non_exhaustive()
+        f.debug_struct("SignedIn")
+            .field("user_id", &self.user_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -263,7 +271,10 @@ fn blank_user(project_id: &str, now: i64) -> UserRecord {
 }
 
 fn email_taken(email: &str) -> Error {
-    Error::UserEmailAlreadyExists { email: email.to_owned(), would_work_if_email_was_verified: false }
+    Error::UserEmailAlreadyExists {
+        email: email.to_owned(),
+        would_work_if_email_was_verified: false,
+    }
 }
 
 impl Users<'_> {
@@ -277,7 +288,9 @@ impl Users<'_> {
     /// A page of users, ordered by sign-up time then id.
     pub async fn list(&self, project: &Project, q: &ListUsers) -> Result<UserPage> {
         if q.only_anonymous && !q.include_anonymous {
-            return Err(Error::bad_request("only_anonymous=true requires include_anonymous=true"));
+            return Err(Error::bad_request(
+                "only_anonymous=true requires include_anonymous=true",
+            ));
         }
         let include_restricted = q.include_restricted || q.include_anonymous;
         let query = UserListQuery {
@@ -294,19 +307,25 @@ impl Users<'_> {
         let store = &self.p.inner.store;
         let mut rows = store.users().list(&project.id, &query).await?;
         let mut next_cursor = None;
-        if let Some(limit) = q.limit {
-            if rows.len() as u64 > limit {
-                // The extra row is the first of the next page: its id is the cursor.
-                next_cursor = rows.pop().map(|r| r.id);
-            }
+        if let Some(limit) = q.limit
+            && rows.len() as u64 > limit
+        {
+            // The extra row is the first of the next page: its id is the cursor.
+            next_cursor = rows.pop().map(|r| r.id);
         }
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-        let channels = store.users().list_channels_for_users(&project.id, &ids).await?;
+        let channels = store
+            .users()
+            .list_channels_for_users(&project.id, &ids)
+            .await?;
         let items = rows
             .iter()
             .map(|r| {
-                let mine: Vec<ContactChannelRecord> =
-                    channels.iter().filter(|c| c.user_id == r.id).cloned().collect();
+                let mine: Vec<ContactChannelRecord> = channels
+                    .iter()
+                    .filter(|c| c.user_id == r.id)
+                    .cloned()
+                    .collect();
                 User::from_parts(r, &mine, &project.config)
             })
             .collect();
@@ -325,7 +344,9 @@ impl Users<'_> {
         let mut update = update;
         update.is_anonymous = None;
         apply_update(&*tx, project, rec.clone(), Vec::new(), &update, hash, now).await?;
-        let (rec, channels) = load(&*tx, &project.id, rec.id).await?.ok_or(Error::UserNotFound)?;
+        let (rec, channels) = load(&*tx, &project.id, rec.id)
+            .await?
+            .ok_or(Error::UserNotFound)?;
         tx.commit().await?;
         Ok(User::from_parts(&rec, &channels, &project.config))
     }
@@ -336,13 +357,17 @@ impl Users<'_> {
         let hash = self.prepare_password(&update).await?;
         let now = self.p.inner.clock.now_millis();
         let tx = self.p.inner.store.begin().await?;
-        let (rec, channels) = load(&*tx, &project.id, id).await?.ok_or(Error::UserNotFound)?;
+        let (rec, channels) = load(&*tx, &project.id, id)
+            .await?
+            .ok_or(Error::UserNotFound)?;
         let password_changed = hash.is_some();
         apply_update(&*tx, project, rec, channels, &update, hash, now).await?;
         if password_changed {
             tx.sessions().delete_for_user(&project.id, id, None).await?;
         }
-        let (rec, channels) = load(&*tx, &project.id, id).await?.ok_or(Error::UserNotFound)?;
+        let (rec, channels) = load(&*tx, &project.id, id)
+            .await?
+            .ok_or(Error::UserNotFound)?;
         tx.commit().await?;
         Ok(User::from_parts(&rec, &channels, &project.config))
     }
@@ -355,9 +380,9 @@ impl Users<'_> {
     /// Validates and hashes `password` / `password_hash` before any transaction.
     async fn prepare_password(&self, u: &UserUpdate) -> Result<Option<Option<String>>> {
         match (&u.password, &u.password_hash) {
-            (Some(_), Some(_)) => {
-                Err(Error::bad_request("Cannot set both password and password_hash at the same time."))
-            }
+            (Some(_), Some(_)) => Err(Error::bad_request(
+                "Cannot set both password and password_hash at the same time.",
+            )),
             (Some(Some(pw)), None) => Ok(Some(Some(self.p.inner.hasher.hash(pw).await?))),
             (None, Some(Some(h))) => {
                 if is_supported_hash(h) {
@@ -386,10 +411,10 @@ impl Users<'_> {
         if !cfg.auth.password.allow_sign_in {
             return Err(Error::PasswordAuthenticationNotEnabled);
         }
-        if let Some(url) = verification_callback_url {
-            if !crate::redirects::is_allowed_redirect(&cfg.domains, url) {
-                return Err(Error::RedirectUrlNotWhitelisted);
-            }
+        if let Some(url) = verification_callback_url
+            && !crate::redirects::is_allowed_redirect(&cfg.domains, url)
+        {
+            return Err(Error::RedirectUrlNotWhitelisted);
         }
         if !cfg.auth.allow_sign_up {
             return Err(Error::SignUpNotEnabled);
@@ -397,7 +422,12 @@ impl Users<'_> {
         check_password_rules(password)?;
         let email = normalize_email(email);
         let store = &self.p.inner.store;
-        if store.users().find_auth_channel(&project.id, ChannelKind::Email, &email).await?.is_some() {
+        if store
+            .users()
+            .find_auth_channel(&project.id, ChannelKind::Email, &email)
+            .await?
+            .is_some()
+        {
             return Err(email_taken(&email));
         }
         let hash = self.p.inner.hasher.hash(password).await?;
@@ -417,13 +447,20 @@ impl Users<'_> {
         };
         let tx = store.begin().await?;
         tx.users().insert(&rec).await?;
-        tx.users().insert_channel(&channel).await.on_conflict(|| email_taken(&email))?;
+        tx.users()
+            .insert_channel(&channel)
+            .await
+            .on_conflict(|| email_taken(&email))?;
         let (session, refresh_token) =
             crate::sessions::insert_session(&*tx, &project.id, rec.id, now, None, false).await?;
         tx.commit().await?;
         let user = User::from_parts(&rec, &[channel], cfg);
         let access_token = self.p.sessions().mint(project, &user, session.id)?;
-        Ok(SignedIn { user_id: rec.id, refresh_token, access_token })
+        Ok(SignedIn {
+            user_id: rec.id,
+            refresh_token,
+            access_token,
+        })
     }
 
     /// Password sign-in. Unknown email, email not used for auth, no password and wrong
@@ -438,19 +475,26 @@ impl Users<'_> {
             return Err(Error::PasswordAuthenticationNotEnabled);
         }
         let store = &self.p.inner.store;
-        let mut channel = store.users().find_auth_channel(&project.id, ChannelKind::Email, email).await?;
+        let mut channel = store
+            .users()
+            .find_auth_channel(&project.id, ChannelKind::Email, email)
+            .await?;
         if channel.is_none() {
             let normalized = normalize_email(email);
             if normalized != email {
-                channel =
-                    store.users().find_auth_channel(&project.id, ChannelKind::Email, &normalized).await?;
+                channel = store
+                    .users()
+                    .find_auth_channel(&project.id, ChannelKind::Email, &normalized)
+                    .await?;
             }
         }
         let loaded = match &channel {
             Some(c) => load(&**store, &project.id, c.user_id).await?,
             None => None,
         };
-        let hash = loaded.as_ref().and_then(|(r, _)| r.password_hash.as_deref());
+        let hash = loaded
+            .as_ref()
+            .and_then(|(r, _)| r.password_hash.as_deref());
         let ok = self.p.inner.hasher.verify(password, hash).await?;
         let Some((rec, channels)) = loaded.filter(|_| ok) else {
             return Err(Error::EmailPasswordMismatch);
@@ -464,7 +508,11 @@ impl Users<'_> {
         let mut user = User::from_parts(&rec, &channels, &project.config);
         user.last_active_at_millis = now;
         let access_token = self.p.sessions().mint(project, &user, session.id)?;
-        Ok(SignedIn { user_id: rec.id, refresh_token, access_token })
+        Ok(SignedIn {
+            user_id: rec.id,
+            refresh_token,
+            access_token,
+        })
     }
 
     /// Changes the password after checking the old one; deletes every other session of the
@@ -482,11 +530,21 @@ impl Users<'_> {
         }
         check_password_rules(new_password)?;
         let store = &self.p.inner.store;
-        let rec = store.users().get(&project.id, user_id).await?.ok_or(Error::UserNotFound)?;
+        let rec = store
+            .users()
+            .get(&project.id, user_id)
+            .await?
+            .ok_or(Error::UserNotFound)?;
         let Some(old_hash) = rec.password_hash.as_deref() else {
             return Err(Error::UserDoesNotHavePassword);
         };
-        if !self.p.inner.hasher.verify(old_password, Some(old_hash)).await? {
+        if !self
+            .p
+            .inner
+            .hasher
+            .verify(old_password, Some(old_hash))
+            .await?
+        {
             return Err(Error::PasswordConfirmationMismatch);
         }
         let new_hash = self.p.inner.hasher.hash(new_password).await?;
@@ -500,27 +558,46 @@ impl Users<'_> {
             None => None,
         };
         let tx = store.begin().await?;
-        let mut rec = tx.users().get(&project.id, user_id).await?.ok_or(Error::UserNotFound)?;
+        let mut rec = tx
+            .users()
+            .get(&project.id, user_id)
+            .await?
+            .ok_or(Error::UserNotFound)?;
         rec.password_hash = Some(new_hash);
         tx.users().update(&rec).await?;
-        tx.sessions().delete_for_user(&project.id, user_id, keep).await?;
+        tx.sessions()
+            .delete_for_user(&project.id, user_id, keep)
+            .await?;
         Ok(tx.commit().await?)
     }
 
     /// Sets a first password (sessions are kept).
-    pub async fn set_password(&self, project: &Project, user_id: Uuid, password: &str) -> Result<()> {
+    pub async fn set_password(
+        &self,
+        project: &Project,
+        user_id: Uuid,
+        password: &str,
+    ) -> Result<()> {
         if !project.config.auth.password.allow_sign_in {
             return Err(Error::PasswordAuthenticationNotEnabled);
         }
         check_password_rules(password)?;
         let store = &self.p.inner.store;
-        let rec = store.users().get(&project.id, user_id).await?.ok_or(Error::UserNotFound)?;
+        let rec = store
+            .users()
+            .get(&project.id, user_id)
+            .await?
+            .ok_or(Error::UserNotFound)?;
         if rec.password_hash.is_some() {
             return Err(Error::bad_request("User already has a password set."));
         }
         let hash = self.p.inner.hasher.hash(password).await?;
         let tx = store.begin().await?;
-        let mut rec = tx.users().get(&project.id, user_id).await?.ok_or(Error::UserNotFound)?;
+        let mut rec = tx
+            .users()
+            .get(&project.id, user_id)
+            .await?
+            .ok_or(Error::UserNotFound)?;
         if rec.password_hash.is_some() {
             return Err(Error::bad_request("User already has a password set."));
         }
@@ -543,7 +620,12 @@ async fn apply_update(
     let cfg = &project.config;
     // Selected team: there are no teams yet, so no membership can exist.
     match u.selected_team_id {
-        Some(Some(team_id)) => return Err(Error::TeamMembershipNotFound { team_id, user_id: rec.id }),
+        Some(Some(team_id)) => {
+            return Err(Error::TeamMembershipNotFound {
+                team_id,
+                user_id: rec.id,
+            });
+        }
         Some(None) => rec.selected_team_id = None,
         None => {}
     }
@@ -563,7 +645,9 @@ async fn apply_update(
     }
     if let Some(hash) = password_hash {
         if hash.is_some() && rec.password_hash.is_none() && !cfg.auth.password.allow_sign_in {
-            return Err(Error::bad_request("Password auth not enabled in the project"));
+            return Err(Error::bad_request(
+                "Password auth not enabled in the project",
+            ));
         }
         rec.password_hash = hash;
     }
@@ -591,7 +675,9 @@ async fn apply_update(
         }
     } else {
         if matches!(u.restricted_by_admin_reason, Some(Some(_))) {
-            return Err(Error::bad_request("restricted_by_admin_reason requires restricted_by_admin=true"));
+            return Err(Error::bad_request(
+                "restricted_by_admin_reason requires restricted_by_admin=true",
+            ));
         }
         if matches!(u.restricted_by_admin_private_details, Some(Some(_))) {
             return Err(Error::bad_request(
@@ -638,28 +724,40 @@ async fn apply_email(
     u: &UserUpdate,
     now: i64,
 ) -> Result<()> {
-    let old_primary = channels.iter().find(|c| c.is_primary && c.kind == ChannelKind::Email);
+    let old_primary = channels
+        .iter()
+        .find(|c| c.is_primary && c.kind == ChannelKind::Email);
     let resulting_has_primary = match &u.primary_email {
         Some(v) => v.is_some(),
         None => old_primary.is_some(),
     };
     if !resulting_has_primary {
         if u.primary_email_auth_enabled == Some(true) {
-            return Err(Error::bad_request("primary_email_auth_enabled cannot be true without primary_email"));
+            return Err(Error::bad_request(
+                "primary_email_auth_enabled cannot be true without primary_email",
+            ));
         }
         if u.primary_email_verified == Some(true) {
-            return Err(Error::bad_request("primary_email_verified cannot be true without primary_email"));
+            return Err(Error::bad_request(
+                "primary_email_verified cannot be true without primary_email",
+            ));
         }
     }
     let users = repos.users();
-    let demote = |c: &ContactChannelRecord| ContactChannelRecord { is_primary: false, ..c.clone() };
+    let demote = |c: &ContactChannelRecord| ContactChannelRecord {
+        is_primary: false,
+        ..c.clone()
+    };
     match &u.primary_email {
         None => {
             if let Some(p) = old_primary {
                 let mut p = p.clone();
                 p.is_verified = u.primary_email_verified.unwrap_or(p.is_verified);
                 p.used_for_auth = u.primary_email_auth_enabled.unwrap_or(p.used_for_auth);
-                users.update_channel(&p).await.on_conflict(|| email_taken(&p.value))?;
+                users
+                    .update_channel(&p)
+                    .await
+                    .on_conflict(|| email_taken(&p.value))?;
             }
         }
         Some(None) => {
@@ -676,20 +774,29 @@ async fn apply_email(
                 let mut p = p.clone();
                 p.is_verified = u.primary_email_verified.unwrap_or(p.is_verified);
                 p.used_for_auth = u.primary_email_auth_enabled.unwrap_or(p.used_for_auth);
-                users.update_channel(&p).await.on_conflict(|| email_taken(&value))?;
+                users
+                    .update_channel(&p)
+                    .await
+                    .on_conflict(|| email_taken(&value))?;
                 return Ok(());
             }
             let inherited_auth = old_primary.is_some_and(|p| p.used_for_auth);
             if let Some(p) = old_primary {
                 users.update_channel(&demote(p)).await?;
             }
-            match channels.iter().find(|c| c.kind == ChannelKind::Email && c.value == value) {
+            match channels
+                .iter()
+                .find(|c| c.kind == ChannelKind::Email && c.value == value)
+            {
                 Some(existing) => {
                     let mut c = existing.clone();
                     c.is_primary = true;
                     c.is_verified = u.primary_email_verified.unwrap_or(c.is_verified);
                     c.used_for_auth = u.primary_email_auth_enabled.unwrap_or(c.used_for_auth);
-                    users.update_channel(&c).await.on_conflict(|| email_taken(&value))?;
+                    users
+                        .update_channel(&c)
+                        .await
+                        .on_conflict(|| email_taken(&value))?;
                 }
                 None => {
                     let c = ContactChannelRecord {
@@ -703,7 +810,10 @@ async fn apply_email(
                         used_for_auth: u.primary_email_auth_enabled.unwrap_or(inherited_auth),
                         created_at_millis: now,
                     };
-                    users.insert_channel(&c).await.on_conflict(|| email_taken(&value))?;
+                    users
+                        .insert_channel(&c)
+                        .await
+                        .on_conflict(|| email_taken(&value))?;
                 }
             }
         }

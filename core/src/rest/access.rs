@@ -43,10 +43,10 @@ impl Auth {
 pub fn stack_header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     for prefix in ["x-stack-", "x-hexclave-"] {
         let full = format!("{prefix}{name}");
-        if let Some(v) = headers.get(full.as_str()).and_then(|v| v.to_str().ok()) {
-            if !v.is_empty() {
-                return Some(v);
-            }
+        if let Some(v) = headers.get(full.as_str()).and_then(|v| v.to_str().ok())
+            && !v.is_empty()
+        {
+            return Some(v);
         }
     }
     None
@@ -59,13 +59,22 @@ impl Postern {
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Auth>> {
         let h = |n: &str| stack_header(headers, n);
         let Some(access_type) = h("access-type") else {
-            let keyed = ["publishable-client-key", "secret-server-key", "super-secret-admin-key", "admin-access-token"]
-                .iter()
-                .any(|n| h(n).is_some());
-            return if keyed { Err(Error::ProjectKeyWithoutAccessType) } else { Ok(None) };
+            let keyed = [
+                "publishable-client-key",
+                "secret-server-key",
+                "super-secret-admin-key",
+                "admin-access-token",
+            ]
+            .iter()
+            .any(|n| h(n).is_some());
+            return if keyed {
+                Err(Error::ProjectKeyWithoutAccessType)
+            } else {
+                Ok(None)
+            };
         };
-        let access_type =
-            AccessType::parse(access_type).ok_or_else(|| Error::InvalidAccessType(access_type.to_owned()))?;
+        let access_type = AccessType::parse(access_type)
+            .ok_or_else(|| Error::InvalidAccessType(access_type.to_owned()))?;
         let project_id = h("project-id").ok_or(Error::AccessTypeWithoutProjectId(access_type))?;
 
         let claims = match h("access-token") {
@@ -102,11 +111,17 @@ impl Postern {
                 let required = project.config.project.require_publishable_client_key;
                 match h("publishable-client-key") {
                     None | Some(PUBLIC_CLIENT_SENTINEL) if required => {
-                        return Err(Error::PublishableClientKeyRequiredForProject(Some(project.id.clone())));
+                        return Err(Error::PublishableClientKeyRequiredForProject(Some(
+                            project.id.clone(),
+                        )));
                     }
                     None | Some(PUBLIC_CLIENT_SENTINEL) => {}
                     Some(key) => {
-                        if !self.projects().check_key(&project.id, KeyKind::PublishableClient, key).await? {
+                        if !self
+                            .projects()
+                            .check_key(&project.id, KeyKind::PublishableClient, key)
+                            .await?
+                        {
                             return Err(Error::InvalidPublishableClientKey(project.id.clone()));
                         }
                     }
@@ -114,29 +129,42 @@ impl Postern {
             }
             AccessType::Server => {
                 let key = h("secret-server-key").ok_or(Error::ServerAuthenticationRequired)?;
-                if !self.projects().check_key(&project.id, KeyKind::SecretServer, key).await? {
+                if !self
+                    .projects()
+                    .check_key(&project.id, KeyKind::SecretServer, key)
+                    .await?
+                {
                     return Err(Error::InvalidSecretServerKey(project.id.clone()));
                 }
             }
             AccessType::Admin => {
                 let key = h("super-secret-admin-key").ok_or(Error::AdminAuthenticationRequired)?;
-                if !self.projects().check_key(&project.id, KeyKind::SuperSecretAdmin, key).await? {
+                if !self
+                    .projects()
+                    .check_key(&project.id, KeyKind::SuperSecretAdmin, key)
+                    .await?
+                {
                     return Err(Error::InvalidSuperSecretAdminKey(project.id.clone()));
                 }
             }
         }
 
-        if let Some(branch) = h("branch-id") {
-            if branch != "main" {
-                return Err(Error::BranchDoesNotExist(branch.to_owned()));
-            }
+        if let Some(branch) = h("branch-id")
+            && branch != "main"
+        {
+            return Err(Error::BranchDoesNotExist(branch.to_owned()));
         }
 
         let user = match &claims {
             Some(c) => self.users().get(&project, c.sub).await?,
             None => None,
         };
-        Ok(Some(Auth { project, access_type, user, claims }))
+        Ok(Some(Auth {
+            project,
+            access_type,
+            user,
+            claims,
+        }))
     }
 }
 
@@ -146,7 +174,10 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
         headers
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty())
     })
@@ -168,12 +199,15 @@ impl Postern {
         };
         let claims = self.sessions().verify(token)?;
         let allow_anon = stack_header(headers, "allow-anonymous-user") == Some("true");
-        let allow_restricted = allow_anon || stack_header(headers, "allow-restricted-user") == Some("true");
+        let allow_restricted =
+            allow_anon || stack_header(headers, "allow-restricted-user") == Some("true");
         if claims.is_anonymous && !allow_anon {
             return Err(Error::AnonymousAuthenticationNotAllowed);
         }
         if claims.is_restricted && !claims.is_anonymous && !allow_restricted {
-            return Err(Error::RestrictedUserNotAllowed(claims.restriction().ok_or(Error::UnparsableAccessToken)?));
+            return Err(Error::RestrictedUserNotAllowed(
+                claims.restriction().ok_or(Error::UnparsableAccessToken)?,
+            ));
         }
         let project = self
             .projects()
@@ -181,7 +215,12 @@ impl Postern {
             .await?
             .ok_or_else(|| Error::CurrentProjectNotFound(claims.project_id.clone()))?;
         let user = self.users().get(&project, claims.sub).await?;
-        Ok(Some(Auth { project, access_type: AccessType::Client, user, claims: Some(claims) }))
+        Ok(Some(Auth {
+            project,
+            access_type: AccessType::Client,
+            user,
+            claims: Some(claims),
+        }))
     }
 
     /// Like [`Postern::authenticate_app_request`], but a signed-in user is required

@@ -53,20 +53,27 @@ pub(super) async fn run(route: Route, rq: Rq<'_>) -> Result<Response<Bytes>> {
 fn require<'a>(rq: &'a Rq<'_>, allowed: &[AccessType]) -> Result<&'a Auth> {
     let auth = rq.auth.as_ref().ok_or(Error::AccessTypeRequired)?;
     if !allowed.contains(&auth.access_type) {
-        return Err(Error::InsufficientAccessType { actual: auth.access_type, allowed: allowed.to_vec() });
+        return Err(Error::InsufficientAccessType {
+            actual: auth.access_type,
+            allowed: allowed.to_vec(),
+        });
     }
     Ok(auth)
 }
 
 fn schema_user(auth: &Auth) -> Result<Uuid> {
-    auth.user_id().ok_or_else(|| Error::schema("auth.user must be defined"))
+    auth.user_id()
+        .ok_or_else(|| Error::schema("auth.user must be defined"))
 }
 
 fn check_password_field(f: &mut Fields, key: &str, v: &Option<String>) {
-    if let Some(v) = v {
-        if password_length(v) > MAX_PASSWORD_LENGTH {
-            f.fail(key, &format!("must be at most {MAX_PASSWORD_LENGTH} characters"));
-        }
+    if let Some(v) = v
+        && password_length(v) > MAX_PASSWORD_LENGTH
+    {
+        f.fail(
+            key,
+            &format!("must be at most {MAX_PASSWORD_LENGTH} characters"),
+        );
     }
 }
 
@@ -98,7 +105,10 @@ fn root(rq: Rq<'_>) -> Result<Response<Bytes>> {
                 .as_ref()
                 .map(|u| u.primary_email.clone().unwrap_or_else(|| u.id.to_string()))
                 .unwrap_or_else(|| "None".into());
-            body.push_str(&format!("Authentication: {kind}\n  Project: {}\n  User: {user}", a.project.id));
+            body.push_str(&format!(
+                "Authentication: {kind}\n  Project: {}\n  User: {user}",
+                a.project.id
+            ));
         }
     }
     Ok(text(StatusCode::OK, body))
@@ -123,16 +133,19 @@ async fn sign_up(rq: Rq<'_>) -> Result<Response<Bytes>> {
     f.opt_str("bot_challenge_token");
     f.opt_str("bot_challenge_phase");
     f.opt_str("bot_challenge_unavailable");
-    if let Some(e) = &email {
-        if !is_valid_email_strict(e) {
-            f.fail("email", "must be a valid email");
-        }
+    if let Some(e) = &email
+        && !is_valid_email_strict(e)
+    {
+        f.fail("email", "must be a valid email");
     }
     check_password_field(&mut f, "password", &password);
     check_url_field(&mut f, "verification_callback_url", &callback);
     f.finish()?;
     let (email, password) = (email.unwrap_or_default(), password.unwrap_or_default());
-    let s = rq.p.users().sign_up_with_password(&auth.project, &email, &password, callback.as_deref()).await?;
+    let s =
+        rq.p.users()
+            .sign_up_with_password(&auth.project, &email, &password, callback.as_deref())
+            .await?;
     Ok(json(
         StatusCode::OK,
         &json!({ "access_token": s.access_token, "refresh_token": s.refresh_token, "user_id": s.user_id }),
@@ -153,11 +166,14 @@ async fn sign_in(rq: Rq<'_>) -> Result<Response<Bytes>> {
     }
     check_password_field(&mut f, "password", &password);
     f.finish()?;
-    let s = rq
-        .p
-        .users()
-        .sign_in_with_password(&auth.project, &email.unwrap_or_default(), &password.unwrap_or_default())
-        .await?;
+    let s =
+        rq.p.users()
+            .sign_in_with_password(
+                &auth.project,
+                &email.unwrap_or_default(),
+                &password.unwrap_or_default(),
+            )
+            .await?;
     Ok(json(
         StatusCode::OK,
         &json!({ "access_token": s.access_token, "refresh_token": s.refresh_token, "user_id": s.user_id }),
@@ -199,29 +215,44 @@ async fn password_set(rq: Rq<'_>) -> Result<Response<Bytes>> {
     }
     f.finish()?;
     let user = schema_user(auth)?;
-    rq.p.users().set_password(&auth.project, user, &pw.unwrap_or_default()).await?;
+    rq.p.users()
+        .set_password(&auth.project, user, &pw.unwrap_or_default())
+        .await?;
     Ok(success())
 }
 
 async fn create_session(rq: Rq<'_>) -> Result<Response<Bytes>> {
     let auth = require(&rq, SERVER)?;
-    let mut f = Fields::body(&rq.body, &["user_id", "expires_in_millis", "is_impersonation"]);
+    let mut f = Fields::body(
+        &rq.body,
+        &["user_id", "expires_in_millis", "is_impersonation"],
+    );
     let user = f.req_str("user_id");
     let expires = f.opt_number("expires_in_millis");
     let imp = f.opt_bool("is_impersonation");
-    if let Some(e) = expires {
-        if e > MAX_SESSION_MILLIS as f64 {
-            f.fail("expires_in_millis", &format!("must be less than or equal to {MAX_SESSION_MILLIS}"));
-        }
+    if let Some(e) = expires
+        && e > MAX_SESSION_MILLIS as f64
+    {
+        f.fail(
+            "expires_in_millis",
+            &format!("must be less than or equal to {MAX_SESSION_MILLIS}"),
+        );
     }
     f.finish()?;
     let user_id = user_id_or_me(&user.unwrap_or_default(), auth.user_id(), "body.user_id")?;
-    let pair = rq
-        .p
-        .sessions()
-        .create(&auth.project, user_id, expires.map(|e| e as i64), imp.unwrap_or(false))
-        .await?;
-    Ok(json(StatusCode::OK, &json!({ "refresh_token": pair.refresh_token, "access_token": pair.access_token })))
+    let pair =
+        rq.p.sessions()
+            .create(
+                &auth.project,
+                user_id,
+                expires.map(|e| e as i64),
+                imp.unwrap_or(false),
+            )
+            .await?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "refresh_token": pair.refresh_token, "access_token": pair.access_token }),
+    ))
 }
 
 async fn list_sessions(rq: Rq<'_>) -> Result<Response<Bytes>> {
@@ -231,13 +262,25 @@ async fn list_sessions(rq: Rq<'_>) -> Result<Response<Bytes>> {
     f.finish()?;
     let user_id = user_id_or_me(&raw.unwrap_or_default(), auth.user_id(), "query.user_id")?;
     if auth.access_type == AccessType::Client && auth.user_id() != Some(user_id) {
-        return Err(Error::status(StatusCode::FORBIDDEN, "Client can only list sessions for their own user."));
+        return Err(Error::status(
+            StatusCode::FORBIDDEN,
+            "Client can only list sessions for their own user.",
+        ));
     }
     let sessions =
-        rq.p.sessions().list(&auth.project, user_id, auth.access_type == AccessType::Admin).await?;
+        rq.p.sessions()
+            .list(
+                &auth.project,
+                user_id,
+                auth.access_type == AccessType::Admin,
+            )
+            .await?;
     let current = auth.session_id();
     let items: Vec<Value> = sessions.iter().map(|s| session_json(s, current)).collect();
-    Ok(json(StatusCode::OK, &json!({ "items": items, "is_paginated": false })))
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "items": items, "is_paginated": false }),
+    ))
 }
 
 async fn delete_session(rq: Rq<'_>) -> Result<Response<Bytes>> {
@@ -252,7 +295,11 @@ async fn delete_session(rq: Rq<'_>) -> Result<Response<Bytes>> {
     user_id_or_me(&raw.unwrap_or_default(), auth.user_id(), "query.user_id")?;
     let id = id.unwrap_or_default();
     let not_found = || Error::status(StatusCode::NOT_FOUND, "Session not found.");
-    let session = rq.p.sessions().get(&auth.project, id).await?.ok_or_else(not_found)?;
+    let session =
+        rq.p.sessions()
+            .get(&auth.project, id)
+            .await?
+            .ok_or_else(not_found)?;
     if auth.access_type == AccessType::Client && auth.user_id() != Some(session.user_id) {
         return Err(not_found());
     }
@@ -284,7 +331,10 @@ async fn refresh(rq: Rq<'_>) -> Result<Response<Bytes>> {
     let token = stack_header(rq.headers, "refresh-token")
         .ok_or_else(|| Error::schema("headers.x-stack-refresh-token must be defined"))?;
     let access_token = rq.p.sessions().refresh(&auth.project, token).await?;
-    Ok(json(StatusCode::OK, &json!({ "access_token": access_token })))
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "access_token": access_token }),
+    ))
 }
 
 /// OAuth 2 token endpoint, refresh grant only (what the official SDK uses to refresh).
@@ -304,25 +354,32 @@ async fn oauth_token(rq: Rq<'_>) -> Result<Response<Bytes>> {
             StatusCode::BAD_REQUEST,
             &json!({ "error": "unsupported_grant_type", "error_description": "Only the refresh_token grant is supported." }),
         );
-        r.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        r.headers_mut()
+            .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         return Ok(r);
     }
     let client_id = client_id.unwrap_or_default();
     let project_id = client_id.split('#').next().unwrap_or_default();
-    let project = rq
-        .p
-        .projects()
-        .get(project_id)
-        .await?
-        .ok_or(Error::InvalidOauthClientIdOrSecret(None))?;
+    let project =
+        rq.p.projects()
+            .get(project_id)
+            .await?
+            .ok_or(Error::InvalidOauthClientIdOrSecret(None))?;
     let required = project.config.project.require_publishable_client_key;
     match client_secret.as_deref().filter(|s| !s.is_empty()) {
         None | Some(PUBLIC_CLIENT_SENTINEL) if required => {
-            return Err(Error::PublishableClientKeyRequiredForProject(Some(project.id.clone())));
+            return Err(Error::PublishableClientKeyRequiredForProject(Some(
+                project.id.clone(),
+            )));
         }
         None | Some(PUBLIC_CLIENT_SENTINEL) => {}
         Some(key) => {
-            if !rq.p.projects().check_key(&project.id, KeyKind::PublishableClient, key).await? {
+            if !rq
+                .p
+                .projects()
+                .check_key(&project.id, KeyKind::PublishableClient, key)
+                .await?
+            {
                 return Err(Error::InvalidOauthClientIdOrSecret(None));
             }
         }
@@ -338,17 +395,26 @@ async fn oauth_token(rq: Rq<'_>) -> Result<Response<Bytes>> {
             "scope": "legacy",
         }),
     );
-    r.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(r)
 }
 
 fn basic_credentials(headers: &http::HeaderMap) -> Option<(String, String)> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let b64 = v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic "))?;
-    let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
+    let b64 = v
+        .strip_prefix("Basic ")
+        .or_else(|| v.strip_prefix("basic "))?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
     let s = String::from_utf8(raw).ok()?;
     let (id, secret) = s.split_once(':')?;
-    let dec = |x: &str| url::form_urlencoded::parse(format!("v={x}").as_bytes()).next().map(|(_, v)| v.into_owned());
+    let dec = |x: &str| {
+        url::form_urlencoded::parse(format!("v={x}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
     Some((dec(id)?, dec(secret)?))
 }
 
@@ -359,8 +425,14 @@ fn me(auth: &Auth) -> Result<Uuid> {
 fn get_me(rq: Rq<'_>) -> Result<Response<Bytes>> {
     let auth = require(&rq, ALL)?;
     Fields::query(&rq.query, &[]).finish()?;
-    let user = auth.user.as_ref().ok_or(Error::CannotGetOwnUserWithoutUser)?;
-    Ok(json(StatusCode::OK, &user_json(user, auth.access_type != AccessType::Client)))
+    let user = auth
+        .user
+        .as_ref()
+        .ok_or(Error::CannotGetOwnUserWithoutUser)?;
+    Ok(json(
+        StatusCode::OK,
+        &user_json(user, auth.access_type != AccessType::Client),
+    ))
 }
 
 const CLIENT_UPDATE_FIELDS: &[&str] = &[
@@ -406,11 +478,14 @@ enum UpdateKind {
 
 /// Reads a user create/update body into a [`UserUpdate`], with Stack's validation.
 fn parse_user_update(f: &mut Fields, kind: UpdateKind) -> Result<UserUpdate> {
-    let mut u = UserUpdate { display_name: f.nullable_str("display_name"), ..Default::default() };
-    if let Some(Some(n)) = &u.display_name {
-        if n.chars().count() > 256 {
-            f.fail("display_name", "must be at most 256 characters");
-        }
+    let mut u = UserUpdate {
+        display_name: f.nullable_str("display_name"),
+        ..Default::default()
+    };
+    if let Some(Some(n)) = &u.display_name
+        && n.chars().count() > 256
+    {
+        f.fail("display_name", "must be at most 256 characters");
     }
     u.profile_image_url = f.nullable_str("profile_image_url");
     if let Some(Some(url)) = &u.profile_image_url {
@@ -439,23 +514,24 @@ fn parse_user_update(f: &mut Fields, kind: UpdateKind) -> Result<UserUpdate> {
         Some(None) => u.totp_secret = Some(None),
         None => {}
     }
-    if kind != UpdateKind::ServerCreate {
-        if let Some(raw) = f.opt_str_raw("selected_team_id").cloned() {
-            match raw {
-                Value::Null => u.selected_team_id = Some(None),
-                Value::String(s) => match Uuid::parse_str(&s) {
-                    Ok(id) => u.selected_team_id = Some(Some(id)),
-                    Err(_) => f.fail("selected_team_id", "must be a valid UUID"),
-                },
-                _ => f.fail("selected_team_id", "must be a valid UUID"),
-            }
+    if kind != UpdateKind::ServerCreate
+        && let Some(raw) = f.opt_str_raw("selected_team_id").cloned()
+    {
+        match raw {
+            Value::Null => u.selected_team_id = Some(None),
+            Value::String(s) => match Uuid::parse_str(&s) {
+                Ok(id) => u.selected_team_id = Some(Some(id)),
+                Err(_) => f.fail("selected_team_id", "must be a valid UUID"),
+            },
+            _ => f.fail("selected_team_id", "must be a valid UUID"),
         }
     }
     if kind == UpdateKind::Client {
-        if let Some(Some(url)) = &u.profile_image_url {
-            if !is_base64_image(url) && !f.failed() {
-                return Err(Error::bad_request("Invalid profile image URL"));
-            }
+        if let Some(Some(url)) = &u.profile_image_url
+            && !is_base64_image(url)
+            && !f.failed()
+        {
+            return Err(Error::bad_request("Invalid profile image URL"));
         }
         return Ok(u);
     }
@@ -464,16 +540,19 @@ fn parse_user_update(f: &mut Fields, kind: UpdateKind) -> Result<UserUpdate> {
     u.primary_email_verified = f.opt_bool("primary_email_verified");
     u.primary_email_auth_enabled = f.opt_bool("primary_email_auth_enabled");
     u.password = f.nullable_str("password");
-    if let Some(Some(pw)) = &u.password {
-        if password_length(pw) > MAX_PASSWORD_LENGTH {
-            f.fail("password", &format!("must be at most {MAX_PASSWORD_LENGTH} characters"));
-        }
+    if let Some(Some(pw)) = &u.password
+        && password_length(pw) > MAX_PASSWORD_LENGTH
+    {
+        f.fail(
+            "password",
+            &format!("must be at most {MAX_PASSWORD_LENGTH} characters"),
+        );
     }
     u.password_hash = f.nullable_str("password_hash");
-    if let Some(Some(h)) = &u.password_hash {
-        if h.is_empty() {
-            f.fail("password_hash", "must not be empty");
-        }
+    if let Some(Some(h)) = &u.password_hash
+        && h.is_empty()
+    {
+        f.fail("password_hash", "must not be empty");
     }
     u.is_anonymous = f.opt_bool("is_anonymous");
     if kind == UpdateKind::ServerPatch && u.is_anonymous == Some(true) {
@@ -484,7 +563,9 @@ fn parse_user_update(f: &mut Fields, kind: UpdateKind) -> Result<UserUpdate> {
     u.restricted_by_admin_private_details = f.nullable_str("restricted_by_admin_private_details");
     if u.restricted_by_admin != Some(true) {
         if matches!(u.restricted_by_admin_reason, Some(Some(_))) {
-            f.fail_raw("restricted_by_admin_reason must be null when restricted_by_admin is not true");
+            f.fail_raw(
+                "restricted_by_admin_reason must be null when restricted_by_admin is not true",
+            );
         }
         if matches!(u.restricted_by_admin_private_details, Some(Some(_))) {
             f.fail_raw("restricted_by_admin_private_details must be null when restricted_by_admin is not true");
@@ -499,11 +580,17 @@ fn parse_user_update(f: &mut Fields, kind: UpdateKind) -> Result<UserUpdate> {
     }
     if let Some(r) = f.opt_json("risk_scores") {
         let score = |k: &str| {
-            r.get("sign_up").and_then(|s| s.get(k)).and_then(Value::as_i64).filter(|v| (0..=100).contains(v))
+            r.get("sign_up")
+                .and_then(|s| s.get(k))
+                .and_then(Value::as_i64)
+                .filter(|v| (0..=100).contains(v))
         };
         match (score("bot"), score("free_trial_abuse")) {
             (Some(b), Some(t)) => u.risk_scores = Some((b as i32, t as i32)),
-            _ => f.fail("risk_scores", "must be {sign_up: {bot, free_trial_abuse}} with integers from 0 to 100"),
+            _ => f.fail(
+                "risk_scores",
+                "must be {sign_up: {bot, free_trial_abuse}} with integers from 0 to 100",
+            ),
         }
     }
     Ok(u)
@@ -522,15 +609,29 @@ fn is_base64_image(s: &str) -> bool {
         }
         None => s,
     };
-    !payload.is_empty() && base64::engine::general_purpose::STANDARD.decode(payload).is_ok()
+    !payload.is_empty()
+        && base64::engine::general_purpose::STANDARD
+            .decode(payload)
+            .is_ok()
 }
 
 async fn patch_me(rq: Rq<'_>) -> Result<Response<Bytes>> {
     let auth = require(&rq, ALL)?;
     let client = auth.access_type == AccessType::Client;
-    let allowed = if client { CLIENT_UPDATE_FIELDS } else { SERVER_UPDATE_FIELDS };
+    let allowed = if client {
+        CLIENT_UPDATE_FIELDS
+    } else {
+        SERVER_UPDATE_FIELDS
+    };
     let mut f = Fields::body(&rq.body, allowed);
-    let update = parse_user_update(&mut f, if client { UpdateKind::Client } else { UpdateKind::ServerPatch })?;
+    let update = parse_user_update(
+        &mut f,
+        if client {
+            UpdateKind::Client
+        } else {
+            UpdateKind::ServerPatch
+        },
+    )?;
     f.finish()?;
     let id = me(auth)?;
     let user = rq.p.users().update(&auth.project, id, update).await?;
@@ -540,8 +641,12 @@ async fn patch_me(rq: Rq<'_>) -> Result<Response<Bytes>> {
 async fn delete_me(rq: Rq<'_>) -> Result<Response<Bytes>> {
     let auth = require(&rq, ALL)?;
     let id = me(auth)?;
-    if auth.access_type == AccessType::Client && !auth.project.config.users.allow_client_user_deletion {
-        return Err(Error::bad_request("Client user deletion is not enabled for this project"));
+    if auth.access_type == AccessType::Client
+        && !auth.project.config.users.allow_client_user_deletion
+    {
+        return Err(Error::bad_request(
+            "Client user deletion is not enabled for this project",
+        ));
     }
     rq.p.users().delete(&auth.project, id).await?;
     Ok(success())
@@ -575,18 +680,21 @@ async fn list_users(rq: Rq<'_>) -> Result<Response<Bytes>> {
             Err(_) => f.fail("cursor", "must be a valid UUID"),
         }
     }
-    if let Some(o) = f.opt_str("order_by") {
-        if o != "signed_up_at" {
-            f.fail("order_by", "must be one of the following values: signed_up_at");
-        }
+    if let Some(o) = f.opt_str("order_by")
+        && o != "signed_up_at"
+    {
+        f.fail(
+            "order_by",
+            "must be one of the following values: signed_up_at",
+        );
     }
     q.desc = f.flag("desc");
     q.query = f.opt_str("query");
     let team = f.opt_str("team_id");
-    if let Some(t) = &team {
-        if Uuid::parse_str(t).is_err() {
-            f.fail("team_id", "must be a valid UUID");
-        }
+    if let Some(t) = &team
+        && Uuid::parse_str(t).is_err()
+    {
+        f.fail("team_id", "must be a valid UUID");
     }
     q.include_restricted = f.flag("include_restricted");
     q.include_anonymous = f.flag("include_anonymous");
@@ -594,7 +702,10 @@ async fn list_users(rq: Rq<'_>) -> Result<Response<Bytes>> {
     f.finish()?;
     let page = if team.is_some() {
         // No team has members yet.
-        crate::users::UserPage { items: Vec::new(), next_cursor: None }
+        crate::users::UserPage {
+            items: Vec::new(),
+            next_cursor: None,
+        }
     } else {
         rq.p.users().list(&auth.project, &q).await?
     };
@@ -607,17 +718,21 @@ async fn list_users(rq: Rq<'_>) -> Result<Response<Bytes>> {
 
 async fn create_user(rq: Rq<'_>) -> Result<Response<Bytes>> {
     let auth = require(&rq, SERVER)?;
-    let mut fields: Vec<&str> = SERVER_UPDATE_FIELDS.iter().copied().filter(|f| *f != "selected_team_id").collect();
+    let mut fields: Vec<&str> = SERVER_UPDATE_FIELDS
+        .iter()
+        .copied()
+        .filter(|f| *f != "selected_team_id")
+        .collect();
     fields.push("oauth_providers");
     let mut f = Fields::body(&rq.body, &fields);
     let update = parse_user_update(&mut f, UpdateKind::ServerCreate)?;
     let providers = f.opt_json("oauth_providers");
     f.finish()?;
-    if let Some(Value::Array(list)) = &providers {
-        if let Some(first) = list.first() {
-            let id = first.get("id").and_then(Value::as_str).unwrap_or_default();
-            return Err(Error::bad_request(format!("OAuth provider {id} not found")));
-        }
+    if let Some(Value::Array(list)) = &providers
+        && let Some(first) = list.first()
+    {
+        let id = first.get("id").and_then(Value::as_str).unwrap_or_default();
+        return Err(Error::bad_request(format!("OAuth provider {id} not found")));
     }
     let user = rq.p.users().create(&auth.project, update).await?;
     Ok(json(StatusCode::CREATED, &user_json(&user, true)))
@@ -631,7 +746,11 @@ async fn get_user(rq: Rq<'_>) -> Result<Response<Bytes>> {
     let auth = require(&rq, SERVER)?;
     Fields::query(&rq.query, LIST_QUERY).finish()?;
     let id = path_user(&rq, auth)?;
-    let user = rq.p.users().get(&auth.project, id).await?.ok_or(Error::UserNotFound)?;
+    let user =
+        rq.p.users()
+            .get(&auth.project, id)
+            .await?
+            .ok_or(Error::UserNotFound)?;
     Ok(json(StatusCode::OK, &user_json(&user, true)))
 }
 
@@ -671,12 +790,20 @@ async fn jwks(rq: Rq<'_>) -> Result<Response<Bytes>> {
     }
     let keys = rq.p.sessions().jwks(project_id, restricted, anonymous)?;
     let mut r = json(StatusCode::OK, &keys);
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
     Ok(r)
 }
 
 fn anonymous_alias(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let mut target = format!("{}/projects/{}/.well-known/{}", rq.prefix, rq.param("project_id"), rq.param("rest"));
+    let mut target = format!(
+        "{}/projects/{}/.well-known/{}",
+        rq.prefix,
+        rq.param("project_id"),
+        rq.param("rest")
+    );
     match rq.raw_query.as_deref().filter(|q| !q.is_empty()) {
         Some(q) => target.push_str(&format!("?{q}&include_anonymous=true")),
         None => target.push_str("?include_anonymous=true"),

@@ -26,7 +26,12 @@ pub(crate) fn decode_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Body> {
         return Ok(Body::None);
     };
     let ct = ct.to_str().unwrap_or_default();
-    let media = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let media = ct
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     if media.is_empty() {
         return Ok(Body::None);
     }
@@ -47,7 +52,9 @@ pub(crate) fn decode_body(headers: &HeaderMap, bytes: &[u8]) -> Result<Body> {
             Ok(Body::Form(map))
         }
         "text/plain" | "application/octet-stream" => Ok(Body::Other),
-        other => Err(Error::BodyParsing(format!("Unknown content type in request body: {other}"))),
+        other => Err(Error::BodyParsing(format!(
+            "Unknown content type in request body: {other}"
+        ))),
     }
 }
 
@@ -62,7 +69,11 @@ impl Fields {
     /// The JSON body as an object with only `allowed` keys. A missing body is a failure
     /// (`body must be defined`).
     pub(crate) fn body(body: &Body, allowed: &[&str]) -> Self {
-        let mut f = Fields { prefix: "body", obj: Map::new(), failures: Vec::new() };
+        let mut f = Fields {
+            prefix: "body",
+            obj: Map::new(),
+            failures: Vec::new(),
+        };
         match body {
             Body::Json(Value::Object(m)) | Body::Form(m) => f.obj = m.clone(),
             Body::Json(_) | Body::Other => f.failures.push("body must be a `object` type".into()),
@@ -74,17 +85,32 @@ impl Fields {
 
     /// The query string with only `allowed` keys.
     pub(crate) fn query(query: &[(String, String)], allowed: &[&str]) -> Self {
-        let obj = query.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
-        let mut f = Fields { prefix: "query", obj, failures: Vec::new() };
+        let obj = query
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        let mut f = Fields {
+            prefix: "query",
+            obj,
+            failures: Vec::new(),
+        };
         f.reject_unknown(allowed);
         f
     }
 
     fn reject_unknown(&mut self, allowed: &[&str]) {
-        let unknown: Vec<&str> =
-            self.obj.keys().map(String::as_str).filter(|k| !allowed.contains(k)).collect();
+        let unknown: Vec<&str> = self
+            .obj
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !allowed.contains(k))
+            .collect();
         if !unknown.is_empty() {
-            self.failures.push(format!("{} contains unknown properties: {}", self.prefix, unknown.join(", ")));
+            self.failures.push(format!(
+                "{} contains unknown properties: {}",
+                self.prefix,
+                unknown.join(", ")
+            ));
         }
     }
 
@@ -99,7 +125,10 @@ impl Fields {
     }
 
     fn type_fail(&mut self, key: &str, ty: &str, v: &Value) {
-        self.fail(key, &format!("must be a `{ty}` type, but the final value was: `{v}`."));
+        self.fail(
+            key,
+            &format!("must be a `{ty}` type, but the final value was: `{v}`."),
+        );
     }
 
     /// A required, non-null string.
@@ -191,7 +220,11 @@ impl Fields {
 
     /// Ends reading: `SCHEMA_ERROR` with every failure, if any.
     pub(crate) fn finish(self) -> Result<()> {
-        if self.failures.is_empty() { Ok(()) } else { Err(Error::Schema(self.failures)) }
+        if self.failures.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Schema(self.failures))
+        }
     }
 
     /// The failures so far (for merging with other checks).
@@ -213,7 +246,12 @@ pub(crate) fn user_id_or_me(raw: &str, me: Option<Uuid>, path: &str) -> Result<U
 
 /// Parses the query string into ordered pairs.
 pub(crate) fn parse_query(q: Option<&str>) -> Vec<(String, String)> {
-    q.map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
+    q.map(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .into_owned()
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -230,19 +268,30 @@ mod tests {
     #[test]
     fn decoding_by_content_type() {
         assert_eq!(decode_body(&HeaderMap::new(), b"{}").unwrap(), Body::None);
-        assert_eq!(decode_body(&hdr("application/json; charset=utf-8"), b"{\"a\":1}").unwrap(), Body::Json(json!({"a":1})));
+        assert_eq!(
+            decode_body(&hdr("application/json; charset=utf-8"), b"{\"a\":1}").unwrap(),
+            Body::Json(json!({"a":1}))
+        );
         assert_eq!(
             decode_body(&hdr("application/json"), b"{nope").unwrap_err(),
             Error::BodyParsing("Invalid JSON in request body".into())
         );
-        match decode_body(&hdr("application/x-www-form-urlencoded"), b"a=1&a=2&b=x%20y").unwrap() {
+        match decode_body(
+            &hdr("application/x-www-form-urlencoded"),
+            b"a=1&a=2&b=x%20y",
+        )
+        .unwrap()
+        {
             Body::Form(m) => {
                 assert_eq!(m["a"], "2");
                 assert_eq!(m["b"], "x y");
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(decode_body(&hdr("image/png"), b"x"), Err(Error::BodyParsing(_))));
+        assert!(matches!(
+            decode_body(&hdr("image/png"), b"x"),
+            Err(Error::BodyParsing(_))
+        ));
     }
 
     #[test]
@@ -264,7 +313,10 @@ mod tests {
         }
         let mut f = Fields::body(&Body::None, &[]);
         f.opt_str("x");
-        assert_eq!(f.finish().unwrap_err(), Error::Schema(vec!["body must be defined".into()]));
+        assert_eq!(
+            f.finish().unwrap_err(),
+            Error::Schema(vec!["body must be defined".into()])
+        );
     }
 
     #[test]
@@ -282,7 +334,13 @@ mod tests {
         let u = Uuid::new_v4();
         assert_eq!(user_id_or_me("me", Some(u), "x").unwrap(), u);
         assert_eq!(user_id_or_me(ME_SENTINEL, Some(u), "x").unwrap(), u);
-        assert_eq!(user_id_or_me("me", None, "x").unwrap_err(), Error::CannotGetOwnUserWithoutUser);
-        assert!(matches!(user_id_or_me("nope", None, "params.user_id"), Err(Error::Schema(_))));
+        assert_eq!(
+            user_id_or_me("me", None, "x").unwrap_err(),
+            Error::CannotGetOwnUserWithoutUser
+        );
+        assert!(matches!(
+            user_id_or_me("nope", None, "params.user_id"),
+            Err(Error::Schema(_))
+        ));
     }
 }

@@ -58,7 +58,10 @@ fn router() -> &'static matchit::Router<Route> {
             ("/auth/password/set", Route::PasswordSet),
             ("/auth/sessions", Route::Sessions),
             ("/auth/sessions/current", Route::SessionCurrent),
-            ("/auth/sessions/current/refresh", Route::SessionCurrentRefresh),
+            (
+                "/auth/sessions/current/refresh",
+                Route::SessionCurrentRefresh,
+            ),
             ("/auth/sessions/{id}", Route::SessionById),
             ("/auth/oauth/token", Route::OauthToken),
             ("/users/me", Route::UsersMe),
@@ -66,7 +69,10 @@ fn router() -> &'static matchit::Router<Route> {
             ("/users/{user_id}", Route::UserById),
             ("/projects/current", Route::ProjectCurrent),
             ("/projects/{project_id}/.well-known/jwks.json", Route::Jwks),
-            ("/projects-anonymous-users/{project_id}/.well-known/{*rest}", Route::AnonymousIssuerAlias),
+            (
+                "/projects-anonymous-users/{project_id}/.well-known/{*rest}",
+                Route::AnonymousIssuerAlias,
+            ),
         ];
         for (path, route) in routes {
             if let Err(e) = r.insert(path, route) {
@@ -91,9 +97,13 @@ fn methods(route: Route) -> &'static [Method] {
         Route::SessionCurrent | Route::SessionById => &[Method::DELETE],
         Route::UsersMe | Route::UserById => &[Method::GET, Method::PATCH, Method::DELETE],
         Route::Users => &[Method::GET, Method::POST],
-        Route::AnonymousIssuerAlias => {
-            &[Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE]
-        }
+        Route::AnonymousIssuerAlias => &[
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ],
     }
 }
 
@@ -112,7 +122,11 @@ pub(crate) struct Rq<'a> {
 
 impl Rq<'_> {
     pub(crate) fn param(&self, name: &str) -> &str {
-        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default()
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
     }
 }
 
@@ -126,7 +140,11 @@ pub(crate) async fn handle(p: &Postern, req: Request<Bytes>) -> Response<Bytes> 
         .unwrap_or_else(|| "/api/v1".to_owned());
     let path = parts.uri.path();
     let full_path = format!("{prefix}{}", if path == "/" { "" } else { path });
-    let full_path = if full_path.is_empty() { "/".to_owned() } else { full_path };
+    let full_path = if full_path.is_empty() {
+        "/".to_owned()
+    } else {
+        full_path
+    };
 
     let response = if parts.method == Method::OPTIONS {
         Response::new(Bytes::new())
@@ -154,18 +172,32 @@ async fn dispatch(
     prefix: &str,
 ) -> Result<Response<Bytes>, Error> {
     let path = parts.uri.path();
-    let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+    let path = if path.len() > 1 {
+        path.trim_end_matches('/')
+    } else {
+        path
+    };
     let path = if path.is_empty() { "/" } else { path };
     let Ok(matched) = router().at(path) else {
         return Ok(not_found(parts, prefix));
     };
     let route = *matched.value;
     if !methods(route).contains(&parts.method) {
-        return Ok(response::text(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"));
+        return Ok(response::text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method not allowed",
+        ));
     }
-    let params: Vec<(String, String)> =
-        matched.params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
-    let body = if parts.method == Method::GET { input::Body::None } else { input::decode_body(&parts.headers, &body)? };
+    let params: Vec<(String, String)> = matched
+        .params
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let body = if parts.method == Method::GET {
+        input::Body::None
+    } else {
+        input::decode_body(&parts.headers, &body)?
+    };
     let auth = p.authenticate(&parts.headers).await?;
     let rq = Rq {
         p,
@@ -182,8 +214,16 @@ async fn dispatch(
 }
 
 fn not_found(parts: &http::request::Parts, prefix: &str) -> Response<Bytes> {
-    let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    let path_q = parts.uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let path_q = parts
+        .uri
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/");
     response::text(
         StatusCode::NOT_FOUND,
         format!(
@@ -197,7 +237,11 @@ pub fn error_response(err: &Error, request_headers: &HeaderMap) -> Response<Byte
     let request_id = random_crockford(16);
     let r = response::render(
         err,
-        &response::ErrorContext { method: "", full_path: "", request_id: &request_id },
+        &response::ErrorContext {
+            method: "",
+            full_path: "",
+            request_id: &request_id,
+        },
     );
     response::finish(r, request_headers, &request_id)
 }

@@ -34,7 +34,8 @@ pub(crate) fn text(status: StatusCode, body: impl Into<String>) -> Response<Byte
 fn with_type(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Bytes> {
     let mut r = Response::new(body);
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
 
@@ -71,13 +72,21 @@ pub(crate) fn render(err: &Error, ctx: &ErrorContext<'_>) -> Response<Bytes> {
                         "Request validation failed on {} {}:\n{}",
                         ctx.method,
                         ctx.full_path,
-                        lines.iter().map(|l| format!("  - {l}")).collect::<Vec<_>>().join("\n")
+                        lines
+                            .iter()
+                            .map(|l| format!("  - {l}"))
+                            .collect::<Vec<_>>()
+                            .join("\n")
                     );
                     (msg.clone(), Some(serde_json::json!({ "message": msg })))
                 }
                 other => (other.to_string(), other.details()),
             };
-            let body = KnownErrorBody { code, details, error };
+            let body = KnownErrorBody {
+                code,
+                details,
+                error,
+            };
             let bytes = serde_json::to_vec_pretty(&body).unwrap_or_default();
             let mut r = with_type(known.http_status(), JSON, bytes.into());
             if let Ok(v) = HeaderValue::from_str(code) {
@@ -101,21 +110,37 @@ fn internal_body(cause: &str, request_id: &str) -> Response<Bytes> {
 
 /// Adds the headers every API response carries: request id, no-store caching (unless the
 /// handler chose a cache policy), CORS; and applies `x-stack-override-error-status`.
-pub(crate) fn finish(mut r: Response<Bytes>, request_headers: &HeaderMap, request_id: &str) -> Response<Bytes> {
+pub(crate) fn finish(
+    mut r: Response<Bytes>,
+    request_headers: &HeaderMap,
+    request_id: &str,
+) -> Response<Bytes> {
     let h = r.headers_mut();
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-stack-request-id", v);
     }
     if !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store, max-age=0"));
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store, max-age=0"),
+        );
     }
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     h.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
         HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, OPTIONS"),
     );
-    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
-    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOW_HEADERS));
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(ALLOW_HEADERS),
+    );
     h.insert(header::VARY, HeaderValue::from_static(ALLOW_HEADERS));
     h.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
@@ -128,7 +153,8 @@ pub(crate) fn finish(mut r: Response<Bytes>, request_headers: &HeaderMap, reques
         || request_headers.contains_key("x-hexclave-override-error-status");
     if override_requested && status.is_client_error() {
         let actual = HeaderValue::from(status.as_u16());
-        r.headers_mut().insert("x-stack-actual-status", actual.clone());
+        r.headers_mut()
+            .insert("x-stack-actual-status", actual.clone());
         r.headers_mut().insert("x-hexclave-actual-status", actual);
         *r.status_mut() = StatusCode::OK;
     }
@@ -141,7 +167,11 @@ mod tests {
     use crate::error::PasswordRequirement;
 
     fn ctx() -> ErrorContext<'static> {
-        ErrorContext { method: "POST", full_path: "/api/v1/auth/password/sign-up", request_id: "r1" }
+        ErrorContext {
+            method: "POST",
+            full_path: "/api/v1/auth/password/sign-up",
+            request_id: "r1",
+        }
     }
 
     #[test]
@@ -162,7 +192,10 @@ mod tests {
 
     #[test]
     fn schema_error_quotes_method_and_path() {
-        let r = render(&Error::Schema(vec!["body.email must be defined".into()]), &ctx());
+        let r = render(
+            &Error::Schema(vec!["body.email must be defined".into()]),
+            &ctx(),
+        );
         let v: Value = serde_json::from_slice(r.body()).unwrap();
         let msg = "Request validation failed on POST /api/v1/auth/password/sign-up:\n  - body.email must be defined";
         assert_eq!(v["error"], msg);
@@ -171,7 +204,10 @@ mod tests {
 
     #[test]
     fn plain_and_internal() {
-        let r = render(&Error::bad_request("User already has a password set."), &ctx());
+        let r = render(
+            &Error::bad_request("User already has a password set."),
+            &ctx(),
+        );
         assert_eq!(r.status(), 400);
         assert!(r.headers().get("x-stack-known-error").is_none());
         assert_eq!(r.body().as_ref(), b"User already has a password set.");
@@ -183,7 +219,10 @@ mod tests {
     #[test]
     fn override_status() {
         let mut h = HeaderMap::new();
-        h.insert("x-stack-override-error-status", HeaderValue::from_static("true"));
+        h.insert(
+            "x-stack-override-error-status",
+            HeaderValue::from_static("true"),
+        );
         let r = finish(render(&Error::UserNotFound, &ctx()), &h, "r");
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["x-stack-actual-status"], "404");

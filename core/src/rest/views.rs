@@ -18,26 +18,52 @@ pub fn user_json(u: &User, server: bool) -> Value {
     put("display_name", json!(u.display_name));
     put("profile_image_url", json!(u.profile_image_url));
     put("signed_up_at_millis", json!(u.signed_up_at_millis));
-    put("client_metadata", u.client_metadata.clone().unwrap_or(Value::Null));
-    put("client_read_only_metadata", u.client_read_only_metadata.clone().unwrap_or(Value::Null));
+    put(
+        "client_metadata",
+        u.client_metadata.clone().unwrap_or(Value::Null),
+    );
+    put(
+        "client_read_only_metadata",
+        u.client_read_only_metadata.clone().unwrap_or(Value::Null),
+    );
     put("has_password", json!(u.has_password));
     put("otp_auth_enabled", json!(u.otp_auth_enabled));
     put("passkey_auth_enabled", json!(u.passkey_auth_enabled));
-    put("auth_with_email", json!(u.has_password || u.otp_auth_enabled));
+    put(
+        "auth_with_email",
+        json!(u.has_password || u.otp_auth_enabled),
+    );
     put("requires_totp_mfa", json!(u.requires_totp_mfa));
     put("oauth_providers", json!([]));
     put("selected_team_id", json!(u.selected_team_id));
     put("selected_team", Value::Null);
     put("is_anonymous", json!(u.is_anonymous));
     put("is_restricted", json!(u.is_restricted()));
-    put("restricted_reason", u.restricted_reason.map(|r| r.to_json()).unwrap_or(Value::Null));
+    put(
+        "restricted_reason",
+        u.restricted_reason
+            .map(|r| r.to_json())
+            .unwrap_or(Value::Null),
+    );
     put("restricted_by_admin", json!(u.restricted_by_admin));
-    put("restricted_by_admin_reason", json!(u.restricted_by_admin_reason));
+    put(
+        "restricted_by_admin_reason",
+        json!(u.restricted_by_admin_reason),
+    );
     if server {
-        put("primary_email_auth_enabled", json!(u.primary_email_auth_enabled));
+        put(
+            "primary_email_auth_enabled",
+            json!(u.primary_email_auth_enabled),
+        );
         put("last_active_at_millis", json!(u.last_active_at_millis));
-        put("server_metadata", u.server_metadata.clone().unwrap_or(Value::Null));
-        put("restricted_by_admin_private_details", json!(u.restricted_by_admin_private_details));
+        put(
+            "server_metadata",
+            u.server_metadata.clone().unwrap_or(Value::Null),
+        );
+        put(
+            "restricted_by_admin_private_details",
+            json!(u.restricted_by_admin_private_details),
+        );
         put("country_code", json!(u.country_code));
         put(
             "risk_scores",
@@ -67,7 +93,12 @@ pub fn project_json(p: &Project) -> Value {
         .trusted_domains
         .values()
         .filter_map(|d| {
-            d.base_url.clone().map(|u| (u, d.handler_path.clone().unwrap_or_else(|| "/handler".into())))
+            d.base_url.clone().map(|u| {
+                (
+                    u,
+                    d.handler_path.clone().unwrap_or_else(|| "/handler".into()),
+                )
+            })
         })
         .collect();
     domains.sort();

@@ -97,8 +97,11 @@ pub trait UserRepo: Send + Sync {
     /// Deletes a channel; `false` when absent.
     async fn delete_channel(&self, project_id: &str, id: Uuid) -> StoreResult<bool>;
     /// The channel with this id.
-    async fn get_channel(&self, project_id: &str, id: Uuid)
-    -> StoreResult<Option<ContactChannelRecord>>;
+    async fn get_channel(
+        &self,
+        project_id: &str,
+        id: Uuid,
+    ) -> StoreResult<Option<ContactChannelRecord>>;
     /// A user's channels, oldest first.
     async fn list_channels(
         &self,
@@ -134,8 +137,11 @@ pub trait SessionRepo: Send + Sync {
         token_hash: &str,
     ) -> StoreResult<Option<SessionRecord>>;
     /// A user's sessions, newest first.
-    async fn list_for_user(&self, project_id: &str, user_id: Uuid)
-    -> StoreResult<Vec<SessionRecord>>;
+    async fn list_for_user(
+        &self,
+        project_id: &str,
+        user_id: Uuid,
+    ) -> StoreResult<Vec<SessionRecord>>;
     /// Deletes one session; `false` when absent.
     async fn delete(&self, project_id: &str, id: Uuid) -> StoreResult<bool>;
     /// Deletes all of a user's sessions but `except`; returns how many went.

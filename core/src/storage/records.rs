@@ -58,9 +58,18 @@ impl fmt::Debug for ApiKeySetRecord {
             .field("id", &self.id)
             .field("project_id", &self.project_id)
             .field("description", &self.description)
-            .field("has_publishable_client_key", &self.publishable_client_key_hash.is_some())
-            .field("has_secret_server_key", &self.secret_server_key_hash.is_some())
-            .field("has_super_secret_admin_key", &self.super_secret_admin_key_hash.is_some())
+            .field(
+                "has_publishable_client_key",
+                &self.publishable_client_key_hash.is_some(),
+            )
+            .field(
+                "has_secret_server_key",
+                &self.secret_server_key_hash.is_some(),
+            )
+            .field(
+                "has_super_secret_admin_key",
+                &self.super_secret_admin_key_hash.is_some(),
+            )
             .field("created_at_millis", &self.created_at_millis)
             .field("expires_at_millis", &self.expires_at_millis)
             .field("revoked_at_millis", &self.revoked_at_millis)

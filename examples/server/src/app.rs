@@ -1,0 +1,372 @@
+//! Wiring: store, secret, projects, router, serve until SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use postern_core::storage::Store;
+use postern_core::{Postern, ProjectConfig, ProjectKeys};
+use postern_storage_postgres::PostgresStore;
+use postern_storage_sqlite::SqliteStore;
+
+use crate::settings::{Args, FileConfig};
+
+pub(crate) fn init_logging(args: &Args) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    if args.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+enum Backend {
+    Sqlite { file: Option<PathBuf> },
+    Postgres,
+}
+
+fn backend(url: &str) -> Result<Backend, String> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Backend::Postgres);
+    }
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| {
+            format!(
+                "unsupported database URL (expected sqlite://... or postgres://...): {}",
+                redact_url(url)
+            )
+        })?;
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" || rest.starts_with(":memory:") {
+        Ok(Backend::Sqlite { file: None })
+    } else {
+        Ok(Backend::Sqlite {
+            file: Some(PathBuf::from(path)),
+        })
+    }
+}
+
+/// Removes a password from a URL before it is logged.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The secret: given, or (SQLite file only) read from / generated into `<db>.secret`.
+fn resolve_secret(args: &Args, backend: &Backend) -> Result<String, String> {
+    if let Some(s) = &args.secret {
+        return Ok(s.clone());
+    }
+    match backend {
+        Backend::Postgres => {
+            Err("POSTERN_SECRET is required with PostgreSQL (every instance must share it)".into())
+        }
+        Backend::Sqlite { file: None } => {
+            tracing::warn!(
+                "no POSTERN_SECRET and an in-memory database: using a random secret for this run only"
+            );
+            Ok(postern_core::secrets::random_crockford(64))
+        }
+        Backend::Sqlite { file: Some(db) } => {
+            let path = secret_path(db);
+            if let Ok(s) = std::fs::read_to_string(&path) {
+                let s = s.trim().to_owned();
+                if !s.is_empty() {
+                    return Ok(s);
+                }
+            }
+            let secret = postern_core::secrets::random_crockford(64);
+            write_owner_only(&path, &secret)?;
+            tracing::warn!(
+                path = %path.display(),
+                "no POSTERN_SECRET given: generated one and stored it in an owner-only file beside the database; \
+                 back it up, or set POSTERN_SECRET"
+            );
+            Ok(secret)
+        }
+    }
+}
+
+fn secret_path(db: &Path) -> PathBuf {
+    let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".secret");
+    db.with_file_name(name)
+}
+
+fn write_owner_only(path: &Path, secret: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .map_err(|e| format!("creating {}: {e}", path.display()))?;
+    f.write_all(secret.as_bytes())
+        .map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+async fn open_store(url: &str, backend: &Backend) -> Result<Arc<dyn Store>, String> {
+    let store: Arc<dyn Store> = match backend {
+        Backend::Postgres => Arc::new(
+            PostgresStore::connect(url)
+                .await
+                .map_err(|e| format!("connecting to PostgreSQL: {e}"))?,
+        ),
+        Backend::Sqlite { .. } => Arc::new(
+            SqliteStore::open(url)
+                .await
+                .map_err(|e| format!("opening SQLite: {e}"))?,
+        ),
+    };
+    Ok(store)
+}
+
+/// Applies the TOML projects and the default project from flags / environment.
+async fn bootstrap_projects(postern: &Postern, args: &Args) -> Result<(), String> {
+    if let Some(path) = &args.config {
+        let file = FileConfig::load(path)?;
+        for p in file.projects {
+            let config = match &p.config {
+                Some(c) => {
+                    let json =
+                        serde_json::to_value(c).map_err(|e| format!("project {}: {e}", p.id))?;
+                    Some(
+                        ProjectConfig::from_json(&json)
+                            .map_err(|e| format!("config of project {}: {e}", p.id))?,
+                    )
+                }
+                None => None,
+            };
+            let keys = keys_of(
+                &p.id,
+                p.publishable_client_key,
+                p.secret_server_key,
+                p.super_secret_admin_key,
+            )?;
+            let name = p.display_name.clone().unwrap_or_else(|| p.id.clone());
+            postern
+                .projects()
+                .upsert(&p.id, &name, config, keys.as_ref())
+                .await
+                .map_err(|e| format!("project {}: {e}", p.id))?;
+            tracing::info!(project = %p.id, "project configured from file");
+        }
+    }
+    let keys = keys_of(
+        args.project_id.as_deref().unwrap_or("default"),
+        args.publishable_client_key.clone(),
+        args.secret_server_key.clone(),
+        args.super_secret_admin_key.clone(),
+    )?;
+    match &args.project_id {
+        Some(id) => {
+            let existed = postern
+                .projects()
+                .get(id)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some();
+            match (keys, existed) {
+                (Some(keys), _) => {
+                    postern
+                        .projects()
+                        .upsert(id, &args.project_name, None, Some(&keys))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    tracing::info!(project = %id, "default project configured with the given keys");
+                }
+                (None, true) => {
+                    tracing::info!(project = %id, "default project exists; keys unchanged")
+                }
+                (None, false) => {
+                    let (project, keys) = postern
+                        .projects()
+                        .create(
+                            Some(id.clone()),
+                            &args.project_name,
+                            ProjectConfig::default(),
+                        )
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    print_keys(&project.id, &keys);
+                }
+            }
+        }
+        None => {
+            if keys.is_some() {
+                return Err("project keys were given without POSTERN_PROJECT_ID".into());
+            }
+            let projects = postern.projects().list().await.map_err(|e| e.to_string())?;
+            if projects.is_empty() {
+                let (project, keys) = postern
+                    .projects()
+                    .create(None, &args.project_name, ProjectConfig::default())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                print_keys(&project.id, &keys);
+            } else {
+                tracing::info!(projects = projects.len(), "serving existing projects");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn keys_of(
+    project: &str,
+    pck: Option<String>,
+    ssk: Option<String>,
+    sak: Option<String>,
+) -> Result<Option<ProjectKeys>, String> {
+    match (pck, ssk, sak) {
+        (None, None, None) => Ok(None),
+        (Some(p), Some(s), Some(a)) if !p.is_empty() && !s.is_empty() && !a.is_empty() => {
+            Ok(Some(ProjectKeys {
+                publishable_client_key: p,
+                secret_server_key: s,
+                super_secret_admin_key: a,
+            }))
+        }
+        _ => Err(format!(
+            "project {project}: give all three keys (publishable client, secret server, super secret admin) or none"
+        )),
+    }
+}
+
+/// Shown once, on stdout (not in the logs): the keys are stored only as hashes.
+fn print_keys(project_id: &str, keys: &ProjectKeys) {
+    println!(
+        "\nCreated project {project_id}. Its keys are shown only now; they are stored hashed.\n\
+         \n  POSTERN_PROJECT_ID={project_id}\n  POSTERN_PUBLISHABLE_CLIENT_KEY={}\n  POSTERN_SECRET_SERVER_KEY={}\n  POSTERN_SUPER_SECRET_ADMIN_KEY={}\n",
+        keys.publishable_client_key, keys.secret_server_key, keys.super_secret_admin_key
+    );
+}
+
+async fn log_requests(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    tracing::info!(
+        %method,
+        path,
+        status = response.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+pub(crate) async fn run(args: Args) -> Result<(), String> {
+    let addr: SocketAddr = args
+        .listen
+        .parse()
+        .map_err(|e| format!("POSTERN_LISTEN {}: {e}", args.listen))?;
+    let backend = backend(&args.database_url)?;
+    let secret = resolve_secret(&args, &backend)?;
+    let store = open_store(&args.database_url, &backend).await?;
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let mut builder = Postern::builder(store)
+        .secret(secret)
+        .public_url(public_url.clone());
+    for s in args.previous_secrets.iter().filter(|s| !s.is_empty()) {
+        builder = builder.previous_secret(s.clone());
+    }
+    let postern = builder.build().map_err(|e| e.to_string())?;
+    bootstrap_projects(&postern, &args).await?;
+
+    let app: Router = postern_axum::router(postern).layer(middleware::from_fn(log_requests));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("binding {addr}: {e}"))?;
+    tracing::info!(%addr, %public_url, database = %redact_url(&args.database_url), "postern listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_from_urls() {
+        assert!(matches!(
+            backend("postgres://u@h/db"),
+            Ok(Backend::Postgres)
+        ));
+        assert!(matches!(
+            backend("sqlite::memory:"),
+            Ok(Backend::Sqlite { file: None })
+        ));
+        match backend("sqlite://data/p.db?mode=rwc") {
+            Ok(Backend::Sqlite { file: Some(f) }) => assert_eq!(f, PathBuf::from("data/p.db")),
+            _ => panic!(),
+        }
+        assert!(backend("mysql://x").is_err());
+        assert_eq!(
+            secret_path(Path::new("data/p.db")),
+            PathBuf::from("data/p.db.secret")
+        );
+        assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+    }
+
+    #[test]
+    fn keys_all_or_none() {
+        assert!(keys_of("p", None, None, None).unwrap().is_none());
+        assert!(keys_of("p", Some("a".into()), None, None).is_err());
+        assert!(
+            keys_of("p", Some("a".into()), Some("b".into()), Some("c".into()))
+                .unwrap()
+                .is_some()
+        );
+    }
+}

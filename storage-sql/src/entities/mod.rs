@@ -1,0 +1,13 @@
+//! sea-orm entities of Postern's tables (classic `DeriveEntityModel` style).
+//!
+//! Times are `BIGINT` epoch milliseconds, JSON values are `TEXT` holding serialized JSON,
+//! hashes are lowercase hex `TEXT`. The entities describe the tables that
+//! [`crate::Migrator`] creates; they are public for apps that want to read Postern's rows
+//! with their own queries. Write through the repositories ([`crate::SeaRepos`]) instead:
+//! they maintain derived columns (see [`contact_channel`]).
+
+pub mod api_key_set;
+pub mod contact_channel;
+pub mod project;
+pub mod session;
+pub mod user;

@@ -1,0 +1,25 @@
+//! Postern's schema migrations, written in the sea-query DSL (one file per migration, as
+//! sea-orm derives the migration name from the file name), tracked in Postern's own
+//! migration table [`MIGRATION_TABLE`] so an app can run its own migrator beside ours.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_create_postern_tables;
+
+/// Name of the table recording which of Postern's migrations have run.
+pub const MIGRATION_TABLE: &str = "postern_migrations";
+
+/// Postern's migrator. [`crate::SqlStore`]'s `migrate` runs it; apps may also call
+/// `Migrator::up(&db, None)` themselves.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_create_postern_tables::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        MIGRATION_TABLE.into_iden()
+    }
+}
