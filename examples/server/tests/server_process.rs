@@ -29,18 +29,40 @@ struct Server {
 }
 
 fn start(dir: &Path, db_url: &str, port: u16) -> Server {
+    start_with(
+        dir,
+        port,
+        &[
+            ("POSTERN_DATABASE_URL", Some(db_url)),
+            ("POSTERN_SECRET", Some(SECRET)),
+            ("POSTERN_PROJECT_ID", Some(PROJECT)),
+            ("POSTERN_PUBLISHABLE_CLIENT_KEY", Some(PCK)),
+            ("POSTERN_SECRET_SERVER_KEY", Some(SSK)),
+            ("POSTERN_SUPER_SECRET_ADMIN_KEY", Some(SAK)),
+        ],
+    )
+}
+
+/// Starts the server with exactly these POSTERN_* settings (None: unset).
+fn start_with(dir: &Path, port: u16, env: &[(&str, Option<&str>)]) -> Server {
     let log = dir.join(format!("server-{port}.log"));
     let out = std::fs::File::create(&log).unwrap();
     let err = out.try_clone().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_postern-server"))
-        .env("POSTERN_LISTEN", format!("127.0.0.1:{port}"))
-        .env("POSTERN_DATABASE_URL", db_url)
-        .env("POSTERN_SECRET", SECRET)
-        .env("POSTERN_PROJECT_ID", PROJECT)
-        .env("POSTERN_PUBLISHABLE_CLIENT_KEY", PCK)
-        .env("POSTERN_SECRET_SERVER_KEY", SSK)
-        .env("POSTERN_SUPER_SECRET_ADMIN_KEY", SAK)
-        .env("RUST_LOG", "debug")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_postern-server"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("POSTERN_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("POSTERN_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "debug");
+    for (k, v) in env {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let child = cmd
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err))
         .spawn()
@@ -220,9 +242,22 @@ fn no_plaintext_secret_in_database_or_logs() {
 }
 
 #[test]
-fn killed_during_sign_ups_leaves_no_half_created_user() {
+fn killed_during_sign_ups_leaves_no_half_created_user_sqlite() {
     let dir = temp_dir("crash");
     let url = format!("sqlite://{}", dir.join("c.db").display());
+    killed_during_sign_ups(dir, url);
+}
+
+#[test]
+fn killed_during_sign_ups_leaves_no_half_created_user_postgres() {
+    let dir = temp_dir("crash-pg");
+    let url = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(postern_storage_postgres::testing::fresh_database_url());
+    killed_during_sign_ups(dir, url);
+}
+
+fn killed_during_sign_ups(dir: PathBuf, url: String) {
     let port = free_port();
     let mut s = start(&dir, &url, port);
     let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -308,4 +343,214 @@ fn help_lists_every_setting() {
     ] {
         assert!(text.contains(env), "--help mentions {env}");
     }
+}
+
+#[test]
+fn generated_secret_is_owner_only_and_survives_restarts() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("secret");
+    let db = dir.join("s.db");
+    let url = format!("sqlite://{}", db.display());
+    let keys: [(&str, Option<&str>); 5] = [
+        ("POSTERN_DATABASE_URL", Some(&url)),
+        ("POSTERN_PROJECT_ID", Some(PROJECT)),
+        ("POSTERN_PUBLISHABLE_CLIENT_KEY", Some(PCK)),
+        ("POSTERN_SECRET_SERVER_KEY", Some(SSK)),
+        ("POSTERN_SUPER_SECRET_ADMIN_KEY", Some(SAK)),
+    ];
+    let mut s = start_with(&dir, free_port(), &keys);
+    let secret_file = dir.join("s.db.secret");
+    let mode = std::fs::metadata(&secret_file)
+        .expect("secret file beside the database")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "owner-only");
+    let secret = std::fs::read_to_string(&secret_file).unwrap();
+    let (status, v) = request(
+        s.port,
+        "POST",
+        "/api/v1/auth/password/sign-up",
+        &client(),
+        Some(&json!({"email": "s@example.com", "password": "password123"})),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{v}");
+    let at = v["access_token"].as_str().unwrap().to_owned();
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+    let log = std::fs::read_to_string(&s.log).unwrap();
+    assert!(
+        log.contains("generated"),
+        "a warning says the secret was generated"
+    );
+    assert!(!log.contains(secret.trim()), "the secret is not logged");
+    // A restart reads the same secret: the token still verifies, with the same port as issuer.
+    let mut s2 = start_with(&dir, s.port, &keys);
+    let mut h = client();
+    h.push(("x-stack-access-token", &at));
+    let (status, me) = request(s2.port, "GET", "/api/v1/users/me", &h, None).unwrap();
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(std::fs::read_to_string(&secret_file).unwrap(), secret);
+    assert!(
+        !contains(&std::fs::read(&db).unwrap(), secret.trim()),
+        "never in the database"
+    );
+    s2.child.kill().unwrap();
+    s2.child.wait().unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn fresh_database_gets_a_project_with_keys_printed_once() {
+    let dir = temp_dir("fresh");
+    let url = format!("sqlite://{}", dir.join("f.db").display());
+    let mut s = start_with(
+        &dir,
+        free_port(),
+        &[
+            ("POSTERN_DATABASE_URL", Some(&url)),
+            ("POSTERN_SECRET", Some(SECRET)),
+        ],
+    );
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+    let out = std::fs::read_to_string(&s.log).unwrap();
+    let grab = |k: &str| {
+        out.lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("{k}=")).map(str::to_owned))
+            .unwrap_or_else(|| panic!("{k} printed: {out}"))
+    };
+    let (project, ssk) = (
+        grab("POSTERN_PROJECT_ID"),
+        grab("POSTERN_SECRET_SERVER_KEY"),
+    );
+    assert!(ssk.starts_with("ssk_") && ssk.len() == 49);
+    // The printed key works; a restart prints nothing new.
+    let mut s = start_with(
+        &dir,
+        free_port(),
+        &[
+            ("POSTERN_DATABASE_URL", Some(&url)),
+            ("POSTERN_SECRET", Some(SECRET)),
+        ],
+    );
+    let h = [
+        ("x-stack-access-type", "server"),
+        ("x-stack-project-id", project.as_str()),
+        ("x-stack-secret-server-key", ssk.as_str()),
+    ];
+    assert_eq!(
+        request(s.port, "GET", "/api/v1/users", &h, None).unwrap().0,
+        200
+    );
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+    assert!(
+        !std::fs::read_to_string(&s.log).unwrap().contains("ssk_"),
+        "keys are shown only at creation"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn toml_config_declares_projects_and_their_config() {
+    let dir = temp_dir("toml");
+    let url = format!("sqlite://{}", dir.join("t.db").display());
+    let cfg = dir.join("postern.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[[projects]]
+id = "from-file"
+display_name = "From File"
+publishable_client_key = "{PCK}x"
+secret_server_key = "{SSK}x"
+super_secret_admin_key = "{SAK}x"
+
+[projects.config.auth]
+allowSignUp = false
+[projects.config.users]
+allowClientUserDeletion = true
+[projects.config.payments]
+kept = "as given"
+"#
+        ),
+    )
+    .unwrap();
+    let cfg_s = cfg.display().to_string();
+    let mut s = start_with(
+        &dir,
+        free_port(),
+        &[
+            ("POSTERN_DATABASE_URL", Some(&url)),
+            ("POSTERN_SECRET", Some(SECRET)),
+            ("POSTERN_CONFIG", Some(&cfg_s)),
+            ("POSTERN_PROJECT_ID", Some(PROJECT)),
+            ("POSTERN_PUBLISHABLE_CLIENT_KEY", Some(PCK)),
+            ("POSTERN_SECRET_SERVER_KEY", Some(SSK)),
+            ("POSTERN_SUPER_SECRET_ADMIN_KEY", Some(SAK)),
+        ],
+    );
+    let pck = format!("{PCK}x");
+    let c = [
+        ("x-stack-access-type", "client"),
+        ("x-stack-project-id", "from-file"),
+        ("x-stack-publishable-client-key", pck.as_str()),
+    ];
+    let (status, p) = request(s.port, "GET", "/api/v1/projects/current", &c, None).unwrap();
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["display_name"], "From File");
+    assert_eq!(p["config"]["sign_up_enabled"], false);
+    assert_eq!(p["config"]["client_user_deletion_enabled"], true);
+    let (status, e) = request(
+        s.port,
+        "POST",
+        "/api/v1/auth/password/sign-up",
+        &c,
+        Some(&json!({"email": "x@example.com", "password": "password123"})),
+    )
+    .unwrap();
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (400, Some("SIGN_UP_NOT_ENABLED"))
+    );
+    // The default project from the environment is served too.
+    assert_eq!(
+        request(s.port, "GET", "/api/v1/projects/current", &client(), None)
+            .unwrap()
+            .0,
+        200
+    );
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+    // A broken config file stops the server with a message naming the problem.
+    std::fs::write(&cfg, "[[projects]]\nid = 5\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_postern-server"))
+        .env("POSTERN_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("POSTERN_DATABASE_URL", &url)
+        .env("POSTERN_SECRET", SECRET)
+        .env("POSTERN_CONFIG", &cfg_s)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("postern.toml"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn postgres_requires_a_secret() {
+    let out = Command::new(env!("CARGO_BIN_EXE_postern-server"))
+        .env_remove("POSTERN_SECRET")
+        .env("POSTERN_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env(
+            "POSTERN_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:1/none",
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("POSTERN_SECRET is required with PostgreSQL")
+    );
 }
