@@ -148,28 +148,7 @@ async fn seed_projects(store: &dyn Store) {
 
 /// A user with every optional field empty.
 fn user(project_id: &str, signed_up_at_millis: i64) -> UserRecord {
-    UserRecord {
-        project_id: project_id.to_owned(),
-        id: Uuid::new_v4(),
-        display_name: None,
-        profile_image_url: None,
-        client_metadata: None,
-        client_read_only_metadata: None,
-        server_metadata: None,
-        password_hash: None,
-        otp_auth_enabled: false,
-        totp_secret: None,
-        selected_team_id: None,
-        is_anonymous: false,
-        restricted_by_admin: false,
-        restricted_by_admin_reason: None,
-        restricted_by_admin_private_details: None,
-        country_code: None,
-        risk_score_bot: 0,
-        risk_score_free_trial_abuse: 0,
-        signed_up_at_millis,
-        last_active_at_millis: signed_up_at_millis,
-    }
+    UserRecord::new(project_id, signed_up_at_millis)
 }
 
 /// A user with every field set to something distinctive.

@@ -245,31 +245,6 @@ pub(crate) async fn load(
     Ok(Some((rec, channels)))
 }
 
-fn blank_user(project_id: &str, now: i64) -> UserRecord {
-    UserRecord {
-        project_id: project_id.to_owned(),
-        id: Uuid::new_v4(),
-        display_name: None,
-        profile_image_url: None,
-        client_metadata: None,
-        client_read_only_metadata: None,
-        server_metadata: None,
-        password_hash: None,
-        otp_auth_enabled: false,
-        totp_secret: None,
-        selected_team_id: None,
-        is_anonymous: false,
-        restricted_by_admin: false,
-        restricted_by_admin_reason: None,
-        restricted_by_admin_private_details: None,
-        country_code: None,
-        risk_score_bot: 0,
-        risk_score_free_trial_abuse: 0,
-        signed_up_at_millis: now,
-        last_active_at_millis: now,
-    }
-}
-
 fn email_taken(email: &str) -> Error {
     Error::UserEmailAlreadyExists {
         email: email.to_owned(),
@@ -337,7 +312,7 @@ impl Users<'_> {
     pub async fn create(&self, project: &Project, update: UserUpdate) -> Result<User> {
         let hash = self.prepare_password(&update).await?;
         let now = self.p.inner.clock.now_millis();
-        let mut rec = blank_user(&project.id, now);
+        let mut rec = UserRecord::new(&project.id, now);
         rec.is_anonymous = update.is_anonymous.unwrap_or(false);
         let tx = self.p.inner.store.begin().await?;
         tx.users().insert(&rec).await?;
@@ -432,7 +407,7 @@ impl Users<'_> {
         }
         let hash = self.p.inner.hasher.hash(password).await?;
         let now = self.p.inner.clock.now_millis();
-        let mut rec = blank_user(&project.id, now);
+        let mut rec = UserRecord::new(&project.id, now);
         rec.password_hash = Some(hash);
         let channel = ContactChannelRecord {
             project_id: project.id.clone(),

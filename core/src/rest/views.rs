@@ -128,28 +128,9 @@ mod tests {
 
     #[test]
     fn client_and_server_views_have_stacks_field_counts() {
-        let rec = UserRecord {
-            project_id: "p".into(),
-            id: uuid::Uuid::nil(),
-            display_name: None,
-            profile_image_url: None,
-            client_metadata: None,
-            client_read_only_metadata: None,
-            server_metadata: Some(json!({"secret": 1})),
-            password_hash: Some("$argon2id$...".into()),
-            otp_auth_enabled: false,
-            totp_secret: None,
-            selected_team_id: None,
-            is_anonymous: false,
-            restricted_by_admin: false,
-            restricted_by_admin_reason: None,
-            restricted_by_admin_private_details: None,
-            country_code: None,
-            risk_score_bot: 0,
-            risk_score_free_trial_abuse: 0,
-            signed_up_at_millis: 1,
-            last_active_at_millis: 2,
-        };
+        let mut rec = UserRecord::new("p", 1);
+        rec.server_metadata = Some(json!({"secret": 1}));
+        rec.password_hash = Some("$argon2id$...".into());
         let u = User::from_parts(&rec, &[], &ProjectConfig::default());
         let server = user_json(&u, true);
         let client = user_json(&u, false);

@@ -122,6 +122,35 @@ pub struct UserRecord {
     pub last_active_at_millis: i64,
 }
 
+impl UserRecord {
+    /// A user with a fresh id, signed up (and last active) at `now_millis`, and every
+    /// optional field empty: no email, no password, not anonymous, not restricted.
+    pub fn new(project_id: &str, now_millis: i64) -> Self {
+        UserRecord {
+            project_id: project_id.to_owned(),
+            id: Uuid::new_v4(),
+            display_name: None,
+            profile_image_url: None,
+            client_metadata: None,
+            client_read_only_metadata: None,
+            server_metadata: None,
+            password_hash: None,
+            otp_auth_enabled: false,
+            totp_secret: None,
+            selected_team_id: None,
+            is_anonymous: false,
+            restricted_by_admin: false,
+            restricted_by_admin_reason: None,
+            restricted_by_admin_private_details: None,
+            country_code: None,
+            risk_score_bot: 0,
+            risk_score_free_trial_abuse: 0,
+            signed_up_at_millis: now_millis,
+            last_active_at_millis: now_millis,
+        }
+    }
+}
+
 impl fmt::Debug for UserRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UserRecord")
