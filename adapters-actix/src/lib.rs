@@ -1,1 +1,228 @@
-//! placeholder
+//! # postern-actix
+//!
+//! Mounts Postern's REST API into an [actix-web](https://actix.rs) app and gives app routes
+//! extractors with the same names and behaviour as `postern-axum`'s. The adapter only
+//! converts requests and responses ([`convert`](crate) is the one place where actix's
+//! `http` 0.2 types meet the core's `http` 1 types); every decision is made by
+//! [`postern_core`].
+//!
+//! # Mounting
+//!
+//! ```no_run
+//! use actix_web::{App, HttpServer, web};
+//! # async fn demo(postern: postern_core::Postern) -> std::io::Result<()> {
+//! HttpServer::new(move || {
+//!     App::new()
+//!         .app_data(web::Data::new(postern.clone())) // for the extractors
+//!         .configure(postern_actix::configure(postern.clone())) // /api/v1 and /api/latest
+//! })
+//! .bind("127.0.0.1:8102")?
+//! .run()
+//! .await
+//! # }
+//! ```
+//!
+//! [`configure_at`] and [`scope`] take other prefixes. Bodies over
+//! [`postern_core::rest::MAX_BODY_BYTES`] get `413`. actix-web is used with its default
+//! features off, so no compression is forced on the host app.
+//!
+//! # Extractors
+//!
+//! [`CurrentUser`], [`OptionalUser`] and [`ServerAccess`] read a `web::Data<Postern>`
+//! registered on the app:
+//!
+//! ```no_run
+//! use actix_web::{get, HttpResponse};
+//! use postern_actix::{CurrentUser, ServerAccess};
+//!
+//! #[get("/me")]
+//! async fn me(CurrentUser(auth): CurrentUser) -> HttpResponse {
+//!     HttpResponse::Ok().body(format!("hello {}", auth.user.map(|u| u.id.to_string()).unwrap_or_default()))
+//! }
+//!
+//! #[get("/admin")]
+//! async fn admin(ServerAccess(auth): ServerAccess) -> HttpResponse {
+//!     HttpResponse::Ok().body(format!("server access to {}", auth.project.id))
+//! }
+//! ```
+
+mod convert;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use bytes::Bytes;
+use postern_core::rest::{ApiPrefix, MAX_BODY_BYTES, error_response, payload_too_large};
+use postern_core::{Auth, Error, Postern};
+
+/// Mounts the API under `/api/v1` and `/api/latest`.
+pub fn configure(postern: Postern) -> impl FnOnce(&mut web::ServiceConfig) {
+    configure_at(postern, &["/api/v1", "/api/latest"])
+}
+
+/// Mounts the API under each of `prefixes`.
+pub fn configure_at(
+    postern: Postern,
+    prefixes: &[&str],
+) -> impl FnOnce(&mut web::ServiceConfig) + use<> {
+    let prefixes: Vec<String> = prefixes.iter().map(|p| (*p).to_owned()).collect();
+    move |cfg| {
+        for prefix in prefixes {
+            cfg.service(scope(&prefix, postern.clone()));
+        }
+    }
+}
+
+struct Mount {
+    postern: Postern,
+    prefix: String,
+}
+
+/// The API as one actix [`Scope`](actix_web::Scope) under `prefix`.
+pub fn scope(prefix: &str, postern: Postern) -> actix_web::Scope {
+    let prefix = prefix.trim_end_matches('/').to_owned();
+    web::scope(&prefix)
+        .app_data(web::Data::new(Mount { postern, prefix }))
+        .default_service(web::to(serve))
+}
+
+async fn serve(req: HttpRequest, payload: web::Payload, mount: web::Data<Mount>) -> HttpResponse {
+    let body = match payload.to_bytes_limited(MAX_BODY_BYTES).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => return HttpResponse::BadRequest().body("Invalid request body"),
+        Err(_) => {
+            return convert::to_actix_response(payload_too_large(&convert::to_core_headers(
+                req.headers(),
+            )));
+        }
+    };
+    let path = req
+        .path()
+        .strip_prefix(mount.prefix.as_str())
+        .unwrap_or("/");
+    let path = if path.is_empty() { "/" } else { path };
+    let relative = match req.query_string() {
+        "" => path.to_owned(),
+        q => format!("{path}?{q}"),
+    };
+    let mut core_req = match convert::to_core_request(&req, &relative, body) {
+        Ok(r) => r,
+        Err(_) => return HttpResponse::BadRequest().body("Invalid request URI"),
+    };
+    core_req
+        .extensions_mut()
+        .insert(ApiPrefix(mount.prefix.clone()));
+    convert::to_actix_response(mount.postern.handle(core_req).await)
+}
+
+/// A rejected extraction: Stack's error response, ready to send.
+pub struct Rejection(http::Response<Bytes>);
+
+impl Rejection {
+    fn new(err: &Error, headers: &http::HeaderMap) -> Self {
+        Rejection(error_response(err, headers))
+    }
+}
+
+impl fmt::Debug for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Rejection").field(&self.0.status()).finish()
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "request rejected with status {}", self.0.status())
+    }
+}
+
+impl ResponseError for Rejection {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        actix_web::http::StatusCode::from_u16(self.0.status().as_u16())
+            .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut copy = http::Response::new(self.0.body().clone());
+        *copy.status_mut() = self.0.status();
+        *copy.headers_mut() = self.0.headers().clone();
+        convert::to_actix_response(copy)
+    }
+}
+
+type Extraction<T> = Pin<Box<dyn Future<Output = Result<T, Rejection>>>>;
+
+/// Runs `f` with the app's `Postern` and the request headers, off the request borrow.
+fn extract<T: 'static, F, Fut>(req: &HttpRequest, f: F) -> Extraction<T>
+where
+    F: FnOnce(Postern, http::HeaderMap) -> Fut + 'static,
+    Fut: Future<Output = Result<T, Error>> + 'static,
+{
+    let postern = req
+        .app_data::<web::Data<Postern>>()
+        .map(|d| d.get_ref().clone());
+    let headers = convert::to_core_headers(req.headers());
+    Box::pin(async move {
+        let Some(postern) = postern else {
+            let err = Error::Internal("web::Data<Postern> is not registered on the app".into());
+            return Err(Rejection::new(&err, &headers));
+        };
+        f(postern, headers.clone())
+            .await
+            .map_err(|e| Rejection::new(&e, &headers))
+    })
+}
+
+/// A request from a signed-in user (access token in `x-stack-access-token` or
+/// `Authorization: Bearer`); otherwise Stack's error (`USER_AUTHENTICATION_REQUIRED`,
+/// `ACCESS_TOKEN_EXPIRED`, ...). `auth.user` is `Some`.
+#[derive(Debug, Clone)]
+pub struct CurrentUser(pub Auth);
+
+/// Like [`CurrentUser`], but a request without a token is `None`; an invalid token is
+/// still rejected.
+#[derive(Debug, Clone)]
+pub struct OptionalUser(pub Option<Auth>);
+
+/// A request with server or admin access (`x-stack-access-type: server` and a valid secret
+/// server key, or admin).
+#[derive(Debug, Clone)]
+pub struct ServerAccess(pub Auth);
+
+impl FromRequest for CurrentUser {
+    type Error = Rejection;
+    type Future = Extraction<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        extract(req, |p, h| async move {
+            p.require_user(&h).await.map(CurrentUser)
+        })
+    }
+}
+
+impl FromRequest for OptionalUser {
+    type Error = Rejection;
+    type Future = Extraction<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        extract(req, |p, h| async move {
+            p.authenticate_app_request(&h)
+                .await
+                .map(|a| OptionalUser(a.filter(|a| a.user.is_some())))
+        })
+    }
+}
+
+impl FromRequest for ServerAccess {
+    type Error = Rejection;
+    type Future = Extraction<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        extract(req, |p, h| async move {
+            p.require_server(&h).await.map(ServerAccess)
+        })
+    }
+}

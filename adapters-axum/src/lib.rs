@@ -47,7 +47,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use http::StatusCode;
 use http::request::Parts;
-use postern_core::rest::{ApiPrefix, MAX_BODY_BYTES, error_response};
+use postern_core::rest::{ApiPrefix, MAX_BODY_BYTES, error_response, payload_too_large};
 use postern_core::{Auth, Error, Postern};
 
 /// The API under `/api/v1` and `/api/latest`.
@@ -87,7 +87,7 @@ async fn serve(postern: &Postern, prefix: &str, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
     let bytes = match to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
-        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "Request body too large").into_response(),
+        Err(_) => return payload_too_large(&parts.headers).map(Body::from),
     };
     let path = parts.uri.path().strip_prefix(prefix).unwrap_or("/");
     let path = if path.is_empty() { "/" } else { path };

@@ -1,59 +1,110 @@
-//! The axum extractors on an app's own routes, on SQLite and on PostgreSQL.
+//! The adapters' extractors on an app's own routes: the same scenario through axum and
+//! actix-web, on SQLite and on PostgreSQL.
 
+#[macro_use]
 mod support;
-
-use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
 use http::Method;
-use postern_axum::{CurrentUser, OptionalUser, ServerAccess};
-use postern_core::storage::Store;
+use postern_core::Auth;
 use support::*;
 
-async fn whoami(CurrentUser(auth): CurrentUser) -> String {
+fn who(auth: Auth) -> String {
     format!(
         "user {}",
-        auth.user.expect("CurrentUser always has a user").id
+        auth.user.expect("a signed-in user always has one").id
     )
 }
 
-async fn maybe(OptionalUser(auth): OptionalUser) -> String {
+fn maybe_who(auth: Option<Auth>) -> String {
     match auth.and_then(|a| a.user) {
         Some(u) => format!("user {}", u.id),
         None => "anonymous visitor".to_owned(),
     }
 }
 
-async fn admin(ServerAccess(auth): ServerAccess) -> String {
+fn server_who(auth: Auth) -> String {
     format!("{:?} access to {}", auth.access_type, auth.project.id)
 }
 
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::support::sqlite_store().await).await; }
-        )* }
-        mod postgres { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::support::postgres_store().await).await; }
-        )* }
-    };
+/// The app: three routes of its own next to the mounted API, for the env's framework.
+async fn app(env: &Env) -> H {
+    let mut h = harness(env).await;
+    let postern = h.postern.clone();
+    h.transport =
+        match env.kind {
+            Kind::Axum => Box::new(AxumTransport(
+                Router::new()
+                    .route(
+                        "/whoami",
+                        get(
+                            |postern_axum::CurrentUser(a): postern_axum::CurrentUser| async move {
+                                who(a)
+                            },
+                        ),
+                    )
+                    .route(
+                        "/maybe",
+                        get(
+                            |postern_axum::OptionalUser(a): postern_axum::OptionalUser| async move {
+                                maybe_who(a)
+                            },
+                        ),
+                    )
+                    .route(
+                        "/admin",
+                        get(
+                            |postern_axum::ServerAccess(a): postern_axum::ServerAccess| async move {
+                                server_who(a)
+                            },
+                        ),
+                    )
+                    .merge(postern_axum::router(postern.clone()))
+                    .with_state(postern),
+            )),
+            Kind::Actix => Box::new(
+                ActixTransport::app(postern, |cfg| {
+                    use actix_web::web;
+                    cfg.route(
+                    "/whoami",
+                    web::get().to(
+                        |postern_actix::CurrentUser(a): postern_actix::CurrentUser| async move {
+                            who(a)
+                        },
+                    ),
+                )
+                .route(
+                    "/maybe",
+                    web::get().to(
+                        |postern_actix::OptionalUser(a): postern_actix::OptionalUser| async move {
+                            maybe_who(a)
+                        },
+                    ),
+                )
+                .route(
+                    "/admin",
+                    web::get().to(
+                        |postern_actix::ServerAccess(a): postern_actix::ServerAccess| async move {
+                            server_who(a)
+                        },
+                    ),
+                );
+                })
+                .await,
+            ),
+            Kind::Core => unreachable!("the core has no extractors"),
+        };
+    h
 }
 
-scenarios!(extractors_authenticate_app_routes);
+contract_module!(axum_sqlite, Axum, sqlite_store, #[tokio::test(flavor = "multi_thread", worker_threads = 2)], extractors_authenticate_app_routes);
+contract_module!(axum_postgres, Axum, postgres_store, #[tokio::test(flavor = "multi_thread", worker_threads = 2)], extractors_authenticate_app_routes);
+contract_module!(actix_sqlite, Actix, sqlite_store, #[actix_web::test], extractors_authenticate_app_routes);
+contract_module!(actix_postgres, Actix, postgres_store, #[actix_web::test], extractors_authenticate_app_routes);
 
-async fn extractors_authenticate_app_routes(store: Arc<dyn Store>) {
-    let mut h = harness(store).await;
-    // An app with routes of its own next to the mounted API, with `Postern` as its state.
-    h.app = Router::new()
-        .route("/whoami", get(whoami))
-        .route("/maybe", get(maybe))
-        .route("/admin", get(admin))
-        .merge(postern_axum::router(h.postern.clone()))
-        .with_state(h.postern.clone());
-
+async fn extractors_authenticate_app_routes(env: Env) {
+    let h = app(&env).await;
     let (user_id, at, _) = h.sign_up("app@example.com", "password123").await;
     // The access token alone, in either header.
     let r = h
@@ -74,10 +125,12 @@ async fn extractors_authenticate_app_routes(store: Arc<dyn Store>) {
         .await;
     assert_eq!(r.text(), format!("user {user_id}"));
     // With Stack's full client headers too.
-    let r = h
-        .get("/whoami", &with(h.client(), "x-stack-access-token", &at))
-        .await;
-    assert_eq!(r.status, 200);
+    assert_eq!(
+        h.get("/whoami", &with(h.client(), "x-stack-access-token", &at))
+            .await
+            .status,
+        200
+    );
     // No token: 401 with Stack's error body.
     h.get("/whoami", &vec![])
         .await
@@ -97,8 +150,7 @@ async fn extractors_authenticate_app_routes(store: Arc<dyn Store>) {
     .assert_error(401, "ACCESS_TOKEN_EXPIRED");
     h.postern.clock().advance_millis(-601_000);
 
-    let r = h.get("/maybe", &vec![]).await;
-    assert_eq!(r.text(), "anonymous visitor");
+    assert_eq!(h.get("/maybe", &vec![]).await.text(), "anonymous visitor");
     let r = h
         .get("/maybe", &vec![("x-stack-access-token".into(), at.clone())])
         .await;
@@ -115,7 +167,7 @@ async fn extractors_authenticate_app_routes(store: Arc<dyn Store>) {
         (r.status.as_u16(), r.text()),
         (200, format!("Server access to {}", h.project.id))
     );
-    h.get("/admin", &h.admin()).await;
+    assert_eq!(h.get("/admin", &h.admin()).await.status, 200);
     h.get("/admin", &vec![])
         .await
         .assert_error(401, "SERVER_AUTHENTICATION_REQUIRED");

@@ -133,6 +133,9 @@ impl Rq<'_> {
 pub(crate) async fn handle(p: &Postern, req: Request<Bytes>) -> Response<Bytes> {
     let request_id = random_crockford(16);
     let (parts, body) = req.into_parts();
+    if body.len() > MAX_BODY_BYTES {
+        return payload_too_large(&parts.headers);
+    }
     let prefix = parts
         .extensions
         .get::<ApiPrefix>()
@@ -230,6 +233,13 @@ fn not_found(parts: &http::request::Parts, prefix: &str) -> Response<Bytes> {
             "404 — this page does not exist in Stack Auth's API.\n\nPlease see the API documentation at https://docs.stack-auth.com, or visit the Stack Auth dashboard at https://app.stack-auth.com.\n\nURL: http://{host}{prefix}{path_q}"
         ),
     )
+}
+
+/// The response to a body over [`MAX_BODY_BYTES`]: `413`, plain text. Adapters that stop
+/// reading a body early answer with this, so every way in says the same.
+pub fn payload_too_large(request_headers: &HeaderMap) -> Response<Bytes> {
+    let r = response::text(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
+    response::finish(r, request_headers, &random_crockford(16))
 }
 
 /// Renders an error exactly as the API would (for adapter extractors that reject a request).

@@ -8,6 +8,7 @@ use axum::Router;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
+use postern_core::rest::ApiPrefix;
 use postern_core::storage::Store;
 use postern_core::{PasswordParams, Postern, Project, ProjectConfig, ProjectKeys};
 use serde_json::Value;
@@ -15,6 +16,40 @@ use tower::ServiceExt;
 
 pub const PUBLIC_URL: &str = "http://localhost:8102";
 pub const SECRET: &str = "test-server-secret-0123456789abcdef";
+
+/// The instantiation of a scenario list for one way in and one database: a module of
+/// tests named after the harness and the database (`axum_postgres::sign_up_...`).
+#[macro_export]
+macro_rules! contract_module {
+    ($module:ident, $kind:ident, $store:ident, #[$attr:meta], $($name:ident),* $(,)?) => {
+        mod $module {
+            $(
+                #[$attr]
+                async fn $name() {
+                    let env = super::support::Env {
+                        store: super::support::$store().await,
+                        kind: super::support::Kind::$kind,
+                    };
+                    super::$name(env).await;
+                }
+            )*
+        }
+    };
+}
+
+/// Every scenario through `Postern::handle`, the axum router and the actix app, each on
+/// SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! contract_suite {
+    ($($name:ident),* $(,)?) => {
+        $crate::contract_module!(core_sqlite, Core, sqlite_store, #[tokio::test(flavor = "multi_thread", worker_threads = 2)], $($name),*);
+        $crate::contract_module!(core_postgres, Core, postgres_store, #[tokio::test(flavor = "multi_thread", worker_threads = 2)], $($name),*);
+        $crate::contract_module!(axum_sqlite, Axum, sqlite_store, #[tokio::test(flavor = "multi_thread", worker_threads = 2)], $($name),*);
+        $crate::contract_module!(axum_postgres, Axum, postgres_store, #[tokio::test(flavor = "multi_thread", worker_threads = 2)], $($name),*);
+        $crate::contract_module!(actix_sqlite, Actix, sqlite_store, #[actix_web::test], $($name),*);
+        $crate::contract_module!(actix_postgres, Actix, postgres_store, #[actix_web::test], $($name),*);
+    };
+}
 
 pub async fn sqlite_store() -> Arc<dyn Store> {
     Arc::new(
@@ -33,8 +68,148 @@ pub async fn postgres_store() -> Arc<dyn Store> {
     )
 }
 
+/// Sends one `http` request somewhere and returns the response.
+#[async_trait::async_trait(?Send)]
+pub trait Transport {
+    async fn send(&self, req: Request<Bytes>) -> Resp;
+}
+
+/// Which way requests reach Postern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `Postern::handle` directly (the prefix stripped as an adapter would).
+    Core,
+    /// The axum router, in-process (`tower::ServiceExt::oneshot`).
+    Axum,
+    /// The actix app, in-process (`actix_web::test`).
+    Actix,
+}
+
+/// A database and a way in: what a scenario runs against.
+pub struct Env {
+    pub store: Arc<dyn Store>,
+    pub kind: Kind,
+}
+
+/// `Postern::handle` as an adapter would call it: mounted at `/api/v1` and `/api/latest`.
+pub struct CoreTransport(pub Postern);
+
+#[async_trait::async_trait(?Send)]
+impl Transport for CoreTransport {
+    async fn send(&self, req: Request<Bytes>) -> Resp {
+        let (mut parts, body) = req.into_parts();
+        let path = parts.uri.path().to_owned();
+        let Some(prefix) = ["/api/v1", "/api/latest"]
+            .into_iter()
+            .find(|p| path == *p || path.starts_with(&format!("{p}/")))
+        else {
+            return Resp {
+                status: StatusCode::NOT_FOUND,
+                headers: http::HeaderMap::new(),
+                body: Bytes::new(),
+            };
+        };
+        let rest = &path[prefix.len()..];
+        let rest = if rest.is_empty() { "/" } else { rest };
+        let uri = match parts.uri.query() {
+            Some(q) => format!("{rest}?{q}"),
+            None => rest.to_owned(),
+        };
+        parts.uri = uri.parse().expect("uri");
+        parts.extensions.insert(ApiPrefix(prefix.to_owned()));
+        let res = self.0.handle(Request::from_parts(parts, body)).await;
+        let (parts, body) = res.into_parts();
+        Resp {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+}
+
+/// An axum router, in-process.
+pub struct AxumTransport(pub Router);
+
+#[async_trait::async_trait(?Send)]
+impl Transport for AxumTransport {
+    async fn send(&self, req: Request<Bytes>) -> Resp {
+        let res = self
+            .0
+            .clone()
+            .oneshot(req.map(axum::body::Body::from))
+            .await
+            .expect("infallible");
+        let (parts, body) = res.into_parts();
+        let body = body.collect().await.expect("body").to_bytes();
+        Resp {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+}
+
+/// An actix app, in-process (needs the actix runtime: `#[actix_web::test]`).
+pub struct ActixTransport<S>(pub S);
+
+impl ActixTransport<()> {
+    /// The app: `web::Data<Postern>` for the extractors, the API via `configure`, plus `extra`.
+    pub async fn app(
+        postern: Postern,
+        extra: impl FnOnce(&mut actix_web::web::ServiceConfig) + 'static,
+    ) -> ActixTransport<
+        impl actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+            Error = actix_web::Error,
+        >,
+    > {
+        let app = actix_web::App::new()
+            .app_data(actix_web::web::Data::new(postern.clone()))
+            .configure(extra)
+            .configure(postern_actix::configure(postern));
+        ActixTransport(actix_web::test::init_service(app).await)
+    }
+}
+
+#[async_trait::async_trait(?Send)]
+impl<S, B> Transport for ActixTransport<S>
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    async fn send(&self, req: Request<Bytes>) -> Resp {
+        let (parts, body) = req.into_parts();
+        let mut tr = actix_web::test::TestRequest::default()
+            .method(actix_web::http::Method::from_bytes(parts.method.as_str().as_bytes()).unwrap())
+            .uri(&parts.uri.to_string());
+        for (k, v) in parts.headers.iter() {
+            tr = tr.append_header((k.as_str(), v.as_bytes()));
+        }
+        let res = actix_web::test::call_service(&self.0, tr.set_payload(body).to_request()).await;
+        let status = StatusCode::from_u16(res.status().as_u16()).unwrap();
+        let mut headers = http::HeaderMap::new();
+        for (k, v) in res.headers().iter() {
+            headers.append(
+                http::HeaderName::from_bytes(k.as_str().as_bytes()).unwrap(),
+                http::HeaderValue::from_bytes(v.as_bytes()).unwrap(),
+            );
+        }
+        let body = actix_web::test::read_body(res).await;
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
 pub struct H {
-    pub app: Router,
+    pub transport: Box<dyn Transport>,
     pub postern: Postern,
     pub project: Project,
     pub keys: ProjectKeys,
@@ -80,12 +255,13 @@ impl Resp {
     }
 }
 
-pub async fn harness(store: Arc<dyn Store>) -> H {
-    harness_with(store, ProjectConfig::default()).await
+pub async fn harness(env: &Env) -> H {
+    harness_with(env, ProjectConfig::default()).await
 }
 
-pub async fn harness_with(store: Arc<dyn Store>, config: ProjectConfig) -> H {
-    let postern = Postern::builder(store)
+/// A Postern over the env's store with a new project of this config, reached the env's way.
+pub async fn harness_with(env: &Env, config: ProjectConfig) -> H {
+    let postern = Postern::builder(env.store.clone())
         .secret(SECRET)
         .public_url(PUBLIC_URL)
         .password_params(PasswordParams::insecure_fast())
@@ -96,9 +272,13 @@ pub async fn harness_with(store: Arc<dyn Store>, config: ProjectConfig) -> H {
         .create(None, "Test project", config)
         .await
         .expect("project");
-    let app = postern_axum::router(postern.clone());
+    let transport: Box<dyn Transport> = match env.kind {
+        Kind::Core => Box::new(CoreTransport(postern.clone())),
+        Kind::Axum => Box::new(AxumTransport(postern_axum::router(postern.clone()))),
+        Kind::Actix => Box::new(ActixTransport::app(postern.clone(), |_| {}).await),
+    };
     H {
-        app,
+        transport,
         postern,
         project,
         keys,
@@ -154,15 +334,7 @@ impl H {
         if let Some(ct) = content_type {
             b = b.header("content-type", ct);
         }
-        let req = b.body(axum::body::Body::from(body)).expect("request");
-        let res = self.app.clone().oneshot(req).await.expect("infallible");
-        let (parts, body) = res.into_parts();
-        let body = body.collect().await.expect("body").to_bytes();
-        Resp {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        }
+        self.transport.send(b.body(body).expect("request")).await
     }
 
     pub async fn call(

@@ -1,38 +1,17 @@
-//! The REST API through the axum router, every scenario on SQLite and on PostgreSQL.
+//! The HTTP contract suite: every scenario through `Postern::handle`, the axum router and
+//! the actix app, each on SQLite and on PostgreSQL (module names say which).
+//! Adding a scenario: write `async fn name(env: Env)` and list it in `contract_suite!`.
 
+#[macro_use]
 mod support;
-
-use std::sync::Arc;
 
 use base64::Engine as _;
 use http::Method;
 use postern_core::ProjectConfig;
-use postern_core::storage::Store;
 use serde_json::{Value, json};
 use support::*;
 
-macro_rules! http_scenarios {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::support::sqlite_store().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::support::postgres_store().await).await;
-                }
-            )*
-        }
-    };
-}
-
-http_scenarios!(
+contract_suite!(
     root_describes_authentication,
     sign_up_me_refresh_sign_out,
     access_token_verifies_against_jwks,
@@ -57,8 +36,8 @@ http_scenarios!(
     unknown_routes_and_methods,
 );
 
-async fn root_describes_authentication(store: Arc<dyn Store>) {
-    let h = harness(store).await;
+async fn root_describes_authentication(env: Env) {
+    let h = harness(&env).await;
     let r = h.get("/api/v1", &vec![]).await;
     assert_eq!(r.status, 200);
     assert!(r.text().ends_with("Authentication: None"), "{}", r.text());
@@ -82,8 +61,8 @@ async fn root_describes_authentication(store: Arc<dyn Store>) {
     assert_eq!(r.status, 200, "same routes under /api/latest");
 }
 
-async fn sign_up_me_refresh_sign_out(store: Arc<dyn Store>) {
-    let h = harness(store).await;
+async fn sign_up_me_refresh_sign_out(env: Env) {
+    let h = harness(&env).await;
     let (user_id, at, rt) = h.sign_up("Alice@Example.com", "password123").await;
     assert_eq!(rt.len(), 45);
     let me = h
@@ -169,9 +148,9 @@ async fn sign_up_me_refresh_sign_out(store: Arc<dyn Store>) {
         .assert_error(400, "CANNOT_GET_OWN_USER_WITHOUT_USER");
 }
 
-async fn access_token_verifies_against_jwks(store: Arc<dyn Store>) {
+async fn access_token_verifies_against_jwks(env: Env) {
     use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
-    let h = harness(store).await;
+    let h = harness(&env).await;
     let (user_id, at, _) = h.sign_up("jwt@example.com", "password123").await;
     let jwks: JwkSet = serde_json::from_value(
         h.get(
@@ -215,8 +194,8 @@ async fn access_token_verifies_against_jwks(store: Arc<dyn Store>) {
     }
 }
 
-async fn wrong_password_and_unknown_email_look_the_same(store: Arc<dyn Store>) {
-    let h = harness(store).await;
+async fn wrong_password_and_unknown_email_look_the_same(env: Env) {
+    let h = harness(&env).await;
     h.sign_up("bob@example.com", "password123").await;
     let a = h
         .post(
@@ -251,8 +230,8 @@ async fn wrong_password_and_unknown_email_look_the_same(store: Arc<dyn Store>) {
     );
 }
 
-async fn duplicate_email_in_other_case_conflicts(store: Arc<dyn Store>) {
-    let h = harness(store).await;
+async fn duplicate_email_in_other_case_conflicts(env: Env) {
+    let h = harness(&env).await;
     h.sign_up("carol@example.com", "password123").await;
     let r = h
         .post(
@@ -268,8 +247,8 @@ async fn duplicate_email_in_other_case_conflicts(store: Arc<dyn Store>) {
     );
 }
 
-async fn sign_up_validation(store: Arc<dyn Store>) {
-    let h = harness(store).await;
+async fn sign_up_validation(env: Env) {
+    let h = harness(&env).await;
     let v = h
         .post(
             "/api/v1/auth/password/sign-up",
@@ -318,8 +297,8 @@ async fn sign_up_validation(store: Arc<dyn Store>) {
     assert_eq!(list["items"].as_array().unwrap().len(), 0);
 }
 
-async fn malformed_bodies_are_client_errors(store: Arc<dyn Store>) {
-    let h = harness(store).await;
+async fn malformed_bodies_are_client_errors(env: Env) {
+    let h = harness(&env).await;
     let r = h
         .raw(
             Method::POST,
@@ -393,8 +372,8 @@ async fn malformed_bodies_are_client_errors(store: Arc<dyn Store>) {
     assert_eq!(r.status, 413);
 }
 
-async fn project_authentication_errors(store: Arc<dyn Store>) {
-    let h = harness(store).await;
+async fn project_authentication_errors(env: Env) {
+    let h = harness(&env).await;
     h.get("/api/v1/users/me", &vec![])
         .await
         .assert_error(400, "ACCESS_TYPE_REQUIRED");
@@ -491,8 +470,8 @@ async fn project_authentication_errors(store: Arc<dyn Store>) {
     h.get("/api/v1/users", &hex).await.assert_ok();
 }
 
-async fn access_token_errors(store: Arc<dyn Store>) {
-    let h = harness(store.clone()).await;
+async fn access_token_errors(env: Env) {
+    let h = harness(&env).await;
     let (_, at, _) = h.sign_up("tok@example.com", "password123").await;
     h.get(
         "/api/v1/users/me",
@@ -540,7 +519,7 @@ async fn access_token_errors(store: Arc<dyn Store>) {
     assert!(v["details"]["expired_at_millis"].is_i64());
     assert!(v["details"]["user_id"].is_string());
     // A server signing with another secret cannot forge tokens for this one.
-    let forger = postern_core::Postern::builder(store)
+    let forger = postern_core::Postern::builder(env.store.clone())
         .secret("another-secret-0123456789")
         .public_url(PUBLIC_URL)
         .build()
@@ -572,8 +551,8 @@ async fn access_token_errors(store: Arc<dyn Store>) {
     .assert_error(401, "UNPARSABLE_ACCESS_TOKEN");
 }
 
-async fn server_user_crud(store: Arc<dyn Store>) {
-    let h = harness(store).await;
+async fn server_user_crud(env: Env) {
+    let h = harness(&env).await;
     let r = h.post(
         "/api/v1/users",
         &h.server(),
@@ -708,8 +687,8 @@ async fn server_user_crud(store: Arc<dyn Store>) {
     );
 }
 
-async fn user_list_pagination_and_search(store: Arc<dyn Store>) {
-    let h = harness(store).await;
+async fn user_list_pagination_and_search(env: Env) {
+    let h = harness(&env).await;
     let mut ids = Vec::new();
     for i in 0..5 {
         let r = h.post("/api/v1/users", &h.server(), json!({"primary_email": format!("u{i}@example.com"), "display_name": format!("User {i}")})).await;
@@ -817,8 +796,8 @@ async fn user_list_pagination_and_search(store: Arc<dyn Store>) {
     );
 }
 
-async fn client_cannot_write_server_fields(store: Arc<dyn Store>) {
-    let h = harness(store).await;
+async fn client_cannot_write_server_fields(env: Env) {
+    let h = harness(&env).await;
     let (_, at, _) = h.sign_up("eve@example.com", "password123").await;
     let c = with(h.client(), "x-stack-access-token", &at);
     let v = h
@@ -890,8 +869,8 @@ async fn client_cannot_write_server_fields(store: Arc<dyn Store>) {
         .assert_error(401, "INSUFFICIENT_ACCESS_TYPE");
 }
 
-async fn user_update_semantics(store: Arc<dyn Store>) {
-    let h = harness(store).await;
+async fn user_update_semantics(env: Env) {
+    let h = harness(&env).await;
     let (id, at, rt) = h.sign_up("frank@example.com", "password123").await;
     let path = format!("/api/v1/users/{id}");
     // Changing the primary email keeps auth on the new address, unverified.
@@ -1035,8 +1014,8 @@ async fn user_update_semantics(store: Arc<dyn Store>) {
     assert_eq!(r.status, 400);
 }
 
-async fn password_update_and_set(store: Arc<dyn Store>) {
-    let h = harness(store).await;
+async fn password_update_and_set(env: Env) {
+    let h = harness(&env).await;
     let (_, at, rt) = h.sign_up("heidi@example.com", "password123").await;
     let other = h
         .post(
@@ -1172,8 +1151,8 @@ async fn password_update_and_set(store: Arc<dyn Store>) {
     .assert_ok();
 }
 
-async fn sessions_list_create_delete(store: Arc<dyn Store>) {
-    let h = harness(store).await;
+async fn sessions_list_create_delete(env: Env) {
+    let h = harness(&env).await;
     let (id, at, _) = h.sign_up("judy@example.com", "password123").await;
     let c = with(h.client(), "x-stack-access-token", &at);
     let pair = h
@@ -1306,8 +1285,8 @@ async fn sessions_list_create_delete(store: Arc<dyn Store>) {
         .assert_error(400, "CANNOT_GET_OWN_USER_WITHOUT_USER");
 }
 
-async fn delete_me_rules(store: Arc<dyn Store>) {
-    let h = harness(store.clone()).await;
+async fn delete_me_rules(env: Env) {
+    let h = harness(&env).await;
     let (id, at, rt) = h.sign_up("leo@example.com", "password123").await;
     let r = h
         .delete(
@@ -1344,7 +1323,7 @@ async fn delete_me_rules(store: Arc<dyn Store>) {
     .assert_error(400, "CANNOT_GET_OWN_USER_WITHOUT_USER");
     let mut cfg = ProjectConfig::default();
     cfg.users.allow_client_user_deletion = true;
-    let h2 = harness_with(store, cfg).await;
+    let h2 = harness_with(&env, cfg).await;
     let (_, at2, _) = h2.sign_up("mia@example.com", "password123").await;
     h2.delete(
         "/api/v1/users/me",
@@ -1354,8 +1333,8 @@ async fn delete_me_rules(store: Arc<dyn Store>) {
     .assert_ok();
 }
 
-async fn project_current_and_jwks(store: Arc<dyn Store>) {
-    let h = harness(store).await;
+async fn project_current_and_jwks(env: Env) {
+    let h = harness(&env).await;
     let p = h
         .get("/api/v1/projects/current", &h.client())
         .await
@@ -1426,8 +1405,8 @@ async fn project_current_and_jwks(store: Arc<dyn Store>) {
     );
 }
 
-async fn oauth_token_refresh_grant(store: Arc<dyn Store>) {
-    let h = harness(store).await;
+async fn oauth_token_refresh_grant(env: Env) {
+    let h = harness(&env).await;
     let (user_id, _, rt) = h.sign_up("nia@example.com", "password123").await;
     let form = |rt: &str, secret: &str| {
         format!(
@@ -1520,8 +1499,8 @@ async fn oauth_token_refresh_grant(store: Arc<dyn Store>) {
     assert_eq!(r.json()["error"], "unsupported_grant_type");
 }
 
-async fn override_error_status_and_cors(store: Arc<dyn Store>) {
-    let h = harness(store).await;
+async fn override_error_status_and_cors(env: Env) {
+    let h = harness(&env).await;
     let r = h
         .get(
             "/api/v1/users/me",
@@ -1549,11 +1528,11 @@ async fn override_error_status_and_cors(store: Arc<dyn Store>) {
     );
 }
 
-async fn config_switches(store: Arc<dyn Store>) {
+async fn config_switches(env: Env) {
     let mut cfg = ProjectConfig::default();
     cfg.auth.allow_sign_up = false;
     cfg.project.require_publishable_client_key = true;
-    let h = harness_with(store.clone(), cfg).await;
+    let h = harness_with(&env, cfg).await;
     h.post(
         "/api/v1/auth/password/sign-up",
         &h.client(),
@@ -1580,7 +1559,7 @@ async fn config_switches(store: Arc<dyn Store>) {
         .assert_ok();
     let mut cfg = ProjectConfig::default();
     cfg.auth.password.allow_sign_in = false;
-    let h2 = harness_with(store.clone(), cfg).await;
+    let h2 = harness_with(&env, cfg).await;
     h2.post(
         "/api/v1/auth/password/sign-in",
         &h2.client(),
@@ -1590,7 +1569,7 @@ async fn config_switches(store: Arc<dyn Store>) {
     .assert_error(400, "PASSWORD_AUTHENTICATION_NOT_ENABLED");
     let mut cfg = ProjectConfig::default();
     cfg.onboarding.require_email_verification = true;
-    let h3 = harness_with(store, cfg).await;
+    let h3 = harness_with(&env, cfg).await;
     let (id, at, _) = h3.sign_up("p@example.com", "password123").await;
     let v = h3
         .get(
@@ -1655,28 +1634,24 @@ async fn config_switches(store: Arc<dyn Store>) {
     );
 }
 
-async fn concurrent_sign_ups_create_one_user(store: Arc<dyn Store>) {
-    let h = Arc::new(harness(store).await);
-    let mut tasks = Vec::new();
-    for i in 0..50 {
-        let h = h.clone();
-        tasks.push(tokio::spawn(async move {
-            let email = if i % 2 == 0 {
-                "Race@Example.com"
-            } else {
-                "race@example.com"
-            };
-            h.post(
-                "/api/v1/auth/password/sign-up",
-                &h.client(),
-                json!({"email": email, "password": "password123"}),
-            )
-            .await
-        }));
-    }
+async fn concurrent_sign_ups_create_one_user(env: Env) {
+    let h = harness(&env).await;
+    let client = h.client();
+    let attempts = (0..50).map(|i| {
+        let email = if i % 2 == 0 {
+            "Race@Example.com"
+        } else {
+            "race@example.com"
+        };
+        h.post(
+            "/api/v1/auth/password/sign-up",
+            &client,
+            json!({"email": email, "password": "password123"}),
+        )
+    });
+    let results = futures_util::future::join_all(attempts).await;
     let mut ok = 0;
-    for t in tasks {
-        let r = t.await.unwrap();
+    for r in results {
         if r.status == 200 {
             ok += 1;
         } else {
@@ -1695,8 +1670,8 @@ async fn concurrent_sign_ups_create_one_user(store: Arc<dyn Store>) {
     );
 }
 
-async fn unknown_routes_and_methods(store: Arc<dyn Store>) {
-    let h = harness(store).await;
+async fn unknown_routes_and_methods(env: Env) {
+    let h = harness(&env).await;
     let r = h.get("/api/v1/nope", &vec![]).await;
     assert_eq!(r.status, 404);
     assert!(
