@@ -2,7 +2,7 @@
 //!
 //! Mounts Postern's REST API into an [actix-web](https://actix.rs) app and gives app routes
 //! extractors with the same names and behaviour as `postern-axum`'s. The adapter only
-//! converts requests and responses ([`convert`](crate) is the one place where actix's
+//! converts requests and responses (its `convert` module is the one place where actix's
 //! `http` 0.2 types meet the core's `http` 1 types); every decision is made by
 //! [`postern_core`].
 //!

@@ -7,12 +7,14 @@ use clap::Parser;
 use serde::Deserialize;
 
 /// Postern: embeddable auth with a Stack-Auth-compatible REST API.
+///
+/// The settings of both example servers; every flag has a `POSTERN_*` environment variable.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "postern-server", version, about)]
-pub(crate) struct Args {
+pub struct Args {
     /// Address to listen on.
     #[arg(long, env = "POSTERN_LISTEN", default_value = "127.0.0.1:8102")]
-    pub(crate) listen: String,
+    pub listen: String,
 
     /// Database URL: sqlite://path/to/file.db, sqlite::memory:, or postgres://user@host/db.
     #[arg(
@@ -20,17 +22,17 @@ pub(crate) struct Args {
         env = "POSTERN_DATABASE_URL",
         default_value = "sqlite://postern.db"
     )]
-    pub(crate) database_url: String,
+    pub database_url: String,
 
     /// Public base URL of this server, used in token issuers [default: http://<listen>].
     #[arg(long, env = "POSTERN_PUBLIC_URL")]
-    pub(crate) public_url: Option<String>,
+    pub public_url: Option<String>,
 
     /// Server secret deriving the token signing keys. With SQLite and none given, one is
     /// generated on first start and kept in an owner-only file beside the database file.
     /// Required with PostgreSQL.
     #[arg(long, env = "POSTERN_SECRET", hide_env_values = true)]
-    pub(crate) secret: Option<String>,
+    pub secret: Option<String>,
 
     /// Previous server secrets (comma-separated): their tokens still verify, so the secret
     /// can rotate without signing anyone out.
@@ -40,35 +42,35 @@ pub(crate) struct Args {
         hide_env_values = true,
         value_delimiter = ','
     )]
-    pub(crate) previous_secrets: Vec<String>,
+    pub previous_secrets: Vec<String>,
 
     /// Id of the default project, created or updated at start.
     #[arg(long, env = "POSTERN_PROJECT_ID")]
-    pub(crate) project_id: Option<String>,
+    pub project_id: Option<String>,
 
     /// Display name of the default project.
     #[arg(long, env = "POSTERN_PROJECT_NAME", default_value = "Default Project")]
-    pub(crate) project_name: String,
+    pub project_name: String,
 
     /// Publishable client key of the default project (pck_...).
     #[arg(long, env = "POSTERN_PUBLISHABLE_CLIENT_KEY", hide_env_values = true)]
-    pub(crate) publishable_client_key: Option<String>,
+    pub publishable_client_key: Option<String>,
 
     /// Secret server key of the default project (ssk_...).
     #[arg(long, env = "POSTERN_SECRET_SERVER_KEY", hide_env_values = true)]
-    pub(crate) secret_server_key: Option<String>,
+    pub secret_server_key: Option<String>,
 
     /// Super secret admin key of the default project (sak_...).
     #[arg(long, env = "POSTERN_SUPER_SECRET_ADMIN_KEY", hide_env_values = true)]
-    pub(crate) super_secret_admin_key: Option<String>,
+    pub super_secret_admin_key: Option<String>,
 
     /// TOML file declaring projects and their config.
     #[arg(long, env = "POSTERN_CONFIG")]
-    pub(crate) config: Option<PathBuf>,
+    pub config: Option<PathBuf>,
 
     /// Log format: text or json. Levels come from RUST_LOG (default info).
     #[arg(long, env = "POSTERN_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
-    pub(crate) log_format: String,
+    pub log_format: String,
 }
 
 /// The TOML config file.
@@ -88,24 +90,33 @@ pub(crate) struct Args {
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct FileConfig {
+pub struct FileConfig {
     #[serde(default)]
-    pub(crate) projects: Vec<FileProject>,
+    /// The projects to create or update at start.
+    pub projects: Vec<FileProject>,
 }
 
+/// One project of the TOML file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct FileProject {
-    pub(crate) id: String,
-    pub(crate) display_name: Option<String>,
-    pub(crate) publishable_client_key: Option<String>,
-    pub(crate) secret_server_key: Option<String>,
-    pub(crate) super_secret_admin_key: Option<String>,
-    pub(crate) config: Option<BTreeMap<String, toml::Value>>,
+pub struct FileProject {
+    /// Project id.
+    pub id: String,
+    /// Display name (default: the id).
+    pub display_name: Option<String>,
+    /// Publishable client key (all three keys or none).
+    pub publishable_client_key: Option<String>,
+    /// Secret server key.
+    pub secret_server_key: Option<String>,
+    /// Super secret admin key.
+    pub super_secret_admin_key: Option<String>,
+    /// Project config in Stack's shape (`auth.allowSignUp`, ...).
+    pub config: Option<BTreeMap<String, toml::Value>>,
 }
 
 impl FileConfig {
-    pub(crate) fn load(path: &std::path::Path) -> Result<Self, String> {
+    /// Reads and parses the file.
+    pub fn load(path: &std::path::Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("reading {}: {e}", path.display()))?;
         toml::from_str(&text).map_err(|e| format!("parsing {}: {e}", path.display()))

@@ -1,14 +1,9 @@
-//! Wiring: store, secret, projects, router, serve until SIGINT/SIGTERM.
+//! Everything a Postern server does before it serves: settings, store, secret, projects.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
 
-use axum::Router;
-use axum::extract::Request;
-use axum::middleware::{self, Next};
-use axum::response::Response;
 use postern_core::storage::Store;
 use postern_core::{Postern, ProjectConfig, ProjectKeys};
 use postern_storage_postgres::PostgresStore;
@@ -16,7 +11,8 @@ use postern_storage_sqlite::SqliteStore;
 
 use crate::settings::{Args, FileConfig};
 
-pub(crate) fn init_logging(args: &Args) {
+/// Installs the tracing subscriber (text or JSON, levels from `RUST_LOG`).
+pub fn init_logging(args: &Args) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
     let builder = tracing_subscriber::fmt()
@@ -58,7 +54,7 @@ fn backend(url: &str) -> Result<Backend, String> {
 }
 
 /// Removes a password from a URL before it is logged.
-fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) if u.password().is_some() => {
             let _ = u.set_password(Some("***"));
@@ -262,56 +258,8 @@ fn print_keys(project_id: &str, keys: &ProjectKeys) {
     );
 }
 
-async fn log_requests(req: Request, next: Next) -> Response {
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let started = Instant::now();
-    let response = next.run(req).await;
-    tracing::info!(
-        %method,
-        path,
-        status = response.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
-        "request"
-    );
-    response
-}
-
-pub(crate) async fn run(args: Args) -> Result<(), String> {
-    let addr: SocketAddr = args
-        .listen
-        .parse()
-        .map_err(|e| format!("POSTERN_LISTEN {}: {e}", args.listen))?;
-    let backend = backend(&args.database_url)?;
-    let secret = resolve_secret(&args, &backend)?;
-    let store = open_store(&args.database_url, &backend).await?;
-    let public_url = args
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
-    let mut builder = Postern::builder(store)
-        .secret(secret)
-        .public_url(public_url.clone());
-    for s in args.previous_secrets.iter().filter(|s| !s.is_empty()) {
-        builder = builder.previous_secret(s.clone());
-    }
-    let postern = builder.build().map_err(|e| e.to_string())?;
-    bootstrap_projects(&postern, &args).await?;
-
-    let app: Router = postern_axum::router(postern).layer(middleware::from_fn(log_requests));
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("binding {addr}: {e}"))?;
-    tracing::info!(%addr, %public_url, database = %redact_url(&args.database_url), "postern listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server: {e}"))?;
-    tracing::info!("stopped");
-    Ok(())
-}
-
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -331,6 +279,47 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down");
+}
+
+/// A configured Postern, ready to be mounted by a web framework.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The Postern.
+    pub postern: Postern,
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// The public base URL (token issuer base).
+    pub public_url: String,
+}
+
+/// Opens and migrates the database, resolves the secret, applies the projects of the
+/// config file and of the environment.
+pub async fn prepare(args: &Args) -> Result<Prepared, String> {
+    let addr: SocketAddr = args
+        .listen
+        .parse()
+        .map_err(|e| format!("POSTERN_LISTEN {}: {e}", args.listen))?;
+    let backend = backend(&args.database_url)?;
+    let secret = resolve_secret(args, &backend)?;
+    let store = open_store(&args.database_url, &backend).await?;
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let mut builder = Postern::builder(store)
+        .secret(secret)
+        .public_url(public_url.clone());
+    for s in args.previous_secrets.iter().filter(|s| !s.is_empty()) {
+        builder = builder.previous_secret(s.clone());
+    }
+    let postern = builder.build().map_err(|e| e.to_string())?;
+    bootstrap_projects(&postern, args).await?;
+    tracing::info!(%addr, %public_url, database = %redact_url(&args.database_url), "postern ready");
+    Ok(Prepared {
+        postern,
+        addr,
+        public_url,
+    })
 }
 
 #[cfg(test)]
