@@ -155,6 +155,26 @@ pub trait SessionRepo: Send + Sync {
     async fn touch(&self, project_id: &str, id: Uuid, at_millis: i64) -> StoreResult<bool>;
 }
 
+/// User and team API keys. The key itself is never stored: only a keyed hash of its
+/// secret part and its last four characters.
+#[async_trait]
+pub trait ApiKeyRepo: Send + Sync {
+    /// Inserts a key; [`StoreError::MissingReference`] when its owning user does not exist
+    /// in the project.
+    async fn insert(&self, key: &ApiKeyRecord) -> StoreResult<()>;
+    /// The key with this id in this project.
+    async fn get(&self, project_id: &str, id: Uuid) -> StoreResult<Option<ApiKeyRecord>>;
+    /// The key with this id in any project (credential-scanning revocation only).
+    async fn find_in_any_project(&self, id: Uuid) -> StoreResult<Option<ApiKeyRecord>>;
+    /// The keys owned by a user, newest first (ties by id).
+    async fn list_for_user(&self, project_id: &str, user_id: Uuid) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// The keys owned by a team, newest first (ties by id).
+    async fn list_for_team(&self, project_id: &str, team_id: Uuid) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// Writes description, expiry and revocation of the key; `false` when it does not exist.
+    /// Owner, hash, last four and creation time never change.
+    async fn update(&self, key: &ApiKeyRecord) -> StoreResult<bool>;
+}
+
 /// The repositories of one connection (the store's pool, or a transaction).
 pub trait Repos: Send + Sync {
     /// Projects and key sets.
@@ -163,6 +183,8 @@ pub trait Repos: Send + Sync {
     fn users(&self) -> &dyn UserRepo;
     /// Sessions.
     fn sessions(&self) -> &dyn SessionRepo;
+    /// User and team API keys.
+    fn api_keys(&self) -> &dyn ApiKeyRepo;
 }
 
 /// A storage backend: autocommit repositories plus transactions and migrations.

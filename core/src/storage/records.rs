@@ -269,3 +269,54 @@ pub struct UserListQuery {
     /// Leave out (non-anonymous) users without a verified primary email.
     pub exclude_unverified_email: bool,
 }
+
+/// Who owns an API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ApiKeyOwner {
+    /// A user of the project (the key is deleted with the user).
+    User(Uuid),
+    /// A team of the project.
+    Team(Uuid),
+}
+
+/// A user or team API key row. Holds no usable secret: `secret_hash` is an HMAC-SHA256 (with
+/// a server-side pepper) of the key, lowercase hex. `Debug` redacts it.
+#[derive(Clone, PartialEq)]
+pub struct ApiKeyRecord {
+    /// Owning project.
+    pub project_id: String,
+    /// Key id (embedded in the key string).
+    pub id: Uuid,
+    /// Owner.
+    pub owner: ApiKeyOwner,
+    /// Free text.
+    pub description: String,
+    /// A public (`pk_`) key.
+    pub is_public: bool,
+    /// HMAC-SHA256 of the whole key string under the server pepper, lowercase hex.
+    pub secret_hash: String,
+    /// The last four characters of the key.
+    pub last_four: String,
+    /// Creation time, epoch milliseconds.
+    pub created_at_millis: i64,
+    /// Expiry, epoch milliseconds.
+    pub expires_at_millis: Option<i64>,
+    /// When the key was revoked, if it was.
+    pub revoked_at_millis: Option<i64>,
+}
+
+impl fmt::Debug for ApiKeyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKeyRecord")
+            .field("project_id", &self.project_id)
+            .field("id", &self.id)
+            .field("owner", &self.owner)
+            .field("description", &self.description)
+            .field("is_public", &self.is_public)
+            .field("last_four", &self.last_four)
+            .field("created_at_millis", &self.created_at_millis)
+            .field("expires_at_millis", &self.expires_at_millis)
+            .field("revoked_at_millis", &self.revoked_at_millis)
+            .finish_non_exhaustive()
+    }
+}
