@@ -55,7 +55,10 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use bytes::Bytes;
-use postern_core::rest::{ApiPrefix, MAX_BODY_BYTES, error_response, payload_too_large};
+use postern_core::api_keys::{ApiKeyHeader, ApiKeyUserAuth};
+use postern_core::rest::{
+    ApiPrefix, MAX_BODY_BYTES, error_response, payload_too_large, unauthorized_response,
+};
 use postern_core::{Auth, Error, Postern};
 
 /// Mounts the API under `/api/v1` and `/api/latest`.
@@ -223,6 +226,39 @@ impl FromRequest for ServerAccess {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         extract(req, |p, h| async move {
             p.require_server(&h).await.map(ServerAccess)
+        })
+    }
+}
+
+/// A request carrying a valid user API key, in the `x-stack-api-key` header or the header
+/// named by `web::Data<ApiKeyHeader>` app data. Rejects with 401 and Stack's error body
+/// (`API_KEY_NOT_FOUND`, `API_KEY_REVOKED`, `API_KEY_EXPIRED`, `WRONG_API_KEY_TYPE`).
+#[derive(Debug, Clone)]
+pub struct ApiKeyUser(pub ApiKeyUserAuth);
+
+impl FromRequest for ApiKeyUser {
+    type Error = Rejection;
+    type Future = Extraction<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let header = req
+            .app_data::<web::Data<ApiKeyHeader>>()
+            .map(|h| h.get_ref().clone())
+            .unwrap_or_default();
+        let postern = req
+            .app_data::<web::Data<Postern>>()
+            .map(|d| d.get_ref().clone());
+        let headers = convert::to_core_headers(req.headers());
+        Box::pin(async move {
+            let Some(postern) = postern else {
+                let err = Error::Internal("web::Data<Postern> is not registered on the app".into());
+                return Err(Rejection::new(&err, &headers));
+            };
+            postern
+                .require_api_key_user(&headers, &header.0)
+                .await
+                .map(ApiKeyUser)
+                .map_err(|e| Rejection(unauthorized_response(&e, &headers)))
         })
     }
 }

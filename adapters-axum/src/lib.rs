@@ -47,7 +47,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use http::StatusCode;
 use http::request::Parts;
-use postern_core::rest::{ApiPrefix, MAX_BODY_BYTES, error_response, payload_too_large};
+use postern_core::api_keys::{ApiKeyHeader, ApiKeyUserAuth};
+use postern_core::rest::{
+    ApiPrefix, MAX_BODY_BYTES, error_response, payload_too_large, unauthorized_response,
+};
 use postern_core::{Auth, Error, Postern};
 
 /// The API under `/api/v1` and `/api/latest`.
@@ -171,5 +174,32 @@ where
             .await
             .map(ServerAccess)
             .map_err(|e| reject(&e, parts))
+    }
+}
+
+/// A request carrying a valid user API key, in the `x-stack-api-key` header or the header
+/// named by an [`ApiKeyHeader`] extension. Rejects with 401 and Stack's error body
+/// (`API_KEY_NOT_FOUND`, `API_KEY_REVOKED`, `API_KEY_EXPIRED`, `WRONG_API_KEY_TYPE`).
+#[derive(Debug, Clone)]
+pub struct ApiKeyUser(pub ApiKeyUserAuth);
+
+impl<S> FromRequestParts<S> for ApiKeyUser
+where
+    Postern: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .extensions
+            .get::<ApiKeyHeader>()
+            .cloned()
+            .unwrap_or_default();
+        Postern::from_ref(state)
+            .require_api_key_user(&parts.headers, &header.0)
+            .await
+            .map(ApiKeyUser)
+            .map_err(|e| unauthorized_response(&e, &parts.headers).map(Body::from))
     }
 }

@@ -38,8 +38,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::storage::{
-    ApiKeySetRecord, ChannelKind, ContactChannelRecord, KeyKind, ProjectRecord, SessionRecord,
-    Store, StoreError, StoreResult, UserListQuery, UserRecord,
+    ApiKeyOwner, ApiKeyRecord, ApiKeySetRecord, ChannelKind, ContactChannelRecord, KeyKind,
+    ProjectRecord, SessionRecord, Store, StoreError, StoreResult, UserListQuery, UserRecord,
 };
 
 /// Something [`store_conformance_tests!`](crate::store_conformance_tests) can run the
@@ -114,7 +114,9 @@ macro_rules! store_conformance_tests {
             list_search,
             transaction_commit_makes_writes_visible,
             transaction_drop_rolls_back,
-            concurrent_sign_ups_have_one_winner
+            concurrent_sign_ups_have_one_winner,
+            api_key_round_trip_isolation_and_order,
+            api_key_owner_rules_and_cascade
         );
     };
 }
@@ -1869,5 +1871,163 @@ pub async fn concurrent_sign_ups_have_one_winner(store: &dyn Store) {
             .unwrap()
             .len(),
         1
+    );
+}
+
+fn api_key(
+    project_id: &str,
+    owner: ApiKeyOwner,
+    hash: &str,
+    created_at_millis: i64,
+) -> ApiKeyRecord {
+    ApiKeyRecord {
+        project_id: project_id.to_owned(),
+        id: Uuid::new_v4(),
+        owner,
+        description: format!("key {hash}"),
+        is_public: false,
+        secret_hash: hash.to_owned(),
+        last_four: "abcd".to_owned(),
+        created_at_millis,
+        expires_at_millis: None,
+        revoked_at_millis: None,
+    }
+}
+
+/// API keys: every field round-trips for user and team keys; other projects see nothing
+/// (except the credential-scanning lookup); lists are newest first per owner; a duplicate
+/// hash conflicts; update changes only description, expiry and revocation.
+pub async fn api_key_round_trip_isolation_and_order(store: &dyn Store) {
+    seed_projects(store).await;
+    let user = user(A, 1);
+    store.users().insert(&user).await.expect("insert user");
+    let repo = store.api_keys();
+    let mut first = api_key(A, ApiKeyOwner::User(user.id), "h1", 10);
+    first.is_public = true;
+    first.expires_at_millis = Some(99);
+    repo.insert(&first).await.expect("insert user key");
+    let second = api_key(A, ApiKeyOwner::User(user.id), "h2", 20);
+    repo.insert(&second).await.expect("insert second key");
+    let team = Uuid::new_v4();
+    let team_key = api_key(A, ApiKeyOwner::Team(team), "h3", 30);
+    repo.insert(&team_key).await.expect("insert team key");
+
+    assert_eq!(repo.get(A, first.id).await.unwrap(), Some(first.clone()));
+    assert_eq!(
+        repo.get(A, team_key.id).await.unwrap(),
+        Some(team_key.clone())
+    );
+    assert_eq!(
+        repo.get(B, first.id).await.unwrap(),
+        None,
+        "invisible from another project"
+    );
+    assert_eq!(
+        repo.find_in_any_project(first.id).await.unwrap(),
+        Some(first.clone())
+    );
+    let listed: Vec<Uuid> = repo
+        .list_for_user(A, user.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(listed, vec![second.id, first.id], "newest first");
+    assert!(repo.list_for_user(B, user.id).await.unwrap().is_empty());
+    assert_eq!(
+        repo.list_for_team(A, team).await.unwrap(),
+        vec![team_key.clone()]
+    );
+
+    let dup = api_key(A, ApiKeyOwner::User(user.id), "h1", 40);
+    assert!(
+        matches!(repo.insert(&dup).await, Err(StoreError::Conflict(_))),
+        "hashes are unique"
+    );
+
+    let mut changed = first.clone();
+    changed.description = "renamed".into();
+    changed.expires_at_millis = None;
+    changed.revoked_at_millis = Some(50);
+    changed.secret_hash = "other".into();
+    changed.last_four = "zzzz".into();
+    changed.is_public = false;
+    changed.created_at_millis = 0;
+    assert!(repo.update(&changed).await.unwrap());
+    let got = repo.get(A, first.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            got.description.as_str(),
+            got.expires_at_millis,
+            got.revoked_at_millis
+        ),
+        ("renamed", None, Some(50))
+    );
+    assert_eq!(
+        (
+            got.secret_hash.as_str(),
+            got.last_four.as_str(),
+            got.is_public,
+            got.created_at_millis
+        ),
+        ("h1", "abcd", true, 10),
+        "immutable fields are kept"
+    );
+    let mut other_project = changed.clone();
+    other_project.project_id = B.into();
+    assert!(
+        !repo.update(&other_project).await.unwrap(),
+        "no update across projects"
+    );
+}
+
+/// API keys: a user key needs a user of its own project; keys go with their user; a
+/// rolled-back insert leaves nothing.
+pub async fn api_key_owner_rules_and_cascade(store: &dyn Store) {
+    seed_projects(store).await;
+    let user = user(A, 1);
+    store.users().insert(&user).await.expect("insert user");
+    let repo = store.api_keys();
+    let ghost = api_key(A, ApiKeyOwner::User(Uuid::new_v4()), "g1", 1);
+    assert!(matches!(
+        repo.insert(&ghost).await,
+        Err(StoreError::MissingReference(_))
+    ));
+    let foreign = api_key(B, ApiKeyOwner::User(user.id), "g2", 1);
+    assert!(
+        matches!(
+            repo.insert(&foreign).await,
+            Err(StoreError::MissingReference(_))
+        ),
+        "a user of another project is not an owner"
+    );
+    let key = api_key(A, ApiKeyOwner::User(user.id), "g3", 1);
+    repo.insert(&key).await.unwrap();
+    assert!(store.users().delete(A, user.id).await.unwrap());
+    assert_eq!(
+        repo.get(A, key.id).await.unwrap(),
+        None,
+        "deleted with the user"
+    );
+
+    let owner = self::user(A, 2);
+    store.users().insert(&owner).await.unwrap();
+    let tx = store.begin().await.unwrap();
+    let rolled_back = api_key(A, ApiKeyOwner::User(owner.id), "g4", 1);
+    tx.api_keys().insert(&rolled_back).await.unwrap();
+    assert!(
+        tx.api_keys()
+            .get(A, rolled_back.id)
+            .await
+            .unwrap()
+            .is_some(),
+        "visible inside the transaction"
+    );
+    drop(tx);
+    assert_eq!(
+        repo.get(A, rolled_back.id).await.unwrap(),
+        None,
+        "gone after rollback"
     );
 }

@@ -267,6 +267,28 @@ pub enum Error {
         user_id: Uuid,
     },
 
+    // ----- API keys (parent API_KEY_NOT_VALID) -----
+    /// `API_KEY_NOT_FOUND`.
+    #[error("API key not found.")]
+    ApiKeyNotFound,
+    /// `WRONG_API_KEY_TYPE`.
+    #[error("This endpoint is for {expected} API keys, but a {actual} API key was provided.")]
+    WrongApiKeyType {
+        /// `user` or `team`: what the endpoint takes.
+        expected: &'static str,
+        /// `user` or `team`: what was sent.
+        actual: &'static str,
+    },
+    /// `API_KEY_REVOKED`.
+    #[error("API key has been revoked.")]
+    ApiKeyRevoked,
+    /// `API_KEY_EXPIRED`.
+    #[error("API key has expired.")]
+    ApiKeyExpired,
+    /// `PUBLIC_API_KEY_CANNOT_BE_REVOKED`.
+    #[error("Public API keys cannot be revoked by the secretscanner endpoint.")]
+    PublicApiKeyCannotBeRevoked,
+
     // ----- not known errors -----
     /// A plain status error: the message is the whole `text/plain` body, no known-error code.
     #[error("{message}")]
@@ -349,6 +371,11 @@ impl Error {
             Error::UserNotFound => "USER_NOT_FOUND",
             Error::UserIdDoesNotExist(_) => "USER_ID_DOES_NOT_EXIST",
             Error::TeamMembershipNotFound { .. } => "TEAM_MEMBERSHIP_NOT_FOUND",
+            Error::ApiKeyNotFound => "API_KEY_NOT_FOUND",
+            Error::WrongApiKeyType { .. } => "WRONG_API_KEY_TYPE",
+            Error::ApiKeyRevoked => "API_KEY_REVOKED",
+            Error::ApiKeyExpired => "API_KEY_EXPIRED",
+            Error::PublicApiKeyCannotBeRevoked => "PUBLIC_API_KEY_CANNOT_BE_REVOKED",
             Error::Status { .. } | Error::Internal(_) => return None,
         })
     }
@@ -374,7 +401,9 @@ impl Error {
             | Error::UserDoesNotHavePassword
             | Error::PasswordConfirmationMismatch
             | Error::InvalidOauthClientIdOrSecret(_)
-            | Error::UserIdDoesNotExist(_) => StatusCode::BAD_REQUEST,
+            | Error::UserIdDoesNotExist(_)
+            | Error::WrongApiKeyType { .. }
+            | Error::PublicApiKeyCannotBeRevoked => StatusCode::BAD_REQUEST,
             Error::InsufficientAccessType { .. }
             | Error::PublishableClientKeyRequiredForProject(_)
             | Error::InvalidPublishableClientKey(_)
@@ -387,9 +416,13 @@ impl Error {
             | Error::InvalidProjectForAccessToken { .. }
             | Error::AnonymousAuthenticationNotAllowed
             | Error::UserAuthenticationRequired
+            | Error::ApiKeyRevoked
+            | Error::ApiKeyExpired
             | Error::RefreshTokenNotFoundOrExpired => StatusCode::UNAUTHORIZED,
             Error::RestrictedUserNotAllowed(_) => StatusCode::FORBIDDEN,
-            Error::UserNotFound | Error::TeamMembershipNotFound { .. } => StatusCode::NOT_FOUND,
+            Error::UserNotFound | Error::TeamMembershipNotFound { .. } | Error::ApiKeyNotFound => {
+                StatusCode::NOT_FOUND
+            }
             Error::UserEmailAlreadyExists { .. } => StatusCode::CONFLICT,
             Error::Status { status, .. } => *status,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -443,6 +476,9 @@ impl Error {
             })),
             Error::InvalidOauthClientIdOrSecret(c) => Some(json!({ "client_id": c })),
             Error::UserIdDoesNotExist(u) => Some(json!({ "user_id": u })),
+            Error::WrongApiKeyType { expected, actual } => {
+                Some(json!({ "expected_type": expected, "actual_type": actual }))
+            }
             Error::TeamMembershipNotFound { team_id, user_id } => {
                 Some(json!({ "team_id": team_id, "user_id": user_id }))
             }
@@ -465,6 +501,10 @@ impl Error {
             | Error::UserDoesNotHavePassword
             | Error::PasswordConfirmationMismatch
             | Error::UserNotFound
+            | Error::ApiKeyNotFound
+            | Error::ApiKeyRevoked
+            | Error::ApiKeyExpired
+            | Error::PublicApiKeyCannotBeRevoked
             | Error::Status { .. }
             | Error::Internal(_) => None,
         }

@@ -47,6 +47,7 @@ pub mod tokens;
 pub use config::ProjectConfig;
 pub use error::{AccessType, Error, PasswordRequirement, RestrictedReason, Result};
 pub use passwords::{PasswordHasher, PasswordParams};
+pub mod api_keys;
 pub mod email;
 mod postern;
 pub mod projects;

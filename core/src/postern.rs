@@ -36,6 +36,8 @@ pub(crate) struct Inner {
     pub(crate) clock: Clock,
     pub(crate) public_url: String,
     pub(crate) access_token_lifetime_secs: i64,
+    /// HMAC peppers for API keys: the current secret's first, then previous secrets'.
+    pub(crate) api_key_peppers: Vec<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Postern {
@@ -178,6 +180,10 @@ impl PosternBuilder {
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(ConfigError::InvalidPublicUrl(self.public_url));
         }
+        let api_key_peppers = std::iter::once(&secret)
+            .chain(self.previous.iter())
+            .map(|s| crate::api_keys::derive_pepper(s.expose_secret().as_bytes()))
+            .collect();
         let hasher = PasswordHasher::new(self.password, self.max_hashes)
             .map_err(|e| ConfigError::Password(e.to_string()))?;
         Ok(Postern {
@@ -188,6 +194,7 @@ impl PosternBuilder {
                 clock: self.clock,
                 public_url: self.public_url.trim_end_matches('/').to_owned(),
                 access_token_lifetime_secs: self.lifetime.as_secs() as i64,
+                api_key_peppers,
             }),
         })
     }

@@ -25,7 +25,9 @@
 pub mod testing;
 
 use async_trait::async_trait;
-use postern_core::storage::{ProjectRepo, Repos, SessionRepo, Store, StoreResult, Tx, UserRepo};
+use postern_core::storage::{
+    ApiKeyRepo, ProjectRepo, Repos, SessionRepo, Store, StoreResult, Tx, UserRepo,
+};
 use postern_storage_sql::{SqlStore, store_error};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
@@ -81,6 +83,10 @@ impl Repos for PostgresStore {
 
     fn sessions(&self) -> &dyn SessionRepo {
         self.inner.sessions()
+    }
+
+    fn api_keys(&self) -> &dyn ApiKeyRepo {
+        self.inner.api_keys()
     }
 }
 

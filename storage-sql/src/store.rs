@@ -4,7 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use postern_core::storage::{ProjectRepo, Repos, SessionRepo, Store, StoreResult, Tx, UserRepo};
+use postern_core::storage::{
+    ApiKeyRepo, ProjectRepo, Repos, SessionRepo, Store, StoreResult, Tx, UserRepo,
+};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, Statement,
     TransactionOptions, TransactionTrait,
@@ -91,6 +93,10 @@ impl Repos for SqlStore {
     fn sessions(&self) -> &dyn SessionRepo {
         &self.repos
     }
+
+    fn api_keys(&self) -> &dyn ApiKeyRepo {
+        &self.repos
+    }
 }
 
 #[async_trait]
@@ -158,6 +164,10 @@ impl Repos for SqlTx {
     }
 
     fn sessions(&self) -> &dyn SessionRepo {
+        &self.repos
+    }
+
+    fn api_keys(&self) -> &dyn ApiKeyRepo {
         &self.repos
     }
 }

@@ -31,7 +31,9 @@ mod location;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use postern_core::storage::{ProjectRepo, Repos, SessionRepo, Store, StoreResult, Tx, UserRepo};
+use postern_core::storage::{
+    ApiKeyRepo, ProjectRepo, Repos, SessionRepo, Store, StoreResult, Tx, UserRepo,
+};
 use postern_storage_sql::{SqlStore, store_error};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
@@ -125,6 +127,10 @@ impl Repos for SqliteStore {
 
     fn sessions(&self) -> &dyn SessionRepo {
         self.inner.sessions()
+    }
+
+    fn api_keys(&self) -> &dyn ApiKeyRepo {
+        self.inner.api_keys()
     }
 }
 

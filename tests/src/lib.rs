@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use postern_core::storage::{ProjectRepo, Repos, SessionRepo, Store, StoreResult, Tx, UserRepo};
+use postern_core::storage::{
+    ApiKeyRepo, ProjectRepo, Repos, SessionRepo, Store, StoreResult, Tx, UserRepo,
+};
 use postern_storage_postgres::PostgresStore;
 use postern_storage_sqlite::SqliteStore;
 
@@ -87,6 +89,10 @@ impl Repos for TempSqliteStore {
 
     fn sessions(&self) -> &dyn SessionRepo {
         self.store.sessions()
+    }
+
+    fn api_keys(&self) -> &dyn ApiKeyRepo {
+        self.store.api_keys()
     }
 }
 

@@ -24,13 +24,19 @@ fn maybe_who(auth: Option<Auth>) -> String {
     }
 }
 
+fn key_who(auth: postern_core::api_keys::ApiKeyUserAuth) -> String {
+    format!("key {} of user {}", auth.key.id, auth.user.id)
+}
+
 fn server_who(auth: Auth) -> String {
     format!("{:?} access to {}", auth.access_type, auth.project.id)
 }
 
 /// The app: three routes of its own next to the mounted API, for the env's framework.
 async fn app(env: &Env) -> H {
-    let mut h = harness(env).await;
+    let mut cfg = postern_core::ProjectConfig::default();
+    cfg.api_keys.enabled.user = true;
+    let mut h = harness_with(env, cfg).await;
     let postern = h.postern.clone();
     h.transport =
         match env.kind {
@@ -53,6 +59,14 @@ async fn app(env: &Env) -> H {
                         ),
                     )
                     .route(
+                        "/by-key",
+                        get(
+                            |postern_axum::ApiKeyUser(a): postern_axum::ApiKeyUser| async move {
+                                key_who(a)
+                            },
+                        ),
+                    )
+                    .route(
                         "/admin",
                         get(
                             |postern_axum::ServerAccess(a): postern_axum::ServerAccess| async move {
@@ -67,6 +81,14 @@ async fn app(env: &Env) -> H {
                 ActixTransport::app(postern, |cfg| {
                     use actix_web::web;
                     cfg.route(
+                    "/by-key",
+                    web::get().to(
+                        |postern_actix::ApiKeyUser(a): postern_actix::ApiKeyUser| async move {
+                            key_who(a)
+                        },
+                    ),
+                )
+                .route(
                     "/whoami",
                     web::get().to(
                         |postern_actix::CurrentUser(a): postern_actix::CurrentUser| async move {
@@ -179,6 +201,45 @@ async fn extractors_authenticate_app_routes(env: Env) {
     h.get("/admin", &wrong)
         .await
         .assert_error(401, "INVALID_SECRET_SERVER_KEY");
+
+    // A user API key authenticates app routes; revocation is seen on the very next request.
+    let c = with(h.client(), "x-stack-access-token", &at);
+    let created = h
+        .post(
+            "/api/v1/user-api-keys",
+            &c,
+            serde_json::json!({"description": "app", "expires_at_millis": null, "user_id": "me"}),
+        )
+        .await
+        .assert_ok();
+    let key = created["value"].as_str().unwrap().to_owned();
+    let key_id = created["id"].as_str().unwrap().to_owned();
+    let r = h
+        .get("/by-key", &vec![("x-stack-api-key".into(), key.clone())])
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.text()),
+        (200, format!("key {key_id} of user {user_id}"))
+    );
+    h.get("/by-key", &vec![])
+        .await
+        .assert_error(401, "API_KEY_NOT_FOUND");
+    h.get(
+        "/by-key",
+        &vec![("x-stack-api-key".into(), "sk_garbage".into())],
+    )
+    .await
+    .assert_error(401, "API_KEY_NOT_FOUND");
+    h.patch(
+        &format!("/api/v1/user-api-keys/{key_id}"),
+        &c,
+        serde_json::json!({"revoked": true}),
+    )
+    .await
+    .assert_ok();
+    h.get("/by-key", &vec![("x-stack-api-key".into(), key.clone())])
+        .await
+        .assert_error(401, "API_KEY_REVOKED");
 
     // A deleted user's token no longer passes CurrentUser.
     h.call(

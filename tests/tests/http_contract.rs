@@ -34,6 +34,8 @@ contract_suite!(
     config_switches,
     concurrent_sign_ups_create_one_user,
     unknown_routes_and_methods,
+    user_api_keys_lifecycle,
+    user_api_keys_access_rules,
 );
 
 async fn root_describes_authentication(env: Env) {
@@ -1682,4 +1684,348 @@ async fn unknown_routes_and_methods(env: Env) {
         .call(Method::PUT, "/api/v1/users/me", &h.client(), None)
         .await;
     assert_eq!(r.status, 405);
+}
+
+fn keys_enabled() -> ProjectConfig {
+    let mut cfg = ProjectConfig::default();
+    cfg.api_keys.enabled.user = true;
+    cfg
+}
+
+async fn user_api_keys_lifecycle(env: Env) {
+    let h = harness_with(&env, keys_enabled()).await;
+    let (uid, at, _) = h.sign_up("keys@example.com", "password123").await;
+    let c = with(h.client(), "x-stack-access-token", &at);
+    let created = h
+        .post(
+            "/api/v1/user-api-keys",
+            &c,
+            json!({"description": "ci", "expires_at_millis": null, "user_id": "me"}),
+        )
+        .await
+        .assert_ok();
+    let key = created["value"].as_str().unwrap().to_owned();
+    assert_eq!(key.len(), 102);
+    assert!(key.starts_with("sk_") && key.contains("574ck4u7h"));
+    assert_eq!(created["type"], "user");
+    assert_eq!(created["user_id"], uid.as_str());
+    assert!(
+        created.get("expires_at_millis").is_none(),
+        "omitted, not null"
+    );
+    assert!(created.get("manually_revoked_at_millis").is_none());
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    // Never stored: only a keyed hash and the last four characters.
+    let stored = h
+        .postern
+        .store()
+        .api_keys()
+        .get(&h.project.id, id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.last_four, &key[98..]);
+    assert!(!stored.secret_hash.contains(&key[3..48]) && stored.secret_hash != key);
+
+    let list = h
+        .get("/api/v1/user-api-keys?user_id=me", &c)
+        .await
+        .assert_ok();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list["items"][0]["value"], json!({"last_four": &key[98..]}));
+
+    // The server checks keys; clients cannot.
+    let checked = h
+        .post(
+            "/api/v1/user-api-keys/check",
+            &h.server(),
+            json!({"api_key": key}),
+        )
+        .await
+        .assert_ok();
+    assert_eq!(checked["id"], id.as_str());
+    assert_eq!(checked["value"], json!({"last_four": &key[98..]}));
+    h.post("/api/v1/user-api-keys/check", &c, json!({"api_key": key}))
+        .await
+        .assert_error(401, "INSUFFICIENT_ACCESS_TYPE");
+    h.post(
+        "/api/v1/user-api-keys/check",
+        &h.server(),
+        json!({"api_key": "sk_nope"}),
+    )
+    .await
+    .assert_error(404, "API_KEY_NOT_FOUND");
+    let mut tampered = key.clone();
+    tampered.replace_range(10..11, if &key[10..11] == "a" { "b" } else { "a" });
+    h.post(
+        "/api/v1/user-api-keys/check",
+        &h.server(),
+        json!({"api_key": tampered}),
+    )
+    .await
+    .assert_error(404, "API_KEY_NOT_FOUND");
+
+    // Read, describe, revoke (twice keeps the first time), then the key stops working.
+    h.get(&format!("/api/v1/user-api-keys/{id}"), &c)
+        .await
+        .assert_ok();
+    let p = h
+        .patch(
+            &format!("/api/v1/user-api-keys/{id}"),
+            &c,
+            json!({"description": "renamed"}),
+        )
+        .await
+        .assert_ok();
+    assert_eq!(p["description"], "renamed");
+    h.patch(
+        &format!("/api/v1/user-api-keys/{id}"),
+        &c,
+        json!({"revoked": false}),
+    )
+    .await
+    .assert_error(400, "SCHEMA_ERROR");
+    let r1 = h
+        .patch(
+            &format!("/api/v1/user-api-keys/{id}"),
+            &c,
+            json!({"revoked": true}),
+        )
+        .await
+        .assert_ok();
+    let first = r1["manually_revoked_at_millis"].as_i64().unwrap();
+    h.postern.clock().advance_millis(5_000);
+    let r2 = h
+        .patch(
+            &format!("/api/v1/user-api-keys/{id}"),
+            &c,
+            json!({"revoked": true}),
+        )
+        .await
+        .assert_ok();
+    assert_eq!(r2["manually_revoked_at_millis"].as_i64(), Some(first));
+    h.post(
+        "/api/v1/user-api-keys/check",
+        &h.server(),
+        json!({"api_key": key}),
+    )
+    .await
+    .assert_error(401, "API_KEY_REVOKED");
+
+    // An expiry in the past is accepted, and the key is expired.
+    let old = h
+        .post(
+            "/api/v1/user-api-keys",
+            &c,
+            json!({"description": "old", "expires_at_millis": 1000, "user_id": "me"}),
+        )
+        .await
+        .assert_ok();
+    assert_eq!(old["expires_at_millis"], 1000);
+    h.post(
+        "/api/v1/user-api-keys/check",
+        &h.server(),
+        json!({"api_key": old["value"]}),
+    )
+    .await
+    .assert_error(401, "API_KEY_EXPIRED");
+    h.get(
+        &format!("/api/v1/user-api-keys/{}", uuid::Uuid::new_v4()),
+        &c,
+    )
+    .await
+    .assert_error(404, "API_KEY_NOT_FOUND");
+
+    // Credential scanning: public keys are refused, secret keys revoked, no auth needed.
+    let public = h
+        .post("/api/v1/user-api-keys", &c, json!({"description": "pub", "expires_at_millis": null, "is_public": true, "user_id": "me"}))
+        .await
+        .assert_ok();
+    let pk = public["value"].as_str().unwrap().to_owned();
+    assert!(pk.starts_with("pk_"));
+    h.post(
+        "/api/v1/user-api-keys/check",
+        &h.server(),
+        json!({"api_key": pk}),
+    )
+    .await
+    .assert_ok();
+    h.post(
+        "/api/v1/integrations/credential-scanning/revoke",
+        &vec![],
+        json!({"api_key": pk}),
+    )
+    .await
+    .assert_error(400, "PUBLIC_API_KEY_CANNOT_BE_REVOKED");
+    let leaked = h
+        .post(
+            "/api/v1/user-api-keys",
+            &c,
+            json!({"description": "leaked", "expires_at_millis": null, "user_id": "me"}),
+        )
+        .await
+        .assert_ok();
+    let lk = leaked["value"].as_str().unwrap().to_owned();
+    assert_eq!(
+        h.post(
+            "/api/v1/integrations/credential-scanning/revoke",
+            &vec![],
+            json!({"api_key": lk})
+        )
+        .await
+        .assert_ok(),
+        json!({"success": true})
+    );
+    h.post(
+        "/api/v1/user-api-keys/check",
+        &h.server(),
+        json!({"api_key": lk}),
+    )
+    .await
+    .assert_error(401, "API_KEY_REVOKED");
+    h.post(
+        "/api/v1/integrations/credential-scanning/revoke",
+        &vec![],
+        json!({"api_key": "sk_x"}),
+    )
+    .await
+    .assert_error(404, "API_KEY_NOT_FOUND");
+
+    // A key of this project is unknown to another project; keys die with their user.
+    let h2 = harness_with(&env, keys_enabled()).await;
+    h2.post(
+        "/api/v1/user-api-keys/check",
+        &h2.server(),
+        json!({"api_key": pk}),
+    )
+    .await
+    .assert_error(404, "API_KEY_NOT_FOUND");
+    h.delete(&format!("/api/v1/users/{uid}"), &h.server())
+        .await
+        .assert_ok();
+    h.post(
+        "/api/v1/user-api-keys/check",
+        &h.server(),
+        json!({"api_key": pk}),
+    )
+    .await
+    .assert_error(404, "API_KEY_NOT_FOUND");
+}
+
+async fn user_api_keys_access_rules(env: Env) {
+    let h = harness_with(&env, keys_enabled()).await;
+    let (a_id, a_at, _) = h.sign_up("a-keys@example.com", "password123").await;
+    let (_, b_at, _) = h.sign_up("b-keys@example.com", "password123").await;
+    let a = with(h.client(), "x-stack-access-token", &a_at);
+    let b = with(h.client(), "x-stack-access-token", &b_at);
+    let key = h
+        .post(
+            "/api/v1/user-api-keys",
+            &a,
+            json!({"description": "a", "expires_at_millis": null, "user_id": a_id}),
+        )
+        .await
+        .assert_ok();
+    let id = key["id"].as_str().unwrap();
+    let forbidden = |r: Resp| {
+        assert_eq!(
+            (r.status.as_u16(), r.text()),
+            (403, "Client can only manage their own api keys".to_owned())
+        )
+    };
+    forbidden(
+        h.get(&format!("/api/v1/user-api-keys?user_id={a_id}"), &b)
+            .await,
+    );
+    forbidden(h.get(&format!("/api/v1/user-api-keys/{id}"), &b).await);
+    forbidden(
+        h.patch(
+            &format!("/api/v1/user-api-keys/{id}"),
+            &b,
+            json!({"revoked": true}),
+        )
+        .await,
+    );
+    forbidden(
+        h.post(
+            "/api/v1/user-api-keys",
+            &b,
+            json!({"description": "x", "expires_at_millis": null, "user_id": a_id}),
+        )
+        .await,
+    );
+    h.post(
+        "/api/v1/user-api-keys",
+        &h.client(),
+        json!({"description": "x", "expires_at_millis": null, "user_id": "me"}),
+    )
+    .await
+    .assert_error(401, "USER_AUTHENTICATION_REQUIRED");
+    let v = h
+        .post(
+            "/api/v1/user-api-keys",
+            &a,
+            json!({"description": "x", "expires_at_millis": null}),
+        )
+        .await
+        .assert_error(400, "SCHEMA_ERROR");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("user_id is required for user API keys")
+    );
+    h.post(
+        "/api/v1/user-api-keys",
+        &a,
+        json!({"description": "x", "user_id": "me"}),
+    )
+    .await
+    .assert_error(400, "SCHEMA_ERROR");
+    // The server manages anyone's keys, but not a nonexistent user's.
+    assert_eq!(
+        h.get(
+            &format!("/api/v1/user-api-keys?user_id={a_id}"),
+            &h.server()
+        )
+        .await
+        .assert_ok()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    h.post(
+        "/api/v1/user-api-keys",
+        &h.server(),
+        json!({"description": "x", "expires_at_millis": null, "user_id": uuid::Uuid::new_v4()}),
+    )
+    .await
+    .assert_error(404, "USER_NOT_FOUND");
+    // The feature gate.
+    let off = harness(&env).await;
+    let (_, at, _) = off.sign_up("off@example.com", "password123").await;
+    let r = off
+        .post(
+            "/api/v1/user-api-keys",
+            &with(off.client(), "x-stack-access-token", &at),
+            json!({"description": "x", "expires_at_millis": null, "user_id": "me"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.text()),
+        (
+            400,
+            "User API keys are not enabled for this project.".to_owned()
+        )
+    );
+    let r = off
+        .post(
+            "/api/v1/user-api-keys/check",
+            &off.server(),
+            json!({"api_key": key["value"]}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
 }

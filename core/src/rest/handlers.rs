@@ -9,13 +9,13 @@ use uuid::Uuid;
 use super::access::{Auth, PUBLIC_CLIENT_SENTINEL, stack_header};
 use super::input::{Fields, user_id_or_me};
 use super::response::{json, success, text};
-use super::views::{project_json, session_json, user_json};
+use super::views::{api_key_json, project_json, session_json, user_json};
 use super::{Route, Rq};
 use crate::email::{is_valid_email_lenient, is_valid_email_strict};
 use crate::error::{AccessType, Error, Result};
 use crate::passwords::{MAX_PASSWORD_LENGTH, password_length};
 use crate::sessions::MAX_SESSION_MILLIS;
-use crate::storage::KeyKind;
+use crate::storage::{ApiKeyOwner, KeyKind};
 use crate::users::{ListUsers, UserUpdate};
 
 const ALL: &[AccessType] = &[AccessType::Client, AccessType::Server, AccessType::Admin];
@@ -46,6 +46,12 @@ pub(super) async fn run(route: Route, rq: Rq<'_>) -> Result<Response<Bytes>> {
         (Route::ProjectCurrent, _) => project_current(rq),
         (Route::Jwks, _) => jwks(rq).await,
         (Route::AnonymousIssuerAlias, _) => anonymous_alias(rq),
+        (Route::UserApiKeys, M::GET) => list_user_keys(rq).await,
+        (Route::UserApiKeys, _) => create_user_key(rq).await,
+        (Route::UserApiKeyById, M::GET) => get_user_key(rq).await,
+        (Route::UserApiKeyById, _) => patch_user_key(rq).await,
+        (Route::UserApiKeyCheck, _) => check_user_key(rq).await,
+        (Route::CredentialScanningRevoke, _) => credential_scanning_revoke(rq).await,
     }
 }
 
@@ -814,4 +820,205 @@ fn anonymous_alias(rq: Rq<'_>) -> Result<Response<Bytes>> {
         r.headers_mut().insert(header::LOCATION, v);
     }
     Ok(r)
+}
+
+// ----- user API keys -----
+
+fn user_keys_enabled(auth: &Auth) -> Result<()> {
+    if auth.project.config.api_keys.enabled.user {
+        Ok(())
+    } else {
+        Err(Error::bad_request(
+            "User API keys are not enabled for this project.",
+        ))
+    }
+}
+
+/// Client rules on a key's owner: a signed-in user, and only their own keys.
+fn client_may_manage(auth: &Auth, owner: Uuid) -> Result<()> {
+    if auth.access_type != AccessType::Client {
+        return Ok(());
+    }
+    match auth.user_id() {
+        None => Err(Error::UserAuthenticationRequired),
+        Some(me) if me == owner => Ok(()),
+        Some(_) => Err(Error::status(
+            StatusCode::FORBIDDEN,
+            "Client can only manage their own api keys",
+        )),
+    }
+}
+
+/// Reads `user_id` (uuid or `me`) for create and list; absent is Stack's schema failure.
+fn key_owner(f: &mut Fields, auth: &Auth, prefix: &str) -> Result<Option<Uuid>> {
+    match f.opt_str("user_id") {
+        None => {
+            f.fail_raw("user_id is required for user API keys");
+            Ok(None)
+        }
+        Some(raw) => {
+            if raw == "me" || raw == super::input::ME_SENTINEL || Uuid::parse_str(&raw).is_ok() {
+                Ok(Some(
+                    user_id_or_me(&raw, auth.user_id(), &format!("{prefix}.user_id")).map_err(
+                        |e| match e {
+                            Error::CannotGetOwnUserWithoutUser
+                                if auth.access_type == AccessType::Client =>
+                            {
+                                Error::UserAuthenticationRequired
+                            }
+                            e => e,
+                        },
+                    )?,
+                ))
+            } else {
+                f.fail("user_id", "must be a valid UUID");
+                Ok(None)
+            }
+        }
+    }
+}
+
+async fn create_user_key(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let mut f = Fields::body(
+        &rq.body,
+        &["description", "expires_at_millis", "is_public", "user_id"],
+    );
+    let description = f.req_str("description");
+    let expires = match f.opt_json("expires_at_millis") {
+        None => {
+            f.fail("expires_at_millis", "must be defined");
+            None
+        }
+        Some(Value::Null) => None,
+        Some(Value::Number(n)) => n.as_f64().map(|v| v as i64),
+        Some(_) => {
+            f.fail("expires_at_millis", "must be a `number` type");
+            None
+        }
+    };
+    let is_public = f.opt_bool("is_public").unwrap_or(false);
+    let owner = key_owner(&mut f, auth, "body")?;
+    f.finish()?;
+    user_keys_enabled(auth)?;
+    let owner = owner.unwrap_or_default();
+    client_may_manage(auth, owner)?;
+    let created =
+        rq.p.api_keys()
+            .create(
+                &auth.project,
+                ApiKeyOwner::User(owner),
+                &description.unwrap_or_default(),
+                expires,
+                is_public,
+            )
+            .await?;
+    Ok(json(
+        StatusCode::OK,
+        &api_key_json(&created.record, Some(&created.value)),
+    ))
+}
+
+async fn list_user_keys(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let mut f = Fields::query(&rq.query, &["user_id"]);
+    let owner = key_owner(&mut f, auth, "query")?;
+    f.finish()?;
+    user_keys_enabled(auth)?;
+    let owner = owner.unwrap_or_default();
+    client_may_manage(auth, owner)?;
+    let keys = rq.p.api_keys().list_for_user(&auth.project, owner).await?;
+    let items: Vec<Value> = keys.iter().map(|k| api_key_json(k, None)).collect();
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "items": items, "is_paginated": false }),
+    ))
+}
+
+/// The user key with the path's id, visible to this caller.
+async fn user_key_in_path(rq: &Rq<'_>, auth: &Auth) -> Result<crate::storage::ApiKeyRecord> {
+    let id = Uuid::parse_str(rq.param("api_key_id"))
+        .map_err(|_| Error::schema("params.api_key_id must be a valid UUID"))?;
+    user_keys_enabled(auth)?;
+    let key =
+        rq.p.api_keys()
+            .get(&auth.project, id)
+            .await?
+            .ok_or(Error::ApiKeyNotFound)?;
+    let ApiKeyOwner::User(owner) = key.owner else {
+        return Err(Error::ApiKeyNotFound);
+    };
+    client_may_manage(auth, owner)?;
+    Ok(key)
+}
+
+async fn get_user_key(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let mut f = Fields::query(&rq.query, &["user_id"]);
+    f.opt_str("user_id");
+    f.finish()?;
+    let key = user_key_in_path(&rq, auth).await?;
+    Ok(json(StatusCode::OK, &api_key_json(&key, None)))
+}
+
+async fn patch_user_key(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let mut q = Fields::query(&rq.query, &["user_id"]);
+    q.opt_str("user_id");
+    q.finish()?;
+    let mut f = Fields::body(&rq.body, &["description", "revoked", "expires_at_millis"]);
+    let description = f.opt_str("description");
+    let revoked = f.opt_bool("revoked");
+    if revoked == Some(false) {
+        f.fail("revoked", "must be one of the following values: true");
+    }
+    let expires = match f.opt_json("expires_at_millis") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::Number(n)) => Some(n.as_f64().map(|v| v as i64)),
+        Some(_) => {
+            f.fail("expires_at_millis", "must be a `number` type");
+            None
+        }
+    };
+    f.finish()?;
+    let key = user_key_in_path(&rq, auth).await?;
+    let updated =
+        rq.p.api_keys()
+            .update(
+                &auth.project,
+                key.id,
+                description,
+                expires,
+                revoked == Some(true),
+            )
+            .await?;
+    Ok(json(StatusCode::OK, &api_key_json(&updated, None)))
+}
+
+async fn check_user_key(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, SERVER)?;
+    let mut f = Fields::body(&rq.body, &["api_key"]);
+    let key = f.req_str("api_key");
+    f.finish()?;
+    user_keys_enabled(auth)?;
+    let record =
+        rq.p.api_keys()
+            .check(
+                &auth.project,
+                &key.unwrap_or_default(),
+                crate::api_keys::KeyType::User,
+            )
+            .await?;
+    Ok(json(StatusCode::OK, &api_key_json(&record, None)))
+}
+
+async fn credential_scanning_revoke(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let mut f = Fields::body(&rq.body, &["api_key"]);
+    let key = f.req_str("api_key");
+    f.finish()?;
+    rq.p.api_keys()
+        .revoke_leaked(&key.unwrap_or_default())
+        .await?;
+    Ok(success())
 }

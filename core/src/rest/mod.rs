@@ -44,6 +44,10 @@ pub(crate) enum Route {
     ProjectCurrent,
     Jwks,
     AnonymousIssuerAlias,
+    UserApiKeys,
+    UserApiKeyById,
+    UserApiKeyCheck,
+    CredentialScanningRevoke,
 }
 
 fn router() -> &'static matchit::Router<Route> {
@@ -73,6 +77,13 @@ fn router() -> &'static matchit::Router<Route> {
                 "/projects-anonymous-users/{project_id}/.well-known/{*rest}",
                 Route::AnonymousIssuerAlias,
             ),
+            ("/user-api-keys", Route::UserApiKeys),
+            ("/user-api-keys/check", Route::UserApiKeyCheck),
+            ("/user-api-keys/{api_key_id}", Route::UserApiKeyById),
+            (
+                "/integrations/credential-scanning/revoke",
+                Route::CredentialScanningRevoke,
+            ),
         ];
         for (path, route) in routes {
             if let Err(e) = r.insert(path, route) {
@@ -92,7 +103,11 @@ fn methods(route: Route) -> &'static [Method] {
         | Route::PasswordUpdate
         | Route::PasswordSet
         | Route::SessionCurrentRefresh
-        | Route::OauthToken => &[Method::POST],
+        | Route::OauthToken
+        | Route::UserApiKeyCheck
+        | Route::CredentialScanningRevoke => &[Method::POST],
+        Route::UserApiKeys => &[Method::GET, Method::POST],
+        Route::UserApiKeyById => &[Method::GET, Method::PATCH],
         Route::Sessions => &[Method::GET, Method::POST],
         Route::SessionCurrent | Route::SessionById => &[Method::DELETE],
         Route::UsersMe | Route::UserById => &[Method::GET, Method::PATCH, Method::DELETE],
@@ -240,6 +255,14 @@ fn not_found(parts: &http::request::Parts, prefix: &str) -> Response<Bytes> {
 pub fn payload_too_large(request_headers: &HeaderMap) -> Response<Bytes> {
     let r = response::text(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
     response::finish(r, request_headers, &random_crockford(16))
+}
+
+/// Renders an error as the API would, but with status 401: how app routes protected by an
+/// API key answer a missing, unknown, revoked or expired key.
+pub fn unauthorized_response(err: &Error, request_headers: &HeaderMap) -> Response<Bytes> {
+    let mut r = error_response(err, request_headers);
+    *r.status_mut() = StatusCode::UNAUTHORIZED;
+    r
 }
 
 /// Renders an error exactly as the API would (for adapter extractors that reject a request).

@@ -2,8 +2,10 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::api_keys::KeyType;
 use crate::projects::Project;
 use crate::sessions::Session;
+use crate::storage::{ApiKeyOwner, ApiKeyRecord};
 use crate::users::User;
 
 /// The user object: the 27-field server view, or the 21-field client view.
@@ -83,6 +85,35 @@ pub fn session_json(s: &Session, current: Option<uuid::Uuid>) -> Value {
         "is_impersonation": s.is_impersonation,
         "is_current_session": current == Some(s.id),
     })
+}
+
+/// An API key: `value` is `{"last_four"}`, or the full key on the create response only.
+/// `expires_at_millis` and `manually_revoked_at_millis` are omitted when unset, as Stack.
+pub fn api_key_json(k: &ApiKeyRecord, full_value: Option<&str>) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(k.id));
+    m.insert("description".into(), json!(k.description));
+    m.insert("is_public".into(), json!(k.is_public));
+    m.insert("created_at_millis".into(), json!(k.created_at_millis));
+    if let Some(e) = k.expires_at_millis {
+        m.insert("expires_at_millis".into(), json!(e));
+    }
+    if let Some(r) = k.revoked_at_millis {
+        m.insert("manually_revoked_at_millis".into(), json!(r));
+    }
+    m.insert(
+        "value".into(),
+        match full_value {
+            Some(v) => json!(v),
+            None => json!({ "last_four": k.last_four }),
+        },
+    );
+    m.insert("type".into(), json!(KeyType::of(k.owner).as_str()));
+    match k.owner {
+        ApiKeyOwner::User(u) => m.insert("user_id".into(), json!(u)),
+        ApiKeyOwner::Team(t) => m.insert("team_id".into(), json!(t)),
+    };
+    Value::Object(m)
 }
 
 /// The client project object of `GET /projects/current`.

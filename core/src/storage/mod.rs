@@ -167,9 +167,17 @@ pub trait ApiKeyRepo: Send + Sync {
     /// The key with this id in any project (credential-scanning revocation only).
     async fn find_in_any_project(&self, id: Uuid) -> StoreResult<Option<ApiKeyRecord>>;
     /// The keys owned by a user, newest first (ties by id).
-    async fn list_for_user(&self, project_id: &str, user_id: Uuid) -> StoreResult<Vec<ApiKeyRecord>>;
+    async fn list_for_user(
+        &self,
+        project_id: &str,
+        user_id: Uuid,
+    ) -> StoreResult<Vec<ApiKeyRecord>>;
     /// The keys owned by a team, newest first (ties by id).
-    async fn list_for_team(&self, project_id: &str, team_id: Uuid) -> StoreResult<Vec<ApiKeyRecord>>;
+    async fn list_for_team(
+        &self,
+        project_id: &str,
+        team_id: Uuid,
+    ) -> StoreResult<Vec<ApiKeyRecord>>;
     /// Writes description, expiry and revocation of the key; `false` when it does not exist.
     /// Owner, hash, last four and creation time never change.
     async fn update(&self, key: &ApiKeyRecord) -> StoreResult<bool>;

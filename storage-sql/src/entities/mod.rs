@@ -6,6 +6,7 @@
 //! with their own queries. Write through the repositories ([`crate::SeaRepos`]) instead:
 //! they maintain derived columns (see [`contact_channel`]).
 
+pub mod api_key;
 pub mod api_key_set;
 pub mod contact_channel;
 pub mod project;

@@ -5,6 +5,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_postern_tables;
+mod m20261122_000002_create_postern_api_keys;
 
 /// Name of the table recording which of Postern's migrations have run.
 pub const MIGRATION_TABLE: &str = "postern_migrations";
@@ -16,7 +17,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_create_postern_tables::Migration)]
+        vec![
+            Box::new(m20261122_000001_create_postern_tables::Migration),
+            Box::new(m20261122_000002_create_postern_api_keys::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

@@ -1,10 +1,13 @@
 //! The repository traits of [`postern_core::storage`] over any sea-orm connection.
 
+mod api_keys;
 mod projects;
 mod sessions;
 mod users;
 
-use postern_core::storage::{ProjectRepo, Repos, SessionRepo, StoreError, StoreResult, UserRepo};
+use postern_core::storage::{
+    ApiKeyRepo, ProjectRepo, Repos, SessionRepo, StoreError, StoreResult, UserRepo,
+};
 use sea_orm::ConnectionTrait;
 use serde_json::Value;
 
@@ -46,6 +49,10 @@ impl<C: ConnectionTrait + Send> Repos for SeaRepos<C> {
     }
 
     fn sessions(&self) -> &dyn SessionRepo {
+        self
+    }
+
+    fn api_keys(&self) -> &dyn ApiKeyRepo {
         self
     }
 }
