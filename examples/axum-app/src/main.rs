@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::routing::get;
 use axum::{Json, Router};
-use postern_axum::{CurrentUser, OptionalUser, ServerAccess};
+use postern_axum::{ApiKeyUser, CurrentUser, OptionalUser, ServerAccess};
 use postern_core::{ListUsers, Postern, ProjectConfig};
 use postern_storage_sqlite::SqliteStore;
 use serde_json::{Value, json};
@@ -28,14 +28,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/", get(home))
         .route("/me", get(me))
         .route("/admin/users", get(all_users))
+        .route("/by-key", get(by_key))
         .merge(postern_axum::router(postern.clone()))
         .with_state(postern.clone());
 
     if postern.projects().list().await?.is_empty() {
-        let (p, keys) = postern
-            .projects()
-            .create(None, "axum app", ProjectConfig::default())
-            .await?;
+        let mut config = ProjectConfig::default();
+        config.api_keys.enabled.user = true; // for /by-key
+        let (p, keys) = postern.projects().create(None, "axum app", config).await?;
         println!(
             "project {} created; secret server key (shown once): {}",
             p.id, keys.secret_server_key
@@ -75,4 +75,9 @@ async fn all_users(
         .await
         .map_err(|e| e.to_string())?;
     Ok(Json(json!({ "count": page.items.len() })))
+}
+
+/// Callers holding a user API key (`x-stack-api-key`), e.g. scripts acting for a user.
+async fn by_key(ApiKeyUser(auth): ApiKeyUser) -> Json<Value> {
+    Json(json!({ "user": auth.user.id, "key": auth.key.id, "project": auth.project.id }))
 }

@@ -554,3 +554,92 @@ fn postgres_requires_a_secret() {
         String::from_utf8_lossy(&out.stderr).contains("POSTERN_SECRET is required with PostgreSQL")
     );
 }
+
+#[test]
+fn revocation_through_one_server_is_seen_by_another_immediately() {
+    let dir = temp_dir("two-servers");
+    let url = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(postern_storage_postgres::testing::fresh_database_url());
+    let cfg = dir.join("postern.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[projects]]\nid = \"{PROJECT}\"\npublishable_client_key = \"{PCK}\"\nsecret_server_key = \"{SSK}\"\nsuper_secret_admin_key = \"{SAK}\"\n[projects.config.apiKeys.enabled]\nuser = true\n"
+        ),
+    )
+    .unwrap();
+    let cfg_s = cfg.display().to_string();
+    let env: [(&str, Option<&str>); 3] = [
+        ("POSTERN_DATABASE_URL", Some(&url)),
+        ("POSTERN_SECRET", Some(SECRET)),
+        ("POSTERN_CONFIG", Some(&cfg_s)),
+    ];
+    let mut one = start_with(&dir, free_port(), &env);
+    let mut two = start_with(&dir, free_port(), &env);
+    let (status, v) = request(
+        one.port,
+        "POST",
+        "/api/v1/auth/password/sign-up",
+        &client(),
+        Some(&json!({"email": "k@example.com", "password": "password123"})),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{v}");
+    let at = v["access_token"].as_str().unwrap().to_owned();
+    let mut c = client();
+    c.push(("x-stack-access-token", &at));
+    let (status, key) = request(
+        one.port,
+        "POST",
+        "/api/v1/user-api-keys",
+        &c,
+        Some(&json!({"description": "k", "expires_at_millis": null, "user_id": "me"})),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{key}");
+    let check = json!({"api_key": key["value"]});
+    assert_eq!(
+        request(
+            two.port,
+            "POST",
+            "/api/v1/user-api-keys/check",
+            &server(),
+            Some(&check)
+        )
+        .unwrap()
+        .0,
+        200
+    );
+    let path = format!("/api/v1/user-api-keys/{}", key["id"].as_str().unwrap());
+    assert_eq!(
+        request(
+            one.port,
+            "PATCH",
+            &path,
+            &c,
+            Some(&json!({"revoked": true}))
+        )
+        .unwrap()
+        .0,
+        200
+    );
+    let (status, err) = request(
+        two.port,
+        "POST",
+        "/api/v1/user-api-keys/check",
+        &server(),
+        Some(&check),
+    )
+    .unwrap();
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (401, Some("API_KEY_REVOKED")),
+        "the other server refuses it at once"
+    );
+    for s in [&mut one, &mut two] {
+        s.child.kill().unwrap();
+        s.child.wait().unwrap();
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
