@@ -158,8 +158,21 @@ impl ResponseError for Rejection {
 
 type Extraction<T> = Pin<Box<dyn Future<Output = Result<T, Rejection>>>>;
 
-/// Runs `f` with the app's `Postern` and the request headers, off the request borrow.
+/// Runs `f` with the app's `Postern` and the request headers, off the request borrow;
+/// failures are rendered by `render` (the API's own status, or 401 for API-key routes).
 fn extract<T: 'static, F, Fut>(req: &HttpRequest, f: F) -> Extraction<T>
+where
+    F: FnOnce(Postern, http::HeaderMap) -> Fut + 'static,
+    Fut: Future<Output = Result<T, Error>> + 'static,
+{
+    extract_rendered(req, f, error_response)
+}
+
+fn extract_rendered<T: 'static, F, Fut>(
+    req: &HttpRequest,
+    f: F,
+    render: fn(&Error, &http::HeaderMap) -> http::Response<Bytes>,
+) -> Extraction<T>
 where
     F: FnOnce(Postern, http::HeaderMap) -> Fut + 'static,
     Fut: Future<Output = Result<T, Error>> + 'static,
@@ -175,7 +188,7 @@ where
         };
         f(postern, headers.clone())
             .await
-            .map_err(|e| Rejection::new(&e, &headers))
+            .map_err(|e| Rejection(render(&e, &headers)))
     })
 }
 
@@ -245,20 +258,10 @@ impl FromRequest for ApiKeyUser {
             .app_data::<web::Data<ApiKeyHeader>>()
             .map(|h| h.get_ref().clone())
             .unwrap_or_default();
-        let postern = req
-            .app_data::<web::Data<Postern>>()
-            .map(|d| d.get_ref().clone());
-        let headers = convert::to_core_headers(req.headers());
-        Box::pin(async move {
-            let Some(postern) = postern else {
-                let err = Error::Internal("web::Data<Postern> is not registered on the app".into());
-                return Err(Rejection::new(&err, &headers));
-            };
-            postern
-                .require_api_key_user(&headers, &header.0)
-                .await
-                .map(ApiKeyUser)
-                .map_err(|e| Rejection(unauthorized_response(&e, &headers)))
-        })
+        extract_rendered(
+            req,
+            move |p, h| async move { p.require_api_key_user(&h, &header.0).await.map(ApiKeyUser) },
+            unauthorized_response,
+        )
     }
 }

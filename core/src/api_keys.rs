@@ -358,14 +358,19 @@ impl ApiKeys<'_> {
         Ok((project, record))
     }
 
-    fn validate(&self, record: &ApiKeyRecord, key: &str, expected: KeyType) -> Result<()> {
-        let matches = self.p.inner.api_key_peppers.iter().any(|pepper| {
+    /// Whether `key` hashes to the record's stored HMAC under the current or a previous
+    /// pepper (constant-time comparison).
+    fn hash_matches(&self, record: &ApiKeyRecord, key: &str) -> bool {
+        self.p.inner.api_key_peppers.iter().any(|pepper| {
             ct_eq(
                 keyed_hash(pepper, key).as_bytes(),
                 record.secret_hash.as_bytes(),
             )
-        });
-        if !matches {
+        })
+    }
+
+    fn validate(&self, record: &ApiKeyRecord, key: &str, expected: KeyType) -> Result<()> {
+        if !self.hash_matches(record, key) {
             return Err(Error::ApiKeyNotFound);
         }
         let actual = KeyType::of(record.owner);
@@ -397,13 +402,7 @@ impl ApiKeys<'_> {
             .find_in_any_project(parsed.id)
             .await?
             .ok_or(Error::ApiKeyNotFound)?;
-        let matches = self.p.inner.api_key_peppers.iter().any(|pepper| {
-            ct_eq(
-                keyed_hash(pepper, key).as_bytes(),
-                record.secret_hash.as_bytes(),
-            )
-        });
-        if !matches {
+        if !self.hash_matches(&record, key) {
             return Err(Error::ApiKeyNotFound);
         }
         if record.is_public {
