@@ -38,8 +38,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::storage::{
-    ApiKeyOwner, ApiKeyRecord, ApiKeySetRecord, ChannelKind, ContactChannelRecord, KeyKind,
-    ProjectRecord, SessionRecord, Store, StoreError, StoreResult, UserListQuery, UserRecord,
+    ApiKeyOwner, ApiKeyRecord, ApiKeySetRecord, ChannelKind, CodePurpose, ContactChannelRecord,
+    KeyKind, OutboxRecord, OutboxStatus, ProjectRecord, SessionRecord, Store, StoreError,
+    StoreResult, UserListQuery, UserRecord, VerificationCodeRecord,
 };
 
 /// Something [`store_conformance_tests!`](crate::store_conformance_tests) can run the
@@ -116,7 +117,10 @@ macro_rules! store_conformance_tests {
             transaction_drop_rolls_back,
             concurrent_sign_ups_have_one_winner,
             api_key_round_trip_isolation_and_order,
-            api_key_owner_rules_and_cascade
+            api_key_owner_rules_and_cascade,
+            codes_lookup_attempts_single_use_and_cascade,
+            outbox_due_claim_update_and_isolation,
+            project_channels_list_in_creation_order
         );
     };
 }
@@ -2029,5 +2033,256 @@ pub async fn api_key_owner_rules_and_cascade(store: &dyn Store) {
         repo.get(A, rolled_back.id).await.unwrap(),
         None,
         "gone after rollback"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Verification codes, outbox
+
+fn code_record(
+    project_id: &str,
+    purpose: CodePurpose,
+    user: Option<Uuid>,
+    n: u8,
+) -> VerificationCodeRecord {
+    VerificationCodeRecord {
+        project_id: project_id.to_owned(),
+        id: Uuid::new_v4(),
+        purpose,
+        code_hash: format!("code-hash-{project_id}-{n}"),
+        nonce_hash: format!("nonce-hash-{}", n / 2),
+        user_id: user,
+        data: json!({ "email": "a@example.com", "n": n }),
+        created_at_millis: 1_000,
+        expires_at_millis: 2_000,
+        used_at_millis: None,
+        attempt_count: 0,
+    }
+}
+
+/// Codes: found only by project, purpose and hash; attempts count per nonce across
+/// purposes; single use under races; unused codes of a user deleted; codes go with their
+/// user; a code for a user of another project is refused.
+pub async fn codes_lookup_attempts_single_use_and_cascade(store: &dyn Store) {
+    seed_projects(store).await;
+    let u = user(A, 1);
+    insert_user(store, &u).await;
+    let c0 = code_record(A, CodePurpose::PasswordReset, Some(u.id), 0);
+    let c1 = code_record(A, CodePurpose::ContactChannelVerification, Some(u.id), 1);
+    let c2 = code_record(A, CodePurpose::PasswordReset, None, 2);
+    for c in [&c0, &c1, &c2] {
+        store.codes().insert(c).await.expect("insert code");
+    }
+    let codes = store.codes();
+    assert_eq!(
+        codes
+            .find(A, CodePurpose::PasswordReset, &c0.code_hash)
+            .await
+            .unwrap(),
+        Some(c0.clone())
+    );
+    assert_eq!(
+        codes
+            .find(A, CodePurpose::ContactChannelVerification, &c0.code_hash)
+            .await
+            .unwrap(),
+        None,
+        "another purpose does not see the code"
+    );
+    assert_eq!(
+        codes
+            .find(B, CodePurpose::PasswordReset, &c0.code_hash)
+            .await
+            .unwrap(),
+        None
+    );
+    // c0 and c1 share nonce 0; c2 has nonce 1.
+    assert_eq!(codes.count_attempt(A, &c0.nonce_hash).await.unwrap(), 2);
+    assert_eq!(codes.count_attempt(A, &c0.nonce_hash).await.unwrap(), 2);
+    assert_eq!(codes.count_attempt(B, &c0.nonce_hash).await.unwrap(), 0);
+    let got = codes
+        .find(A, CodePurpose::ContactChannelVerification, &c1.code_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.attempt_count, 2);
+    let got = codes
+        .find(A, CodePurpose::PasswordReset, &c2.code_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.attempt_count, 0);
+
+    // Single use: inside a transaction, then never again.
+    let tx = store.begin().await.unwrap();
+    let first = tx.codes().mark_used(A, c0.id, 1_500).await.unwrap();
+    tx.commit().await.unwrap();
+    let second = store.codes().mark_used(A, c0.id, 1_600).await.unwrap();
+    assert!(first && !second, "exactly one use wins");
+    let got = codes
+        .find(A, CodePurpose::PasswordReset, &c0.code_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.used_at_millis, Some(1_500));
+    assert!(
+        !codes.mark_used(B, c1.id, 1).await.unwrap(),
+        "other project"
+    );
+
+    // Unused codes of a purpose and user go; used ones stay.
+    let c3 = code_record(A, CodePurpose::PasswordReset, Some(u.id), 3);
+    codes.insert(&c3).await.unwrap();
+    assert_eq!(
+        codes
+            .delete_unused_for_user(A, CodePurpose::PasswordReset, u.id)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        codes
+            .find(A, CodePurpose::PasswordReset, &c0.code_hash)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Hashes are unique; users of another project are refused; codes go with the user.
+    assert!(matches!(
+        codes.insert(&c2).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let foreign = code_record(B, CodePurpose::PasswordReset, Some(u.id), 9);
+    assert!(matches!(
+        codes.insert(&foreign).await,
+        Err(StoreError::MissingReference(_))
+    ));
+    assert!(store.users().delete(A, u.id).await.unwrap());
+    assert_eq!(
+        codes
+            .find(A, CodePurpose::ContactChannelVerification, &c1.code_hash)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        codes
+            .find(A, CodePurpose::PasswordReset, &c2.code_hash)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+fn outbox_record(project_id: &str, next: i64) -> OutboxRecord {
+    OutboxRecord {
+        id: Uuid::new_v4(),
+        project_id: project_id.to_owned(),
+        kind: "email".into(),
+        payload: format!("sealed-{next}"),
+        status: OutboxStatus::Pending,
+        attempts: 0,
+        created_at_millis: next,
+        next_attempt_at_millis: next,
+        sent_at_millis: None,
+        last_error: None,
+    }
+}
+
+/// Outbox: due messages oldest first and limited; a claim succeeds once per seen lease;
+/// updates round-trip; a rolled-back insert leaves nothing; listing is per project.
+pub async fn outbox_due_claim_update_and_isolation(store: &dyn Store) {
+    seed_projects(store).await;
+    let (m1, m2, m3) = (
+        outbox_record(A, 100),
+        outbox_record(B, 200),
+        outbox_record(A, 300),
+    );
+    for m in [&m3, &m1, &m2] {
+        store.outbox().insert(m).await.expect("insert message");
+    }
+    let due = store.outbox().due(250, 10).await.unwrap();
+    assert_eq!(due, vec![m1.clone(), m2.clone()]);
+    assert_eq!(
+        store.outbox().due(1_000, 1).await.unwrap(),
+        vec![m1.clone()]
+    );
+
+    assert!(store.outbox().claim(m1.id, 100, 60_100).await.unwrap());
+    assert!(
+        !store.outbox().claim(m1.id, 100, 60_200).await.unwrap(),
+        "claimed already"
+    );
+    assert_eq!(
+        store.outbox().due(1_000, 10).await.unwrap(),
+        vec![m2.clone(), m3.clone()]
+    );
+
+    let mut sent = m1.clone();
+    sent.status = OutboxStatus::Sent;
+    sent.payload = String::new();
+    sent.sent_at_millis = Some(500);
+    sent.attempts = 2;
+    sent.next_attempt_at_millis = 60_100;
+    sent.last_error = Some("refused".into());
+    assert!(store.outbox().update(&sent).await.unwrap());
+    assert_eq!(store.outbox().get(m1.id).await.unwrap(), Some(sent.clone()));
+    assert!(
+        store
+            .outbox()
+            .due(100_000, 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|m| m.id != m1.id),
+        "sent messages are not due"
+    );
+    assert!(
+        !store.outbox().claim(m1.id, 60_100, 70_000).await.unwrap(),
+        "not pending"
+    );
+
+    let tx = store.begin().await.unwrap();
+    tx.outbox().insert(&outbox_record(A, 1)).await.unwrap();
+    drop(tx);
+    assert_eq!(
+        store.outbox().list(A).await.unwrap(),
+        vec![sent, m3.clone()]
+    );
+    assert_eq!(store.outbox().list(B).await.unwrap(), vec![m2]);
+}
+
+/// All channels of a project, oldest first, none of another project.
+pub async fn project_channels_list_in_creation_order(store: &dyn Store) {
+    seed_projects(store).await;
+    let (u1, u2, other) = (user(A, 1), user(A, 2), user(B, 3));
+    for u in [&u1, &u2, &other] {
+        insert_user(store, u).await;
+    }
+    let mut expected = Vec::new();
+    for (i, (u, project)) in [(&u2, A), (&u1, A), (&other, B), (&u2, A)]
+        .into_iter()
+        .enumerate()
+    {
+        let c = ContactChannelRecord {
+            project_id: project.to_owned(),
+            id: Uuid::new_v4(),
+            user_id: u.id,
+            kind: ChannelKind::Email,
+            value: format!("c{i}@example.com"),
+            is_primary: false,
+            is_verified: false,
+            used_for_auth: false,
+            created_at_millis: 10 + i as i64,
+        };
+        insert_channel(store, &c).await;
+        if project == A {
+            expected.push(c);
+        }
+    }
+    assert_eq!(
+        store.users().list_project_channels(A).await.unwrap(),
+        expected
     );
 }

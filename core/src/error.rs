@@ -267,6 +267,53 @@ pub enum Error {
         user_id: Uuid,
     },
 
+    /// `EMAIL_ALREADY_VERIFIED`.
+    #[error("The e-mail is already verified.")]
+    EmailAlreadyVerified,
+    /// `EMAIL_IS_NOT_PRIMARY_EMAIL`.
+    #[error("The given e-mail ({email}) must equal the user's primary e-mail ({}).", .primary_email.as_deref().unwrap_or("null"))]
+    EmailIsNotPrimaryEmail {
+        /// The e-mail given.
+        email: String,
+        /// The user's primary e-mail.
+        primary_email: Option<String>,
+    },
+    /// `CONTACT_CHANNEL_ALREADY_USED_FOR_AUTH_BY_SOMEONE_ELSE`.
+    #[error("This email {} is already used for authentication by another account.", .value.as_deref().map(|v| format!("\"({v})\"")).unwrap_or_default())]
+    ContactChannelAlreadyUsedForAuthBySomeoneElse {
+        /// The address, when known.
+        value: Option<String>,
+        /// Whether verifying would have let this work.
+        would_work_if_email_was_verified: bool,
+    },
+
+    // ----- verification codes -----
+    /// `VERIFICATION_CODE_NOT_FOUND`.
+    #[error("The verification code does not exist for this project.")]
+    VerificationCodeNotFound,
+    /// `VERIFICATION_CODE_EXPIRED`.
+    #[error("The verification code has expired.")]
+    VerificationCodeExpired,
+    /// `VERIFICATION_CODE_ALREADY_USED`.
+    #[error("The verification link has already been used.")]
+    VerificationCodeAlreadyUsed,
+    /// `VERIFICATION_CODE_MAX_ATTEMPTS_REACHED`.
+    #[error(
+        "The verification code nonce has reached the maximum number of attempts. This code is not valid anymore."
+    )]
+    VerificationCodeMaxAttemptsReached,
+
+    // ----- admin access tokens -----
+    /// `UNPARSABLE_ADMIN_ACCESS_TOKEN`.
+    #[error("Admin access token is not parsable.")]
+    UnparsableAdminAccessToken,
+    /// `ADMIN_ACCESS_TOKEN_EXPIRED`.
+    #[error("Admin access token has expired. Please refresh it and try again.{}", .0.map(|at| format!(" (The access token expired at {}.)", crate::clock::iso8601(at))).unwrap_or_default())]
+    AdminAccessTokenExpired(Option<i64>),
+    /// `ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN`.
+    #[error("Admin access token does not have the required permissions to access this project.")]
+    AdminAccessTokenIsNotAdmin,
+
     // ----- API keys (parent API_KEY_NOT_VALID) -----
     /// `API_KEY_NOT_FOUND`.
     #[error("API key not found.")]
@@ -371,6 +418,18 @@ impl Error {
             Error::UserNotFound => "USER_NOT_FOUND",
             Error::UserIdDoesNotExist(_) => "USER_ID_DOES_NOT_EXIST",
             Error::TeamMembershipNotFound { .. } => "TEAM_MEMBERSHIP_NOT_FOUND",
+            Error::EmailAlreadyVerified => "EMAIL_ALREADY_VERIFIED",
+            Error::EmailIsNotPrimaryEmail { .. } => "EMAIL_IS_NOT_PRIMARY_EMAIL",
+            Error::ContactChannelAlreadyUsedForAuthBySomeoneElse { .. } => {
+                "CONTACT_CHANNEL_ALREADY_USED_FOR_AUTH_BY_SOMEONE_ELSE"
+            }
+            Error::VerificationCodeNotFound => "VERIFICATION_CODE_NOT_FOUND",
+            Error::VerificationCodeExpired => "VERIFICATION_CODE_EXPIRED",
+            Error::VerificationCodeAlreadyUsed => "VERIFICATION_CODE_ALREADY_USED",
+            Error::VerificationCodeMaxAttemptsReached => "VERIFICATION_CODE_MAX_ATTEMPTS_REACHED",
+            Error::UnparsableAdminAccessToken => "UNPARSABLE_ADMIN_ACCESS_TOKEN",
+            Error::AdminAccessTokenExpired(_) => "ADMIN_ACCESS_TOKEN_EXPIRED",
+            Error::AdminAccessTokenIsNotAdmin => "ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN",
             Error::ApiKeyNotFound => "API_KEY_NOT_FOUND",
             Error::WrongApiKeyType { .. } => "WRONG_API_KEY_TYPE",
             Error::ApiKeyRevoked => "API_KEY_REVOKED",
@@ -403,6 +462,9 @@ impl Error {
             | Error::InvalidOauthClientIdOrSecret(_)
             | Error::UserIdDoesNotExist(_)
             | Error::WrongApiKeyType { .. }
+            | Error::EmailIsNotPrimaryEmail { .. }
+            | Error::VerificationCodeExpired
+            | Error::VerificationCodeMaxAttemptsReached
             | Error::PublicApiKeyCannotBeRevoked => StatusCode::BAD_REQUEST,
             Error::InsufficientAccessType { .. }
             | Error::PublishableClientKeyRequiredForProject(_)
@@ -418,12 +480,19 @@ impl Error {
             | Error::UserAuthenticationRequired
             | Error::ApiKeyRevoked
             | Error::ApiKeyExpired
+            | Error::UnparsableAdminAccessToken
+            | Error::AdminAccessTokenExpired(_)
+            | Error::AdminAccessTokenIsNotAdmin
             | Error::RefreshTokenNotFoundOrExpired => StatusCode::UNAUTHORIZED,
             Error::RestrictedUserNotAllowed(_) => StatusCode::FORBIDDEN,
-            Error::UserNotFound | Error::TeamMembershipNotFound { .. } | Error::ApiKeyNotFound => {
-                StatusCode::NOT_FOUND
-            }
-            Error::UserEmailAlreadyExists { .. } => StatusCode::CONFLICT,
+            Error::UserNotFound
+            | Error::TeamMembershipNotFound { .. }
+            | Error::ApiKeyNotFound
+            | Error::VerificationCodeNotFound => StatusCode::NOT_FOUND,
+            Error::UserEmailAlreadyExists { .. }
+            | Error::EmailAlreadyVerified
+            | Error::ContactChannelAlreadyUsedForAuthBySomeoneElse { .. }
+            | Error::VerificationCodeAlreadyUsed => StatusCode::CONFLICT,
             Error::Status { status, .. } => *status,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -482,6 +551,26 @@ impl Error {
             Error::TeamMembershipNotFound { team_id, user_id } => {
                 Some(json!({ "team_id": team_id, "user_id": user_id }))
             }
+            Error::EmailIsNotPrimaryEmail {
+                email,
+                primary_email,
+            } => Some(json!({ "email": email, "primary_email": primary_email })),
+            Error::ContactChannelAlreadyUsedForAuthBySomeoneElse {
+                value,
+                would_work_if_email_was_verified,
+            } => Some(json!({
+                "type": "email",
+                "contact_channel_value": value,
+                "would_work_if_email_was_verified": would_work_if_email_was_verified,
+            })),
+            Error::AdminAccessTokenExpired(at) => Some(json!({ "expired_at_millis": at })),
+            Error::EmailAlreadyVerified
+            | Error::VerificationCodeNotFound
+            | Error::VerificationCodeExpired
+            | Error::VerificationCodeAlreadyUsed
+            | Error::VerificationCodeMaxAttemptsReached
+            | Error::UnparsableAdminAccessToken
+            | Error::AdminAccessTokenIsNotAdmin => None,
             Error::BodyParsing(_)
             | Error::ProjectKeyWithoutAccessType
             | Error::InvalidAccessType(_)
@@ -662,6 +751,22 @@ mod tests {
                 team_id: u,
                 user_id: u,
             },
+            Error::EmailAlreadyVerified,
+            Error::EmailIsNotPrimaryEmail {
+                email: "a@b.c".into(),
+                primary_email: None,
+            },
+            Error::ContactChannelAlreadyUsedForAuthBySomeoneElse {
+                value: None,
+                would_work_if_email_was_verified: false,
+            },
+            Error::VerificationCodeNotFound,
+            Error::VerificationCodeExpired,
+            Error::VerificationCodeAlreadyUsed,
+            Error::VerificationCodeMaxAttemptsReached,
+            Error::UnparsableAdminAccessToken,
+            Error::AdminAccessTokenExpired(Some(0)),
+            Error::AdminAccessTokenIsNotAdmin,
         ]
     }
 

@@ -48,6 +48,8 @@ pub use config::ProjectConfig;
 pub use error::{AccessType, Error, PasswordRequirement, RestrictedReason, Result};
 pub use passwords::{PasswordHasher, PasswordParams};
 pub mod api_keys;
+pub mod codes;
+pub mod contact_channels;
 pub mod email;
 mod postern;
 pub mod projects;

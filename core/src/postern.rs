@@ -8,6 +8,7 @@ use bytes::Bytes;
 use secrecy::SecretString;
 
 use crate::clock::Clock;
+use crate::email::Mailer;
 use crate::passwords::{PasswordHasher, PasswordParams};
 use crate::storage::Store;
 use crate::tokens::KeyRing;
@@ -38,6 +39,12 @@ pub(crate) struct Inner {
     pub(crate) access_token_lifetime_secs: i64,
     /// HMAC peppers for API keys: the current secret's first, then previous secrets'.
     pub(crate) api_key_peppers: Vec<[u8; 32]>,
+    /// Outbox sealing keys: the current secret's first, then previous secrets'.
+    pub(crate) outbox_keys: Vec<[u8; 32]>,
+    /// Delivers email; `None` writes messages to the log.
+    pub(crate) mailer: Option<Arc<dyn Mailer>>,
+    /// Wakes the outbox worker after a commit that enqueued messages.
+    pub(crate) outbox_wake: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Postern {
@@ -76,6 +83,8 @@ pub struct PosternBuilder {
     max_hashes: usize,
     lifetime: Duration,
     clock: Clock,
+    mailer: Option<Arc<dyn Mailer>>,
+    outbox_worker: bool,
 }
 
 impl Postern {
@@ -93,6 +102,8 @@ impl Postern {
             max_hashes: cores * 2,
             lifetime: Duration::from_secs(600),
             clock: Clock::system(),
+            mailer: None,
+            outbox_worker: true,
         }
     }
 
@@ -109,6 +120,18 @@ impl Postern {
     /// The public base URL used in token issuers.
     pub fn public_url(&self) -> &str {
         &self.inner.public_url
+    }
+
+    /// Wakes the outbox worker: call after committing a transaction that enqueued mail.
+    pub fn wake_outbox(&self) {
+        self.inner.outbox_wake.notify_one();
+    }
+
+    /// Runs one outbox delivery pass now (the background worker does this on its own;
+    /// useful without a runtime worker, or from a scheduled job). Returns how many
+    /// messages were delivered or logged.
+    pub async fn deliver_outbox(&self) -> crate::Result<usize> {
+        crate::email::deliver_due(self).await
     }
 
     /// Answers one REST request. The URI path is relative to the API root (for example
@@ -163,6 +186,21 @@ impl PosternBuilder {
         self
     }
 
+    /// The transport for email (verification, password reset, ...). Without one, messages
+    /// are written to the log and kept in the outbox.
+    pub fn mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = Some(mailer);
+        self
+    }
+
+    /// Whether [`PosternBuilder::build`] starts the outbox delivery worker on the current
+    /// tokio runtime (default true; without a runtime no worker starts, and
+    /// [`Postern::deliver_outbox`] delivers on demand).
+    pub fn outbox_worker(mut self, start: bool) -> Self {
+        self.outbox_worker = start;
+        self
+    }
+
     /// Validates the settings and builds.
     pub fn build(self) -> Result<Postern, ConfigError> {
         use secrecy::ExposeSecret;
@@ -184,9 +222,13 @@ impl PosternBuilder {
             .chain(self.previous.iter())
             .map(|s| crate::api_keys::derive_pepper(s.expose_secret().as_bytes()))
             .collect();
+        let outbox_keys = std::iter::once(&secret)
+            .chain(self.previous.iter())
+            .map(|s| crate::email::seal_key(s.expose_secret().as_bytes()))
+            .collect();
         let hasher = PasswordHasher::new(self.password, self.max_hashes)
             .map_err(|e| ConfigError::Password(e.to_string()))?;
-        Ok(Postern {
+        let postern = Postern {
             inner: Arc::new(Inner {
                 store: self.store,
                 keys: KeyRing::new(secret, self.previous),
@@ -195,7 +237,14 @@ impl PosternBuilder {
                 public_url: self.public_url.trim_end_matches('/').to_owned(),
                 access_token_lifetime_secs: self.lifetime.as_secs() as i64,
                 api_key_peppers,
+                outbox_keys,
+                mailer: self.mailer,
+                outbox_wake: Arc::new(tokio::sync::Notify::new()),
             }),
-        })
+        };
+        if self.outbox_worker {
+            crate::email::spawn_worker(&postern.inner);
+        }
+        Ok(postern)
     }
 }

@@ -428,7 +428,14 @@ impl Users<'_> {
             .on_conflict(|| email_taken(&email))?;
         let (session, refresh_token) =
             crate::sessions::insert_session(&*tx, &project.id, rec.id, now, None, false).await?;
+        if let Some(url) = verification_callback_url {
+            crate::contact_channels::send_verification(self.p, &*tx, project, rec.id, &email, url)
+                .await?;
+        }
         tx.commit().await?;
+        if verification_callback_url.is_some() {
+            self.p.wake_outbox();
+        }
         let user = User::from_parts(&rec, &[channel], cfg);
         let access_token = self.p.sessions().mint(project, &user, session.id)?;
         Ok(SignedIn {
@@ -578,6 +585,133 @@ impl Users<'_> {
         }
         rec.password_hash = Some(hash);
         tx.users().update(&rec).await?;
+        Ok(tx.commit().await?)
+    }
+}
+
+/// The least time a password-reset request takes, whether or not the account exists, so
+/// response times do not tell which addresses have accounts.
+const RESET_REQUEST_FLOOR: std::time::Duration = std::time::Duration::from_millis(150);
+
+impl Users<'_> {
+    /// Sends a password-reset link to `email` if an account signs in with it. Answers the
+    /// same, in the same time, whether or not the account exists; the callback URL is
+    /// checked in both cases (Stack checks it only for existing accounts, which tells them
+    /// apart).
+    pub async fn send_password_reset_code(
+        &self,
+        project: &Project,
+        email: &str,
+        callback_url: &str,
+    ) -> Result<()> {
+        if !project.config.auth.password.allow_sign_in {
+            return Err(Error::PasswordAuthenticationNotEnabled);
+        }
+        if !crate::redirects::is_allowed_redirect(&project.config.domains, callback_url) {
+            return Err(Error::RedirectUrlNotWhitelisted);
+        }
+        let started = tokio::time::Instant::now();
+        let result = self.enqueue_reset(project, email, callback_url).await;
+        let jitter = std::time::Duration::from_millis(u64::from(rand::random::<u8>() % 50));
+        tokio::time::sleep_until(started + RESET_REQUEST_FLOOR + jitter).await;
+        if result? {
+            self.p.wake_outbox();
+        }
+        Ok(())
+    }
+
+    async fn enqueue_reset(
+        &self,
+        project: &Project,
+        email: &str,
+        callback_url: &str,
+    ) -> Result<bool> {
+        let store = &self.p.inner.store;
+        let mut channel = store
+            .users()
+            .find_auth_channel(&project.id, ChannelKind::Email, email)
+            .await?;
+        if channel.is_none() {
+            channel = store
+                .users()
+                .find_auth_channel(&project.id, ChannelKind::Email, &normalize_email(email))
+                .await?;
+        }
+        let Some(channel) = channel else {
+            return Ok(false);
+        };
+        let (code, record) = crate::codes::new_code(
+            &project.id,
+            crate::storage::CodePurpose::PasswordReset,
+            Some(channel.user_id),
+            serde_json::json!({ "email": channel.value }),
+            self.p.inner.clock.now_millis(),
+            crate::codes::DEFAULT_LIFETIME_MILLIS,
+        );
+        let link = crate::email::link_with_code(callback_url, &code)
+            .ok_or(Error::RedirectUrlNotWhitelisted)?;
+        let tx = store.begin().await?;
+        tx.codes().insert(&record).await?;
+        let mail = crate::email::password_reset(&project.display_name, &channel.value, &link);
+        crate::email::enqueue(self.p, &*tx, &project.id, &mail).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Checks a password-reset code without using it.
+    pub async fn check_password_reset_code(&self, project: &Project, code: &str) -> Result<()> {
+        crate::codes::check(
+            self.p,
+            &project.id,
+            crate::storage::CodePurpose::PasswordReset,
+            code,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Resets the password with a code: sets it (creating the password method if needed)
+    /// and signs the user out everywhere, in one transaction with the code's use. A
+    /// password that breaks the rules is refused before the code is used, so the link
+    /// still works for a better one.
+    pub async fn reset_password(
+        &self,
+        project: &Project,
+        code: &str,
+        password: &str,
+    ) -> Result<()> {
+        let record = crate::codes::check(
+            self.p,
+            &project.id,
+            crate::storage::CodePurpose::PasswordReset,
+            code,
+        )
+        .await?;
+        if !project.config.auth.password.allow_sign_in {
+            return Err(Error::PasswordAuthenticationNotEnabled);
+        }
+        check_password_rules(password)?;
+        let user_id = record.user_id.ok_or(Error::VerificationCodeNotFound)?;
+        let hash = self.p.inner.hasher.hash(password).await?;
+        let tx = self.p.inner.store.begin().await?;
+        crate::codes::consume(self.p, &*tx, &record).await?;
+        let mut rec = tx
+            .users()
+            .get(&project.id, user_id)
+            .await?
+            .ok_or(Error::UserNotFound)?;
+        rec.password_hash = Some(hash);
+        tx.users().update(&rec).await?;
+        tx.sessions()
+            .delete_for_user(&project.id, user_id, None)
+            .await?;
+        tx.codes()
+            .delete_unused_for_user(
+                &project.id,
+                crate::storage::CodePurpose::PasswordReset,
+                user_id,
+            )
+            .await?;
         Ok(tx.commit().await?)
     }
 }

@@ -26,7 +26,8 @@ pub mod testing;
 
 use async_trait::async_trait;
 use postern_core::storage::{
-    ApiKeyRepo, ProjectRepo, Repos, SessionRepo, Store, StoreResult, Tx, UserRepo,
+    ApiKeyRepo, CodeRepo, OutboxRepo, ProjectRepo, Repos, SessionRepo, Store, StoreResult, Tx,
+    UserRepo,
 };
 use postern_storage_sql::{SqlStore, store_error};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
@@ -87,6 +88,14 @@ impl Repos for PostgresStore {
 
     fn api_keys(&self) -> &dyn ApiKeyRepo {
         self.inner.api_keys()
+    }
+
+    fn codes(&self) -> &dyn CodeRepo {
+        self.inner.codes()
+    }
+
+    fn outbox(&self) -> &dyn OutboxRepo {
+        self.inner.outbox()
     }
 }
 

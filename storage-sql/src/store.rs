@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use postern_core::storage::{
-    ApiKeyRepo, ProjectRepo, Repos, SessionRepo, Store, StoreResult, Tx, UserRepo,
+    ApiKeyRepo, CodeRepo, OutboxRepo, ProjectRepo, Repos, SessionRepo, Store, StoreResult, Tx,
+    UserRepo,
 };
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, Statement,
@@ -97,6 +98,14 @@ impl Repos for SqlStore {
     fn api_keys(&self) -> &dyn ApiKeyRepo {
         &self.repos
     }
+
+    fn codes(&self) -> &dyn CodeRepo {
+        &self.repos
+    }
+
+    fn outbox(&self) -> &dyn OutboxRepo {
+        &self.repos
+    }
 }
 
 #[async_trait]
@@ -168,6 +177,14 @@ impl Repos for SqlTx {
     }
 
     fn api_keys(&self) -> &dyn ApiKeyRepo {
+        &self.repos
+    }
+
+    fn codes(&self) -> &dyn CodeRepo {
+        &self.repos
+    }
+
+    fn outbox(&self) -> &dyn OutboxRepo {
         &self.repos
     }
 }

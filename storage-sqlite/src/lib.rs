@@ -32,7 +32,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use postern_core::storage::{
-    ApiKeyRepo, ProjectRepo, Repos, SessionRepo, Store, StoreResult, Tx, UserRepo,
+    ApiKeyRepo, CodeRepo, OutboxRepo, ProjectRepo, Repos, SessionRepo, Store, StoreResult, Tx,
+    UserRepo,
 };
 use postern_storage_sql::{SqlStore, store_error};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -131,6 +132,14 @@ impl Repos for SqliteStore {
 
     fn api_keys(&self) -> &dyn ApiKeyRepo {
         self.inner.api_keys()
+    }
+
+    fn codes(&self) -> &dyn CodeRepo {
+        self.inner.codes()
+    }
+
+    fn outbox(&self) -> &dyn OutboxRepo {
+        self.inner.outbox()
     }
 }
 

@@ -1,11 +1,14 @@
 //! Shared helpers for Postern's cross-crate suites (store conformance on SQLite and
 //! PostgreSQL, HTTP through the adapters).
 
+pub mod smtp_sink;
+
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use postern_core::storage::{
-    ApiKeyRepo, ProjectRepo, Repos, SessionRepo, Store, StoreResult, Tx, UserRepo,
+    ApiKeyRepo, CodeRepo, OutboxRepo, ProjectRepo, Repos, SessionRepo, Store, StoreResult, Tx,
+    UserRepo,
 };
 use postern_storage_postgres::PostgresStore;
 use postern_storage_sqlite::SqliteStore;
@@ -93,6 +96,14 @@ impl Repos for TempSqliteStore {
 
     fn api_keys(&self) -> &dyn ApiKeyRepo {
         self.store.api_keys()
+    }
+
+    fn codes(&self) -> &dyn CodeRepo {
+        self.store.codes()
+    }
+
+    fn outbox(&self) -> &dyn OutboxRepo {
+        self.store.outbox()
     }
 }
 

@@ -10,7 +10,7 @@ use super::access::{Auth, PUBLIC_CLIENT_SENTINEL, stack_header};
 use super::input::{Fields, user_id_or_me};
 use super::response::{json, success, text};
 use super::views::{api_key_json, project_json, session_json, user_json};
-use super::{Route, Rq};
+use super::{Route, Rq, channels};
 use crate::email::{is_valid_email_lenient, is_valid_email_strict};
 use crate::error::{AccessType, Error, Result};
 use crate::passwords::{MAX_PASSWORD_LENGTH, password_length};
@@ -18,7 +18,7 @@ use crate::sessions::MAX_SESSION_MILLIS;
 use crate::storage::{ApiKeyOwner, KeyKind};
 use crate::users::{ListUsers, UserUpdate};
 
-const ALL: &[AccessType] = &[AccessType::Client, AccessType::Server, AccessType::Admin];
+pub(super) const ALL: &[AccessType] = &[AccessType::Client, AccessType::Server, AccessType::Admin];
 const SERVER: &[AccessType] = &[AccessType::Server, AccessType::Admin];
 
 pub(super) async fn run(route: Route, rq: Rq<'_>) -> Result<Response<Bytes>> {
@@ -52,11 +52,23 @@ pub(super) async fn run(route: Route, rq: Rq<'_>) -> Result<Response<Bytes>> {
         (Route::UserApiKeyById, _) => patch_user_key(rq).await,
         (Route::UserApiKeyCheck, _) => check_user_key(rq).await,
         (Route::CredentialScanningRevoke, _) => credential_scanning_revoke(rq).await,
+        (Route::PasswordSendResetCode, _) => channels::send_reset_code(rq).await,
+        (Route::PasswordReset, _) => channels::reset(rq).await,
+        (Route::PasswordResetCheckCode, _) => channels::reset_check(rq).await,
+        (Route::ContactChannels, M::GET) => channels::list(rq).await,
+        (Route::ContactChannels, _) => channels::create(rq).await,
+        (Route::ContactChannelById, M::GET) => channels::get(rq).await,
+        (Route::ContactChannelById, M::PATCH) => channels::patch(rq).await,
+        (Route::ContactChannelById, _) => channels::delete(rq).await,
+        (Route::ContactChannelSendCode, _) => channels::send_code(rq).await,
+        (Route::ContactChannelLegacySendCode, _) => channels::legacy_send_code(rq).await,
+        (Route::ContactChannelVerify, _) => channels::verify(rq).await,
+        (Route::ContactChannelVerifyCheck, _) => channels::verify_check(rq).await,
     }
 }
 
 /// Access requirement: no auth → `ACCESS_TYPE_REQUIRED`; wrong type → `INSUFFICIENT_ACCESS_TYPE`.
-fn require<'a>(rq: &'a Rq<'_>, allowed: &[AccessType]) -> Result<&'a Auth> {
+pub(super) fn require<'a>(rq: &'a Rq<'_>, allowed: &[AccessType]) -> Result<&'a Auth> {
     let auth = rq.auth.as_ref().ok_or(Error::AccessTypeRequired)?;
     if !allowed.contains(&auth.access_type) {
         return Err(Error::InsufficientAccessType {
@@ -72,7 +84,7 @@ fn schema_user(auth: &Auth) -> Result<Uuid> {
         .ok_or_else(|| Error::schema("auth.user must be defined"))
 }
 
-fn check_password_field(f: &mut Fields, key: &str, v: &Option<String>) {
+pub(super) fn check_password_field(f: &mut Fields, key: &str, v: &Option<String>) {
     if let Some(v) = v
         && password_length(v) > MAX_PASSWORD_LENGTH
     {
@@ -83,7 +95,7 @@ fn check_password_field(f: &mut Fields, key: &str, v: &Option<String>) {
     }
 }
 
-fn check_url_field(f: &mut Fields, key: &str, v: &Option<String>) {
+pub(super) fn check_url_field(f: &mut Fields, key: &str, v: &Option<String>) {
     if let Some(v) = v {
         if v.contains(' ') {
             f.fail(key, "contains spaces");

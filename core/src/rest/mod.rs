@@ -2,6 +2,7 @@
 //! and the one error renderer. Adapters only convert requests and responses.
 
 mod access;
+mod channels;
 mod handlers;
 mod input;
 mod response;
@@ -48,6 +49,15 @@ pub(crate) enum Route {
     UserApiKeyById,
     UserApiKeyCheck,
     CredentialScanningRevoke,
+    PasswordSendResetCode,
+    PasswordReset,
+    PasswordResetCheckCode,
+    ContactChannels,
+    ContactChannelById,
+    ContactChannelSendCode,
+    ContactChannelLegacySendCode,
+    ContactChannelVerify,
+    ContactChannelVerifyCheck,
 }
 
 fn router() -> &'static matchit::Router<Route> {
@@ -84,6 +94,33 @@ fn router() -> &'static matchit::Router<Route> {
                 "/integrations/credential-scanning/revoke",
                 Route::CredentialScanningRevoke,
             ),
+            (
+                "/auth/password/send-reset-code",
+                Route::PasswordSendResetCode,
+            ),
+            ("/auth/password/reset", Route::PasswordReset),
+            (
+                "/auth/password/reset/check-code",
+                Route::PasswordResetCheckCode,
+            ),
+            ("/contact-channels", Route::ContactChannels),
+            (
+                "/contact-channels/send-verification-code",
+                Route::ContactChannelLegacySendCode,
+            ),
+            ("/contact-channels/verify", Route::ContactChannelVerify),
+            (
+                "/contact-channels/verify/check-code",
+                Route::ContactChannelVerifyCheck,
+            ),
+            (
+                "/contact-channels/{user_id}/{contact_channel_id}",
+                Route::ContactChannelById,
+            ),
+            (
+                "/contact-channels/{user_id}/{contact_channel_id}/send-verification-code",
+                Route::ContactChannelSendCode,
+            ),
         ];
         for (path, route) in routes {
             if let Err(e) = r.insert(path, route) {
@@ -105,7 +142,16 @@ fn methods(route: Route) -> &'static [Method] {
         | Route::SessionCurrentRefresh
         | Route::OauthToken
         | Route::UserApiKeyCheck
-        | Route::CredentialScanningRevoke => &[Method::POST],
+        | Route::CredentialScanningRevoke
+        | Route::PasswordSendResetCode
+        | Route::PasswordReset
+        | Route::PasswordResetCheckCode
+        | Route::ContactChannelSendCode
+        | Route::ContactChannelLegacySendCode
+        | Route::ContactChannelVerify
+        | Route::ContactChannelVerifyCheck => &[Method::POST],
+        Route::ContactChannels => &[Method::GET, Method::POST],
+        Route::ContactChannelById => &[Method::GET, Method::PATCH, Method::DELETE],
         Route::UserApiKeys => &[Method::GET, Method::POST],
         Route::UserApiKeyById => &[Method::GET, Method::PATCH],
         Route::Sessions => &[Method::GET, Method::POST],

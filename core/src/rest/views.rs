@@ -151,6 +151,19 @@ pub fn project_json(p: &Project) -> Value {
     })
 }
 
+/// A contact channel as Stack renders it.
+pub fn contact_channel_json(c: &crate::storage::ContactChannelRecord) -> Value {
+    json!({
+        "user_id": c.user_id,
+        "id": c.id,
+        "value": c.value,
+        "type": c.kind.as_str(),
+        "used_for_auth": c.used_for_auth,
+        "is_verified": c.is_verified,
+        "is_primary": c.is_primary,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -114,6 +114,11 @@ pub trait UserRepo: Send + Sync {
         project_id: &str,
         user_ids: &[Uuid],
     ) -> StoreResult<Vec<ContactChannelRecord>>;
+    /// Every channel of the project, oldest first (server listing without a user).
+    async fn list_project_channels(
+        &self,
+        project_id: &str,
+    ) -> StoreResult<Vec<ContactChannelRecord>>;
     /// The channel used for authentication with exactly this type and value.
     async fn find_auth_channel(
         &self,
@@ -183,6 +188,59 @@ pub trait ApiKeyRepo: Send + Sync {
     async fn update(&self, key: &ApiKeyRecord) -> StoreResult<bool>;
 }
 
+/// Verification codes (email verification, password reset, OTP, invitations), stored as
+/// hashes.
+#[async_trait]
+pub trait CodeRepo: Send + Sync {
+    /// Inserts a code; [`StoreError::MissingReference`] when its user does not exist.
+    async fn insert(&self, code: &VerificationCodeRecord) -> StoreResult<()>;
+    /// The code of this purpose whose hash is `code_hash`.
+    async fn find(
+        &self,
+        project_id: &str,
+        purpose: CodePurpose,
+        code_hash: &str,
+    ) -> StoreResult<Option<VerificationCodeRecord>>;
+    /// Adds one to the attempt count of every code of the project sharing this nonce hash,
+    /// whatever its purpose; returns how many rows were touched.
+    async fn count_attempt(&self, project_id: &str, nonce_hash: &str) -> StoreResult<u64>;
+    /// Marks the code used at `at_millis` if it is not used yet; `false` when it was
+    /// already used (or is absent), so two concurrent uses cannot both succeed.
+    async fn mark_used(&self, project_id: &str, id: Uuid, at_millis: i64) -> StoreResult<bool>;
+    /// Deletes unused codes of this purpose and user (for example older reset links once a
+    /// password was reset); returns how many went.
+    async fn delete_unused_for_user(
+        &self,
+        project_id: &str,
+        purpose: CodePurpose,
+        user_id: Uuid,
+    ) -> StoreResult<u64>;
+}
+
+/// The outbox: messages written in the transaction of the change that causes them and
+/// delivered after commit.
+#[async_trait]
+pub trait OutboxRepo: Send + Sync {
+    /// Records a message.
+    async fn insert(&self, message: &OutboxRecord) -> StoreResult<()>;
+    /// Pending messages due at `now_millis`, oldest first, at most `limit`.
+    async fn due(&self, now_millis: i64, limit: u64) -> StoreResult<Vec<OutboxRecord>>;
+    /// Claims a due message: moves its next attempt from `seen_next_attempt_millis` to
+    /// `lease_until_millis` if nobody else did first. `true` when this caller holds it.
+    async fn claim(
+        &self,
+        id: Uuid,
+        seen_next_attempt_millis: i64,
+        lease_until_millis: i64,
+    ) -> StoreResult<bool>;
+    /// Writes status, attempts, next attempt, sent time, last error and payload.
+    async fn update(&self, message: &OutboxRecord) -> StoreResult<bool>;
+    /// The message with this id.
+    async fn get(&self, id: Uuid) -> StoreResult<Option<OutboxRecord>>;
+    /// The project's messages, oldest first (for operators and tests).
+    async fn list(&self, project_id: &str) -> StoreResult<Vec<OutboxRecord>>;
+}
+
 /// The repositories of one connection (the store's pool, or a transaction).
 pub trait Repos: Send + Sync {
     /// Projects and key sets.
@@ -193,6 +251,10 @@ pub trait Repos: Send + Sync {
     fn sessions(&self) -> &dyn SessionRepo;
     /// User and team API keys.
     fn api_keys(&self) -> &dyn ApiKeyRepo;
+    /// Verification codes.
+    fn codes(&self) -> &dyn CodeRepo;
+    /// The outbox.
+    fn outbox(&self) -> &dyn OutboxRepo;
 }
 
 /// A storage backend: autocommit repositories plus transactions and migrations.

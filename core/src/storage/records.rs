@@ -320,3 +320,163 @@ impl fmt::Debug for ApiKeyRecord {
             .finish_non_exhaustive()
     }
 }
+
+/// What a verification code is for. A code of one purpose is unknown to the endpoints of
+/// every other purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CodePurpose {
+    /// Verifying a contact channel (email).
+    ContactChannelVerification,
+    /// Resetting a password.
+    PasswordReset,
+    /// OTP / magic-link sign-in.
+    OneTimePassword,
+    /// Accepting a team invitation.
+    TeamInvitation,
+}
+
+impl CodePurpose {
+    /// Storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CodePurpose::ContactChannelVerification => "contact_channel_verification",
+            CodePurpose::PasswordReset => "password_reset",
+            CodePurpose::OneTimePassword => "one_time_password",
+            CodePurpose::TeamInvitation => "team_invitation",
+        }
+    }
+
+    /// Parses the storage name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            CodePurpose::ContactChannelVerification,
+            CodePurpose::PasswordReset,
+            CodePurpose::OneTimePassword,
+            CodePurpose::TeamInvitation,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+}
+
+/// A verification code row. The code itself is never stored: only the SHA-256 of the whole
+/// code and the SHA-256 of its nonce (the last 39 characters, shared by the attempts against
+/// one sent code).
+#[derive(Clone, PartialEq)]
+pub struct VerificationCodeRecord {
+    /// Owning project.
+    pub project_id: String,
+    /// Row id.
+    pub id: Uuid,
+    /// Purpose.
+    pub purpose: CodePurpose,
+    /// SHA-256 of the (lowercase) code, lowercase hex; unique.
+    pub code_hash: String,
+    /// SHA-256 of the code's nonce, lowercase hex.
+    pub nonce_hash: String,
+    /// The user the code acts on, if any (the row goes with the user).
+    pub user_id: Option<Uuid>,
+    /// Flow-specific data (for example `{"email": …}`).
+    pub data: Value,
+    /// Creation time, epoch milliseconds.
+    pub created_at_millis: i64,
+    /// Expiry, epoch milliseconds.
+    pub expires_at_millis: i64,
+    /// When the code was used, if it was.
+    pub used_at_millis: Option<i64>,
+    /// Requests that touched the code's nonce so far.
+    pub attempt_count: i32,
+}
+
+impl fmt::Debug for VerificationCodeRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerificationCodeRecord")
+            .field("project_id", &self.project_id)
+            .field("id", &self.id)
+            .field("purpose", &self.purpose)
+            .field("user_id", &self.user_id)
+            .field("expires_at_millis", &self.expires_at_millis)
+            .field("used_at_millis", &self.used_at_millis)
+            .field("attempt_count", &self.attempt_count)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Delivery state of an outbox message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutboxStatus {
+    /// Waiting for (another) delivery attempt.
+    Pending,
+    /// Delivered; the payload has been erased.
+    Sent,
+    /// No transport is configured: the message was written to the log and kept.
+    Logged,
+    /// Given up after too many failed attempts.
+    Failed,
+}
+
+impl OutboxStatus {
+    /// Storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Pending => "pending",
+            OutboxStatus::Sent => "sent",
+            OutboxStatus::Logged => "logged",
+            OutboxStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses the storage name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            OutboxStatus::Pending,
+            OutboxStatus::Sent,
+            OutboxStatus::Logged,
+            OutboxStatus::Failed,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+}
+
+/// An outbox row: a message recorded in the transaction of the change that causes it and
+/// delivered after commit. The payload is sealed (AEAD under a key derived from the server
+/// secret), so links with codes in them are not readable from a database dump.
+#[derive(Clone, PartialEq)]
+pub struct OutboxRecord {
+    /// Row id.
+    pub id: Uuid,
+    /// The project the message belongs to.
+    pub project_id: String,
+    /// Message kind (`email`).
+    pub kind: String,
+    /// Sealed payload (base64); empty once delivered.
+    pub payload: String,
+    /// Delivery state.
+    pub status: OutboxStatus,
+    /// Failed delivery attempts so far.
+    pub attempts: i32,
+    /// Creation time, epoch milliseconds.
+    pub created_at_millis: i64,
+    /// Earliest next delivery attempt, epoch milliseconds (also a claim lease).
+    pub next_attempt_at_millis: i64,
+    /// Delivery time.
+    pub sent_at_millis: Option<i64>,
+    /// The last delivery error (never contains the payload).
+    pub last_error: Option<String>,
+}
+
+impl fmt::Debug for OutboxRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutboxRecord")
+            .field("id", &self.id)
+            .field("project_id", &self.project_id)
+            .field("kind", &self.kind)
+            .field("status", &self.status)
+            .field("attempts", &self.attempts)
+            .field("next_attempt_at_millis", &self.next_attempt_at_millis)
+            .field("sent_at_millis", &self.sent_at_millis)
+            .field("last_error", &self.last_error)
+            .finish_non_exhaustive()
+    }
+}

@@ -292,6 +292,29 @@ pub struct Prepared {
     pub public_url: String,
 }
 
+/// The SMTP mailer of the `POSTERN_SMTP_*` settings, if a host is set.
+fn mailer(args: &Args) -> Result<Option<std::sync::Arc<dyn postern_core::email::Mailer>>, String> {
+    use postern_core::email::{SmtpMailer, SmtpSettings, SmtpTls};
+    let Some(host) = args.smtp_host.clone().filter(|h| !h.is_empty()) else {
+        return Ok(None);
+    };
+    let tls = match &args.smtp_tls {
+        Some(t) => SmtpTls::parse(t)
+            .ok_or_else(|| format!("POSTERN_SMTP_TLS {t}: expected none, starttls or tls"))?,
+        None => SmtpTls::default_for(&host),
+    };
+    let mailer = SmtpMailer::new(SmtpSettings {
+        host,
+        port: args.smtp_port,
+        username: args.smtp_username.clone().filter(|u| !u.is_empty()),
+        password: args.smtp_password.clone().map(Into::into),
+        sender: args.smtp_sender.clone(),
+        tls,
+    })
+    .map_err(|e| format!("SMTP settings: {e}"))?;
+    Ok(Some(std::sync::Arc::new(mailer)))
+}
+
 /// Opens and migrates the database, resolves the secret, applies the projects of the
 /// config file and of the environment.
 pub async fn prepare(args: &Args) -> Result<Prepared, String> {
@@ -311,6 +334,13 @@ pub async fn prepare(args: &Args) -> Result<Prepared, String> {
         .public_url(public_url.clone());
     for s in args.previous_secrets.iter().filter(|s| !s.is_empty()) {
         builder = builder.previous_secret(s.clone());
+    }
+    if let Some(mailer) = mailer(args)? {
+        builder = builder.mailer(mailer);
+    } else {
+        tracing::warn!(
+            "no SMTP host is configured (POSTERN_SMTP_HOST): emails are written to the log and kept in the outbox"
+        );
     }
     let postern = builder.build().map_err(|e| e.to_string())?;
     bootstrap_projects(&postern, args).await?;

@@ -68,6 +68,36 @@ pub struct Args {
     #[arg(long, env = "POSTERN_CONFIG")]
     pub config: Option<PathBuf>,
 
+    /// SMTP host for outgoing email. Without it, emails are written to the log and kept
+    /// in the outbox.
+    #[arg(long, env = "POSTERN_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+
+    /// SMTP port.
+    #[arg(long, env = "POSTERN_SMTP_PORT", default_value_t = 587)]
+    pub smtp_port: u16,
+
+    /// SMTP login.
+    #[arg(long, env = "POSTERN_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+
+    /// SMTP password.
+    #[arg(long, env = "POSTERN_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+
+    /// Sender address of outgoing email (the display name is the project's).
+    #[arg(
+        long,
+        env = "POSTERN_SMTP_SENDER",
+        default_value = "noreply@example.com"
+    )]
+    pub smtp_sender: String,
+
+    /// SMTP connection security: none, starttls or tls [default: none for a loopback
+    /// host, starttls otherwise].
+    #[arg(long, env = "POSTERN_SMTP_TLS", value_parser = ["none", "starttls", "tls"])]
+    pub smtp_tls: Option<String>,
+
     /// Log format: text or json. Levels come from RUST_LOG (default info).
     #[arg(long, env = "POSTERN_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,

@@ -9,6 +9,8 @@
 pub mod api_key;
 pub mod api_key_set;
 pub mod contact_channel;
+pub mod outbox;
 pub mod project;
 pub mod session;
 pub mod user;
+pub mod verification_code;

@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_postern_tables;
 mod m20261122_000002_create_postern_api_keys;
+mod m20261201_000003_create_postern_codes_and_outbox;
 
 /// Name of the table recording which of Postern's migrations have run.
 pub const MIGRATION_TABLE: &str = "postern_migrations";
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_create_postern_tables::Migration),
             Box::new(m20261122_000002_create_postern_api_keys::Migration),
+            Box::new(m20261201_000003_create_postern_codes_and_outbox::Migration),
         ]
     }
 

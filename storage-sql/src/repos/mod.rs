@@ -1,12 +1,15 @@
 //! The repository traits of [`postern_core::storage`] over any sea-orm connection.
 
 mod api_keys;
+mod codes;
+mod outbox;
 mod projects;
 mod sessions;
 mod users;
 
 use postern_core::storage::{
-    ApiKeyRepo, ProjectRepo, Repos, SessionRepo, StoreError, StoreResult, UserRepo,
+    ApiKeyRepo, CodeRepo, OutboxRepo, ProjectRepo, Repos, SessionRepo, StoreError, StoreResult,
+    UserRepo,
 };
 use sea_orm::ConnectionTrait;
 use serde_json::Value;
@@ -53,6 +56,14 @@ impl<C: ConnectionTrait + Send> Repos for SeaRepos<C> {
     }
 
     fn api_keys(&self) -> &dyn ApiKeyRepo {
+        self
+    }
+
+    fn codes(&self) -> &dyn CodeRepo {
+        self
+    }
+
+    fn outbox(&self) -> &dyn OutboxRepo {
         self
     }
 }

@@ -389,6 +389,22 @@ impl<C: ConnectionTrait + Send> UserRepo for SeaRepos<C> {
         Ok(channels)
     }
 
+    async fn list_project_channels(
+        &self,
+        project_id: &str,
+    ) -> StoreResult<Vec<ContactChannelRecord>> {
+        channel::Entity::find()
+            .filter(channel::Column::ProjectId.eq(project_id))
+            .order_by_asc(channel::Column::CreatedAt)
+            .order_by_asc(channel::Column::Id)
+            .all(&self.conn)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .map(channel_record)
+            .collect()
+    }
+
     async fn find_auth_channel(
         &self,
         project_id: &str,

@@ -213,6 +213,8 @@ pub struct H {
     pub postern: Postern,
     pub project: Project,
     pub keys: ProjectKeys,
+    /// The SMTP sink Postern's mail goes to (harnesses made by [`harness_mail`]).
+    pub sink: Option<postern_tests::smtp_sink::SmtpSink>,
 }
 
 #[derive(Debug)]
@@ -261,12 +263,37 @@ pub async fn harness(env: &Env) -> H {
 
 /// A Postern over the env's store with a new project of this config, reached the env's way.
 pub async fn harness_with(env: &Env, config: ProjectConfig) -> H {
-    let postern = Postern::builder(env.store.clone())
+    build_harness(env, config, None).await
+}
+
+/// Like [`harness_with`], with Postern's mail going over SMTP to a sink (`h.sink`).
+pub async fn harness_mail(env: &Env, config: ProjectConfig) -> H {
+    let sink = postern_tests::smtp_sink::SmtpSink::start().await;
+    build_harness(env, config, Some(sink)).await
+}
+
+async fn build_harness(
+    env: &Env,
+    config: ProjectConfig,
+    sink: Option<postern_tests::smtp_sink::SmtpSink>,
+) -> H {
+    let mut builder = Postern::builder(env.store.clone())
         .secret(SECRET)
         .public_url(PUBLIC_URL)
-        .password_params(PasswordParams::insecure_fast())
-        .build()
-        .expect("postern");
+        .password_params(PasswordParams::insecure_fast());
+    if let Some(sink) = &sink {
+        let mailer = postern_core::email::SmtpMailer::new(postern_core::email::SmtpSettings {
+            host: "127.0.0.1".into(),
+            port: sink.port,
+            username: None,
+            password: None,
+            sender: "noreply@example.com".into(),
+            tls: postern_core::email::SmtpTls::None,
+        })
+        .expect("mailer");
+        builder = builder.mailer(Arc::new(mailer));
+    }
+    let postern = builder.build().expect("postern");
     let (project, keys) = postern
         .projects()
         .create(None, "Test project", config)
@@ -282,6 +309,33 @@ pub async fn harness_with(env: &Env, config: ProjectConfig) -> H {
         postern,
         project,
         keys,
+        sink,
+    }
+}
+
+impl H {
+    /// The sink (panics for harnesses without one).
+    pub fn sink(&self) -> &postern_tests::smtp_sink::SmtpSink {
+        self.sink.as_ref().expect("a harness made by harness_mail")
+    }
+
+    /// Waits (up to 10 s) for `count` mails to `to` with `subject` in the subject.
+    pub async fn mails(
+        &self,
+        to: &str,
+        subject: &str,
+        count: usize,
+    ) -> Vec<postern_tests::smtp_sink::Received> {
+        let found = self
+            .sink()
+            .wait_for(to, subject, count, std::time::Duration::from_secs(10))
+            .await;
+        assert!(
+            found.len() >= count,
+            "expected {count} mails to {to} about {subject:?}, got {}",
+            found.len()
+        );
+        found
     }
 }
 

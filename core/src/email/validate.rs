@@ -1,4 +1,4 @@
-//! Email validation (Stack's lenient and strict rules) and normalisation.
+//! Email address validation (Stack's lenient and strict rules) and normalisation.
 
 /// Trims surrounding whitespace and lowercases the whole address (no removal of dots or
 /// `+tags`), as Stack normalises before storing and comparing.

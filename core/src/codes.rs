@@ -1,0 +1,133 @@
+//! Verification codes (§7 of the contract): 45 Crockford characters, stored only as the
+//! SHA-256 of the code and of its nonce (the last 39 characters), single use, expiring,
+//! with at most [`MAX_ATTEMPTS`] requests per nonce.
+//!
+//! Consumption happens inside the transaction of the flow that uses the code: a flow that
+//! fails (a too-short new password, a deleted channel) rolls the use back, so a failed
+//! attempt does not burn the link. Attempts are counted outside that transaction, before
+//! the lookup, so they count whatever happens next.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::postern::Postern;
+use crate::secrets::{hash_secret, is_crockford, random_crockford};
+use crate::storage::{CodePurpose, Repos, VerificationCodeRecord};
+
+/// Length of every code.
+pub const CODE_LENGTH: usize = 45;
+/// Length of the nonce (the code's tail shared by the OTP and its link).
+pub const NONCE_LENGTH: usize = 39;
+/// Requests allowed against one nonce.
+pub const MAX_ATTEMPTS: i32 = 20;
+/// Lifetime of email-verification, reset and OTP codes: 7 days.
+pub const DEFAULT_LIFETIME_MILLIS: i64 = 7 * 24 * 3600 * 1000;
+
+/// A fresh code and the row that stores it.
+pub(crate) fn new_code(
+    project_id: &str,
+    purpose: CodePurpose,
+    user_id: Option<Uuid>,
+    data: Value,
+    now_millis: i64,
+    lifetime_millis: i64,
+) -> (String, VerificationCodeRecord) {
+    let code = random_crockford(CODE_LENGTH);
+    let record = VerificationCodeRecord {
+        project_id: project_id.to_owned(),
+        id: Uuid::new_v4(),
+        purpose,
+        code_hash: hash_secret(&code),
+        nonce_hash: hash_secret(nonce_of(&code)),
+        user_id,
+        data,
+        created_at_millis: now_millis,
+        expires_at_millis: now_millis + lifetime_millis,
+        used_at_millis: None,
+        attempt_count: 0,
+    };
+    (code, record)
+}
+
+fn nonce_of(code: &str) -> &str {
+    &code[code.len() - NONCE_LENGTH..]
+}
+
+/// Looks a submitted code up and checks it, in Stack's order: attempt counted, then not
+/// found, expired, already used, too many attempts. Does not consume it.
+pub(crate) async fn check(
+    p: &Postern,
+    project_id: &str,
+    purpose: CodePurpose,
+    submitted: &str,
+) -> Result<VerificationCodeRecord> {
+    let code = submitted.to_lowercase();
+    if !is_crockford(&code, CODE_LENGTH) {
+        // Cannot be any stored code (and has no nonce to count against).
+        return Err(Error::VerificationCodeNotFound);
+    }
+    let store = &p.inner.store;
+    store
+        .codes()
+        .count_attempt(project_id, &hash_secret(nonce_of(&code)))
+        .await?;
+    let record = store
+        .codes()
+        .find(project_id, purpose, &hash_secret(&code))
+        .await?
+        .ok_or(Error::VerificationCodeNotFound)?;
+    if record.expires_at_millis <= p.inner.clock.now_millis() {
+        return Err(Error::VerificationCodeExpired);
+    }
+    if record.used_at_millis.is_some() {
+        return Err(Error::VerificationCodeAlreadyUsed);
+    }
+    // The stored count includes this request's increment.
+    if record.attempt_count > MAX_ATTEMPTS {
+        return Err(Error::VerificationCodeMaxAttemptsReached);
+    }
+    Ok(record)
+}
+
+/// Marks a checked code used inside the flow's transaction; a concurrent use that got
+/// there first makes this `VERIFICATION_CODE_ALREADY_USED`.
+pub(crate) async fn consume(
+    p: &Postern,
+    tx: &dyn Repos,
+    record: &VerificationCodeRecord,
+) -> Result<()> {
+    if tx
+        .codes()
+        .mark_used(&record.project_id, record.id, p.inner.clock.now_millis())
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(Error::VerificationCodeAlreadyUsed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_hash_code_and_nonce() {
+        let (code, rec) = new_code(
+            "p",
+            CodePurpose::PasswordReset,
+            None,
+            Value::Null,
+            1_000,
+            DEFAULT_LIFETIME_MILLIS,
+        );
+        assert!(is_crockford(&code, CODE_LENGTH));
+        assert_eq!(rec.code_hash, hash_secret(&code));
+        assert_eq!(rec.nonce_hash, hash_secret(&code[6..]));
+        assert!(!rec.code_hash.contains(&code));
+        assert_eq!(rec.expires_at_millis, 1_000 + DEFAULT_LIFETIME_MILLIS);
+        let (other, _) = new_code("p", CodePurpose::PasswordReset, None, Value::Null, 0, 1);
+        assert_ne!(code, other);
+    }
+}

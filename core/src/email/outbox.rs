@@ -1,0 +1,232 @@
+//! The outbox: sealing, enqueueing inside a transaction, and delivery with retries.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use hkdf::Hkdf;
+use sha2::Sha256;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use super::Email;
+use crate::error::{Error, Result};
+use crate::postern::{Inner, Postern};
+use crate::storage::{OutboxRecord, OutboxStatus, Repos};
+
+/// How long a claimed message is reserved for the instance delivering it.
+const LEASE_MILLIS: i64 = 60_000;
+/// Longest wait between two attempts at one message.
+const MAX_BACKOFF_MILLIS: i64 = 30_000;
+/// After this long undelivered, a message is given up.
+const GIVE_UP_AFTER_MILLIS: i64 = 3 * 24 * 3600 * 1000;
+/// How often the worker looks for due messages when nothing wakes it.
+const POLL: Duration = Duration::from_secs(1);
+/// Messages handled per pass.
+const BATCH: u64 = 32;
+
+/// The outbox sealing key for a server secret.
+pub(crate) fn seal_key(secret: &[u8]) -> [u8; 32] {
+    let hk = Hkdf::<Sha256>::new(Some(b"postern/outbox/v1"), secret);
+    let mut out = [0u8; 32];
+    // 32 bytes is far below HKDF-SHA256's output limit.
+    let _ = hk.expand(b"aes-256-gcm", &mut out);
+    out
+}
+
+fn seal(key: &[u8; 32], id: Uuid, email: &Email) -> Result<String> {
+    let cipher = Aes256Gcm::new_from_slice(key).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut nonce = [0u8; 12];
+    rand::fill(&mut nonce[..]);
+    let plain = serde_json::to_vec(email).map_err(|e| Error::Internal(e.to_string()))?;
+    let sealed = cipher
+        .encrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: &plain,
+                aad: id.as_bytes(),
+            },
+        )
+        .map_err(|_| Error::Internal("sealing an outbox message failed".into()))?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&sealed);
+    Ok(B64.encode(out))
+}
+
+fn open(keys: &[[u8; 32]], id: Uuid, payload: &str) -> Option<Email> {
+    let bytes = B64.decode(payload).ok()?;
+    if bytes.len() < 12 {
+        return None;
+    }
+    let (nonce, sealed) = bytes.split_at(12);
+    let nonce: [u8; 12] = nonce.try_into().ok()?;
+    keys.iter().find_map(|key| {
+        let cipher = Aes256Gcm::new_from_slice(key).ok()?;
+        let plain = cipher
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: id.as_bytes(),
+                },
+            )
+            .ok()?;
+        serde_json::from_slice(&plain).ok()
+    })
+}
+
+/// Records `email` in the outbox through `repos` (normally the transaction of the change
+/// that causes it). Call [`Postern::wake_outbox`] after the commit.
+pub(crate) async fn enqueue(
+    p: &Postern,
+    repos: &dyn Repos,
+    project_id: &str,
+    email: &Email,
+) -> Result<()> {
+    let id = Uuid::new_v4();
+    let now = p.inner.clock.now_millis();
+    let record = OutboxRecord {
+        id,
+        project_id: project_id.to_owned(),
+        kind: "email".into(),
+        payload: seal(&p.inner.outbox_keys[0], id, email)?,
+        status: OutboxStatus::Pending,
+        attempts: 0,
+        created_at_millis: now,
+        next_attempt_at_millis: now,
+        sent_at_millis: None,
+        last_error: None,
+    };
+    repos.outbox().insert(&record).await?;
+    Ok(())
+}
+
+/// One delivery pass: every due message is claimed, delivered (or logged, without a
+/// mailer) and marked. Stops at the first transient failure (the transport is likely
+/// down; the rest waits for the next pass). Returns how many messages were delivered or
+/// logged.
+pub(crate) async fn deliver_due(p: &Postern) -> Result<usize> {
+    let store = &p.inner.store;
+    let now = p.inner.clock.now_millis();
+    let mut done = 0;
+    for mut m in store.outbox().due(now, BATCH).await? {
+        if !store
+            .outbox()
+            .claim(m.id, m.next_attempt_at_millis, now + LEASE_MILLIS)
+            .await?
+        {
+            continue;
+        }
+        let Some(email) = open(&p.inner.outbox_keys, m.id, &m.payload) else {
+            tracing::error!(target: "postern::email", id = %m.id, "outbox message cannot be opened with the current or previous secrets; giving up");
+            m.status = OutboxStatus::Failed;
+            m.last_error = Some("payload cannot be opened".into());
+            store.outbox().update(&m).await?;
+            continue;
+        };
+        let Some(mailer) = &p.inner.mailer else {
+            tracing::info!(
+                target: "postern::email",
+                to = %email.to,
+                subject = %email.subject,
+                body = %email.text,
+                "no mailer is configured: email written to the log and kept in the outbox"
+            );
+            m.status = OutboxStatus::Logged;
+            store.outbox().update(&m).await?;
+            done += 1;
+            continue;
+        };
+        match mailer.send(&email).await {
+            Ok(()) => {
+                m.status = OutboxStatus::Sent;
+                m.payload = String::new();
+                m.sent_at_millis = Some(p.inner.clock.now_millis());
+                m.last_error = None;
+                store.outbox().update(&m).await?;
+                tracing::debug!(target: "postern::email", id = %m.id, subject = %email.subject, "email delivered");
+                done += 1;
+            }
+            Err(e) => {
+                m.attempts += 1;
+                m.last_error = Some(e.message.clone());
+                let now = p.inner.clock.now_millis();
+                if e.permanent || now - m.created_at_millis > GIVE_UP_AFTER_MILLIS {
+                    m.status = OutboxStatus::Failed;
+                    m.payload = String::new();
+                    tracing::error!(target: "postern::email", id = %m.id, error = %e, "email given up");
+                    store.outbox().update(&m).await?;
+                    continue;
+                }
+                let backoff = (1_000i64 << m.attempts.clamp(0, 10)).min(MAX_BACKOFF_MILLIS);
+                m.next_attempt_at_millis = now + backoff;
+                tracing::warn!(target: "postern::email", id = %m.id, attempts = m.attempts, error = %e, "email delivery failed; will retry");
+                store.outbox().update(&m).await?;
+                break;
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// Starts the delivery worker on the current tokio runtime, if there is one. It holds the
+/// Postern weakly and ends when the last handle is dropped.
+pub(crate) fn spawn_worker(inner: &Arc<Inner>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let weak: Weak<Inner> = Arc::downgrade(inner);
+    let wake: Arc<Notify> = Arc::clone(&inner.outbox_wake);
+    runtime.spawn(async move {
+        loop {
+            {
+                let Some(inner) = weak.upgrade() else { return };
+                let p = Postern { inner };
+                if let Err(e) = deliver_due(&p).await {
+                    tracing::warn!(target: "postern::email", error = %e, "outbox pass failed");
+                }
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_payloads_open_only_with_the_key_and_id() {
+        let email = Email {
+            to: "a@example.com".into(),
+            from_name: "P".into(),
+            subject: "S".into(),
+            text: "http://x/?code=secretcode".into(),
+            html: "<p>h</p>".into(),
+        };
+        let k1 = seal_key(b"first secret, long enough");
+        let k2 = seal_key(b"second secret, long enough");
+        let id = Uuid::new_v4();
+        let sealed = seal(&k1, id, &email).unwrap();
+        assert!(!sealed.contains("secretcode"));
+        assert_eq!(open(&[k1], id, &sealed), Some(email.clone()));
+        assert_eq!(
+            open(&[k2, k1], id, &sealed),
+            Some(email),
+            "previous secrets open"
+        );
+        assert_eq!(open(&[k2], id, &sealed), None);
+        assert_eq!(
+            open(&[k1], Uuid::new_v4(), &sealed),
+            None,
+            "bound to the row id"
+        );
+        assert_eq!(open(&[k1], id, "!!"), None);
+    }
+}

@@ -1,0 +1,126 @@
+//! The messages Postern sends, with Stack's subjects. Bodies carry the callback URL with the
+//! code as its `code` query parameter, in the text part and as a link in the HTML part.
+
+use super::Email;
+
+/// `callback_url` with its `code` query parameter set to `code` (an existing `code`
+/// parameter is replaced, other parameters and the fragment are kept).
+///
+/// ```
+/// use postern_core::email::link_with_code;
+/// assert_eq!(
+///     link_with_code("http://localhost:3000/verify?code=old&x=1", "abc").unwrap(),
+///     "http://localhost:3000/verify?x=1&code=abc"
+/// );
+/// assert!(link_with_code("not a url", "abc").is_none());
+/// ```
+pub fn link_with_code(callback_url: &str, code: &str) -> Option<String> {
+    let mut url = url::Url::parse(callback_url).ok()?;
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "code")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.query_pairs_mut()
+        .clear()
+        .extend_pairs(kept)
+        .append_pair("code", code);
+    Some(url.into())
+}
+
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn link_mail(
+    to: &str,
+    project: &str,
+    subject: String,
+    intro: &str,
+    action: &str,
+    link: &str,
+    outro: &str,
+) -> Email {
+    let text = format!("{subject}\n\n{intro}\n\n{action}: {link}\n\n{outro}\n");
+    let html = format!(
+        "<!DOCTYPE html><html><body style=\"font-family:sans-serif\">\
+         <h1>{h}</h1><p>{i}</p>\
+         <p><a href=\"{l}\">{a}</a></p>\
+         <p style=\"color:#666\">{o}</p></body></html>",
+        h = escape_html(&subject),
+        i = escape_html(intro),
+        l = escape_html(link),
+        a = escape_html(action),
+        o = escape_html(outro),
+    );
+    Email {
+        to: to.to_owned(),
+        from_name: project.to_owned(),
+        subject,
+        text,
+        html,
+    }
+}
+
+/// `Verify your email at {project}` with the verification link.
+pub(crate) fn verification(project: &str, to: &str, link: &str) -> Email {
+    link_mail(
+        to,
+        project,
+        format!("Verify your email at {project}"),
+        &format!("Please verify your email address for {project}."),
+        "Verify my email",
+        link,
+        "If you did not sign up, you can ignore this email.",
+    )
+}
+
+/// `Reset your password at {project}` with the reset link.
+pub(crate) fn password_reset(project: &str, to: &str, link: &str) -> Email {
+    link_mail(
+        to,
+        project,
+        format!("Reset your password at {project}"),
+        &format!("Someone asked to reset the password of your {project} account."),
+        "Reset my password",
+        link,
+        "If you did not ask for this, you can ignore this email: your password stays as it is.",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_carry_the_link_and_escape_html() {
+        let e = verification("A <b> & co", "x@example.com", "http://l/?a=1&code=zz");
+        assert_eq!(e.subject, "Verify your email at A <b> & co");
+        assert!(e.text.contains("http://l/?a=1&code=zz"));
+        assert!(e.html.contains("A &lt;b&gt; &amp; co"));
+        assert!(e.html.contains("http://l/?a=1&amp;code=zz"));
+        assert!(!e.html.contains("<b>"));
+        let r = password_reset("P", "x@example.com", "http://l/?code=q");
+        assert_eq!(r.subject, "Reset your password at P");
+        assert_eq!(r.from_name, "P");
+    }
+
+    #[test]
+    fn links_replace_code_only() {
+        assert_eq!(
+            link_with_code("https://a.test/cb#frag", "c1").as_deref(),
+            Some("https://a.test/cb?code=c1#frag")
+        );
+    }
+}

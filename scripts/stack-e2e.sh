@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Runs Stack Auth's own backend e2e suite (../shared/compat/stack-e2e) against a Postern
+# server on 127.0.0.1:8102, with the harness's fake mailbox receiving Postern's SMTP mail.
+# A developer check, not part of CI.
+#
+#   STACK_AUTH_MIRROR=/path/to/stack-auth.git scripts/stack-e2e.sh            # default selection
+#   STACK_AUTH_MIRROR=... scripts/stack-e2e.sh 'auth/password,contact-channels' # files (regexes)
+#
+# Builds the server (release), seeds the `internal` project with Stack's local-development
+# keys through a config file, starts the fake mailbox and the server, runs the suite, prints
+# per-file passed/failed, and stops everything it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+harness="${STACK_E2E_DIR:-$root/../shared/compat/stack-e2e}"
+: "${STACK_AUTH_MIRROR:?set STACK_AUTH_MIRROR to a clone of stack-auth/stack-auth (its git directory)}"
+[ -d "$harness" ] || { echo "no harness at $harness" >&2; exit 1; }
+work=$(mktemp -d "${TMPDIR:-/tmp}/postern-e2e.XXXXXX")
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "== building postern-server (release)"
+cargo build --release -q -p postern-server
+
+cat > "$work/stack-dev.toml" <<'TOML'
+# Stack's local-development `internal` project (its e2e suite runs in it).
+[[projects]]
+id = "internal"
+display_name = "Stack Dashboard"
+publishable_client_key = "this-publishable-client-key-is-for-local-development-only"
+secret_server_key = "this-secret-server-key-is-for-local-development-only"
+super_secret_admin_key = "this-super-secret-admin-key-is-for-local-development-only"
+
+[projects.config.auth]
+allowSignUp = true
+[projects.config.auth.password]
+allowSignIn = true
+[projects.config.auth.otp]
+allowSignIn = true
+[projects.config.teams]
+createPersonalTeamOnSignUp = true
+allowClientTeamCreation = true
+[projects.config.apiKeys.enabled]
+user = true
+team = true
+[projects.config.domains]
+allowLocalhost = true
+[projects.config.onboarding]
+requireEmailVerification = false
+TOML
+
+if [ ! -d "$harness/node_modules" ]; then
+  echo "== npm install (harness)"
+  (cd "$harness" && npm install --no-audit --no-fund --silent)
+fi
+
+echo "== fake mailbox (SMTP 127.0.0.1:8129, HTTP :8105)"
+(cd "$harness" && exec node fake-mailbox/server.mjs) >"$work/mailbox.log" 2>&1 &
+pids+=($!)
+
+echo "== postern-server on 127.0.0.1:8102 (log: $work/server.log while running)"
+RUST_LOG="${RUST_LOG:-warn}" \
+POSTERN_LISTEN=127.0.0.1:8102 \
+POSTERN_PUBLIC_URL=http://localhost:8102 \
+POSTERN_DATABASE_URL="sqlite://$work/e2e.db" \
+POSTERN_SECRET="stack-e2e-secret-$(date +%s)-0123456789" \
+POSTERN_CONFIG="$work/stack-dev.toml" \
+POSTERN_SMTP_HOST=127.0.0.1 POSTERN_SMTP_PORT=8129 POSTERN_SMTP_SENDER=noreply@example.com \
+  "$root/target/release/postern-server" >"$work/server.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+  curl -sf http://127.0.0.1:8102/api/v1 >/dev/null 2>&1 && curl -sf http://127.0.0.1:8105/api/v1/mailbox/x >/dev/null 2>&1 && break
+  sleep 0.2
+done
+curl -sf http://127.0.0.1:8102/api/v1 >/dev/null || { echo "server did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
+
+echo "== running the suite"
+set +e
+(cd "$harness" && STACK_AUTH_MIRROR="$STACK_AUTH_MIRROR" BASE_URL=http://localhost:8102 \
+  STACK_E2E_FILES="${1:-${STACK_E2E_FILES:-}}" npm test --silent -- --reporter=dot) >"$work/vitest.log" 2>&1
+status=$?
+set -e
+tail -n 15 "$work/vitest.log"
+echo "== per file"
+(cd "$harness" && node scripts/summary.mjs)
+if [ -n "${KEEP_E2E_LOGS:-}" ]; then
+  cp "$work/vitest.log" "$work/server.log" "$KEEP_E2E_LOGS"/ 2>/dev/null || true
+fi
+exit "$status"
