@@ -6,8 +6,8 @@
 #   STACK_AUTH_MIRROR=/path/to/stack-auth.git scripts/stack-e2e.sh            # default selection
 #   STACK_AUTH_MIRROR=... scripts/stack-e2e.sh 'auth/password,contact-channels' # files (regexes)
 #
-# Builds the server (release), seeds the `internal` project with Stack's local-development
-# keys through a config file, starts the fake mailbox and the server, runs the suite, prints
+# Builds the server (release), seeds Stack's local-development `internal` project
+# (--stack-dev-seed), starts the fake mailbox and the server, runs the suite, prints
 # per-file passed/failed, and stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,32 +27,6 @@ trap cleanup EXIT
 echo "== building postern-server (release)"
 cargo build --release -q -p postern-server
 
-cat > "$work/stack-dev.toml" <<'TOML'
-# Stack's local-development `internal` project (its e2e suite runs in it).
-[[projects]]
-id = "internal"
-display_name = "Stack Dashboard"
-publishable_client_key = "this-publishable-client-key-is-for-local-development-only"
-secret_server_key = "this-secret-server-key-is-for-local-development-only"
-super_secret_admin_key = "this-super-secret-admin-key-is-for-local-development-only"
-
-[projects.config.auth]
-allowSignUp = true
-[projects.config.auth.password]
-allowSignIn = true
-[projects.config.auth.otp]
-allowSignIn = true
-[projects.config.teams]
-createPersonalTeamOnSignUp = true
-allowClientTeamCreation = true
-[projects.config.apiKeys.enabled]
-user = true
-team = true
-[projects.config.domains]
-allowLocalhost = true
-[projects.config.onboarding]
-requireEmailVerification = false
-TOML
 
 if [ ! -d "$harness/node_modules" ]; then
   echo "== npm install (harness)"
@@ -69,7 +43,7 @@ POSTERN_LISTEN=127.0.0.1:8102 \
 POSTERN_PUBLIC_URL=http://localhost:8102 \
 POSTERN_DATABASE_URL="sqlite://$work/e2e.db" \
 POSTERN_SECRET="stack-e2e-secret-$(date +%s)-0123456789" \
-POSTERN_CONFIG="$work/stack-dev.toml" \
+POSTERN_STACK_DEV_SEED=true \
 POSTERN_SMTP_HOST=127.0.0.1 POSTERN_SMTP_PORT=8129 POSTERN_SMTP_SENDER=noreply@example.com \
   "$root/target/release/postern-server" >"$work/server.log" 2>&1 &
 pids+=($!)
@@ -82,7 +56,7 @@ curl -sf http://127.0.0.1:8102/api/v1 >/dev/null || { echo "server did not start
 echo "== running the suite"
 set +e
 (cd "$harness" && STACK_AUTH_MIRROR="$STACK_AUTH_MIRROR" BASE_URL=http://localhost:8102 \
-  STACK_E2E_FILES="${1:-${STACK_E2E_FILES:-}}" npm test --silent -- --reporter=dot) >"$work/vitest.log" 2>&1
+  STACK_E2E_FILES="${1:-${STACK_E2E_FILES:-}}" npm test --silent) >"$work/vitest.log" 2>&1
 status=$?
 set -e
 tail -n 15 "$work/vitest.log"

@@ -40,7 +40,7 @@ use uuid::Uuid;
 use crate::storage::{
     ApiKeyOwner, ApiKeyRecord, ApiKeySetRecord, ChannelKind, CodePurpose, ContactChannelRecord,
     KeyKind, OutboxRecord, OutboxStatus, ProjectRecord, SessionRecord, Store, StoreError,
-    StoreResult, UserListQuery, UserRecord, VerificationCodeRecord,
+    StoreResult, TeamMemberRecord, TeamRecord, UserListQuery, UserRecord, VerificationCodeRecord,
 };
 
 /// Something [`store_conformance_tests!`](crate::store_conformance_tests) can run the
@@ -120,7 +120,8 @@ macro_rules! store_conformance_tests {
             api_key_owner_rules_and_cascade,
             codes_lookup_attempts_single_use_and_cascade,
             outbox_due_claim_update_and_isolation,
-            project_channels_list_in_creation_order
+            project_channels_list_in_creation_order,
+            teams_members_and_selection
         );
     };
 }
@@ -139,6 +140,7 @@ fn project(id: &str) -> ProjectRecord {
         display_name: format!("Project {id}"),
         config: json!({ "auth": { "password": { "allowSignIn": true } }, "teams": [] }),
         created_at_millis: 1_700_000_000_000,
+        owner_team_id: None,
     }
 }
 
@@ -2285,4 +2287,122 @@ pub async fn project_channels_list_in_creation_order(store: &dyn Store) {
         store.users().list_project_channels(A).await.unwrap(),
         expected
     );
+}
+
+fn team(project_id: &str, name: &str, at: i64) -> TeamRecord {
+    TeamRecord {
+        project_id: project_id.to_owned(),
+        id: Uuid::new_v4(),
+        display_name: name.to_owned(),
+        profile_image_url: None,
+        client_metadata: Some(json!({"k": name})),
+        client_read_only_metadata: None,
+        server_metadata: Some(json!([1, 2])),
+        created_at_millis: at,
+    }
+}
+
+fn member(t: &TeamRecord, u: &UserRecord, at: i64) -> TeamMemberRecord {
+    TeamMemberRecord {
+        project_id: t.project_id.clone(),
+        team_id: t.id,
+        user_id: u.id,
+        display_name: None,
+        profile_image_url: None,
+        created_at_millis: at,
+    }
+}
+
+/// Teams round-trip; memberships are unique, need a team and user of the same project, and
+/// go with either; removing a membership or the team clears the user's selection of it.
+pub async fn teams_members_and_selection(store: &dyn Store) {
+    seed_projects(store).await;
+    let (u1, u2, foreign) = (user(A, 1), user(A, 2), user(B, 3));
+    for u in [&u1, &u2, &foreign] {
+        insert_user(store, u).await;
+    }
+    let (t1, t2, tb) = (team(A, "one", 10), team(A, "two", 20), team(B, "b", 5));
+    for t in [&t2, &t1, &tb] {
+        store.teams().insert(t).await.expect("insert team");
+    }
+    let teams = store.teams();
+    assert_eq!(teams.get(A, t1.id).await.unwrap(), Some(t1.clone()));
+    assert_eq!(teams.get(B, t1.id).await.unwrap(), None);
+    assert_eq!(teams.list(A).await.unwrap(), vec![t1.clone(), t2.clone()]);
+    let mut renamed = t1.clone();
+    renamed.display_name = "renamed".into();
+    renamed.server_metadata = None;
+    assert!(teams.update(&renamed).await.unwrap());
+
+    teams.add_member(&member(&t2, &u1, 30)).await.unwrap();
+    teams.add_member(&member(&t1, &u1, 40)).await.unwrap();
+    teams.add_member(&member(&t1, &u2, 50)).await.unwrap();
+    assert!(matches!(
+        teams.add_member(&member(&t1, &u1, 60)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        matches!(
+            teams.add_member(&member(&t1, &foreign, 60)).await,
+            Err(StoreError::MissingReference(_))
+        ),
+        "a user of another project cannot join"
+    );
+    assert_eq!(
+        teams.list_for_user(A, u1.id).await.unwrap(),
+        vec![t2.clone(), renamed.clone()],
+        "in membership order"
+    );
+    let mut m = member(&t1, &u2, 50);
+    m.display_name = Some("Two in one".into());
+    assert!(teams.update_member(&m).await.unwrap());
+    assert_eq!(
+        teams.get_member(A, t1.id, u2.id).await.unwrap(),
+        Some(m.clone())
+    );
+    assert_eq!(teams.list_members(A, t1.id).await.unwrap().len(), 2);
+
+    // Selection is cleared with the membership, and with the team.
+    for (u, t) in [(&u1, &t1), (&u2, &t1)] {
+        let mut r = store.users().get(A, u.id).await.unwrap().unwrap();
+        r.selected_team_id = Some(t.id);
+        store.users().update(&r).await.unwrap();
+    }
+    assert!(teams.remove_member(A, t1.id, u1.id).await.unwrap());
+    assert!(!teams.remove_member(A, t1.id, u1.id).await.unwrap());
+    assert_eq!(
+        store
+            .users()
+            .get(A, u1.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .selected_team_id,
+        None
+    );
+    assert_eq!(
+        store
+            .users()
+            .get(A, u2.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .selected_team_id,
+        Some(t1.id)
+    );
+    assert!(teams.delete(A, t1.id).await.unwrap());
+    assert_eq!(
+        store
+            .users()
+            .get(A, u2.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .selected_team_id,
+        None
+    );
+    assert_eq!(teams.get_member(A, t1.id, u2.id).await.unwrap(), None);
+    // Memberships go with the user.
+    assert!(store.users().delete(A, u1.id).await.unwrap());
+    assert_eq!(teams.list_members(A, t2.id).await.unwrap(), vec![]);
 }

@@ -310,6 +310,9 @@ pub enum Error {
     /// `ADMIN_ACCESS_TOKEN_EXPIRED`.
     #[error("Admin access token has expired. Please refresh it and try again.{}", .0.map(|at| format!(" (The access token expired at {}.)", crate::clock::iso8601(at))).unwrap_or_default())]
     AdminAccessTokenExpired(Option<i64>),
+    /// `EXPECTED_INTERNAL_PROJECT`.
+    #[error("The project ID is expected to be internal.")]
+    ExpectedInternalProject,
     /// `ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN`.
     #[error("Admin access token does not have the required permissions to access this project.")]
     AdminAccessTokenIsNotAdmin,
@@ -430,6 +433,7 @@ impl Error {
             Error::UnparsableAdminAccessToken => "UNPARSABLE_ADMIN_ACCESS_TOKEN",
             Error::AdminAccessTokenExpired(_) => "ADMIN_ACCESS_TOKEN_EXPIRED",
             Error::AdminAccessTokenIsNotAdmin => "ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN",
+            Error::ExpectedInternalProject => "EXPECTED_INTERNAL_PROJECT",
             Error::ApiKeyNotFound => "API_KEY_NOT_FOUND",
             Error::WrongApiKeyType { .. } => "WRONG_API_KEY_TYPE",
             Error::ApiKeyRevoked => "API_KEY_REVOKED",
@@ -483,6 +487,7 @@ impl Error {
             | Error::UnparsableAdminAccessToken
             | Error::AdminAccessTokenExpired(_)
             | Error::AdminAccessTokenIsNotAdmin
+            | Error::ExpectedInternalProject
             | Error::RefreshTokenNotFoundOrExpired => StatusCode::UNAUTHORIZED,
             Error::RestrictedUserNotAllowed(_) => StatusCode::FORBIDDEN,
             Error::UserNotFound
@@ -570,7 +575,8 @@ impl Error {
             | Error::VerificationCodeAlreadyUsed
             | Error::VerificationCodeMaxAttemptsReached
             | Error::UnparsableAdminAccessToken
-            | Error::AdminAccessTokenIsNotAdmin => None,
+            | Error::AdminAccessTokenIsNotAdmin
+            | Error::ExpectedInternalProject => None,
             Error::BodyParsing(_)
             | Error::ProjectKeyWithoutAccessType
             | Error::InvalidAccessType(_)
@@ -767,6 +773,7 @@ mod tests {
             Error::UnparsableAdminAccessToken,
             Error::AdminAccessTokenExpired(Some(0)),
             Error::AdminAccessTokenIsNotAdmin,
+            Error::ExpectedInternalProject,
         ]
     }
 

@@ -47,14 +47,17 @@ pub mod tokens;
 pub use config::ProjectConfig;
 pub use error::{AccessType, Error, PasswordRequirement, RestrictedReason, Result};
 pub use passwords::{PasswordHasher, PasswordParams};
+pub mod admin;
 pub mod api_keys;
 pub mod codes;
 pub mod contact_channels;
 pub mod email;
+pub mod otp;
 mod postern;
 pub mod projects;
 pub mod redirects;
 pub mod sessions;
+pub mod teams;
 pub mod users;
 
 pub use postern::{ConfigError, Postern, PosternBuilder};

@@ -21,6 +21,9 @@ pub struct Project {
     pub config: ProjectConfig,
     /// Creation time, epoch milliseconds.
     pub created_at_millis: i64,
+    /// The team of the `internal` project whose members administer this project (through
+    /// admin access tokens).
+    pub owner_team_id: Option<Uuid>,
 }
 
 impl Project {
@@ -32,6 +35,7 @@ impl Project {
             display_name: r.display_name,
             config,
             created_at_millis: r.created_at_millis,
+            owner_team_id: r.owner_team_id,
         })
     }
 
@@ -41,6 +45,7 @@ impl Project {
             display_name: self.display_name.clone(),
             config: self.config.to_json(),
             created_at_millis: self.created_at_millis,
+            owner_team_id: self.owner_team_id,
         }
     }
 }
@@ -127,6 +132,7 @@ impl Projects<'_> {
             display_name: display_name.to_owned(),
             config,
             created_at_millis: self.p.inner.clock.now_millis(),
+            owner_team_id: None,
         };
         let keys = ProjectKeys::generate();
         let tx = self.p.inner.store.begin().await?;
@@ -169,6 +175,7 @@ impl Projects<'_> {
                     display_name: display_name.to_owned(),
                     config: config.unwrap_or_default(),
                     created_at_millis: now,
+                    owner_team_id: None,
                 };
                 tx.projects().insert(&p.to_record()).await?;
                 p
@@ -189,6 +196,33 @@ impl Projects<'_> {
         }
         tx.commit().await?;
         Ok(project)
+    }
+
+    /// Inserts a project as given (no key set).
+    pub async fn insert_record(&self, project: &Project) -> Result<()> {
+        self.p
+            .inner
+            .store
+            .projects()
+            .insert(&project.to_record())
+            .await
+            .on_conflict(|| Error::bad_request(format!("Project {} already exists", project.id)))
+    }
+
+    /// Writes a project's display name, config and owner.
+    pub async fn save(&self, project: &Project) -> Result<()> {
+        if self
+            .p
+            .inner
+            .store
+            .projects()
+            .update(&project.to_record())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::CurrentProjectNotFound(project.id.clone()))
+        }
     }
 
     /// Replaces a project's config.

@@ -53,6 +53,8 @@ pub struct User {
     pub requires_totp_mfa: bool,
     /// Selected team.
     pub selected_team_id: Option<Uuid>,
+    /// The selected team itself (filled by the loading services).
+    pub selected_team: Option<crate::teams::Team>,
     /// Anonymous.
     pub is_anonymous: bool,
     /// Why the user is restricted, if it is.
@@ -109,6 +111,7 @@ impl User {
             passkey_auth_enabled: false,
             requires_totp_mfa: rec.totp_secret.is_some(),
             selected_team_id: rec.selected_team_id,
+            selected_team: None,
             is_anonymous: rec.is_anonymous,
             restricted_reason,
             restricted_by_admin: rec.restricted_by_admin,
@@ -245,6 +248,31 @@ pub(crate) async fn load(
     Ok(Some((rec, channels)))
 }
 
+/// The user view with its selected team.
+pub(crate) async fn view(
+    repos: &dyn Repos,
+    rec: &UserRecord,
+    channels: &[ContactChannelRecord],
+    config: &ProjectConfig,
+) -> Result<User> {
+    let mut user = User::from_parts(rec, channels, config);
+    user.selected_team = crate::teams::selected_team(repos, rec).await?;
+    Ok(user)
+}
+
+/// What follows the creation of any user, in its transaction: the personal team.
+pub(crate) async fn after_create(
+    p: &Postern,
+    repos: &dyn Repos,
+    project: &Project,
+    rec: &UserRecord,
+    email: Option<&str>,
+) -> Result<()> {
+    crate::teams::create_personal_team(repos, project, rec, email, p.inner.clock.now_millis())
+        .await?;
+    Ok(())
+}
+
 fn email_taken(email: &str) -> Error {
     Error::UserEmailAlreadyExists {
         email: email.to_owned(),
@@ -255,9 +283,11 @@ fn email_taken(email: &str) -> Error {
 impl Users<'_> {
     /// The user with this id.
     pub async fn get(&self, project: &Project, id: Uuid) -> Result<Option<User>> {
-        Ok(load(&*self.p.inner.store, &project.id, id)
-            .await?
-            .map(|(r, c)| User::from_parts(&r, &c, &project.config)))
+        let store = &*self.p.inner.store;
+        match load(store, &project.id, id).await? {
+            Some((r, c)) => Ok(Some(view(store, &r, &c, &project.config).await?)),
+            None => Ok(None),
+        }
     }
 
     /// A page of users, ordered by sign-up time then id.
@@ -293,17 +323,15 @@ impl Users<'_> {
             .users()
             .list_channels_for_users(&project.id, &ids)
             .await?;
-        let items = rows
-            .iter()
-            .map(|r| {
-                let mine: Vec<ContactChannelRecord> = channels
-                    .iter()
-                    .filter(|c| c.user_id == r.id)
-                    .cloned()
-                    .collect();
-                User::from_parts(r, &mine, &project.config)
-            })
-            .collect();
+        let mut items = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let mine: Vec<ContactChannelRecord> = channels
+                .iter()
+                .filter(|c| c.user_id == r.id)
+                .cloned()
+                .collect();
+            items.push(view(&**store, r, &mine, &project.config).await?);
+        }
         Ok(UserPage { items, next_cursor })
     }
 
@@ -322,8 +350,12 @@ impl Users<'_> {
         let (rec, channels) = load(&*tx, &project.id, rec.id)
             .await?
             .ok_or(Error::UserNotFound)?;
+        // Stack answers with the user as it was before its personal team existed.
+        let user = User::from_parts(&rec, &channels, &project.config);
+        let email = user.primary_email.clone();
+        after_create(self.p, &*tx, project, &rec, email.as_deref()).await?;
         tx.commit().await?;
-        Ok(User::from_parts(&rec, &channels, &project.config))
+        Ok(user)
     }
 
     /// Updates a user with Stack's semantics (one transaction). Setting or removing a
@@ -343,8 +375,9 @@ impl Users<'_> {
         let (rec, channels) = load(&*tx, &project.id, id)
             .await?
             .ok_or(Error::UserNotFound)?;
+        let user = view(&*tx, &rec, &channels, &project.config).await?;
         tx.commit().await?;
-        Ok(User::from_parts(&rec, &channels, &project.config))
+        Ok(user)
     }
 
     /// Deletes a user with its channels and sessions; `false` when it did not exist.
@@ -426,6 +459,8 @@ impl Users<'_> {
             .insert_channel(&channel)
             .await
             .on_conflict(|| email_taken(&email))?;
+        after_create(self.p, &*tx, project, &rec, Some(&email)).await?;
+        let rec = tx.users().get(&project.id, rec.id).await?.unwrap_or(rec);
         let (session, refresh_token) =
             crate::sessions::insert_session(&*tx, &project.id, rec.id, now, None, false).await?;
         if let Some(url) = verification_callback_url {
@@ -540,16 +575,7 @@ impl Users<'_> {
             None => None,
         };
         let tx = store.begin().await?;
-        let mut rec = tx
-            .users()
-            .get(&project.id, user_id)
-            .await?
-            .ok_or(Error::UserNotFound)?;
-        rec.password_hash = Some(new_hash);
-        tx.users().update(&rec).await?;
-        tx.sessions()
-            .delete_for_user(&project.id, user_id, keep)
-            .await?;
+        replace_password(&*tx, &project.id, user_id, new_hash, keep).await?;
         Ok(tx.commit().await?)
     }
 
@@ -587,6 +613,28 @@ impl Users<'_> {
         tx.users().update(&rec).await?;
         Ok(tx.commit().await?)
     }
+}
+
+/// Sets a user's password hash and signs it out of every session but `keep`.
+async fn replace_password(
+    repos: &dyn Repos,
+    project_id: &str,
+    user_id: Uuid,
+    hash: String,
+    keep: Option<Uuid>,
+) -> Result<()> {
+    let mut rec = repos
+        .users()
+        .get(project_id, user_id)
+        .await?
+        .ok_or(Error::UserNotFound)?;
+    rec.password_hash = Some(hash);
+    repos.users().update(&rec).await?;
+    repos
+        .sessions()
+        .delete_for_user(project_id, user_id, keep)
+        .await?;
+    Ok(())
 }
 
 /// The least time a password-reset request takes, whether or not the account exists, so
@@ -695,16 +743,7 @@ impl Users<'_> {
         let hash = self.p.inner.hasher.hash(password).await?;
         let tx = self.p.inner.store.begin().await?;
         crate::codes::consume(self.p, &*tx, &record).await?;
-        let mut rec = tx
-            .users()
-            .get(&project.id, user_id)
-            .await?
-            .ok_or(Error::UserNotFound)?;
-        rec.password_hash = Some(hash);
-        tx.users().update(&rec).await?;
-        tx.sessions()
-            .delete_for_user(&project.id, user_id, None)
-            .await?;
+        replace_password(&*tx, &project.id, user_id, hash, None).await?;
         tx.codes()
             .delete_unused_for_user(
                 &project.id,
@@ -727,13 +766,21 @@ async fn apply_update(
     now: i64,
 ) -> Result<()> {
     let cfg = &project.config;
-    // Selected team: there are no teams yet, so no membership can exist.
+    // Selected team: must be a team the user belongs to.
     match u.selected_team_id {
         Some(Some(team_id)) => {
-            return Err(Error::TeamMembershipNotFound {
-                team_id,
-                user_id: rec.id,
-            });
+            if repos
+                .teams()
+                .get_member(&project.id, team_id, rec.id)
+                .await?
+                .is_none()
+            {
+                return Err(Error::TeamMembershipNotFound {
+                    team_id,
+                    user_id: rec.id,
+                });
+            }
+            rec.selected_team_id = Some(team_id);
         }
         Some(None) => rec.selected_team_id = None,
         None => {}

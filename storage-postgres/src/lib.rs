@@ -26,8 +26,8 @@ pub mod testing;
 
 use async_trait::async_trait;
 use postern_core::storage::{
-    ApiKeyRepo, CodeRepo, OutboxRepo, ProjectRepo, Repos, SessionRepo, Store, StoreResult, Tx,
-    UserRepo,
+    ApiKeyRepo, CodeRepo, OutboxRepo, ProjectRepo, Repos, SessionRepo, Store, StoreResult,
+    TeamRepo, Tx, UserRepo,
 };
 use postern_storage_sql::{SqlStore, store_error};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
@@ -96,6 +96,10 @@ impl Repos for PostgresStore {
 
     fn outbox(&self) -> &dyn OutboxRepo {
         self.inner.outbox()
+    }
+
+    fn teams(&self) -> &dyn TeamRepo {
+        self.inner.teams()
     }
 }
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use postern_core::storage::{
-    ApiKeyRepo, CodeRepo, OutboxRepo, ProjectRepo, Repos, SessionRepo, Store, StoreResult, Tx,
-    UserRepo,
+    ApiKeyRepo, CodeRepo, OutboxRepo, ProjectRepo, Repos, SessionRepo, Store, StoreResult,
+    TeamRepo, Tx, UserRepo,
 };
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, Statement,
@@ -106,6 +106,10 @@ impl Repos for SqlStore {
     fn outbox(&self) -> &dyn OutboxRepo {
         &self.repos
     }
+
+    fn teams(&self) -> &dyn TeamRepo {
+        &self.repos
+    }
 }
 
 #[async_trait]
@@ -185,6 +189,10 @@ impl Repos for SqlTx {
     }
 
     fn outbox(&self) -> &dyn OutboxRepo {
+        &self.repos
+    }
+
+    fn teams(&self) -> &dyn TeamRepo {
         &self.repos
     }
 }

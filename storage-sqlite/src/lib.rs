@@ -32,8 +32,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use postern_core::storage::{
-    ApiKeyRepo, CodeRepo, OutboxRepo, ProjectRepo, Repos, SessionRepo, Store, StoreResult, Tx,
-    UserRepo,
+    ApiKeyRepo, CodeRepo, OutboxRepo, ProjectRepo, Repos, SessionRepo, Store, StoreResult,
+    TeamRepo, Tx, UserRepo,
 };
 use postern_storage_sql::{SqlStore, store_error};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -140,6 +140,10 @@ impl Repos for SqliteStore {
 
     fn outbox(&self) -> &dyn OutboxRepo {
         self.inner.outbox()
+    }
+
+    fn teams(&self) -> &dyn TeamRepo {
+        self.inner.teams()
     }
 }
 

@@ -27,6 +27,7 @@ fn project(id: &str) -> ProjectRecord {
         display_name: id.to_owned(),
         config: serde_json::json!({}),
         created_at_millis: 1,
+        owner_team_id: None,
     }
 }
 

@@ -99,6 +99,31 @@ pub(crate) fn password_reset(project: &str, to: &str, link: &str) -> Email {
     )
 }
 
+/// `Sign in to {project}: Your code is {OTP}` with the OTP and the magic link.
+pub(crate) fn magic_link(project: &str, to: &str, link: &str, otp: &str) -> Email {
+    let subject = format!("Sign in to {project}: Your code is {otp}");
+    let text = format!(
+        "Sign in to {project}\n\nYour one-time password is: {otp}\n\nOr sign in with this link: {link}\n\nIf you were not expecting this email, you can ignore it.\n"
+    );
+    let html = format!(
+        "<!DOCTYPE html><html><body style=\"font-family:sans-serif\">\
+         <h1>Sign in to {p}</h1><p>Your one-time password is:</p>\
+         <p style=\"font-size:24px;font-family:monospace;font-weight:bold\">{otp}</p>\
+         <p>Or <a href=\"{l}\">sign in with this link</a>.</p>\
+         <p style=\"color:#666\">If you were not expecting this email, you can ignore it.</p></body></html>",
+        p = escape_html(project),
+        otp = escape_html(otp),
+        l = escape_html(link),
+    );
+    Email {
+        to: to.to_owned(),
+        from_name: project.to_owned(),
+        subject,
+        text,
+        html,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +139,15 @@ mod tests {
         let r = password_reset("P", "x@example.com", "http://l/?code=q");
         assert_eq!(r.subject, "Reset your password at P");
         assert_eq!(r.from_name, "P");
+    }
+
+    #[test]
+    fn magic_link_shows_the_otp_and_the_link() {
+        let e = magic_link("P", "x@example.com", "http://l/?code=abcdef123", "ABCDEF");
+        assert_eq!(e.subject, "Sign in to P: Your code is ABCDEF");
+        assert!(e.html.contains(">ABCDEF</p>"));
+        assert!(e.html.contains("abcdef123"));
+        assert_eq!(e.text.matches("http://l/?code=abcdef123").count(), 1);
     }
 
     #[test]

@@ -10,6 +10,9 @@ use crate::storage::KeyKind;
 use crate::tokens::AccessTokenClaims;
 use crate::users::User;
 
+/// The id of the project whose users administer other projects (Stack's dashboard project).
+pub const INTERNAL_PROJECT_ID: &str = "internal";
+
 /// The public-client sentinel accepted as a publishable key when keys are not required.
 pub const PUBLIC_CLIENT_SENTINEL: &str = "__stack_public_client__";
 
@@ -106,6 +109,79 @@ impl Postern {
             .await?
             .ok_or_else(|| Error::CurrentProjectNotFound(project_id.to_owned()))?;
 
+        if let Some(token) = h("admin-access-token") {
+            self.check_admin_access_token(token, &project).await?;
+        } else {
+            self.check_project_key(headers, access_type, &project)
+                .await?;
+        }
+
+        if let Some(branch) = h("branch-id")
+            && branch != "main"
+        {
+            return Err(Error::BranchDoesNotExist(branch.to_owned()));
+        }
+
+        let user = match &claims {
+            Some(c) => self.users().get(&project, c.sub).await?,
+            None => None,
+        };
+        Ok(Some(Auth {
+            project,
+            access_type,
+            user,
+            claims,
+        }))
+    }
+
+    /// An admin access token (§5.7): an access token of a user of the `internal` project
+    /// who is a member of the team owning `project`. Grants any access type, no key needed.
+    async fn check_admin_access_token(&self, token: &str, project: &Project) -> Result<()> {
+        let claims = match self.sessions().verify(token) {
+            Ok(c) if !c.is_anonymous && !c.is_restricted => c,
+            Ok(_) => return Err(Error::UnparsableAdminAccessToken),
+            Err(Error::AccessTokenExpired {
+                expired_at_millis, ..
+            }) => return Err(Error::AdminAccessTokenExpired(expired_at_millis)),
+            Err(_) => return Err(Error::UnparsableAdminAccessToken),
+        };
+        if claims.project_id != INTERNAL_PROJECT_ID {
+            return Err(Error::AdminAccessTokenIsNotAdmin);
+        }
+        let store = &self.inner.store;
+        if store
+            .users()
+            .get(INTERNAL_PROJECT_ID, claims.sub)
+            .await?
+            .is_none()
+        {
+            return Err(Error::status(
+                http::StatusCode::UNAUTHORIZED,
+                "The user associated with the admin access token is no longer valid. Please refresh the admin access token and try again.",
+            ));
+        }
+        let Some(owner) = project.owner_team_id else {
+            return Err(Error::AdminAccessTokenIsNotAdmin);
+        };
+        if store
+            .teams()
+            .get_member(INTERNAL_PROJECT_ID, owner, claims.sub)
+            .await?
+            .is_none()
+        {
+            return Err(Error::AdminAccessTokenIsNotAdmin);
+        }
+        Ok(())
+    }
+
+    /// The key check of §5.2 step 6c-6e: only the key of the access type is consulted.
+    async fn check_project_key(
+        &self,
+        headers: &HeaderMap,
+        access_type: AccessType,
+        project: &Project,
+    ) -> Result<()> {
+        let h = |n: &str| stack_header(headers, n);
         match access_type {
             AccessType::Client => {
                 let required = project.config.project.require_publishable_client_key;
@@ -148,23 +224,7 @@ impl Postern {
                 }
             }
         }
-
-        if let Some(branch) = h("branch-id")
-            && branch != "main"
-        {
-            return Err(Error::BranchDoesNotExist(branch.to_owned()));
-        }
-
-        let user = match &claims {
-            Some(c) => self.users().get(&project, c.sub).await?,
-            None => None,
-        };
-        Ok(Some(Auth {
-            project,
-            access_type,
-            user,
-            claims,
-        }))
+        Ok(())
     }
 }
 

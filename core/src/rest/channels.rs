@@ -382,3 +382,67 @@ pub(super) async fn reset_check(rq: Rq<'_>) -> Result<Response<Bytes>> {
         .await?;
     Ok(code_valid())
 }
+
+pub(super) async fn otp_send(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let mut f = Fields::body(
+        &rq.body,
+        &[
+            "email",
+            "callback_url",
+            "bot_challenge_token",
+            "bot_challenge_phase",
+            "bot_challenge_unavailable",
+        ],
+    );
+    let email = f.req_str("email");
+    let callback = f.req_str("callback_url");
+    f.opt_str("bot_challenge_token");
+    f.opt_str("bot_challenge_phase");
+    f.opt_str("bot_challenge_unavailable");
+    if let Some(e) = &email
+        && !is_valid_email_strict(e)
+    {
+        f.fail("email", "must be a valid email");
+    }
+    check_url_field(&mut f, "callback_url", &callback);
+    f.finish()?;
+    let nonce =
+        rq.p.otp()
+            .send_sign_in_code(
+                &auth.project,
+                &email.unwrap_or_default(),
+                &callback.unwrap_or_default(),
+            )
+            .await?;
+    Ok(json(StatusCode::OK, &json!({ "nonce": nonce })))
+}
+
+pub(super) async fn otp_sign_in(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let (code, f) = code_body(&rq, &[])?;
+    f.finish()?;
+    let s =
+        rq.p.otp()
+            .sign_in(&auth.project, &code.unwrap_or_default())
+            .await?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "refresh_token": s.signed_in.refresh_token,
+            "access_token": s.signed_in.access_token,
+            "is_new_user": s.is_new_user,
+            "user_id": s.signed_in.user_id,
+        }),
+    ))
+}
+
+pub(super) async fn otp_check(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let (code, f) = code_body(&rq, &[])?;
+    f.finish()?;
+    rq.p.otp()
+        .check_code(&auth.project, &code.unwrap_or_default())
+        .await?;
+    Ok(code_valid())
+}

@@ -10,7 +10,7 @@ use super::access::{Auth, PUBLIC_CLIENT_SENTINEL, stack_header};
 use super::input::{Fields, user_id_or_me};
 use super::response::{json, success, text};
 use super::views::{api_key_json, project_json, session_json, user_json};
-use super::{Route, Rq, channels};
+use super::{Route, Rq, channels, internal};
 use crate::email::{is_valid_email_lenient, is_valid_email_strict};
 use crate::error::{AccessType, Error, Result};
 use crate::passwords::{MAX_PASSWORD_LENGTH, password_length};
@@ -19,7 +19,7 @@ use crate::storage::{ApiKeyOwner, KeyKind};
 use crate::users::{ListUsers, UserUpdate};
 
 pub(super) const ALL: &[AccessType] = &[AccessType::Client, AccessType::Server, AccessType::Admin];
-const SERVER: &[AccessType] = &[AccessType::Server, AccessType::Admin];
+pub(super) const SERVER: &[AccessType] = &[AccessType::Server, AccessType::Admin];
 
 pub(super) async fn run(route: Route, rq: Rq<'_>) -> Result<Response<Bytes>> {
     use http::Method as M;
@@ -64,6 +64,20 @@ pub(super) async fn run(route: Route, rq: Rq<'_>) -> Result<Response<Bytes>> {
         (Route::ContactChannelLegacySendCode, _) => channels::legacy_send_code(rq).await,
         (Route::ContactChannelVerify, _) => channels::verify(rq).await,
         (Route::ContactChannelVerifyCheck, _) => channels::verify_check(rq).await,
+        (Route::InternalProjects, M::GET) => internal::list_projects(rq).await,
+        (Route::InternalProjects, _) => internal::create_project(rq).await,
+        (Route::InternalProjectCurrent, M::GET) => internal::current_project(rq).await,
+        (Route::InternalProjectCurrent, _) => internal::patch_current_project(rq).await,
+        (Route::InternalApiKeys, M::GET) => internal::list_key_sets(rq).await,
+        (Route::InternalApiKeys, _) => internal::create_key_set(rq).await,
+        (Route::InternalApiKeyById, M::GET) => internal::get_key_set(rq).await,
+        (Route::InternalApiKeyById, _) => internal::patch_key_set(rq).await,
+        (Route::InternalConfig, _) => internal::get_config(rq).await,
+        (Route::InternalConfigOverride, M::GET) => internal::get_override(rq).await,
+        (Route::InternalConfigOverride, _) => internal::patch_override(rq).await,
+        (Route::OtpSendSignInCode, _) => channels::otp_send(rq).await,
+        (Route::OtpSignIn, _) => channels::otp_sign_in(rq).await,
+        (Route::OtpSignInCheckCode, _) => channels::otp_check(rq).await,
     }
 }
 

@@ -5,6 +5,7 @@ mod access;
 mod channels;
 mod handlers;
 mod input;
+mod internal;
 mod response;
 pub mod views;
 
@@ -13,7 +14,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 
-pub use access::{Auth, PUBLIC_CLIENT_SENTINEL, stack_header};
+pub use access::{Auth, INTERNAL_PROJECT_ID, PUBLIC_CLIENT_SENTINEL, stack_header};
 
 use crate::error::Error;
 use crate::postern::Postern;
@@ -58,6 +59,15 @@ pub(crate) enum Route {
     ContactChannelLegacySendCode,
     ContactChannelVerify,
     ContactChannelVerifyCheck,
+    OtpSendSignInCode,
+    OtpSignIn,
+    OtpSignInCheckCode,
+    InternalProjects,
+    InternalProjectCurrent,
+    InternalApiKeys,
+    InternalApiKeyById,
+    InternalConfig,
+    InternalConfigOverride,
 }
 
 fn router() -> &'static matchit::Router<Route> {
@@ -104,6 +114,18 @@ fn router() -> &'static matchit::Router<Route> {
                 Route::PasswordResetCheckCode,
             ),
             ("/contact-channels", Route::ContactChannels),
+            ("/auth/otp/send-sign-in-code", Route::OtpSendSignInCode),
+            ("/internal/projects", Route::InternalProjects),
+            ("/internal/projects/current", Route::InternalProjectCurrent),
+            ("/internal/api-keys", Route::InternalApiKeys),
+            ("/internal/api-keys/{api_key_id}", Route::InternalApiKeyById),
+            ("/internal/config", Route::InternalConfig),
+            (
+                "/internal/config/override/{level}",
+                Route::InternalConfigOverride,
+            ),
+            ("/auth/otp/sign-in", Route::OtpSignIn),
+            ("/auth/otp/sign-in/check-code", Route::OtpSignInCheckCode),
             (
                 "/contact-channels/send-verification-code",
                 Route::ContactChannelLegacySendCode,
@@ -149,8 +171,17 @@ fn methods(route: Route) -> &'static [Method] {
         | Route::ContactChannelSendCode
         | Route::ContactChannelLegacySendCode
         | Route::ContactChannelVerify
-        | Route::ContactChannelVerifyCheck => &[Method::POST],
-        Route::ContactChannels => &[Method::GET, Method::POST],
+        | Route::ContactChannelVerifyCheck
+        | Route::OtpSendSignInCode
+        | Route::OtpSignIn
+        | Route::OtpSignInCheckCode => &[Method::POST],
+        Route::ContactChannels | Route::InternalProjects | Route::InternalApiKeys => {
+            &[Method::GET, Method::POST]
+        }
+        Route::InternalProjectCurrent
+        | Route::InternalApiKeyById
+        | Route::InternalConfigOverride => &[Method::GET, Method::PATCH],
+        Route::InternalConfig => &[Method::GET],
         Route::ContactChannelById => &[Method::GET, Method::PATCH, Method::DELETE],
         Route::UserApiKeys => &[Method::GET, Method::POST],
         Route::UserApiKeyById => &[Method::GET, Method::PATCH],

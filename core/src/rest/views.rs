@@ -38,7 +38,13 @@ pub fn user_json(u: &User, server: bool) -> Value {
     put("requires_totp_mfa", json!(u.requires_totp_mfa));
     put("oauth_providers", json!([]));
     put("selected_team_id", json!(u.selected_team_id));
-    put("selected_team", Value::Null);
+    put(
+        "selected_team",
+        u.selected_team
+            .as_ref()
+            .map(|t| team_json(t, server))
+            .unwrap_or(Value::Null),
+    );
     put("is_anonymous", json!(u.is_anonymous));
     put("is_restricted", json!(u.is_restricted()));
     put(
@@ -149,6 +155,23 @@ pub fn project_json(p: &Project) -> Value {
             "domains": domains.into_iter().map(|(d, h)| json!({"domain": d, "handler_path": h})).collect::<Vec<_>>(),
         }
     })
+}
+
+/// A team as Stack renders it to clients, or to servers (with `created_at_millis` and
+/// `server_metadata`).
+pub fn team_json(t: &crate::teams::Team, server: bool) -> Value {
+    let mut v = json!({
+        "id": t.id,
+        "display_name": t.display_name,
+        "profile_image_url": t.profile_image_url,
+        "client_metadata": t.client_metadata,
+        "client_read_only_metadata": t.client_read_only_metadata,
+    });
+    if server {
+        v["created_at_millis"] = json!(t.created_at_millis);
+        v["server_metadata"] = json!(t.server_metadata);
+    }
+    v
 }
 
 /// A contact channel as Stack renders it.

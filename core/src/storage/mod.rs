@@ -68,6 +68,8 @@ pub trait ProjectRepo: Send + Sync {
     ) -> StoreResult<Option<ApiKeySetRecord>>;
     /// The project's key sets, oldest first.
     async fn list_key_sets(&self, project_id: &str) -> StoreResult<Vec<ApiKeySetRecord>>;
+    /// Writes a key set's description and revocation time; `false` when absent.
+    async fn update_key_set(&self, keys: &ApiKeySetRecord) -> StoreResult<bool>;
     /// Deletes a key set; `false` when it did not exist.
     async fn delete_key_set(&self, project_id: &str, id: Uuid) -> StoreResult<bool>;
 }
@@ -241,6 +243,49 @@ pub trait OutboxRepo: Send + Sync {
     async fn list(&self, project_id: &str) -> StoreResult<Vec<OutboxRecord>>;
 }
 
+/// Teams and memberships. Removing a membership (or the team) also clears the user's
+/// selected team when it was that team.
+#[async_trait]
+pub trait TeamRepo: Send + Sync {
+    /// Inserts a team.
+    async fn insert(&self, team: &TeamRecord) -> StoreResult<()>;
+    /// The team with this id.
+    async fn get(&self, project_id: &str, id: Uuid) -> StoreResult<Option<TeamRecord>>;
+    /// Writes name, image and metadata; `false` when absent.
+    async fn update(&self, team: &TeamRecord) -> StoreResult<bool>;
+    /// Deletes the team with its memberships; `false` when absent.
+    async fn delete(&self, project_id: &str, id: Uuid) -> StoreResult<bool>;
+    /// The project's teams, oldest first.
+    async fn list(&self, project_id: &str) -> StoreResult<Vec<TeamRecord>>;
+    /// The teams a user belongs to, oldest membership first.
+    async fn list_for_user(&self, project_id: &str, user_id: Uuid) -> StoreResult<Vec<TeamRecord>>;
+    /// Adds a member; [`StoreError::Conflict`] when already a member,
+    /// [`StoreError::MissingReference`] when the team or user does not exist.
+    async fn add_member(&self, member: &TeamMemberRecord) -> StoreResult<()>;
+    /// The membership, if the user is in the team.
+    async fn get_member(
+        &self,
+        project_id: &str,
+        team_id: Uuid,
+        user_id: Uuid,
+    ) -> StoreResult<Option<TeamMemberRecord>>;
+    /// A team's memberships, oldest first.
+    async fn list_members(
+        &self,
+        project_id: &str,
+        team_id: Uuid,
+    ) -> StoreResult<Vec<TeamMemberRecord>>;
+    /// Writes the member's per-team profile; `false` when absent.
+    async fn update_member(&self, member: &TeamMemberRecord) -> StoreResult<bool>;
+    /// Removes a membership; `false` when absent.
+    async fn remove_member(
+        &self,
+        project_id: &str,
+        team_id: Uuid,
+        user_id: Uuid,
+    ) -> StoreResult<bool>;
+}
+
 /// The repositories of one connection (the store's pool, or a transaction).
 pub trait Repos: Send + Sync {
     /// Projects and key sets.
@@ -255,6 +300,8 @@ pub trait Repos: Send + Sync {
     fn codes(&self) -> &dyn CodeRepo;
     /// The outbox.
     fn outbox(&self) -> &dyn OutboxRepo;
+    /// Teams and memberships.
+    fn teams(&self) -> &dyn TeamRepo;
 }
 
 /// A storage backend: autocommit repositories plus transactions and migrations.

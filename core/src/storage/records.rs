@@ -16,6 +16,8 @@ pub struct ProjectRecord {
     pub config: Value,
     /// Creation time, epoch milliseconds.
     pub created_at_millis: i64,
+    /// The team (of the `internal` project) whose members administer this project.
+    pub owner_team_id: Option<Uuid>,
 }
 
 /// The three kinds of project key.
@@ -479,4 +481,42 @@ impl fmt::Debug for OutboxRecord {
             .field("last_error", &self.last_error)
             .finish_non_exhaustive()
     }
+}
+
+/// A team row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TeamRecord {
+    /// Owning project.
+    pub project_id: String,
+    /// Team id.
+    pub id: Uuid,
+    /// Display name.
+    pub display_name: String,
+    /// Profile image URL.
+    pub profile_image_url: Option<String>,
+    /// Client-writable metadata.
+    pub client_metadata: Option<Value>,
+    /// Server-writable, client-readable metadata.
+    pub client_read_only_metadata: Option<Value>,
+    /// Server-only metadata.
+    pub server_metadata: Option<Value>,
+    /// Creation time, epoch milliseconds.
+    pub created_at_millis: i64,
+}
+
+/// A membership row: a user in a team, with the member's per-team profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TeamMemberRecord {
+    /// Owning project.
+    pub project_id: String,
+    /// The team.
+    pub team_id: Uuid,
+    /// The user.
+    pub user_id: Uuid,
+    /// Per-team display name (falls back to the user's).
+    pub display_name: Option<String>,
+    /// Per-team profile image (falls back to the user's).
+    pub profile_image_url: Option<String>,
+    /// Joining time, epoch milliseconds.
+    pub created_at_millis: i64,
 }

@@ -138,7 +138,92 @@ async fn open_store(url: &str, backend: &Backend) -> Result<Arc<dyn Store>, Stri
 }
 
 /// Applies the TOML projects and the default project from flags / environment.
+/// The id of the team owning Stack's seeded `internal` project.
+const STACK_INTERNAL_TEAM: &str = "a23e1b7f-ab18-41fc-9ee6-7a9ca9fa543c";
+
+/// Seeds Stack's local-development `internal` project: its dev keys (stored hashed like any
+/// other), the seed config and the owning "Internal Team".
+async fn seed_stack_dev(postern: &Postern) -> Result<(), String> {
+    use postern_core::storage::TeamRecord;
+    let legacy = serde_json::json!({
+        "sign_up_enabled": true,
+        "credential_enabled": true,
+        "magic_link_enabled": true,
+        "allow_localhost": true,
+        "create_team_on_sign_up": true,
+        "client_team_creation_enabled": true,
+        "allow_user_api_keys": true,
+        "allow_team_api_keys": true,
+        "oauth_providers": [
+            {"id": "github", "type": "shared"},
+            {"id": "spotify", "type": "shared"},
+            {"id": "google", "type": "shared"},
+            {"id": "microsoft", "type": "shared"}
+        ],
+        "team_creator_default_permissions": [{"id": "team_admin"}],
+        "team_member_default_permissions": [{"id": "team_member"}]
+    });
+    let over = postern_core::admin::legacy_overrides(legacy.as_object().expect("object"))
+        .map_err(|e| e.to_string())?;
+    let mut over = over;
+    over.insert(
+        "rbac.permissions".into(),
+        serde_json::json!({
+            "team_member": {"description": "1", "scope": "team", "containedPermissionIds": {"$read_members": true}},
+            "team_admin": {"description": "2", "scope": "team", "containedPermissionIds": {"$read_members": true, "$remove_members": true, "$update_team": true}}
+        }),
+    );
+    let config = postern_core::admin::apply_override(&ProjectConfig::default(), &over)?;
+    let keys = postern_core::ProjectKeys {
+        publishable_client_key: "this-publishable-client-key-is-for-local-development-only".into(),
+        secret_server_key: "this-secret-server-key-is-for-local-development-only".into(),
+        super_secret_admin_key: "this-super-secret-admin-key-is-for-local-development-only".into(),
+    };
+    let mut project = postern
+        .projects()
+        .upsert("internal", "Stack Dashboard", Some(config), Some(&keys))
+        .await
+        .map_err(|e| format!("seeding internal: {e}"))?;
+    let team = uuid::Uuid::parse_str(STACK_INTERNAL_TEAM).expect("a UUID");
+    let store = postern.store();
+    if store
+        .teams()
+        .get("internal", team)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_none()
+    {
+        store
+            .teams()
+            .insert(&TeamRecord {
+                project_id: "internal".into(),
+                id: team,
+                display_name: "Internal Team".into(),
+                profile_image_url: None,
+                client_metadata: None,
+                client_read_only_metadata: None,
+                server_metadata: None,
+                created_at_millis: postern.clock().now_millis(),
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    project.owner_team_id = Some(team);
+    postern
+        .projects()
+        .save(&project)
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::warn!(
+        "seeded Stack's local-development `internal` project (--stack-dev-seed): its keys are public; never expose this server"
+    );
+    Ok(())
+}
+
 async fn bootstrap_projects(postern: &Postern, args: &Args) -> Result<(), String> {
+    if args.stack_dev_seed {
+        seed_stack_dev(postern).await?;
+    }
     if let Some(path) = &args.config {
         let file = FileConfig::load(path)?;
         for p in file.projects {
@@ -322,6 +407,11 @@ pub async fn prepare(args: &Args) -> Result<Prepared, String> {
         .listen
         .parse()
         .map_err(|e| format!("POSTERN_LISTEN {}: {e}", args.listen))?;
+    if args.stack_dev_seed && !addr.ip().is_loopback() {
+        return Err(format!(
+            "--stack-dev-seed seeds publicly known keys and is refused on {addr}: listen on a loopback address"
+        ));
+    }
     let backend = backend(&args.database_url)?;
     let secret = resolve_secret(args, &backend)?;
     let store = open_store(&args.database_url, &backend).await?;

@@ -68,6 +68,12 @@ pub struct Args {
     #[arg(long, env = "POSTERN_CONFIG")]
     pub config: Option<PathBuf>,
 
+    /// Seed Stack Auth's local-development `internal` project (its well-known dev keys and
+    /// seed config) so Stack's own e2e suite and dashboard tooling can run against this
+    /// server. Refused unless the listen address is loopback. Never use in production.
+    #[arg(long, env = "POSTERN_STACK_DEV_SEED")]
+    pub stack_dev_seed: bool,
+
     /// SMTP host for outgoing email. Without it, emails are written to the log and kept
     /// in the outbox.
     #[arg(long, env = "POSTERN_SMTP_HOST")]

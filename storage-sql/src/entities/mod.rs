@@ -12,5 +12,7 @@ pub mod contact_channel;
 pub mod outbox;
 pub mod project;
 pub mod session;
+pub mod team;
+pub mod team_member;
 pub mod user;
 pub mod verification_code;

@@ -15,6 +15,8 @@ pub struct Model {
     pub config: String,
     /// Creation time, epoch milliseconds.
     pub created_at: i64,
+    /// The `internal`-project team whose members administer the project.
+    pub owner_team_id: Option<Uuid>,
 }
 
 /// No relations are declared; queries join explicitly.

@@ -5,11 +5,12 @@ mod codes;
 mod outbox;
 mod projects;
 mod sessions;
+mod teams;
 mod users;
 
 use postern_core::storage::{
     ApiKeyRepo, CodeRepo, OutboxRepo, ProjectRepo, Repos, SessionRepo, StoreError, StoreResult,
-    UserRepo,
+    TeamRepo, UserRepo,
 };
 use sea_orm::ConnectionTrait;
 use serde_json::Value;
@@ -64,6 +65,10 @@ impl<C: ConnectionTrait + Send> Repos for SeaRepos<C> {
     }
 
     fn outbox(&self) -> &dyn OutboxRepo {
+        self
+    }
+
+    fn teams(&self) -> &dyn TeamRepo {
         self
     }
 }

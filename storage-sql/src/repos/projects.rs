@@ -18,6 +18,7 @@ fn project_record(m: project::Model) -> StoreResult<ProjectRecord> {
         id: m.id,
         display_name: m.display_name,
         created_at_millis: m.created_at,
+        owner_team_id: m.owner_team_id,
     })
 }
 
@@ -60,6 +61,7 @@ impl<C: ConnectionTrait + Send> ProjectRepo for SeaRepos<C> {
             display_name: Set(p.display_name.clone()),
             config: Set(json_text(&p.config)?),
             created_at: Set(p.created_at_millis),
+            owner_team_id: Set(p.owner_team_id),
         };
         project::Entity::insert(model)
             .exec_without_returning(&self.conn)
@@ -74,6 +76,7 @@ impl<C: ConnectionTrait + Send> ProjectRepo for SeaRepos<C> {
             display_name: Set(p.display_name.clone()),
             config: Set(json_text(&p.config)?),
             created_at: NotSet,
+            owner_team_id: Set(p.owner_team_id),
         };
         let res = project::Entity::update_many()
             .set(model)
@@ -140,6 +143,24 @@ impl<C: ConnectionTrait + Send> ProjectRepo for SeaRepos<C> {
             .into_iter()
             .map(key_set_record)
             .collect())
+    }
+
+    async fn update_key_set(&self, k: &ApiKeySetRecord) -> StoreResult<bool> {
+        let res = api_key_set::Entity::update_many()
+            .col_expr(
+                api_key_set::Column::Description,
+                sea_orm::sea_query::Expr::value(k.description.clone()),
+            )
+            .col_expr(
+                api_key_set::Column::RevokedAt,
+                sea_orm::sea_query::Expr::value(k.revoked_at_millis),
+            )
+            .filter(api_key_set::Column::ProjectId.eq(k.project_id.as_str()))
+            .filter(api_key_set::Column::Id.eq(k.id))
+            .exec(&self.conn)
+            .await
+            .map_err(store_error)?;
+        Ok(res.rows_affected > 0)
     }
 
     async fn delete_key_set(&self, project_id: &str, id: Uuid) -> StoreResult<bool> {

@@ -1,0 +1,184 @@
+//! OTP / magic-link sign-in (§9.3 of the contract): a code mailed as a link and as a
+//! six-character one-time password; `OTP + nonce` (or the link's full code) signs in,
+//! creating the account when the address is new.
+
+use http::StatusCode;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::codes::{self, DEFAULT_LIFETIME_MILLIS, NONCE_LENGTH};
+use crate::email::{self, link_with_code, normalize_email};
+use crate::error::{Error, OnConflict, Result};
+use crate::postern::Postern;
+use crate::projects::Project;
+use crate::storage::{ChannelKind, CodePurpose, ContactChannelRecord, UserRecord};
+use crate::users::{SignedIn, User};
+
+/// An OTP sign-in: the tokens and whether the account was created by it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtpSignIn {
+    /// Tokens and user.
+    pub signed_in: SignedIn,
+    /// The account did not exist before.
+    pub is_new_user: bool,
+}
+
+/// OTP operations; from [`Postern::otp`].
+#[derive(Debug, Clone, Copy)]
+pub struct Otp<'a> {
+    p: &'a Postern,
+}
+
+impl Postern {
+    /// OTP / magic-link sign-in.
+    pub fn otp(&self) -> Otp<'_> {
+        Otp { p: self }
+    }
+}
+
+fn unverified_exists(email: &str) -> Error {
+    Error::UserEmailAlreadyExists {
+        email: email.to_owned(),
+        would_work_if_email_was_verified: true,
+    }
+}
+
+impl Otp<'_> {
+    /// Mails a sign-in code to `email`; returns the nonce the client completes the OTP with.
+    pub async fn send_sign_in_code(
+        &self,
+        project: &Project,
+        email: &str,
+        callback_url: &str,
+    ) -> Result<String> {
+        let cfg = &project.config;
+        if !cfg.auth.otp.allow_sign_in {
+            return Err(Error::status(
+                StatusCode::FORBIDDEN,
+                "OTP sign-in is not enabled for this project",
+            ));
+        }
+        let email = normalize_email(email);
+        let store = &self.p.inner.store;
+        let existing = store
+            .users()
+            .find_auth_channel(&project.id, ChannelKind::Email, &email)
+            .await?;
+        match &existing {
+            Some(c) if !c.is_verified => return Err(unverified_exists(&email)),
+            None if !cfg.auth.allow_sign_up => return Err(Error::SignUpNotEnabled),
+            _ => {}
+        }
+        if !crate::redirects::is_allowed_redirect(&cfg.domains, callback_url) {
+            return Err(Error::RedirectUrlNotWhitelisted);
+        }
+        let (code, record) = codes::new_code(
+            &project.id,
+            CodePurpose::OneTimePassword,
+            None,
+            json!({ "email": email }),
+            self.p.inner.clock.now_millis(),
+            DEFAULT_LIFETIME_MILLIS,
+        );
+        let link = link_with_code(callback_url, &code).ok_or(Error::RedirectUrlNotWhitelisted)?;
+        let otp = code[..code.len() - NONCE_LENGTH].to_uppercase();
+        let tx = store.begin().await?;
+        if let Some(c) = &existing
+            && let Some(mut user) = tx.users().get(&project.id, c.user_id).await?
+            && !user.otp_auth_enabled
+        {
+            // A verified address signs in by OTP from now on.
+            user.otp_auth_enabled = true;
+            tx.users().update(&user).await?;
+        }
+        tx.codes().insert(&record).await?;
+        let mail = email::magic_link(&project.display_name, &email, &link, &otp);
+        email::enqueue(self.p, &*tx, &project.id, &mail).await?;
+        tx.commit().await?;
+        self.p.wake_outbox();
+        Ok(code[code.len() - NONCE_LENGTH..].to_owned())
+    }
+
+    /// Checks a sign-in code without using it.
+    pub async fn check_code(&self, project: &Project, code: &str) -> Result<()> {
+        codes::check(self.p, &project.id, CodePurpose::OneTimePassword, code)
+            .await
+            .map(drop)
+    }
+
+    /// Signs in with a code: the account of the address, or a new one (primary email
+    /// verified and used for sign-in, OTP enabled). The code's use, the account and the
+    /// session are one transaction.
+    pub async fn sign_in(&self, project: &Project, code: &str) -> Result<OtpSignIn> {
+        let record = codes::check(self.p, &project.id, CodePurpose::OneTimePassword, code).await?;
+        let email = record.data["email"]
+            .as_str()
+            .ok_or(Error::VerificationCodeNotFound)?
+            .to_owned();
+        let cfg = &project.config;
+        let now = self.p.inner.clock.now_millis();
+        let tx = self.p.inner.store.begin().await?;
+        codes::consume(self.p, &*tx, &record).await?;
+        let existing = tx
+            .users()
+            .find_auth_channel(&project.id, ChannelKind::Email, &email)
+            .await?;
+        let (rec, channels, is_new_user) = match existing {
+            Some(c) if !c.is_verified => return Err(unverified_exists(&email)),
+            Some(c) => {
+                let (mut rec, channels) = crate::users::load(&*tx, &project.id, c.user_id)
+                    .await?
+                    .ok_or(Error::UserNotFound)?;
+                if !rec.otp_auth_enabled {
+                    rec.otp_auth_enabled = true;
+                    tx.users().update(&rec).await?;
+                }
+                (rec, channels, false)
+            }
+            None => {
+                if !cfg.auth.allow_sign_up {
+                    return Err(Error::SignUpNotEnabled);
+                }
+                if !cfg.auth.otp.allow_sign_in {
+                    return Err(Error::bad_request("OTP auth not enabled in the project"));
+                }
+                let mut rec = UserRecord::new(&project.id, now);
+                rec.otp_auth_enabled = true;
+                let channel = ContactChannelRecord {
+                    project_id: project.id.clone(),
+                    id: Uuid::now_v7(),
+                    user_id: rec.id,
+                    kind: ChannelKind::Email,
+                    value: email.clone(),
+                    is_primary: true,
+                    is_verified: true,
+                    used_for_auth: true,
+                    created_at_millis: now,
+                };
+                tx.users().insert(&rec).await?;
+                tx.users()
+                    .insert_channel(&channel)
+                    .await
+                    .on_conflict(|| unverified_exists(&email))?;
+                crate::users::after_create(self.p, &*tx, project, &rec, Some(&email)).await?;
+                let rec = tx.users().get(&project.id, rec.id).await?.unwrap_or(rec);
+                (rec, vec![channel], true)
+            }
+        };
+        let (session, refresh_token) =
+            crate::sessions::insert_session(&*tx, &project.id, rec.id, now, None, false).await?;
+        tx.users().touch(&project.id, rec.id, now).await?;
+        tx.commit().await?;
+        let mut user = User::from_parts(&rec, &channels, cfg);
+        user.last_active_at_millis = now;
+        let access_token = self.p.sessions().mint(project, &user, session.id)?;
+        Ok(OtpSignIn {
+            signed_in: SignedIn {
+                user_id: rec.id,
+                refresh_token,
+                access_token,
+            },
+            is_new_user,
+        })
+    }
+}

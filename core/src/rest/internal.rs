@@ -1,0 +1,321 @@
+//! Handlers of the admin API under `/internal`: projects, project key sets, config.
+
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::Rq;
+use super::handlers::{ALL, require};
+use super::input::Fields;
+use super::response::{json, success};
+use crate::admin::{ProjectPatch, admin_project_json};
+use crate::error::{AccessType, Error, Result};
+use crate::rest::INTERNAL_PROJECT_ID;
+use crate::storage::ApiKeySetRecord;
+
+const ADMIN: &[AccessType] = &[AccessType::Admin];
+
+const PATCH_FIELDS: &[&str] = &[
+    "display_name",
+    "description",
+    "is_production_mode",
+    "config",
+    "logo_url",
+    "logo_full_url",
+    "logo_dark_mode_url",
+    "logo_full_dark_mode_url",
+    "onboarding_status",
+];
+
+fn read_patch(f: &mut Fields) -> ProjectPatch {
+    let display_name = f.opt_str("display_name");
+    let description = f.nullable_str("description");
+    let is_production_mode = f.opt_bool("is_production_mode");
+    let legacy_config = match f.opt_json("config") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) => Some(m),
+        Some(_) => {
+            f.fail("config", "must be a `object` type");
+            None
+        }
+    };
+    for k in [
+        "logo_url",
+        "logo_full_url",
+        "logo_dark_mode_url",
+        "logo_full_dark_mode_url",
+        "onboarding_status",
+    ] {
+        f.nullable_str(k);
+    }
+    ProjectPatch {
+        display_name,
+        description,
+        is_production_mode,
+        legacy_config,
+    }
+}
+
+pub(super) async fn create_project(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let user = auth
+        .user
+        .as_ref()
+        .ok_or(Error::UserAuthenticationRequired)?;
+    if auth.project.id != INTERNAL_PROJECT_ID {
+        return Err(Error::ExpectedInternalProject);
+    }
+    let mut allowed = PATCH_FIELDS.to_vec();
+    allowed.push("owner_team_id");
+    let mut f = Fields::body(&rq.body, &allowed);
+    let display = f.req_str("display_name");
+    let owner = f.req_str("owner_team_id");
+    let owner = owner.and_then(|o| match Uuid::parse_str(&o) {
+        Ok(u) => Some(u),
+        Err(_) => {
+            f.fail("owner_team_id", "must be a valid UUID");
+            None
+        }
+    });
+    let mut patch = read_patch(&mut f);
+    f.finish()?;
+    patch.display_name = display;
+    let project =
+        rq.p.admin()
+            .create_project(user.id, owner.unwrap_or_default(), patch)
+            .await?;
+    Ok(json(StatusCode::CREATED, &admin_project_json(&project)))
+}
+
+pub(super) async fn list_projects(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let user = auth
+        .user
+        .as_ref()
+        .ok_or(Error::UserAuthenticationRequired)?;
+    if auth.project.id != INTERNAL_PROJECT_ID {
+        return Err(Error::ExpectedInternalProject);
+    }
+    Fields::query(&rq.query, &[]).finish()?;
+    let items: Vec<Value> =
+        rq.p.admin()
+            .owned_projects(user.id)
+            .await?
+            .iter()
+            .map(admin_project_json)
+            .collect();
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "items": items, "is_paginated": false }),
+    ))
+}
+
+pub(super) async fn current_project(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ADMIN)?;
+    Fields::query(&rq.query, &[]).finish()?;
+    Ok(json(StatusCode::OK, &admin_project_json(&auth.project)))
+}
+
+pub(super) async fn patch_current_project(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ADMIN)?;
+    let mut f = Fields::body(&rq.body, PATCH_FIELDS);
+    let patch = read_patch(&mut f);
+    f.finish()?;
+    let project = rq.p.admin().update_project(&auth.project, patch).await?;
+    Ok(json(StatusCode::OK, &admin_project_json(&project)))
+}
+
+fn key_set_json(s: &ApiKeySetRecord, full: &[(&str, Option<&String>)]) -> Value {
+    let mut v = json!({
+        "id": s.id,
+        "description": s.description,
+        "created_at_millis": s.created_at_millis,
+        "expires_at_millis": s.expires_at_millis,
+    });
+    if let Some(r) = s.revoked_at_millis {
+        v["manually_revoked_at_millis"] = json!(r);
+    }
+    for (name, value) in full {
+        if let Some(k) = value {
+            v[*name] = json!(k);
+        }
+    }
+    v
+}
+
+/// The stored view: only the last four characters, which Postern does not keep; an empty
+/// string stands in (the keys exist only as hashes).
+fn obfuscated(s: &ApiKeySetRecord) -> Value {
+    let mut v = key_set_json(s, &[]);
+    for (name, present) in [
+        (
+            "publishable_client_key",
+            s.publishable_client_key_hash.is_some(),
+        ),
+        ("secret_server_key", s.secret_server_key_hash.is_some()),
+        (
+            "super_secret_admin_key",
+            s.super_secret_admin_key_hash.is_some(),
+        ),
+    ] {
+        if present {
+            v[name] = json!({ "last_four": "" });
+        }
+    }
+    v
+}
+
+pub(super) async fn create_key_set(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ADMIN)?;
+    let mut f = Fields::body(
+        &rq.body,
+        &[
+            "description",
+            "expires_at_millis",
+            "has_publishable_client_key",
+            "has_secret_server_key",
+            "has_super_secret_admin_key",
+        ],
+    );
+    let description = f.req_str("description");
+    let expires = f.opt_number("expires_at_millis");
+    let mut flag = |k: &str| {
+        let v = f.opt_bool(k);
+        if v.is_none() && f.opt_str_raw(k).is_none() {
+            f.fail(k, "must be defined");
+        }
+        v.unwrap_or(false)
+    };
+    let kinds = (
+        flag("has_publishable_client_key"),
+        flag("has_secret_server_key"),
+        flag("has_super_secret_admin_key"),
+    );
+    f.finish()?;
+    let set =
+        rq.p.admin()
+            .create_key_set(
+                &auth.project,
+                &description.unwrap_or_default(),
+                expires.map(|e| e as i64),
+                kinds,
+            )
+            .await?;
+    Ok(json(
+        StatusCode::OK,
+        &key_set_json(
+            &set.record,
+            &[
+                (
+                    "publishable_client_key",
+                    set.publishable_client_key.as_ref(),
+                ),
+                ("secret_server_key", set.secret_server_key.as_ref()),
+                (
+                    "super_secret_admin_key",
+                    set.super_secret_admin_key.as_ref(),
+                ),
+            ],
+        ),
+    ))
+}
+
+pub(super) async fn list_key_sets(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ADMIN)?;
+    Fields::query(&rq.query, &[]).finish()?;
+    let items: Vec<Value> =
+        rq.p.admin()
+            .key_sets(&auth.project)
+            .await?
+            .iter()
+            .map(obfuscated)
+            .collect();
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "items": items, "is_paginated": false }),
+    ))
+}
+
+fn key_set_id(rq: &Rq<'_>) -> Result<Uuid> {
+    Uuid::parse_str(rq.param("api_key_id")).map_err(|_| Error::ApiKeyNotFound)
+}
+
+pub(super) async fn get_key_set(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ADMIN)?;
+    let id = key_set_id(&rq)?;
+    let set =
+        rq.p.admin()
+            .key_sets(&auth.project)
+            .await?
+            .into_iter()
+            .find(|s| s.id == id)
+            .ok_or(Error::ApiKeyNotFound)?;
+    Ok(json(StatusCode::OK, &obfuscated(&set)))
+}
+
+pub(super) async fn patch_key_set(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ADMIN)?;
+    let mut f = Fields::body(&rq.body, &["description", "revoked"]);
+    let description = f.opt_str("description");
+    let revoked = f.opt_bool("revoked");
+    if revoked == Some(false) {
+        f.fail("revoked", "must be one of the following values: true");
+    }
+    f.finish()?;
+    let id = key_set_id(&rq)?;
+    let set =
+        rq.p.admin()
+            .update_key_set(&auth.project, id, description, revoked == Some(true))
+            .await?;
+    Ok(json(StatusCode::OK, &obfuscated(&set)))
+}
+
+pub(super) async fn get_config(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ADMIN)?;
+    Fields::query(&rq.query, &[]).finish()?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "config_string": auth.project.config.to_json().to_string() }),
+    ))
+}
+
+fn level(rq: &Rq<'_>) -> Result<&'static str> {
+    match rq.param("level") {
+        "project" => Ok("project"),
+        "branch" => Ok("branch"),
+        "environment" => Ok("environment"),
+        _ => Err(Error::schema(
+            "params.level must be one of the following values: project, branch, environment",
+        )),
+    }
+}
+
+pub(super) async fn get_override(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, super::handlers::SERVER)?;
+    level(&rq)?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "config_string": auth.project.config.to_json().to_string() }),
+    ))
+}
+
+pub(super) async fn patch_override(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, super::handlers::SERVER)?;
+    let level = level(&rq)?;
+    if auth.access_type == AccessType::Server && level != "branch" {
+        return Err(Error::status(
+            StatusCode::FORBIDDEN,
+            "Server access can only manage branch config overrides.",
+        ));
+    }
+    let mut f = Fields::body(&rq.body, &["config_override_string"]);
+    let text = f.req_str("config_override_string");
+    f.finish()?;
+    let over: Map<String, Value> = match serde_json::from_str(&text.unwrap_or_default()) {
+        Ok(Value::Object(m)) => m,
+        _ => return Err(Error::bad_request("Invalid config JSON")),
+    };
+    rq.p.admin().override_config(&auth.project, &over).await?;
+    Ok(success())
+}
