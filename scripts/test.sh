@@ -27,3 +27,6 @@ cargo test --workspace --all-targets
 
 echo "== doctests"
 cargo test --workspace --doc
+
+echo "== Stack's JavaScript SDK against the server"
+scripts/sdk-js-test.sh

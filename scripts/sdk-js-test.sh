@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Stack Auth's official JavaScript SDK (@stackframe/js, pinned in tests/sdk-js/package.json)
+# signs up, signs in, reads and updates the user and signs out against a Postern server
+# started by the test, with only the SDK's base URL changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v node >/dev/null && command -v npm >/dev/null || {
+  echo "node and npm are needed for the SDK test (Debian: apt-get install nodejs npm)" >&2
+  exit 1
+}
+cargo build -q -p postern-server
+cd tests/sdk-js
+[ -d node_modules/@stackframe/js ] || npm install --no-audit --no-fund --silent
+POSTERN_SERVER_BIN="$(pwd)/../../target/debug/postern-server" node --test sdk.test.mjs
