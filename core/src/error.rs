@@ -310,6 +310,13 @@ pub enum Error {
     /// `ADMIN_ACCESS_TOKEN_EXPIRED`.
     #[error("Admin access token has expired. Please refresh it and try again.{}", .0.map(|at| format!(" (The access token expired at {}.)", crate::clock::iso8601(at))).unwrap_or_default())]
     AdminAccessTokenExpired(Option<i64>),
+    /// `MULTI_FACTOR_AUTHENTICATION_REQUIRED`: the first factor was right; finish with
+    /// `POST /auth/mfa/sign-in` and this attempt code.
+    #[error("Multi-factor authentication is required for this user.")]
+    MultiFactorAuthenticationRequired(String),
+    /// `INVALID_TOTP_CODE`.
+    #[error("The TOTP code is invalid. Please try again.")]
+    InvalidTotpCode,
     /// `EXPECTED_INTERNAL_PROJECT`.
     #[error("The project ID is expected to be internal.")]
     ExpectedInternalProject,
@@ -434,6 +441,8 @@ impl Error {
             Error::AdminAccessTokenExpired(_) => "ADMIN_ACCESS_TOKEN_EXPIRED",
             Error::AdminAccessTokenIsNotAdmin => "ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN",
             Error::ExpectedInternalProject => "EXPECTED_INTERNAL_PROJECT",
+            Error::MultiFactorAuthenticationRequired(_) => "MULTI_FACTOR_AUTHENTICATION_REQUIRED",
+            Error::InvalidTotpCode => "INVALID_TOTP_CODE",
             Error::ApiKeyNotFound => "API_KEY_NOT_FOUND",
             Error::WrongApiKeyType { .. } => "WRONG_API_KEY_TYPE",
             Error::ApiKeyRevoked => "API_KEY_REVOKED",
@@ -469,6 +478,8 @@ impl Error {
             | Error::EmailIsNotPrimaryEmail { .. }
             | Error::VerificationCodeExpired
             | Error::VerificationCodeMaxAttemptsReached
+            | Error::MultiFactorAuthenticationRequired(_)
+            | Error::InvalidTotpCode
             | Error::PublicApiKeyCannotBeRevoked => StatusCode::BAD_REQUEST,
             Error::InsufficientAccessType { .. }
             | Error::PublishableClientKeyRequiredForProject(_)
@@ -569,6 +580,7 @@ impl Error {
                 "would_work_if_email_was_verified": would_work_if_email_was_verified,
             })),
             Error::AdminAccessTokenExpired(at) => Some(json!({ "expired_at_millis": at })),
+            Error::MultiFactorAuthenticationRequired(code) => Some(json!({ "attempt_code": code })),
             Error::EmailAlreadyVerified
             | Error::VerificationCodeNotFound
             | Error::VerificationCodeExpired
@@ -576,6 +588,7 @@ impl Error {
             | Error::VerificationCodeMaxAttemptsReached
             | Error::UnparsableAdminAccessToken
             | Error::AdminAccessTokenIsNotAdmin
+            | Error::InvalidTotpCode
             | Error::ExpectedInternalProject => None,
             Error::BodyParsing(_)
             | Error::ProjectKeyWithoutAccessType
@@ -774,6 +787,8 @@ mod tests {
             Error::AdminAccessTokenExpired(Some(0)),
             Error::AdminAccessTokenIsNotAdmin,
             Error::ExpectedInternalProject,
+            Error::MultiFactorAuthenticationRequired("c".into()),
+            Error::InvalidTotpCode,
         ]
     }
 

@@ -109,7 +109,15 @@ impl Otp<'_> {
     /// Signs in with a code: the account of the address, or a new one (primary email
     /// verified and used for sign-in, OTP enabled). The code's use, the account and the
     /// session are one transaction.
-    pub async fn sign_in(&self, project: &Project, code: &str) -> Result<OtpSignIn> {
+    ///
+    /// `anonymous`: the anonymous user making the request, upgraded in place when the
+    /// address is new.
+    pub async fn sign_in(
+        &self,
+        project: &Project,
+        code: &str,
+        anonymous: Option<Uuid>,
+    ) -> Result<OtpSignIn> {
         let record = codes::check(self.p, &project.id, CodePurpose::OneTimePassword, code).await?;
         let email = record.data["email"]
             .as_str()
@@ -133,6 +141,12 @@ impl Otp<'_> {
                     rec.otp_auth_enabled = true;
                     tx.users().update(&rec).await?;
                 }
+                if rec.totp_secret.is_some() {
+                    // The code is used up reaching the second factor, as Stack.
+                    tx.commit().await?;
+                    crate::mfa::require_second_factor(self.p, project, &rec, false).await?;
+                    return Err(Error::Internal("second factor expected".into()));
+                }
                 (rec, channels, false)
             }
             None => {
@@ -142,7 +156,17 @@ impl Otp<'_> {
                 if !cfg.auth.otp.allow_sign_in {
                     return Err(Error::bad_request("OTP auth not enabled in the project"));
                 }
-                let mut rec = UserRecord::new(&project.id, now);
+                let upgrading = match anonymous {
+                    Some(id) => tx
+                        .users()
+                        .get(&project.id, id)
+                        .await?
+                        .filter(|r| r.is_anonymous),
+                    None => None,
+                };
+                let mut rec = upgrading
+                    .clone()
+                    .unwrap_or_else(|| UserRecord::new(&project.id, now));
                 rec.otp_auth_enabled = true;
                 let channel = ContactChannelRecord {
                     project_id: project.id.clone(),
@@ -155,12 +179,22 @@ impl Otp<'_> {
                     used_for_auth: true,
                     created_at_millis: now,
                 };
-                tx.users().insert(&rec).await?;
+                if upgrading.is_some() {
+                    rec.is_anonymous = false;
+                    rec.signed_up_at_millis = now;
+                    tx.users().update(&rec).await?;
+                } else {
+                    tx.users().insert(&rec).await?;
+                }
                 tx.users()
                     .insert_channel(&channel)
                     .await
                     .on_conflict(|| unverified_exists(&email))?;
-                crate::users::after_create(self.p, &*tx, project, &rec, Some(&email)).await?;
+                if upgrading.is_some() {
+                    crate::teams::rename_personal_teams(&*tx, &rec, Some(&email)).await?;
+                } else {
+                    crate::users::after_create(self.p, &*tx, project, &rec, Some(&email)).await?;
+                }
                 let rec = tx.users().get(&project.id, rec.id).await?.unwrap_or(rec);
                 (rec, vec![channel], true)
             }

@@ -154,11 +154,37 @@ impl PasswordHasher {
     }
 }
 
-/// Whether `hash` is a password hash Postern can verify (argon2 PHC).
+/// The highest bcrypt cost accepted on import: each step doubles the work of every
+/// sign-in, so an imported hash cannot make sign-ins a denial of service.
+pub const MAX_BCRYPT_COST: u32 = 14;
+
+/// The cost of a bcrypt hash (`$2a$`, `$2b$`, `$2y$`), if `hash` is one.
+fn bcrypt_cost(hash: &str) -> Option<u32> {
+    let rest = hash
+        .strip_prefix("$2a$")
+        .or_else(|| hash.strip_prefix("$2b$"))
+        .or_else(|| hash.strip_prefix("$2y$"))?;
+    let (cost, tail) = rest.split_once('$')?;
+    (hash.len() == 60 && cost.len() == 2 && tail.len() == 53)
+        .then(|| cost.parse().ok())
+        .flatten()
+}
+
+/// Whether `hash` is a password hash Postern can verify: argon2 (PHC string), or bcrypt
+/// (as Stack imports, cost at most [`MAX_BCRYPT_COST`]; upgraded to argon2id on the next
+/// sign-in).
 pub fn is_supported_hash(hash: &str) -> bool {
+    if let Some(cost) = bcrypt_cost(hash) {
+        return (4..=MAX_BCRYPT_COST).contains(&cost);
+    }
     PasswordHash::new(hash)
         .map(|h| h.algorithm.as_str().starts_with("argon2"))
         .unwrap_or(false)
+}
+
+/// Whether a stored hash should be replaced by an argon2id hash after a successful sign-in.
+pub fn needs_upgrade(hash: &str) -> bool {
+    bcrypt_cost(hash).is_some()
 }
 
 fn hash_with(argon: &Argon2<'static>, password: &str) -> Result<String> {
@@ -169,6 +195,9 @@ fn hash_with(argon: &Argon2<'static>, password: &str) -> Result<String> {
 }
 
 fn verify_with(argon: &Argon2<'static>, password: &str, hash: &str) -> bool {
+    if let Some(cost) = bcrypt_cost(hash) {
+        return cost <= MAX_BCRYPT_COST && bcrypt::verify(password, hash).unwrap_or(false);
+    }
     match PasswordHash::new(hash) {
         Ok(parsed) => argon.verify_password(password.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
@@ -225,6 +254,17 @@ mod tests {
         assert!(!h.verify("correct horse", None).await.unwrap());
         assert!(!h.verify("x", Some("not a hash")).await.unwrap());
         assert!(!is_supported_hash("$2b$10$abcdefghijklmnopqrstuv"));
+        // Stack's e2e fixture: "hello-world" at cost 13; cost 17 is refused.
+        let stack = "$2a$13$TVyY/gpw9Db/w1fBeJkCgeNg2Rae2JfNqrPnSAKtj.ufAO5cVF13.";
+        assert!(is_supported_hash(stack) && needs_upgrade(stack));
+        assert!(!is_supported_hash(
+            "$2a$17$VIhIOofSMqGdGlL4wzE//e.77dAQGqNtF/1dT7bqCrVtQuInWy2qi"
+        ));
+        let cheap = "$2b$04$UDgVpGQfqhc3hnH1fKpvWeIn6AVyxSS5MlXmW08J3VqcX6rsPW72C";
+        assert!(is_supported_hash(cheap));
+        assert!(!needs_upgrade(&hash));
+        assert!(h.verify("hello-world", Some(stack)).await.unwrap());
+        assert!(!h.verify("hello-world!", Some(stack)).await.unwrap());
     }
 
     #[test]

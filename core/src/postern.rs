@@ -41,6 +41,8 @@ pub(crate) struct Inner {
     pub(crate) api_key_peppers: Vec<[u8; 32]>,
     /// Outbox sealing keys: the current secret's first, then previous secrets'.
     pub(crate) outbox_keys: Vec<[u8; 32]>,
+    /// TOTP secret sealing keys: the current secret's first, then previous secrets'.
+    pub(crate) totp_keys: Vec<[u8; 32]>,
     /// Delivers email; `None` writes messages to the log.
     pub(crate) mailer: Option<Arc<dyn Mailer>>,
     /// Wakes the outbox worker after a commit that enqueued messages.
@@ -226,6 +228,10 @@ impl PosternBuilder {
             .chain(self.previous.iter())
             .map(|s| crate::email::seal_key(s.expose_secret().as_bytes()))
             .collect();
+        let totp_keys = std::iter::once(&secret)
+            .chain(self.previous.iter())
+            .map(|s| crate::mfa::seal_key(s.expose_secret().as_bytes()))
+            .collect();
         let hasher = PasswordHasher::new(self.password, self.max_hashes)
             .map_err(|e| ConfigError::Password(e.to_string()))?;
         let postern = Postern {
@@ -238,6 +244,7 @@ impl PosternBuilder {
                 access_token_lifetime_secs: self.lifetime.as_secs() as i64,
                 api_key_peppers,
                 outbox_keys,
+                totp_keys,
                 mailer: self.mailer,
                 outbox_wake: Arc::new(tokio::sync::Notify::new()),
             }),

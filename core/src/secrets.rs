@@ -50,6 +50,46 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
+/// A 32-byte key derived from a server secret for one purpose (HKDF-SHA256).
+pub(crate) fn derive_key(secret: &[u8], salt: &[u8], info: &[u8]) -> [u8; 32] {
+    let hk = hkdf::Hkdf::<Sha256>::new(Some(salt), secret);
+    let mut out = [0u8; 32];
+    // 32 bytes is far below HKDF-SHA256's output limit.
+    let _ = hk.expand(info, &mut out);
+    out
+}
+
+/// Seals `plain` with AES-256-GCM under `key`, bound to `aad`: a random 96-bit nonce
+/// followed by the ciphertext and tag.
+pub(crate) fn seal(key: &[u8; 32], aad: &[u8], plain: &[u8]) -> Option<Vec<u8>> {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    let cipher = aes_gcm::Aes256Gcm::new_from_slice(key).ok()?;
+    let mut nonce = [0u8; 12];
+    rand::fill(&mut nonce[..]);
+    let sealed = cipher
+        .encrypt(&aes_gcm::Nonce::from(nonce), Payload { msg: plain, aad })
+        .ok()?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&sealed);
+    Some(out)
+}
+
+/// Opens what [`seal`] made with any of `keys` (current first, then previous secrets').
+pub(crate) fn open(keys: &[[u8; 32]], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    if sealed.len() < 12 {
+        return None;
+    }
+    let (nonce, body) = sealed.split_at(12);
+    let nonce: [u8; 12] = nonce.try_into().ok()?;
+    keys.iter().find_map(|key| {
+        aes_gcm::Aes256Gcm::new_from_slice(key)
+            .ok()?
+            .decrypt(&aes_gcm::Nonce::from(nonce), Payload { msg: body, aad })
+            .ok()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,6 +101,21 @@ mod tests {
         assert_ne!(t, new_refresh_token());
         assert!(!is_crockford("ABC", 3));
         assert!(!is_crockford("abci", 4), "i is not Crockford");
+    }
+
+    #[test]
+    fn sealing_binds_key_and_aad() {
+        let k1 = derive_key(b"one secret", b"salt", b"info");
+        let k2 = derive_key(b"two secret", b"salt", b"info");
+        assert_ne!(k1, derive_key(b"one secret", b"salt", b"other"));
+        let sealed = seal(&k1, b"row-1", b"plain bytes").unwrap();
+        assert_eq!(
+            open(&[k2, k1], b"row-1", &sealed).as_deref(),
+            Some(&b"plain bytes"[..])
+        );
+        assert_eq!(open(&[k2], b"row-1", &sealed), None);
+        assert_eq!(open(&[k1], b"row-2", &sealed), None);
+        assert_eq!(open(&[k1], b"row-1", &sealed[..5]), None);
     }
 
     #[test]

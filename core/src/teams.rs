@@ -109,3 +109,20 @@ pub(crate) async fn selected_team(repos: &dyn Repos, rec: &UserRecord) -> Result
         .await?
         .map(Team::from))
 }
+
+/// On an anonymous user's upgrade: renames the user's teams still called
+/// `"Personal Team"` after the new display name or email.
+pub(crate) async fn rename_personal_teams(
+    repos: &dyn Repos,
+    rec: &UserRecord,
+    email: Option<&str>,
+) -> Result<()> {
+    let name = personal_team_name(rec.display_name.as_deref(), email);
+    for mut team in repos.teams().list_for_user(&rec.project_id, rec.id).await? {
+        if team.display_name == "Personal Team" && name != team.display_name {
+            team.display_name = name.clone();
+            repos.teams().update(&team).await?;
+        }
+    }
+    Ok(())
+}

@@ -342,9 +342,10 @@ impl Users<'_> {
         let now = self.p.inner.clock.now_millis();
         let mut rec = UserRecord::new(&project.id, now);
         rec.is_anonymous = update.is_anonymous.unwrap_or(false);
+        let mut update = update;
+        self.seal_totp(rec.id, &mut update)?;
         let tx = self.p.inner.store.begin().await?;
         tx.users().insert(&rec).await?;
-        let mut update = update;
         update.is_anonymous = None;
         apply_update(&*tx, project, rec.clone(), Vec::new(), &update, hash, now).await?;
         let (rec, channels) = load(&*tx, &project.id, rec.id)
@@ -362,6 +363,8 @@ impl Users<'_> {
     /// password deletes all of the user's sessions.
     pub async fn update(&self, project: &Project, id: Uuid, update: UserUpdate) -> Result<User> {
         let hash = self.prepare_password(&update).await?;
+        let mut update = update;
+        self.seal_totp(id, &mut update)?;
         let now = self.p.inner.clock.now_millis();
         let tx = self.p.inner.store.begin().await?;
         let (rec, channels) = load(&*tx, &project.id, id)
@@ -383,6 +386,14 @@ impl Users<'_> {
     /// Deletes a user with its channels and sessions; `false` when it did not exist.
     pub async fn delete(&self, project: &Project, id: Uuid) -> Result<bool> {
         Ok(self.p.inner.store.users().delete(&project.id, id).await?)
+    }
+
+    /// Replaces a plain TOTP secret in an update with its sealed form.
+    fn seal_totp(&self, user_id: Uuid, update: &mut UserUpdate) -> Result<()> {
+        if let Some(Some(plain)) = &update.totp_secret {
+            update.totp_secret = Some(Some(crate::mfa::seal_secret(self.p, user_id, plain)?));
+        }
+        Ok(())
     }
 
     /// Validates and hashes `password` / `password_hash` before any transaction.
@@ -415,6 +426,21 @@ impl Users<'_> {
         password: &str,
         verification_callback_url: Option<&str>,
     ) -> Result<SignedIn> {
+        self.sign_up_with_password_as(project, email, password, verification_callback_url, None)
+            .await
+    }
+
+    /// Password sign-up that, given the id of the anonymous user making the request,
+    /// upgrades that user in place (same id, `is_anonymous` false, sign-up time reset,
+    /// personal team renamed) instead of creating one.
+    pub async fn sign_up_with_password_as(
+        &self,
+        project: &Project,
+        email: &str,
+        password: &str,
+        verification_callback_url: Option<&str>,
+        anonymous: Option<Uuid>,
+    ) -> Result<SignedIn> {
         let cfg = &project.config;
         if !cfg.auth.password.allow_sign_in {
             return Err(Error::PasswordAuthenticationNotEnabled);
@@ -440,7 +466,18 @@ impl Users<'_> {
         }
         let hash = self.p.inner.hasher.hash(password).await?;
         let now = self.p.inner.clock.now_millis();
-        let mut rec = UserRecord::new(&project.id, now);
+        let tx = store.begin().await?;
+        let upgrading = match anonymous {
+            Some(id) => tx
+                .users()
+                .get(&project.id, id)
+                .await?
+                .filter(|r| r.is_anonymous),
+            None => None,
+        };
+        let mut rec = upgrading
+            .clone()
+            .unwrap_or_else(|| UserRecord::new(&project.id, now));
         rec.password_hash = Some(hash);
         let channel = ContactChannelRecord {
             project_id: project.id.clone(),
@@ -453,13 +490,22 @@ impl Users<'_> {
             used_for_auth: true,
             created_at_millis: now,
         };
-        let tx = store.begin().await?;
-        tx.users().insert(&rec).await?;
+        if upgrading.is_some() {
+            rec.is_anonymous = false;
+            rec.signed_up_at_millis = now;
+            tx.users().update(&rec).await?;
+        } else {
+            tx.users().insert(&rec).await?;
+        }
         tx.users()
             .insert_channel(&channel)
             .await
             .on_conflict(|| email_taken(&email))?;
-        after_create(self.p, &*tx, project, &rec, Some(&email)).await?;
+        if upgrading.is_some() {
+            crate::teams::rename_personal_teams(&*tx, &rec, Some(&email)).await?;
+        } else {
+            after_create(self.p, &*tx, project, &rec, Some(&email)).await?;
+        }
         let rec = tx.users().get(&project.id, rec.id).await?.unwrap_or(rec);
         let (session, refresh_token) =
             crate::sessions::insert_session(&*tx, &project.id, rec.id, now, None, false).await?;
@@ -472,6 +518,28 @@ impl Users<'_> {
             self.p.wake_outbox();
         }
         let user = User::from_parts(&rec, &[channel], cfg);
+        let access_token = self.p.sessions().mint(project, &user, session.id)?;
+        Ok(SignedIn {
+            user_id: rec.id,
+            refresh_token,
+            access_token,
+        })
+    }
+
+    /// Anonymous sign-up (`POST /auth/anonymous/sign-up`): a user with no email, restricted
+    /// as anonymous, with a session; its tokens use the anonymous audience and keys.
+    pub async fn sign_up_anonymous(&self, project: &Project) -> Result<SignedIn> {
+        let now = self.p.inner.clock.now_millis();
+        let mut rec = UserRecord::new(&project.id, now);
+        rec.is_anonymous = true;
+        let tx = self.p.inner.store.begin().await?;
+        tx.users().insert(&rec).await?;
+        after_create(self.p, &*tx, project, &rec, None).await?;
+        let rec = tx.users().get(&project.id, rec.id).await?.unwrap_or(rec);
+        let (session, refresh_token) =
+            crate::sessions::insert_session(&*tx, &project.id, rec.id, now, None, false).await?;
+        tx.commit().await?;
+        let user = User::from_parts(&rec, &[], &project.config);
         let access_token = self.p.sessions().mint(project, &user, session.id)?;
         Ok(SignedIn {
             user_id: rec.id,
@@ -516,8 +584,21 @@ impl Users<'_> {
         let Some((rec, channels)) = loaded.filter(|_| ok) else {
             return Err(Error::EmailPasswordMismatch);
         };
+        crate::mfa::require_second_factor(self.p, project, &rec, false).await?;
+        // An imported bcrypt hash becomes argon2id now that the password is known.
+        let upgraded = match rec.password_hash.as_deref() {
+            Some(h) if crate::passwords::needs_upgrade(h) => {
+                Some(self.p.inner.hasher.hash(password).await?)
+            }
+            _ => None,
+        };
         let now = self.p.inner.clock.now_millis();
         let tx = store.begin().await?;
+        if let Some(hash) = upgraded {
+            let mut r = rec.clone();
+            r.password_hash = Some(hash);
+            tx.users().update(&r).await?;
+        }
         let (session, refresh_token) =
             crate::sessions::insert_session(&*tx, &project.id, rec.id, now, None, false).await?;
         tx.users().touch(&project.id, rec.id, now).await?;
@@ -808,17 +889,26 @@ async fn apply_update(
         rec.password_hash = hash;
     }
     match &u.totp_secret {
-        Some(Some(_)) => {
-            return Err(Error::bad_request(
-                "TOTP multi-factor authentication is not available on this server yet.",
-            ));
-        }
+        // Sealed by the caller (`Users::create` / `Users::update`).
+        Some(Some(sealed)) => rec.totp_secret = Some(sealed.clone()),
         Some(None) => rec.totp_secret = None,
         None => {}
     }
     if u.is_anonymous == Some(false) && rec.is_anonymous {
         rec.is_anonymous = false;
         rec.signed_up_at_millis = now;
+        let email = match &u.primary_email {
+            Some(e) => e.clone(),
+            None => channels
+                .iter()
+                .find(|c| c.is_primary)
+                .map(|c| c.value.clone()),
+        };
+        let mut named = rec.clone();
+        if let Some(n) = &u.display_name {
+            named.display_name = n.clone();
+        }
+        crate::teams::rename_personal_teams(repos, &named, email.as_deref()).await?;
     }
     let restricted = u.restricted_by_admin.unwrap_or(rec.restricted_by_admin);
     if restricted {

@@ -15,6 +15,8 @@ contract_suite!(
     internal_key_sets_and_config_overrides,
     otp_sign_in_creates_then_signs_in,
     personal_team_is_created_and_selected,
+    totp_mfa_second_factor,
+    anonymous_users_sign_up_and_upgrade_in_place,
 );
 
 const CALLBACK: &str = "http://localhost:3000/handler/magic";
@@ -557,4 +559,193 @@ async fn personal_team_is_created_and_selected(env: Env) {
         .await
         .assert_ok();
     assert_eq!(v["selected_team"]["display_name"], "Ada's Team");
+}
+
+async fn totp_mfa_second_factor(env: Env) {
+    let h = harness(&env).await;
+    let (uid, at, _) = h.sign_up("mfa@example.com", "password123").await;
+    let secret: Vec<u8> = (0u8..20)
+        .map(|i| i.wrapping_mul(37).wrapping_add(11))
+        .collect();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&secret);
+    let me = with(h.client(), "x-stack-access-token", &at);
+    let v = h
+        .patch("/api/v1/users/me", &me, json!({"totp_secret_base64": b64}))
+        .await
+        .assert_ok();
+    assert_eq!(v["requires_totp_mfa"], true);
+    // The secret is sealed at rest.
+    let row = h
+        .postern
+        .store()
+        .users()
+        .get(&h.project.id, uid.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = row.totp_secret.unwrap();
+    assert!(!stored.windows(secret.len()).any(|w| w == secret.as_slice()));
+
+    let sign_in = json!({"email": "mfa@example.com", "password": "password123"});
+    let v = h
+        .post(
+            "/api/v1/auth/password/sign-in",
+            &h.client(),
+            sign_in.clone(),
+        )
+        .await
+        .assert_error(400, "MULTI_FACTOR_AUTHENTICATION_REQUIRED");
+    let attempt = v["details"]["attempt_code"].as_str().unwrap().to_owned();
+    assert_eq!(attempt.len(), 45);
+    let now = (h.postern.clock().now_millis() / 1000) as u64;
+    let good = postern_core::mfa::totp_code(&secret, now);
+    let bad = if good == "000000" { "111111" } else { "000000" };
+    let body = |totp: &str| json!({"code": attempt, "type": "totp", "totp": totp});
+    h.post("/api/v1/auth/mfa/sign-in", &h.client(), body(bad))
+        .await
+        .assert_error(400, "INVALID_TOTP_CODE");
+    h.post(
+        "/api/v1/auth/mfa/sign-in",
+        &h.client(),
+        json!({"code": attempt, "type": "sms", "totp": good}),
+    )
+    .await
+    .assert_error(400, "SCHEMA_ERROR");
+    // A new attempt code if the step changed meanwhile (the code is for the current step only).
+    let now2 = (h.postern.clock().now_millis() / 1000) as u64;
+    let good = postern_core::mfa::totp_code(&secret, now2);
+    let r = h
+        .post("/api/v1/auth/mfa/sign-in", &h.client(), body(&good))
+        .await;
+    let v = r.assert_ok();
+    assert_eq!(
+        (v["is_new_user"].as_bool(), v["user_id"].as_str()),
+        (Some(false), Some(uid.as_str()))
+    );
+    assert_eq!(
+        claims(v["access_token"].as_str().unwrap())["requires_totp_mfa"],
+        true
+    );
+    h.post("/api/v1/auth/mfa/sign-in", &h.client(), body(&good))
+        .await
+        .assert_error(409, "VERIFICATION_CODE_ALREADY_USED");
+    h.post(
+        "/api/v1/auth/mfa/sign-in",
+        &h.client(),
+        json!({"code": "0".repeat(45), "type": "totp", "totp": good}),
+    )
+    .await
+    .assert_error(404, "VERIFICATION_CODE_NOT_FOUND");
+    // Attempt codes live five minutes.
+    let v = h
+        .post(
+            "/api/v1/auth/password/sign-in",
+            &h.client(),
+            sign_in.clone(),
+        )
+        .await
+        .assert_error(400, "MULTI_FACTOR_AUTHENTICATION_REQUIRED");
+    h.postern.clock().advance_millis(5 * 60 * 1000 + 1000);
+    let code = v["details"]["attempt_code"].as_str().unwrap();
+    let now = (h.postern.clock().now_millis() / 1000) as u64;
+    h.post(
+        "/api/v1/auth/mfa/sign-in",
+        &h.client(),
+        json!({"code": code, "type": "totp", "totp": postern_core::mfa::totp_code(&secret, now)}),
+    )
+    .await
+    .assert_error(400, "VERIFICATION_CODE_EXPIRED");
+    // Removing the secret removes the second factor.
+    let (_, at2, _) = {
+        let v = h
+            .post(
+                "/api/v1/auth/sessions",
+                &h.server(),
+                json!({"user_id": uid}),
+            )
+            .await
+            .assert_ok();
+        (0, v["access_token"].as_str().unwrap().to_owned(), 0)
+    };
+    h.patch(
+        "/api/v1/users/me",
+        &with(h.client(), "x-stack-access-token", &at2),
+        json!({"totp_secret_base64": null}),
+    )
+    .await
+    .assert_ok();
+    h.post("/api/v1/auth/password/sign-in", &h.client(), sign_in)
+        .await
+        .assert_ok();
+}
+
+async fn anonymous_users_sign_up_and_upgrade_in_place(env: Env) {
+    let mut cfg = ProjectConfig::default();
+    cfg.teams.create_personal_team_on_sign_up = true;
+    let h = harness_with(&env, cfg).await;
+    let v = h
+        .post("/api/v1/auth/anonymous/sign-up", &h.client(), json!({}))
+        .await
+        .assert_ok();
+    let (uid, at) = (
+        v["user_id"].as_str().unwrap().to_owned(),
+        v["access_token"].as_str().unwrap().to_owned(),
+    );
+    let c = claims(&at);
+    assert_eq!(
+        (c["is_anonymous"].as_bool(), c["is_restricted"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert!(c["aud"].as_str().unwrap().ends_with(":anon"));
+    let me = with(h.client(), "x-stack-access-token", &at);
+    h.get("/api/v1/users/me", &me)
+        .await
+        .assert_error(401, "ANONYMOUS_AUTHENTICATION_NOT_ALLOWED");
+    let me = with(me, "x-stack-allow-anonymous-user", "true");
+    let v = h.get("/api/v1/users/me", &me).await.assert_ok();
+    assert_eq!(v["is_anonymous"], true);
+    assert_eq!(v["selected_team"]["display_name"], "Personal Team");
+    // Signing up while anonymous upgrades the same user.
+    let v = h
+        .post(
+            "/api/v1/auth/password/sign-up",
+            &me,
+            json!({"email": "grown@example.com", "password": "password123"}),
+        )
+        .await
+        .assert_ok();
+    assert_eq!(v["user_id"], uid.as_str());
+    let at2 = v["access_token"].as_str().unwrap();
+    assert_eq!(claims(at2)["is_anonymous"], false);
+    let v = h
+        .get(
+            "/api/v1/users/me",
+            &with(h.client(), "x-stack-access-token", at2),
+        )
+        .await
+        .assert_ok();
+    assert_eq!(
+        (v["is_anonymous"].as_bool(), v["primary_email"].as_str()),
+        (Some(false), Some("grown@example.com"))
+    );
+    assert_eq!(
+        v["selected_team"]["display_name"],
+        "grown@example.com's Team"
+    );
+    // A server can upgrade too.
+    let v = h
+        .post("/api/v1/auth/anonymous/sign-up", &h.client(), json!({}))
+        .await
+        .assert_ok();
+    let id = v["user_id"].as_str().unwrap();
+    let v = h
+        .patch(
+            &format!("/api/v1/users/{id}"),
+            &h.server(),
+            json!({"is_anonymous": false, "display_name": "Grace"}),
+        )
+        .await
+        .assert_ok();
+    assert_eq!(v["is_anonymous"], false);
+    assert_eq!(v["selected_team"]["display_name"], "Grace's Team");
 }

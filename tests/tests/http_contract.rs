@@ -36,6 +36,7 @@ contract_suite!(
     unknown_routes_and_methods,
     user_api_keys_lifecycle,
     user_api_keys_access_rules,
+    imported_bcrypt_hash_signs_in_and_is_upgraded,
 );
 
 async fn root_describes_authentication(env: Env) {
@@ -2028,4 +2029,70 @@ async fn user_api_keys_access_rules(env: Env) {
         )
         .await;
     assert_eq!(r.status, 400);
+}
+
+async fn imported_bcrypt_hash_signs_in_and_is_upgraded(env: Env) {
+    let h = harness(&env).await;
+    // Stack's e2e fixture: "hello-world" at bcrypt cost 13.
+    let r = h
+        .post(
+            "/api/v1/users",
+            &h.server(),
+            json!({"primary_email": "imported@example.com", "primary_email_auth_enabled": true,
+                   "password_hash": "$2a$13$TVyY/gpw9Db/w1fBeJkCgeNg2Rae2JfNqrPnSAKtj.ufAO5cVF13."}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["has_password"], true);
+    let id: uuid::Uuid = r.json()["id"].as_str().unwrap().parse().unwrap();
+    let sign_in = |pw: &'static str| json!({"email": "imported@example.com", "password": pw});
+    h.post(
+        "/api/v1/auth/password/sign-in",
+        &h.client(),
+        sign_in("wrong-world"),
+    )
+    .await
+    .assert_error(400, "EMAIL_PASSWORD_MISMATCH");
+    h.post(
+        "/api/v1/auth/password/sign-in",
+        &h.client(),
+        sign_in("hello-world"),
+    )
+    .await
+    .assert_ok();
+    let stored = h
+        .postern
+        .store()
+        .users()
+        .get(&h.project.id, id)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash
+        .unwrap();
+    assert!(stored.starts_with("$argon2id$"), "upgraded: {stored}");
+    h.post(
+        "/api/v1/auth/password/sign-in",
+        &h.client(),
+        sign_in("hello-world"),
+    )
+    .await
+    .assert_ok();
+    // Too expensive to verify on every sign-in: refused at import.
+    let r = h
+        .post(
+            "/api/v1/users",
+            &h.server(),
+            json!({"primary_email": "costly@example.com", "primary_email_auth_enabled": true,
+                   "password_hash": "$2a$17$VIhIOofSMqGdGlL4wzE//e.77dAQGqNtF/1dT7bqCrVtQuInWy2qi"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.text()),
+        (
+            400,
+            "Invalid password hash. Make sure it's a supported algorithm in Modular Crypt Format."
+                .into()
+        )
+    );
 }

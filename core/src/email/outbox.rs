@@ -3,12 +3,8 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use hkdf::Hkdf;
-use sha2::Sha256;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -30,52 +26,20 @@ const BATCH: u64 = 32;
 
 /// The outbox sealing key for a server secret.
 pub(crate) fn seal_key(secret: &[u8]) -> [u8; 32] {
-    let hk = Hkdf::<Sha256>::new(Some(b"postern/outbox/v1"), secret);
-    let mut out = [0u8; 32];
-    // 32 bytes is far below HKDF-SHA256's output limit.
-    let _ = hk.expand(b"aes-256-gcm", &mut out);
-    out
+    crate::secrets::derive_key(secret, b"postern/outbox/v1", b"aes-256-gcm")
 }
 
 fn seal(key: &[u8; 32], id: Uuid, email: &Email) -> Result<String> {
-    let cipher = Aes256Gcm::new_from_slice(key).map_err(|e| Error::Internal(e.to_string()))?;
-    let mut nonce = [0u8; 12];
-    rand::fill(&mut nonce[..]);
     let plain = serde_json::to_vec(email).map_err(|e| Error::Internal(e.to_string()))?;
-    let sealed = cipher
-        .encrypt(
-            &Nonce::from(nonce),
-            Payload {
-                msg: &plain,
-                aad: id.as_bytes(),
-            },
-        )
-        .map_err(|_| Error::Internal("sealing an outbox message failed".into()))?;
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&sealed);
-    Ok(B64.encode(out))
+    let sealed = crate::secrets::seal(key, id.as_bytes(), &plain)
+        .ok_or_else(|| Error::Internal("sealing an outbox message failed".into()))?;
+    Ok(B64.encode(sealed))
 }
 
 fn open(keys: &[[u8; 32]], id: Uuid, payload: &str) -> Option<Email> {
     let bytes = B64.decode(payload).ok()?;
-    if bytes.len() < 12 {
-        return None;
-    }
-    let (nonce, sealed) = bytes.split_at(12);
-    let nonce: [u8; 12] = nonce.try_into().ok()?;
-    keys.iter().find_map(|key| {
-        let cipher = Aes256Gcm::new_from_slice(key).ok()?;
-        let plain = cipher
-            .decrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: sealed,
-                    aad: id.as_bytes(),
-                },
-            )
-            .ok()?;
-        serde_json::from_slice(&plain).ok()
-    })
+    let plain = crate::secrets::open(keys, id.as_bytes(), &bytes)?;
+    serde_json::from_slice(&plain).ok()
 }
 
 /// Records `email` in the outbox through `repos` (normally the transaction of the change

@@ -30,6 +30,20 @@ fn channel_user(auth: &Auth, raw: &str, path: &str, forbidden: &'static str) -> 
     Ok(user)
 }
 
+/// The signed-in anonymous user of a request, whom a sign-up upgrades.
+pub(super) fn anonymous_user(auth: &Auth) -> Option<Uuid> {
+    auth.user.as_ref().filter(|u| u.is_anonymous).map(|u| u.id)
+}
+
+pub(super) async fn anonymous_sign_up(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let s = rq.p.users().sign_up_anonymous(&auth.project).await?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "access_token": s.access_token, "refresh_token": s.refresh_token, "user_id": s.user_id }),
+    ))
+}
+
 fn check_code_field(f: &mut Fields, code: &Option<String>) {
     if let Some(c) = code
         && c.chars().count() != CODE_LENGTH
@@ -424,7 +438,11 @@ pub(super) async fn otp_sign_in(rq: Rq<'_>) -> Result<Response<Bytes>> {
     f.finish()?;
     let s =
         rq.p.otp()
-            .sign_in(&auth.project, &code.unwrap_or_default())
+            .sign_in(
+                &auth.project,
+                &code.unwrap_or_default(),
+                anonymous_user(auth),
+            )
             .await?;
     Ok(json(
         StatusCode::OK,
@@ -445,4 +463,34 @@ pub(super) async fn otp_check(rq: Rq<'_>) -> Result<Response<Bytes>> {
         .check_code(&auth.project, &code.unwrap_or_default())
         .await?;
     Ok(code_valid())
+}
+
+pub(super) async fn mfa_sign_in(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let (code, mut f) = code_body(&rq, &["type", "totp"])?;
+    let kind = f.req_str("type");
+    let totp = f.req_str("totp");
+    if let Some(k) = &kind
+        && k != "totp"
+    {
+        f.fail("type", "must be one of the following values: totp");
+    }
+    f.finish()?;
+    let s =
+        rq.p.mfa()
+            .sign_in(
+                &auth.project,
+                &code.unwrap_or_default(),
+                &totp.unwrap_or_default(),
+            )
+            .await?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "refresh_token": s.signed_in.refresh_token,
+            "access_token": s.signed_in.access_token,
+            "is_new_user": s.is_new_user,
+            "user_id": s.signed_in.user_id,
+        }),
+    ))
 }

@@ -75,6 +75,8 @@ pub(super) async fn run(route: Route, rq: Rq<'_>) -> Result<Response<Bytes>> {
         (Route::InternalConfig, _) => internal::get_config(rq).await,
         (Route::InternalConfigOverride, M::GET) => internal::get_override(rq).await,
         (Route::InternalConfigOverride, _) => internal::patch_override(rq).await,
+        (Route::MfaSignIn, _) => channels::mfa_sign_in(rq).await,
+        (Route::AnonymousSignUp, _) => channels::anonymous_sign_up(rq).await,
         (Route::OtpSendSignInCode, _) => channels::otp_send(rq).await,
         (Route::OtpSignIn, _) => channels::otp_sign_in(rq).await,
         (Route::OtpSignInCheckCode, _) => channels::otp_check(rq).await,
@@ -176,7 +178,13 @@ async fn sign_up(rq: Rq<'_>) -> Result<Response<Bytes>> {
     let (email, password) = (email.unwrap_or_default(), password.unwrap_or_default());
     let s =
         rq.p.users()
-            .sign_up_with_password(&auth.project, &email, &password, callback.as_deref())
+            .sign_up_with_password_as(
+                &auth.project,
+                &email,
+                &password,
+                callback.as_deref(),
+                channels::anonymous_user(auth),
+            )
             .await?;
     Ok(json(
         StatusCode::OK,

@@ -62,6 +62,8 @@ pub(crate) enum Route {
     OtpSendSignInCode,
     OtpSignIn,
     OtpSignInCheckCode,
+    MfaSignIn,
+    AnonymousSignUp,
     InternalProjects,
     InternalProjectCurrent,
     InternalApiKeys,
@@ -115,6 +117,8 @@ fn router() -> &'static matchit::Router<Route> {
             ),
             ("/contact-channels", Route::ContactChannels),
             ("/auth/otp/send-sign-in-code", Route::OtpSendSignInCode),
+            ("/auth/mfa/sign-in", Route::MfaSignIn),
+            ("/auth/anonymous/sign-up", Route::AnonymousSignUp),
             ("/internal/projects", Route::InternalProjects),
             ("/internal/projects/current", Route::InternalProjectCurrent),
             ("/internal/api-keys", Route::InternalApiKeys),
@@ -174,7 +178,9 @@ fn methods(route: Route) -> &'static [Method] {
         | Route::ContactChannelVerifyCheck
         | Route::OtpSendSignInCode
         | Route::OtpSignIn
-        | Route::OtpSignInCheckCode => &[Method::POST],
+        | Route::OtpSignInCheckCode
+        | Route::MfaSignIn
+        | Route::AnonymousSignUp => &[Method::POST],
         Route::ContactChannels | Route::InternalProjects | Route::InternalApiKeys => {
             &[Method::GET, Method::POST]
         }

@@ -100,7 +100,8 @@ pub struct UserRecord {
     pub password_hash: Option<String>,
     /// Whether OTP / magic-link sign-in is enabled for the user.
     pub otp_auth_enabled: bool,
-    /// TOTP secret bytes; `Some` means MFA is required.
+    /// The TOTP secret, sealed (AES-256-GCM under a key derived from the server secret,
+    /// bound to the user id); `Some` means MFA is required.
     pub totp_secret: Option<Vec<u8>>,
     /// The selected team.
     pub selected_team_id: Option<Uuid>,
@@ -335,6 +336,8 @@ pub enum CodePurpose {
     OneTimePassword,
     /// Accepting a team invitation.
     TeamInvitation,
+    /// The second step of a sign-in that needs multi-factor authentication.
+    MfaAttempt,
 }
 
 impl CodePurpose {
@@ -345,6 +348,7 @@ impl CodePurpose {
             CodePurpose::PasswordReset => "password_reset",
             CodePurpose::OneTimePassword => "one_time_password",
             CodePurpose::TeamInvitation => "team_invitation",
+            CodePurpose::MfaAttempt => "mfa_attempt",
         }
     }
 
@@ -355,6 +359,7 @@ impl CodePurpose {
             CodePurpose::PasswordReset,
             CodePurpose::OneTimePassword,
             CodePurpose::TeamInvitation,
+            CodePurpose::MfaAttempt,
         ]
         .into_iter()
         .find(|p| p.as_str() == s)
