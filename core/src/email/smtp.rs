@@ -78,7 +78,8 @@ impl fmt::Debug for SmtpSettings {
     }
 }
 
-/// Sends mail over SMTP with a connection pool.
+/// Sends mail over SMTP, one connection per message (auth mail is rare; nothing runs in
+/// the background, so the mailer can be built outside a runtime).
 ///
 /// ```
 /// use postern_core::email::{SmtpMailer, SmtpSettings, SmtpTls};
