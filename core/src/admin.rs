@@ -175,7 +175,24 @@ pub fn legacy_config(c: &ProjectConfig) -> Value {
         .and_then(Value::as_str)
         .filter(|t| EMAIL_THEMES.contains(t))
         .unwrap_or(DEFAULT_EMAIL_THEME);
-    let defaults = |k: &str| permission_ids(get_path(&v, &format!("rbac.defaultPermissions.{k}")));
+    let defs = crate::permissions::definitions(c);
+    let defaults = |k: &str| {
+        let scope = if k == "signUp" {
+            crate::permissions::Scope::Project
+        } else {
+            crate::permissions::Scope::Team
+        };
+        // Defaults naming a definition that no longer exists are not shown (Stack hides them).
+        permission_ids(get_path(&v, &format!("rbac.defaultPermissions.{k}")))
+            .into_iter()
+            .filter(|p| {
+                let id = p["id"].as_str().unwrap_or_default();
+                defs.get(id).is_some_and(|d| d.scope == scope)
+                    || (scope == crate::permissions::Scope::Team
+                        && crate::permissions::is_system(id))
+            })
+            .collect::<Vec<_>>()
+    };
     json!({
         "allow_localhost": c.domains.allow_localhost,
         "client_team_creation_enabled": c.teams.allow_client_team_creation,
@@ -674,7 +691,8 @@ mod tests {
         assert_eq!(v["create_team_on_sign_up"], true);
         assert_eq!(
             v["team_creator_default_permissions"],
-            json!([{"id": "custom"}, {"id": "team_admin"}])
+            json!([{"id": "team_admin"}]),
+            "a default naming no definition is hidden"
         );
         assert_eq!(
             v["team_member_default_permissions"],

@@ -39,8 +39,9 @@ use uuid::Uuid;
 
 use crate::storage::{
     ApiKeyOwner, ApiKeyRecord, ApiKeySetRecord, ChannelKind, CodePurpose, ContactChannelRecord,
-    KeyKind, OutboxRecord, OutboxStatus, ProjectRecord, SessionRecord, Store, StoreError,
-    StoreResult, TeamMemberRecord, TeamRecord, UserListQuery, UserRecord, VerificationCodeRecord,
+    KeyKind, OutboxRecord, OutboxStatus, PermissionGrantRecord, ProjectRecord, SessionRecord,
+    Store, StoreError, StoreResult, TeamMemberRecord, TeamRecord, UserListQuery, UserRecord,
+    VerificationCodeRecord,
 };
 
 /// Something [`store_conformance_tests!`](crate::store_conformance_tests) can run the
@@ -121,7 +122,8 @@ macro_rules! store_conformance_tests {
             codes_lookup_attempts_single_use_and_cascade,
             outbox_due_claim_update_and_isolation,
             project_channels_list_in_creation_order,
-            teams_members_and_selection
+            teams_members_and_selection,
+            permission_grants_idempotent_scoped_and_cascading
         );
     };
 }
@@ -2405,4 +2407,87 @@ pub async fn teams_members_and_selection(store: &dyn Store) {
     // Memberships go with the user.
     assert!(store.users().delete(A, u1.id).await.unwrap());
     assert_eq!(teams.list_members(A, t2.id).await.unwrap(), vec![]);
+}
+
+fn grant(project: &str, team: Option<Uuid>, user: Uuid, id: &str) -> PermissionGrantRecord {
+    PermissionGrantRecord {
+        project_id: project.to_owned(),
+        team_id: team,
+        user_id: user,
+        permission_id: id.to_owned(),
+    }
+}
+
+/// Grants: idempotent, need a membership (team) or user (project) of the same project,
+/// listed sorted, renamed and deleted by id, and gone with the membership or the user.
+pub async fn permission_grants_idempotent_scoped_and_cascading(store: &dyn Store) {
+    seed_projects(store).await;
+    let (u1, u2) = (user(A, 1), user(A, 2));
+    insert_user(store, &u1).await;
+    insert_user(store, &u2).await;
+    let t = team(A, "t", 1);
+    store.teams().insert(&t).await.unwrap();
+    store.teams().add_member(&member(&t, &u1, 2)).await.unwrap();
+    let perms = store.permissions();
+    for g in [
+        grant(A, Some(t.id), u1.id, "b"),
+        grant(A, Some(t.id), u1.id, "$read_members"),
+        grant(A, Some(t.id), u1.id, "b"),
+        grant(A, None, u1.id, "p"),
+        grant(A, None, u2.id, "p"),
+    ] {
+        perms.grant(&g).await.expect("grant");
+    }
+    assert!(
+        matches!(
+            perms.grant(&grant(A, Some(t.id), u2.id, "b")).await,
+            Err(StoreError::MissingReference(_))
+        ),
+        "a team grant needs a membership"
+    );
+    assert!(
+        matches!(
+            perms.grant(&grant(B, None, u1.id, "p")).await,
+            Err(StoreError::MissingReference(_))
+        ),
+        "a project grant needs a user of the project"
+    );
+    assert_eq!(
+        perms.list_team(A, Some(t.id), Some(u1.id)).await.unwrap(),
+        vec![
+            grant(A, Some(t.id), u1.id, "$read_members"),
+            grant(A, Some(t.id), u1.id, "b")
+        ]
+    );
+    assert_eq!(perms.list_project(A, None).await.unwrap().len(), 2);
+    assert_eq!(
+        perms.list_project(A, Some(u2.id)).await.unwrap(),
+        vec![grant(A, None, u2.id, "p")]
+    );
+    assert_eq!(perms.list_team(B, None, None).await.unwrap(), vec![]);
+
+    assert_eq!(perms.rename(A, "b", "c").await.unwrap(), 1);
+    assert_eq!(perms.rename(A, "p", "q").await.unwrap(), 2);
+    assert!(
+        perms
+            .revoke(&grant(A, Some(t.id), u1.id, "c"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !perms
+            .revoke(&grant(A, Some(t.id), u1.id, "c"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(perms.delete_permission(A, "q").await.unwrap(), 2);
+    assert_eq!(perms.list_project(A, None).await.unwrap(), vec![]);
+
+    // Team grants go with the membership.
+    assert!(store.teams().remove_member(A, t.id, u1.id).await.unwrap());
+    assert_eq!(perms.list_team(A, Some(t.id), None).await.unwrap(), vec![]);
+    // Project grants go with the user.
+    perms.grant(&grant(A, None, u2.id, "p")).await.unwrap();
+    assert!(store.users().delete(A, u2.id).await.unwrap());
+    assert_eq!(perms.list_project(A, None).await.unwrap(), vec![]);
 }

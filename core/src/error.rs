@@ -317,6 +317,54 @@ pub enum Error {
     /// `INVALID_TOTP_CODE`.
     #[error("The TOTP code is invalid. Please try again.")]
     InvalidTotpCode,
+    // ----- teams and permissions -----
+    /// `TEAM_NOT_FOUND`.
+    #[error("Team {0} not found.")]
+    TeamNotFound(Uuid),
+    /// `TEAM_MEMBERSHIP_ALREADY_EXISTS`.
+    #[error("Team membership already exists.")]
+    TeamMembershipAlreadyExists,
+    /// `TEAM_PERMISSION_REQUIRED`.
+    #[error("User {user_id} does not have permission {permission_id} in team {team_id}.")]
+    TeamPermissionRequired {
+        /// The team.
+        team_id: Uuid,
+        /// The user.
+        user_id: Uuid,
+        /// The missing permission.
+        permission_id: String,
+    },
+    /// `TEAM_PERMISSION_NOT_FOUND`: no direct grant to revoke.
+    #[error("User {user_id} does not have permission {permission_id} in team {team_id}.")]
+    TeamPermissionNotFound {
+        /// The team.
+        team_id: Uuid,
+        /// The user.
+        user_id: Uuid,
+        /// The permission.
+        permission_id: String,
+    },
+    /// `PERMISSION_NOT_FOUND`.
+    #[error("Permission \"{0}\" not found. Make sure you created it on the dashboard.")]
+    PermissionNotFound(String),
+    /// `WRONG_PERMISSION_SCOPE`.
+    #[error("Permission {} not found. (It was found for a different scope {}, but scope {} was expected.)", json_quote(.permission_id), json_quote(.actual_scope), json_quote(.expected_scope))]
+    WrongPermissionScope {
+        /// The permission.
+        permission_id: String,
+        /// The scope the endpoint wants.
+        expected_scope: &'static str,
+        /// The scope it has.
+        actual_scope: &'static str,
+    },
+    /// `PERMISSION_ID_ALREADY_EXISTS`.
+    #[error("Permission with ID \"{0}\" already exists. Choose a different ID.")]
+    PermissionIdAlreadyExists(String),
+    /// `CONTAINED_PERMISSION_NOT_FOUND`.
+    #[error(
+        "Contained permission with ID \"{0}\" not found. Make sure you created it on the dashboard."
+    )]
+    ContainedPermissionNotFound(String),
     /// `EXPECTED_INTERNAL_PROJECT`.
     #[error("The project ID is expected to be internal.")]
     ExpectedInternalProject,
@@ -441,6 +489,14 @@ impl Error {
             Error::AdminAccessTokenExpired(_) => "ADMIN_ACCESS_TOKEN_EXPIRED",
             Error::AdminAccessTokenIsNotAdmin => "ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN",
             Error::ExpectedInternalProject => "EXPECTED_INTERNAL_PROJECT",
+            Error::TeamNotFound(_) => "TEAM_NOT_FOUND",
+            Error::TeamMembershipAlreadyExists => "TEAM_MEMBERSHIP_ALREADY_EXISTS",
+            Error::TeamPermissionRequired { .. } => "TEAM_PERMISSION_REQUIRED",
+            Error::TeamPermissionNotFound { .. } => "TEAM_PERMISSION_NOT_FOUND",
+            Error::PermissionNotFound(_) => "PERMISSION_NOT_FOUND",
+            Error::WrongPermissionScope { .. } => "WRONG_PERMISSION_SCOPE",
+            Error::PermissionIdAlreadyExists(_) => "PERMISSION_ID_ALREADY_EXISTS",
+            Error::ContainedPermissionNotFound(_) => "CONTAINED_PERMISSION_NOT_FOUND",
             Error::MultiFactorAuthenticationRequired(_) => "MULTI_FACTOR_AUTHENTICATION_REQUIRED",
             Error::InvalidTotpCode => "INVALID_TOTP_CODE",
             Error::ApiKeyNotFound => "API_KEY_NOT_FOUND",
@@ -480,6 +536,8 @@ impl Error {
             | Error::VerificationCodeMaxAttemptsReached
             | Error::MultiFactorAuthenticationRequired(_)
             | Error::InvalidTotpCode
+            | Error::PermissionIdAlreadyExists(_)
+            | Error::ContainedPermissionNotFound(_)
             | Error::PublicApiKeyCannotBeRevoked => StatusCode::BAD_REQUEST,
             Error::InsufficientAccessType { .. }
             | Error::PublishableClientKeyRequiredForProject(_)
@@ -499,16 +557,22 @@ impl Error {
             | Error::AdminAccessTokenExpired(_)
             | Error::AdminAccessTokenIsNotAdmin
             | Error::ExpectedInternalProject
+            | Error::TeamPermissionRequired { .. }
+            | Error::TeamPermissionNotFound { .. }
             | Error::RefreshTokenNotFoundOrExpired => StatusCode::UNAUTHORIZED,
             Error::RestrictedUserNotAllowed(_) => StatusCode::FORBIDDEN,
             Error::UserNotFound
             | Error::TeamMembershipNotFound { .. }
             | Error::ApiKeyNotFound
-            | Error::VerificationCodeNotFound => StatusCode::NOT_FOUND,
+            | Error::VerificationCodeNotFound
+            | Error::TeamNotFound(_)
+            | Error::PermissionNotFound(_)
+            | Error::WrongPermissionScope { .. } => StatusCode::NOT_FOUND,
             Error::UserEmailAlreadyExists { .. }
             | Error::EmailAlreadyVerified
             | Error::ContactChannelAlreadyUsedForAuthBySomeoneElse { .. }
-            | Error::VerificationCodeAlreadyUsed => StatusCode::CONFLICT,
+            | Error::VerificationCodeAlreadyUsed
+            | Error::TeamMembershipAlreadyExists => StatusCode::CONFLICT,
             Error::Status { status, .. } => *status,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -581,6 +645,31 @@ impl Error {
             })),
             Error::AdminAccessTokenExpired(at) => Some(json!({ "expired_at_millis": at })),
             Error::MultiFactorAuthenticationRequired(code) => Some(json!({ "attempt_code": code })),
+            Error::TeamNotFound(t) => Some(json!({ "team_id": t })),
+            Error::TeamPermissionRequired {
+                team_id,
+                user_id,
+                permission_id,
+            }
+            | Error::TeamPermissionNotFound {
+                team_id,
+                user_id,
+                permission_id,
+            } => Some(
+                json!({ "team_id": team_id, "user_id": user_id, "permission_id": permission_id }),
+            ),
+            Error::PermissionNotFound(p)
+            | Error::PermissionIdAlreadyExists(p)
+            | Error::ContainedPermissionNotFound(p) => Some(json!({ "permission_id": p })),
+            Error::WrongPermissionScope {
+                permission_id,
+                expected_scope,
+                actual_scope,
+            } => Some(json!({
+                "permission_id": permission_id,
+                "expected_scope": expected_scope,
+                "actual_scope": actual_scope,
+            })),
             Error::EmailAlreadyVerified
             | Error::VerificationCodeNotFound
             | Error::VerificationCodeExpired
@@ -589,6 +678,7 @@ impl Error {
             | Error::UnparsableAdminAccessToken
             | Error::AdminAccessTokenIsNotAdmin
             | Error::InvalidTotpCode
+            | Error::TeamMembershipAlreadyExists
             | Error::ExpectedInternalProject => None,
             Error::BodyParsing(_)
             | Error::ProjectKeyWithoutAccessType
@@ -789,6 +879,26 @@ mod tests {
             Error::ExpectedInternalProject,
             Error::MultiFactorAuthenticationRequired("c".into()),
             Error::InvalidTotpCode,
+            Error::TeamNotFound(u),
+            Error::TeamMembershipAlreadyExists,
+            Error::TeamPermissionRequired {
+                team_id: u,
+                user_id: u,
+                permission_id: "p".into(),
+            },
+            Error::TeamPermissionNotFound {
+                team_id: u,
+                user_id: u,
+                permission_id: "p".into(),
+            },
+            Error::PermissionNotFound("p".into()),
+            Error::WrongPermissionScope {
+                permission_id: "p".into(),
+                expected_scope: "team",
+                actual_scope: "project",
+            },
+            Error::PermissionIdAlreadyExists("p".into()),
+            Error::ContainedPermissionNotFound("p".into()),
         ]
     }
 

@@ -54,6 +54,7 @@ pub mod contact_channels;
 pub mod email;
 pub mod mfa;
 pub mod otp;
+pub mod permissions;
 mod postern;
 pub mod projects;
 pub mod redirects;

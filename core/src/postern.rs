@@ -45,6 +45,8 @@ pub(crate) struct Inner {
     pub(crate) totp_keys: Vec<[u8; 32]>,
     /// Delivers email; `None` writes messages to the log.
     pub(crate) mailer: Option<Arc<dyn Mailer>>,
+    /// Permission closures per project.
+    pub(crate) closures: crate::permissions::ClosureCache,
     /// Wakes the outbox worker after a commit that enqueued messages.
     pub(crate) outbox_wake: Arc<tokio::sync::Notify>,
 }
@@ -247,6 +249,7 @@ impl PosternBuilder {
                 totp_keys,
                 mailer: self.mailer,
                 outbox_wake: Arc::new(tokio::sync::Notify::new()),
+                closures: Default::default(),
             }),
         };
         if self.outbox_worker {

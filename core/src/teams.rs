@@ -4,7 +4,8 @@
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::error::Result;
+use crate::error::{Error, OnConflict, Result};
+use crate::postern::Postern;
 use crate::projects::Project;
 use crate::storage::{Repos, TeamMemberRecord, TeamRecord, UserRecord};
 
@@ -92,6 +93,8 @@ pub(crate) async fn create_personal_team(
             created_at_millis: now,
         })
         .await?;
+    crate::permissions::grant_defaults(repos, project, "teamCreator", Some(team.id), rec.id)
+        .await?;
     let mut rec = rec.clone();
     rec.selected_team_id = Some(team.id);
     repos.users().update(&rec).await?;
@@ -125,4 +128,324 @@ pub(crate) async fn rename_personal_teams(
         }
     }
     Ok(())
+}
+
+/// A new team.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewTeam {
+    /// Display name.
+    pub display_name: String,
+    /// Profile image URL.
+    pub profile_image_url: Option<String>,
+    /// Client metadata.
+    pub client_metadata: Option<Value>,
+    /// Client-read-only metadata.
+    pub client_read_only_metadata: Option<Value>,
+    /// Server metadata.
+    pub server_metadata: Option<Value>,
+    /// The creator, who joins with the `teamCreator` default permissions.
+    pub creator: Option<Uuid>,
+}
+
+/// Changes to a team; `None` leaves a field alone.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TeamUpdate {
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Profile image URL (`Some(None)` clears).
+    pub profile_image_url: Option<Option<String>>,
+    /// Client metadata.
+    pub client_metadata: Option<Value>,
+    /// Client-read-only metadata.
+    pub client_read_only_metadata: Option<Value>,
+    /// Server metadata.
+    pub server_metadata: Option<Value>,
+}
+
+/// A member's profile in a team: the per-team name and image, falling back to the user's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberProfile {
+    /// The team.
+    pub team_id: Uuid,
+    /// The user.
+    pub user: crate::users::User,
+    /// Display name (the per-team one, else the user's).
+    pub display_name: Option<String>,
+    /// Profile image (the per-team one, else the user's).
+    pub profile_image_url: Option<String>,
+}
+
+/// Team operations; from [`Postern::teams`].
+#[derive(Debug, Clone, Copy)]
+pub struct Teams<'a> {
+    p: &'a Postern,
+}
+
+impl Postern {
+    /// Teams, memberships and member profiles.
+    pub fn teams(&self) -> Teams<'_> {
+        Teams { p: self }
+    }
+}
+
+fn json_or_none(v: Option<Value>) -> Option<Value> {
+    v
+}
+
+impl Teams<'_> {
+    /// Creates a team; with a creator, adds them with the `teamCreator` defaults (one
+    /// transaction: an unknown creator leaves no team behind).
+    pub async fn create(&self, project: &Project, new: NewTeam) -> Result<Team> {
+        let now = self.p.inner.clock.now_millis();
+        let team = TeamRecord {
+            project_id: project.id.clone(),
+            id: Uuid::now_v7(),
+            display_name: new.display_name,
+            profile_image_url: new.profile_image_url,
+            client_metadata: json_or_none(new.client_metadata),
+            client_read_only_metadata: new.client_read_only_metadata,
+            server_metadata: new.server_metadata,
+            created_at_millis: now,
+        };
+        let tx = self.p.inner.store.begin().await?;
+        tx.teams().insert(&team).await?;
+        if let Some(user) = new.creator {
+            if tx.users().get(&project.id, user).await?.is_none() {
+                return Err(Error::UserNotFound);
+            }
+            tx.teams()
+                .add_member(&TeamMemberRecord {
+                    project_id: project.id.clone(),
+                    team_id: team.id,
+                    user_id: user,
+                    display_name: None,
+                    profile_image_url: None,
+                    created_at_millis: now,
+                })
+                .await?;
+            crate::permissions::grant_defaults(&*tx, project, "teamCreator", Some(team.id), user)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(team.into())
+    }
+
+    /// The team.
+    pub async fn get(&self, project: &Project, id: Uuid) -> Result<Option<Team>> {
+        Ok(self
+            .p
+            .inner
+            .store
+            .teams()
+            .get(&project.id, id)
+            .await?
+            .map(Team::from))
+    }
+
+    /// Every team of the project, or the teams of one user, oldest first.
+    pub async fn list(&self, project: &Project, user: Option<Uuid>) -> Result<Vec<Team>> {
+        let repo = self.p.inner.store.teams();
+        let mut teams: Vec<Team> = match user {
+            Some(u) => repo.list_for_user(&project.id, u).await?,
+            None => repo.list(&project.id).await?,
+        }
+        .into_iter()
+        .map(Team::from)
+        .collect();
+        teams.sort_by_key(|t| (t.created_at_millis, t.id));
+        Ok(teams)
+    }
+
+    /// Updates a team.
+    pub async fn update(&self, project: &Project, id: Uuid, u: TeamUpdate) -> Result<Team> {
+        let repo = self.p.inner.store.teams();
+        let mut t = repo
+            .get(&project.id, id)
+            .await?
+            .ok_or(Error::TeamNotFound(id))?;
+        if let Some(n) = u.display_name {
+            t.display_name = n;
+        }
+        if let Some(i) = u.profile_image_url {
+            t.profile_image_url = i;
+        }
+        if let Some(m) = u.client_metadata {
+            t.client_metadata = Some(m).filter(|v| !v.is_null());
+        }
+        if let Some(m) = u.client_read_only_metadata {
+            t.client_read_only_metadata = Some(m).filter(|v| !v.is_null());
+        }
+        if let Some(m) = u.server_metadata {
+            t.server_metadata = Some(m).filter(|v| !v.is_null());
+        }
+        repo.update(&t).await?;
+        Ok(t.into())
+    }
+
+    /// Deletes a team with its memberships, their permission grants and the team's API
+    /// keys, clearing members' selection of it (one transaction).
+    pub async fn delete(&self, project: &Project, id: Uuid) -> Result<()> {
+        let tx = self.p.inner.store.begin().await?;
+        tx.api_keys().delete_for_team(&project.id, id).await?;
+        if !tx.teams().delete(&project.id, id).await? {
+            return Err(Error::TeamNotFound(id));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Adds a member with the `teamMember` default permissions.
+    pub async fn add_member(&self, project: &Project, team_id: Uuid, user_id: Uuid) -> Result<()> {
+        let tx = self.p.inner.store.begin().await?;
+        if tx.users().get(&project.id, user_id).await?.is_none() {
+            return Err(Error::UserNotFound);
+        }
+        if tx.teams().get(&project.id, team_id).await?.is_none() {
+            return Err(Error::TeamNotFound(team_id));
+        }
+        tx.teams()
+            .add_member(&TeamMemberRecord {
+                project_id: project.id.clone(),
+                team_id,
+                user_id,
+                display_name: None,
+                profile_image_url: None,
+                created_at_millis: self.p.inner.clock.now_millis(),
+            })
+            .await
+            .on_conflict(|| Error::TeamMembershipAlreadyExists)?;
+        crate::permissions::grant_defaults(&*tx, project, "teamMember", Some(team_id), user_id)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes a member (their grants in the team go with the membership).
+    pub async fn remove_member(
+        &self,
+        project: &Project,
+        team_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<()> {
+        if self
+            .p
+            .inner
+            .store
+            .teams()
+            .remove_member(&project.id, team_id, user_id)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::TeamMembershipNotFound { team_id, user_id })
+        }
+    }
+
+    /// Whether the user is a member of the team.
+    pub async fn is_member(&self, project: &Project, team_id: Uuid, user_id: Uuid) -> Result<bool> {
+        Ok(self
+            .p
+            .inner
+            .store
+            .teams()
+            .get_member(&project.id, team_id, user_id)
+            .await?
+            .is_some())
+    }
+
+    /// Member profiles of a team (or of all teams), optionally of one user, in membership
+    /// order.
+    pub async fn member_profiles(
+        &self,
+        project: &Project,
+        team_id: Option<Uuid>,
+        user_id: Option<Uuid>,
+    ) -> Result<Vec<MemberProfile>> {
+        let store = &self.p.inner.store;
+        let teams: Vec<Uuid> = match team_id {
+            Some(t) => vec![t],
+            None => store
+                .teams()
+                .list(&project.id)
+                .await?
+                .into_iter()
+                .map(|t| t.id)
+                .collect(),
+        };
+        let mut out = Vec::new();
+        for t in teams {
+            for m in store.teams().list_members(&project.id, t).await? {
+                if user_id.is_some_and(|u| u != m.user_id) {
+                    continue;
+                }
+                if let Some(p) = self.profile_of(project, &m).await? {
+                    out.push(p);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn profile_of(
+        &self,
+        project: &Project,
+        m: &TeamMemberRecord,
+    ) -> Result<Option<MemberProfile>> {
+        let Some(user) = self.p.users().get(project, m.user_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(MemberProfile {
+            team_id: m.team_id,
+            display_name: m.display_name.clone().or_else(|| user.display_name.clone()),
+            profile_image_url: m
+                .profile_image_url
+                .clone()
+                .or_else(|| user.profile_image_url.clone()),
+            user,
+        }))
+    }
+
+    /// One member's profile.
+    pub async fn member_profile(
+        &self,
+        project: &Project,
+        team_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<MemberProfile> {
+        let m = self
+            .p
+            .inner
+            .store
+            .teams()
+            .get_member(&project.id, team_id, user_id)
+            .await?
+            .ok_or(Error::TeamMembershipNotFound { team_id, user_id })?;
+        self.profile_of(project, &m)
+            .await?
+            .ok_or(Error::UserNotFound)
+    }
+
+    /// Sets a member's per-team display name and image.
+    pub async fn update_member_profile(
+        &self,
+        project: &Project,
+        team_id: Uuid,
+        user_id: Uuid,
+        display_name: Option<String>,
+        profile_image_url: Option<Option<String>>,
+    ) -> Result<MemberProfile> {
+        let repo = self.p.inner.store.teams();
+        let mut m = repo
+            .get_member(&project.id, team_id, user_id)
+            .await?
+            .ok_or(Error::TeamMembershipNotFound { team_id, user_id })?;
+        if let Some(n) = display_name {
+            m.display_name = Some(n);
+        }
+        if let Some(i) = profile_image_url {
+            m.profile_image_url = i;
+        }
+        repo.update_member(&m).await?;
+        self.member_profile(project, team_id, user_id).await
+    }
 }

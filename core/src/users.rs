@@ -270,6 +270,7 @@ pub(crate) async fn after_create(
 ) -> Result<()> {
     crate::teams::create_personal_team(repos, project, rec, email, p.inner.clock.now_millis())
         .await?;
+    crate::permissions::grant_defaults(repos, project, "signUp", None, rec.id).await?;
     Ok(())
 }
 

@@ -26,8 +26,8 @@ pub mod testing;
 
 use async_trait::async_trait;
 use postern_core::storage::{
-    ApiKeyRepo, CodeRepo, OutboxRepo, ProjectRepo, Repos, SessionRepo, Store, StoreResult,
-    TeamRepo, Tx, UserRepo,
+    ApiKeyRepo, CodeRepo, OutboxRepo, PermissionRepo, ProjectRepo, Repos, SessionRepo, Store,
+    StoreResult, TeamRepo, Tx, UserRepo,
 };
 use postern_storage_sql::{SqlStore, store_error};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
@@ -100,6 +100,10 @@ impl Repos for PostgresStore {
 
     fn teams(&self) -> &dyn TeamRepo {
         self.inner.teams()
+    }
+
+    fn permissions(&self) -> &dyn PermissionRepo {
+        self.inner.permissions()
     }
 }
 

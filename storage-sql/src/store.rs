@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use postern_core::storage::{
-    ApiKeyRepo, CodeRepo, OutboxRepo, ProjectRepo, Repos, SessionRepo, Store, StoreResult,
-    TeamRepo, Tx, UserRepo,
+    ApiKeyRepo, CodeRepo, OutboxRepo, PermissionRepo, ProjectRepo, Repos, SessionRepo, Store,
+    StoreResult, TeamRepo, Tx, UserRepo,
 };
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, Statement,
@@ -110,6 +110,10 @@ impl Repos for SqlStore {
     fn teams(&self) -> &dyn TeamRepo {
         &self.repos
     }
+
+    fn permissions(&self) -> &dyn PermissionRepo {
+        &self.repos
+    }
 }
 
 #[async_trait]
@@ -193,6 +197,10 @@ impl Repos for SqlTx {
     }
 
     fn teams(&self) -> &dyn TeamRepo {
+        &self.repos
+    }
+
+    fn permissions(&self) -> &dyn PermissionRepo {
         &self.repos
     }
 }

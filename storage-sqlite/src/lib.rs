@@ -32,8 +32,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use postern_core::storage::{
-    ApiKeyRepo, CodeRepo, OutboxRepo, ProjectRepo, Repos, SessionRepo, Store, StoreResult,
-    TeamRepo, Tx, UserRepo,
+    ApiKeyRepo, CodeRepo, OutboxRepo, PermissionRepo, ProjectRepo, Repos, SessionRepo, Store,
+    StoreResult, TeamRepo, Tx, UserRepo,
 };
 use postern_storage_sql::{SqlStore, store_error};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -144,6 +144,10 @@ impl Repos for SqliteStore {
 
     fn teams(&self) -> &dyn TeamRepo {
         self.inner.teams()
+    }
+
+    fn permissions(&self) -> &dyn PermissionRepo {
+        self.inner.permissions()
     }
 }
 

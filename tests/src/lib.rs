@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use postern_core::storage::{
-    ApiKeyRepo, CodeRepo, OutboxRepo, ProjectRepo, Repos, SessionRepo, Store, StoreResult,
-    TeamRepo, Tx, UserRepo,
+    ApiKeyRepo, CodeRepo, OutboxRepo, PermissionRepo, ProjectRepo, Repos, SessionRepo, Store,
+    StoreResult, TeamRepo, Tx, UserRepo,
 };
 use postern_storage_postgres::PostgresStore;
 use postern_storage_sqlite::SqliteStore;
@@ -108,6 +108,10 @@ impl Repos for TempSqliteStore {
 
     fn teams(&self) -> &dyn TeamRepo {
         self.store.teams()
+    }
+
+    fn permissions(&self) -> &dyn PermissionRepo {
+        self.store.permissions()
     }
 }
 

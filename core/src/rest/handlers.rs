@@ -10,10 +10,11 @@ use super::access::{Auth, PUBLIC_CLIENT_SENTINEL, stack_header};
 use super::input::{Fields, user_id_or_me};
 use super::response::{json, success, text};
 use super::views::{api_key_json, project_json, session_json, user_json};
-use super::{Route, Rq, channels, internal};
+use super::{Route, Rq, channels, internal, teams};
 use crate::email::{is_valid_email_lenient, is_valid_email_strict};
 use crate::error::{AccessType, Error, Result};
 use crate::passwords::{MAX_PASSWORD_LENGTH, password_length};
+use crate::permissions::Scope;
 use crate::sessions::MAX_SESSION_MILLIS;
 use crate::storage::{ApiKeyOwner, KeyKind};
 use crate::users::{ListUsers, UserUpdate};
@@ -76,6 +77,42 @@ pub(super) async fn run(route: Route, rq: Rq<'_>) -> Result<Response<Bytes>> {
         (Route::InternalConfigOverride, M::GET) => internal::get_override(rq).await,
         (Route::InternalConfigOverride, _) => internal::patch_override(rq).await,
         (Route::MfaSignIn, _) => channels::mfa_sign_in(rq).await,
+        (Route::Teams, M::GET) => teams::list_teams(rq).await,
+        (Route::Teams, _) => teams::create_team(rq).await,
+        (Route::TeamById, M::GET) => teams::get_team(rq).await,
+        (Route::TeamById, M::PATCH) => teams::patch_team(rq).await,
+        (Route::TeamById, _) => teams::delete_team(rq).await,
+        (Route::TeamMembership, M::POST) => teams::add_member(rq).await,
+        (Route::TeamMembership, _) => teams::remove_member(rq).await,
+        (Route::TeamMemberProfiles, _) => teams::list_profiles(rq).await,
+        (Route::TeamMemberProfile, M::GET) => teams::get_profile(rq).await,
+        (Route::TeamMemberProfile, _) => teams::patch_profile(rq).await,
+        (Route::TeamPermissions, _) => teams::list_grants(rq, Scope::Team).await,
+        (Route::TeamPermission, M::POST) => teams::grant(rq, Scope::Team).await,
+        (Route::TeamPermission, _) => teams::revoke(rq, Scope::Team).await,
+        (Route::ProjectPermissions, _) => teams::list_grants(rq, Scope::Project).await,
+        (Route::ProjectPermission, M::POST) => teams::grant(rq, Scope::Project).await,
+        (Route::ProjectPermission, _) => teams::revoke(rq, Scope::Project).await,
+        (Route::TeamPermissionDefinitions, M::GET) => {
+            teams::list_definitions(rq, Scope::Team).await
+        }
+        (Route::TeamPermissionDefinitions, _) => teams::create_definition(rq, Scope::Team).await,
+        (Route::TeamPermissionDefinition, M::PATCH) => {
+            teams::update_definition(rq, Scope::Team).await
+        }
+        (Route::TeamPermissionDefinition, _) => teams::delete_definition(rq, Scope::Team).await,
+        (Route::ProjectPermissionDefinitions, M::GET) => {
+            teams::list_definitions(rq, Scope::Project).await
+        }
+        (Route::ProjectPermissionDefinitions, _) => {
+            teams::create_definition(rq, Scope::Project).await
+        }
+        (Route::ProjectPermissionDefinition, M::PATCH) => {
+            teams::update_definition(rq, Scope::Project).await
+        }
+        (Route::ProjectPermissionDefinition, _) => {
+            teams::delete_definition(rq, Scope::Project).await
+        }
         (Route::AnonymousSignUp, _) => channels::anonymous_sign_up(rq).await,
         (Route::OtpSendSignInCode, _) => channels::otp_send(rq).await,
         (Route::OtpSignIn, _) => channels::otp_sign_in(rq).await,
@@ -740,10 +777,21 @@ async fn list_users(rq: Rq<'_>) -> Result<Response<Bytes>> {
     q.include_anonymous = f.flag("include_anonymous");
     q.only_anonymous = f.flag("only_anonymous");
     f.finish()?;
-    let page = if team.is_some() {
-        // No team has members yet.
+    let page = if let Some(team) = team.as_deref().and_then(|t| Uuid::parse_str(t).ok()) {
+        let mut items = Vec::new();
+        for p in
+            rq.p.teams()
+                .member_profiles(&auth.project, Some(team), None)
+                .await?
+        {
+            items.push(p.user);
+        }
+        items.sort_by_key(|u| (u.signed_up_at_millis, u.id));
+        if q.desc {
+            items.reverse();
+        }
         crate::users::UserPage {
-            items: Vec::new(),
+            items,
             next_cursor: None,
         }
     } else {

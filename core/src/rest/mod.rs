@@ -7,6 +7,7 @@ mod handlers;
 mod input;
 mod internal;
 mod response;
+mod teams;
 pub mod views;
 
 use std::sync::OnceLock;
@@ -64,6 +65,19 @@ pub(crate) enum Route {
     OtpSignInCheckCode,
     MfaSignIn,
     AnonymousSignUp,
+    Teams,
+    TeamById,
+    TeamMembership,
+    TeamMemberProfiles,
+    TeamMemberProfile,
+    TeamPermissions,
+    TeamPermission,
+    ProjectPermissions,
+    ProjectPermission,
+    TeamPermissionDefinitions,
+    TeamPermissionDefinition,
+    ProjectPermissionDefinitions,
+    ProjectPermissionDefinition,
     InternalProjects,
     InternalProjectCurrent,
     InternalApiKeys,
@@ -119,6 +133,43 @@ fn router() -> &'static matchit::Router<Route> {
             ("/auth/otp/send-sign-in-code", Route::OtpSendSignInCode),
             ("/auth/mfa/sign-in", Route::MfaSignIn),
             ("/auth/anonymous/sign-up", Route::AnonymousSignUp),
+            ("/teams", Route::Teams),
+            ("/teams/{team_id}", Route::TeamById),
+            (
+                "/team-memberships/{team_id}/{user_id}",
+                Route::TeamMembership,
+            ),
+            ("/team-member-profiles", Route::TeamMemberProfiles),
+            (
+                "/team-member-profiles/{team_id}/{user_id}",
+                Route::TeamMemberProfile,
+            ),
+            ("/team-permissions", Route::TeamPermissions),
+            (
+                "/team-permissions/{team_id}/{user_id}/{permission_id}",
+                Route::TeamPermission,
+            ),
+            ("/project-permissions", Route::ProjectPermissions),
+            (
+                "/project-permissions/{user_id}/{permission_id}",
+                Route::ProjectPermission,
+            ),
+            (
+                "/team-permission-definitions",
+                Route::TeamPermissionDefinitions,
+            ),
+            (
+                "/team-permission-definitions/{permission_id}",
+                Route::TeamPermissionDefinition,
+            ),
+            (
+                "/project-permission-definitions",
+                Route::ProjectPermissionDefinitions,
+            ),
+            (
+                "/project-permission-definitions/{permission_id}",
+                Route::ProjectPermissionDefinition,
+            ),
             ("/internal/projects", Route::InternalProjects),
             ("/internal/projects/current", Route::InternalProjectCurrent),
             ("/internal/api-keys", Route::InternalApiKeys),
@@ -187,7 +238,21 @@ fn methods(route: Route) -> &'static [Method] {
         Route::InternalProjectCurrent
         | Route::InternalApiKeyById
         | Route::InternalConfigOverride => &[Method::GET, Method::PATCH],
-        Route::InternalConfig => &[Method::GET],
+        Route::InternalConfig
+        | Route::TeamMemberProfiles
+        | Route::TeamPermissions
+        | Route::ProjectPermissions => &[Method::GET],
+        Route::Teams | Route::TeamPermissionDefinitions | Route::ProjectPermissionDefinitions => {
+            &[Method::GET, Method::POST]
+        }
+        Route::TeamById => &[Method::GET, Method::PATCH, Method::DELETE],
+        Route::TeamMembership | Route::TeamPermission | Route::ProjectPermission => {
+            &[Method::POST, Method::DELETE]
+        }
+        Route::TeamMemberProfile => &[Method::GET, Method::PATCH],
+        Route::TeamPermissionDefinition | Route::ProjectPermissionDefinition => {
+            &[Method::PATCH, Method::DELETE]
+        }
         Route::ContactChannelById => &[Method::GET, Method::PATCH, Method::DELETE],
         Route::UserApiKeys => &[Method::GET, Method::POST],
         Route::UserApiKeyById => &[Method::GET, Method::PATCH],

@@ -185,6 +185,8 @@ pub trait ApiKeyRepo: Send + Sync {
         project_id: &str,
         team_id: Uuid,
     ) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// Deletes a team's keys (with the team); returns how many went.
+    async fn delete_for_team(&self, project_id: &str, team_id: Uuid) -> StoreResult<u64>;
     /// Writes description, expiry and revocation of the key; `false` when it does not exist.
     /// Owner, hash, last four and creation time never change.
     async fn update(&self, key: &ApiKeyRecord) -> StoreResult<bool>;
@@ -286,6 +288,34 @@ pub trait TeamRepo: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
+/// Direct permission grants. Team grants belong to a membership and go with it; project
+/// grants go with the user.
+#[async_trait]
+pub trait PermissionRepo: Send + Sync {
+    /// Grants; granting an existing grant is no error. [`StoreError::MissingReference`]
+    /// when the membership (team grants) or the user (project grants) does not exist.
+    async fn grant(&self, grant: &PermissionGrantRecord) -> StoreResult<()>;
+    /// Revokes a direct grant; `false` when there was none.
+    async fn revoke(&self, grant: &PermissionGrantRecord) -> StoreResult<bool>;
+    /// Direct team grants of the project, optionally of one team and/or user.
+    async fn list_team(
+        &self,
+        project_id: &str,
+        team_id: Option<Uuid>,
+        user_id: Option<Uuid>,
+    ) -> StoreResult<Vec<PermissionGrantRecord>>;
+    /// Direct project grants, optionally of one user.
+    async fn list_project(
+        &self,
+        project_id: &str,
+        user_id: Option<Uuid>,
+    ) -> StoreResult<Vec<PermissionGrantRecord>>;
+    /// Renames a permission id in every grant of the project (team and project grants).
+    async fn rename(&self, project_id: &str, from: &str, to: &str) -> StoreResult<u64>;
+    /// Deletes every grant of a permission id in the project.
+    async fn delete_permission(&self, project_id: &str, id: &str) -> StoreResult<u64>;
+}
+
 /// The repositories of one connection (the store's pool, or a transaction).
 pub trait Repos: Send + Sync {
     /// Projects and key sets.
@@ -302,6 +332,8 @@ pub trait Repos: Send + Sync {
     fn outbox(&self) -> &dyn OutboxRepo;
     /// Teams and memberships.
     fn teams(&self) -> &dyn TeamRepo;
+    /// Permission grants.
+    fn permissions(&self) -> &dyn PermissionRepo;
 }
 
 /// A storage backend: autocommit repositories plus transactions and migrations.

@@ -525,3 +525,16 @@ pub struct TeamMemberRecord {
     /// Joining time, epoch milliseconds.
     pub created_at_millis: i64,
 }
+
+/// A direct permission grant: in a team (`team_id` set) or project-wide.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PermissionGrantRecord {
+    /// Owning project.
+    pub project_id: String,
+    /// The team, for team permissions.
+    pub team_id: Option<Uuid>,
+    /// The user.
+    pub user_id: Uuid,
+    /// The permission id (a definition of the project's config, or a `$` system id).
+    pub permission_id: String,
+}

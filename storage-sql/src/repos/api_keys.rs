@@ -118,6 +118,16 @@ impl<C: ConnectionTrait + Send> ApiKeyRepo for SeaRepos<C> {
             .map_err(store_error)?)
     }
 
+    async fn delete_for_team(&self, project_id: &str, team_id: Uuid) -> StoreResult<u64> {
+        let res = api_key::Entity::delete_many()
+            .filter(api_key::Column::ProjectId.eq(project_id))
+            .filter(api_key::Column::TeamId.eq(team_id))
+            .exec(&self.conn)
+            .await
+            .map_err(store_error)?;
+        Ok(res.rows_affected)
+    }
+
     async fn update(&self, k: &ApiKeyRecord) -> StoreResult<bool> {
         let model = api_key::ActiveModel {
             id: NotSet,

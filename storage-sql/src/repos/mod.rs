@@ -3,14 +3,15 @@
 mod api_keys;
 mod codes;
 mod outbox;
+mod permissions;
 mod projects;
 mod sessions;
 mod teams;
 mod users;
 
 use postern_core::storage::{
-    ApiKeyRepo, CodeRepo, OutboxRepo, ProjectRepo, Repos, SessionRepo, StoreError, StoreResult,
-    TeamRepo, UserRepo,
+    ApiKeyRepo, CodeRepo, OutboxRepo, PermissionRepo, ProjectRepo, Repos, SessionRepo, StoreError,
+    StoreResult, TeamRepo, UserRepo,
 };
 use sea_orm::ConnectionTrait;
 use serde_json::Value;
@@ -69,6 +70,10 @@ impl<C: ConnectionTrait + Send> Repos for SeaRepos<C> {
     }
 
     fn teams(&self) -> &dyn TeamRepo {
+        self
+    }
+
+    fn permissions(&self) -> &dyn PermissionRepo {
         self
     }
 }

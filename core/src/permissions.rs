@@ -1,0 +1,817 @@
+//! RBAC (contract §2 of rest-org.md): permission definitions in the project config
+//! (`rbac.permissions.<id>`, scope `team` or `project`, contained ids nested to any depth),
+//! Stack's six system permissions, direct grants in storage, and checks.
+//!
+//! A check never walks the graph: each project's transitive closure is computed once per
+//! version of its definitions ([`Closure`]) and cached; a check is one lookup of the user's
+//! direct grants and a set test. Definitions are saved only when the graph has no cycle.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::config::ProjectConfig;
+use crate::error::{Error, Result};
+use crate::postern::Postern;
+use crate::projects::Project;
+use crate::storage::{PermissionGrantRecord, Repos};
+
+/// Stack's system permissions (team scope) and their descriptions.
+pub const SYSTEM_PERMISSIONS: [(&str, &str); 6] = [
+    ("$delete_team", "Delete the team"),
+    ("$invite_members", "Invite other users to the team"),
+    (
+        "$manage_api_keys",
+        "Create and manage API keys for the team",
+    ),
+    (
+        "$read_members",
+        "Read and list the other members of the team",
+    ),
+    ("$remove_members", "Remove other members from the team"),
+    ("$update_team", "Update the team information"),
+];
+
+/// Whether `id` is a system permission.
+pub fn is_system(id: &str) -> bool {
+    SYSTEM_PERMISSIONS.iter().any(|(s, _)| *s == id)
+}
+
+/// Where a permission applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Within one team.
+    Team,
+    /// Project-wide.
+    Project,
+}
+
+impl Scope {
+    /// Wire and config name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Team => "team",
+            Scope::Project => "project",
+        }
+    }
+}
+
+/// A permission definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Definition {
+    /// Id (`^[a-z0-9_:]+$`, or a `$` system id).
+    pub id: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Scope.
+    pub scope: Scope,
+    /// Directly contained permission ids.
+    pub contains: BTreeSet<String>,
+}
+
+/// Whether `id` is a valid id for a custom definition.
+pub fn is_valid_custom_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b':')
+}
+
+fn rbac(config: &ProjectConfig) -> Option<&Value> {
+    config.extra.get("rbac")
+}
+
+/// The custom definitions of a config, by id (entries without a known scope are left out).
+pub fn definitions(config: &ProjectConfig) -> BTreeMap<String, Definition> {
+    let mut out = BTreeMap::new();
+    let Some(perms) = rbac(config)
+        .and_then(|r| r.get("permissions"))
+        .and_then(Value::as_object)
+    else {
+        return out;
+    };
+    for (id, d) in perms {
+        let scope = match d.get("scope").and_then(Value::as_str) {
+            Some("team") => Scope::Team,
+            Some("project") => Scope::Project,
+            _ => continue,
+        };
+        let contains = d
+            .get("containedPermissionIds")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, v)| **v == json!(true))
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.insert(
+            id.clone(),
+            Definition {
+                id: id.clone(),
+                description: d
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                scope,
+                contains,
+            },
+        );
+    }
+    out
+}
+
+/// The default permissions of a config (`rbac.defaultPermissions.<kind>`, kind one of
+/// `teamCreator`, `teamMember`, `signUp`).
+pub fn default_permissions(config: &ProjectConfig, kind: &str) -> Vec<String> {
+    rbac(config)
+        .and_then(|r| r.get("defaultPermissions"))
+        .and_then(|d| d.get(kind))
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter(|(_, v)| **v == json!(true))
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The transitive closure of a project's permission graph: for each id, every id it
+/// implies (itself included). Ids contained but not defined imply only themselves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Closure {
+    implied: HashMap<String, BTreeSet<String>>,
+}
+
+impl Closure {
+    /// Computes the closure of `defs` (cycle-tolerant: an id already reached is skipped).
+    pub fn build(defs: &BTreeMap<String, Definition>) -> Self {
+        let mut implied = HashMap::with_capacity(defs.len() + SYSTEM_PERMISSIONS.len());
+        for id in defs.keys() {
+            let mut seen = BTreeSet::new();
+            let mut stack = vec![id.clone()];
+            while let Some(cur) = stack.pop() {
+                if !seen.insert(cur.clone()) {
+                    continue;
+                }
+                if let Some(d) = defs.get(&cur) {
+                    stack.extend(d.contains.iter().filter(|c| !seen.contains(*c)).cloned());
+                }
+            }
+            implied.insert(id.clone(), seen);
+        }
+        Closure { implied }
+    }
+
+    /// Everything the directly granted ids imply (ids of definitions that no longer exist
+    /// are skipped; system ids stand for themselves).
+    pub fn expand<'a>(&self, direct: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for id in direct {
+            match self.implied.get(id) {
+                Some(set) => out.extend(set.iter().cloned()),
+                None if is_system(id) => {
+                    out.insert(id.to_owned());
+                }
+                None => {}
+            }
+        }
+        out
+    }
+
+    /// Whether granting `granted` gives `wanted`.
+    pub fn implies(&self, granted: &str, wanted: &str) -> bool {
+        match self.implied.get(granted) {
+            Some(set) => set.contains(wanted),
+            None => granted == wanted && is_system(granted),
+        }
+    }
+}
+
+/// A cache of closures per project, keyed by the serialized definitions they were built
+/// from: a change of definitions (on this instance or another) rebuilds on next use.
+#[derive(Debug, Default)]
+pub(crate) struct ClosureCache {
+    entries: Mutex<HashMap<String, (String, Arc<Closure>)>>,
+}
+
+impl ClosureCache {
+    pub(crate) fn get(&self, project: &Project) -> Arc<Closure> {
+        let key = rbac(&project.config)
+            .and_then(|r| r.get("permissions"))
+            .map(Value::to_string)
+            .unwrap_or_default();
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((k, c)) = entries.get(&project.id)
+            && *k == key
+        {
+            return Arc::clone(c);
+        }
+        let closure = Arc::new(Closure::build(&definitions(&project.config)));
+        entries.insert(project.id.clone(), (key, Arc::clone(&closure)));
+        closure
+    }
+}
+
+/// Whether the graph of `defs` has a cycle (a definition that contains itself, directly or
+/// not).
+pub fn has_cycle(defs: &BTreeMap<String, Definition>) -> Option<String> {
+    // Iterative three-colour DFS.
+    let mut state: HashMap<&str, u8> = HashMap::new();
+    for start in defs.keys() {
+        if state.contains_key(start.as_str()) {
+            continue;
+        }
+        let mut stack: Vec<(&str, Vec<&str>)> = vec![(start.as_str(), children(defs, start))];
+        state.insert(start.as_str(), 1);
+        while let Some((node, rest)) = stack.last_mut() {
+            if let Some(next) = rest.pop() {
+                match state.get(next) {
+                    Some(1) => return Some(next.to_owned()),
+                    Some(_) => {}
+                    None => {
+                        state.insert(next, 1);
+                        let kids = children(defs, next);
+                        stack.push((next, kids));
+                    }
+                }
+            } else {
+                state.insert(node, 2);
+                stack.pop();
+            }
+        }
+    }
+    None
+}
+
+fn children<'a>(defs: &'a BTreeMap<String, Definition>, id: &str) -> Vec<&'a str> {
+    defs.get(id)
+        .map(|d| {
+            d.contains
+                .iter()
+                .map(String::as_str)
+                .filter(|c| defs.contains_key(*c))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A definition as the API renders it.
+pub fn definition_json(d: &Definition) -> Value {
+    let mut v = json!({
+        "id": d.id,
+        "contained_permission_ids": d.contains.iter().collect::<Vec<_>>(),
+    });
+    if let Some(desc) = &d.description {
+        v["description"] = json!(desc);
+    }
+    v
+}
+
+/// The system permissions as definitions.
+pub fn system_definitions() -> Vec<Definition> {
+    SYSTEM_PERMISSIONS
+        .iter()
+        .map(|(id, desc)| Definition {
+            id: (*id).to_owned(),
+            description: Some((*desc).to_owned()),
+            scope: Scope::Team,
+            contains: BTreeSet::new(),
+        })
+        .collect()
+}
+
+fn set_definitions(config: &mut ProjectConfig, defs: &BTreeMap<String, Definition>) {
+    let mut perms = Map::new();
+    for d in defs.values() {
+        let mut o = json!({
+            "scope": d.scope.as_str(),
+            "containedPermissionIds": d.contains.iter().map(|c| (c.clone(), json!(true))).collect::<Map<_, _>>(),
+        });
+        if let Some(desc) = &d.description {
+            o["description"] = json!(desc);
+        }
+        perms.insert(d.id.clone(), o);
+    }
+    let rbac = config
+        .extra
+        .entry("rbac")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !rbac.is_object() {
+        *rbac = Value::Object(Map::new());
+    }
+    rbac["permissions"] = Value::Object(perms);
+}
+
+/// A new or changed definition.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DefinitionInput {
+    /// Id (for updates: the new id, renaming).
+    pub id: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Contained ids.
+    pub contained: Option<Vec<String>>,
+}
+
+/// Permission operations; from [`Postern::permissions`].
+#[derive(Debug, Clone, Copy)]
+pub struct Permissions<'a> {
+    p: &'a Postern,
+}
+
+impl Postern {
+    /// Permissions: definitions, grants, checks.
+    pub fn permissions(&self) -> Permissions<'_> {
+        Permissions { p: self }
+    }
+}
+
+impl Permissions<'_> {
+    /// The cached closure of the project's definitions.
+    pub fn closure(&self, project: &Project) -> Arc<Closure> {
+        self.p.inner.closures.get(project)
+    }
+
+    /// Whether the user has `permission` in `team` (team scope), or project-wide for
+    /// `team: None`, directly or through contained permissions.
+    pub async fn has_permission(
+        &self,
+        project: &Project,
+        user_id: Uuid,
+        team: Option<Uuid>,
+        permission: &str,
+    ) -> Result<bool> {
+        let repo = self.p.inner.store.permissions();
+        let grants = match team {
+            Some(t) => repo.list_team(&project.id, Some(t), Some(user_id)).await?,
+            None => repo.list_project(&project.id, Some(user_id)).await?,
+        };
+        let closure = self.closure(project);
+        Ok(grants
+            .iter()
+            .any(|g| closure.implies(&g.permission_id, permission)))
+    }
+
+    /// Requires a team permission of a client: not a member → `TEAM_MEMBERSHIP_NOT_FOUND`,
+    /// member without it → `TEAM_PERMISSION_REQUIRED`.
+    pub async fn require_team_permission(
+        &self,
+        project: &Project,
+        user_id: Uuid,
+        team_id: Uuid,
+        permission: &str,
+    ) -> Result<()> {
+        if self
+            .p
+            .inner
+            .store
+            .teams()
+            .get_member(&project.id, team_id, user_id)
+            .await?
+            .is_none()
+        {
+            return Err(Error::TeamMembershipNotFound { team_id, user_id });
+        }
+        if self
+            .has_permission(project, user_id, Some(team_id), permission)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::TeamPermissionRequired {
+                team_id,
+                user_id,
+                permission_id: permission.to_owned(),
+            })
+        }
+    }
+
+    /// Grants, listing (direct or recursive), sorted by team, user, id.
+    pub async fn list(
+        &self,
+        project: &Project,
+        scope: Scope,
+        team: Option<Uuid>,
+        user: Option<Uuid>,
+        permission: Option<&str>,
+        recursive: bool,
+    ) -> Result<Vec<PermissionGrantRecord>> {
+        let repo = self.p.inner.store.permissions();
+        let direct = match scope {
+            Scope::Team => repo.list_team(&project.id, team, user).await?,
+            Scope::Project => repo.list_project(&project.id, user).await?,
+        };
+        let closure = self.closure(project);
+        let mut groups: BTreeMap<(Option<Uuid>, Uuid), Vec<&str>> = BTreeMap::new();
+        for g in &direct {
+            groups
+                .entry((g.team_id, g.user_id))
+                .or_default()
+                .push(&g.permission_id);
+        }
+        let mut out = BTreeSet::new();
+        for ((team_id, user_id), ids) in groups {
+            let ids: BTreeSet<String> = if recursive {
+                closure.expand(ids.iter().copied())
+            } else {
+                ids.iter()
+                    .filter(|i| closure.implies(i, i))
+                    .map(|i| (*i).to_owned())
+                    .collect()
+            };
+            for id in ids {
+                out.insert(PermissionGrantRecord {
+                    project_id: project.id.clone(),
+                    team_id,
+                    user_id,
+                    permission_id: id,
+                });
+            }
+        }
+        Ok(out
+            .into_iter()
+            .filter(|g| permission.is_none_or(|p| g.permission_id == p))
+            .collect())
+    }
+
+    /// Checks that `id` is grantable in `scope`.
+    fn check_grantable(&self, project: &Project, scope: Scope, id: &str) -> Result<()> {
+        if scope == Scope::Team && is_system(id) {
+            return Ok(());
+        }
+        match definitions(&project.config).get(id) {
+            Some(d) if d.scope == scope => Ok(()),
+            Some(d) => Err(Error::WrongPermissionScope {
+                permission_id: id.to_owned(),
+                expected_scope: scope.as_str(),
+                actual_scope: d.scope.as_str(),
+            }),
+            None => Err(Error::PermissionNotFound(id.to_owned())),
+        }
+    }
+
+    /// Grants a permission directly (idempotent).
+    pub async fn grant(
+        &self,
+        project: &Project,
+        team: Option<Uuid>,
+        user_id: Uuid,
+        id: &str,
+    ) -> Result<PermissionGrantRecord> {
+        let store = &self.p.inner.store;
+        if store.users().get(&project.id, user_id).await?.is_none() {
+            return Err(Error::UserNotFound);
+        }
+        if let Some(team_id) = team
+            && store
+                .teams()
+                .get_member(&project.id, team_id, user_id)
+                .await?
+                .is_none()
+        {
+            return Err(Error::TeamMembershipNotFound { team_id, user_id });
+        }
+        let scope = if team.is_some() {
+            Scope::Team
+        } else {
+            Scope::Project
+        };
+        self.check_grantable(project, scope, id)?;
+        let g = PermissionGrantRecord {
+            project_id: project.id.clone(),
+            team_id: team,
+            user_id,
+            permission_id: id.to_owned(),
+        };
+        store.permissions().grant(&g).await?;
+        Ok(g)
+    }
+
+    /// Revokes a direct grant.
+    pub async fn revoke(
+        &self,
+        project: &Project,
+        team: Option<Uuid>,
+        user_id: Uuid,
+        id: &str,
+    ) -> Result<()> {
+        let store = &self.p.inner.store;
+        if store.users().get(&project.id, user_id).await?.is_none() {
+            return Err(Error::UserNotFound);
+        }
+        if let Some(team_id) = team
+            && store
+                .teams()
+                .get_member(&project.id, team_id, user_id)
+                .await?
+                .is_none()
+        {
+            return Err(Error::TeamMembershipNotFound { team_id, user_id });
+        }
+        let g = PermissionGrantRecord {
+            project_id: project.id.clone(),
+            team_id: team,
+            user_id,
+            permission_id: id.to_owned(),
+        };
+        if store.permissions().revoke(&g).await? {
+            return Ok(());
+        }
+        Err(match team {
+            Some(team_id) => Error::TeamPermissionNotFound {
+                team_id,
+                user_id,
+                permission_id: id.to_owned(),
+            },
+            None => Error::PermissionNotFound(id.to_owned()),
+        })
+    }
+
+    /// Definitions of a scope, sorted by id (team scope includes the system permissions).
+    pub fn list_definitions(&self, project: &Project, scope: Scope) -> Vec<Definition> {
+        let mut defs: Vec<Definition> = definitions(&project.config)
+            .into_values()
+            .filter(|d| d.scope == scope)
+            .collect();
+        if scope == Scope::Team {
+            defs.extend(system_definitions());
+        }
+        defs.sort_by(|a, b| a.id.cmp(&b.id));
+        defs
+    }
+
+    fn validate_contained(
+        defs: &BTreeMap<String, Definition>,
+        scope: Scope,
+        contained: &[String],
+    ) -> Result<BTreeSet<String>> {
+        let mut out = BTreeSet::new();
+        for c in contained {
+            let ok = (scope == Scope::Team && is_system(c))
+                || defs.get(c).is_some_and(|d| d.scope == scope);
+            if !ok {
+                return Err(Error::ContainedPermissionNotFound(c.clone()));
+            }
+            out.insert(c.clone());
+        }
+        Ok(out)
+    }
+
+    async fn save(
+        &self,
+        project: &Project,
+        defs: &BTreeMap<String, Definition>,
+    ) -> Result<Project> {
+        if let Some(at) = has_cycle(defs) {
+            return Err(Error::bad_request(format!(
+                "Permission {at} would contain itself (through its contained permissions); cycles are not allowed."
+            )));
+        }
+        let mut p = project.clone();
+        set_definitions(&mut p.config, defs);
+        self.p.projects().save(&p).await?;
+        Ok(p)
+    }
+
+    /// Creates a definition.
+    pub async fn create_definition(
+        &self,
+        project: &Project,
+        scope: Scope,
+        input: DefinitionInput,
+    ) -> Result<Definition> {
+        let id = input.id.unwrap_or_default();
+        let mut defs = definitions(&project.config);
+        if defs.contains_key(&id) || is_system(&id) {
+            return Err(Error::PermissionIdAlreadyExists(id));
+        }
+        let contains =
+            Self::validate_contained(&defs, scope, &input.contained.unwrap_or_default())?;
+        let d = Definition {
+            id: id.clone(),
+            description: input.description,
+            scope,
+            contains,
+        };
+        defs.insert(id, d.clone());
+        self.save(project, &defs).await?;
+        Ok(d)
+    }
+
+    /// Replaces a definition (a new id renames it everywhere, grants included).
+    pub async fn update_definition(
+        &self,
+        project: &Project,
+        scope: Scope,
+        id: &str,
+        input: DefinitionInput,
+    ) -> Result<Definition> {
+        let mut defs = definitions(&project.config);
+        if !defs.get(id).is_some_and(|d| d.scope == scope) {
+            return Err(Error::PermissionNotFound(id.to_owned()));
+        }
+        let new_id = input.id.clone().unwrap_or_else(|| id.to_owned());
+        if new_id != id && (defs.contains_key(&new_id) || is_system(&new_id)) {
+            return Err(Error::PermissionIdAlreadyExists(new_id));
+        }
+        defs.remove(id);
+        let contained: Vec<String> = input
+            .contained
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| if c == id { new_id.clone() } else { c })
+            .collect();
+        if new_id != id {
+            for d in defs.values_mut() {
+                if d.contains.remove(id) {
+                    d.contains.insert(new_id.clone());
+                }
+            }
+        }
+        let mut check = defs.clone();
+        check.insert(
+            new_id.clone(),
+            Definition {
+                id: new_id.clone(),
+                description: None,
+                scope,
+                contains: BTreeSet::new(),
+            },
+        );
+        let contains = Self::validate_contained(&check, scope, &contained)?;
+        let d = Definition {
+            id: new_id.clone(),
+            description: input.description,
+            scope,
+            contains,
+        };
+        defs.insert(new_id.clone(), d.clone());
+        self.save(project, &defs).await?;
+        if new_id != id {
+            self.p
+                .inner
+                .store
+                .permissions()
+                .rename(&project.id, id, &new_id)
+                .await?;
+        }
+        Ok(d)
+    }
+
+    /// Deletes a definition, its grants and its mentions in other definitions.
+    pub async fn delete_definition(&self, project: &Project, scope: Scope, id: &str) -> Result<()> {
+        let mut defs = definitions(&project.config);
+        if !defs.get(id).is_some_and(|d| d.scope == scope) {
+            return Err(Error::PermissionNotFound(id.to_owned()));
+        }
+        defs.remove(id);
+        for d in defs.values_mut() {
+            d.contains.remove(id);
+        }
+        self.save(project, &defs).await?;
+        self.p
+            .inner
+            .store
+            .permissions()
+            .delete_permission(&project.id, id)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Grants the config's default permissions of `kind` through `repos` (inside the creating
+/// transaction). Defaults naming a definition that no longer exists are skipped.
+pub(crate) async fn grant_defaults(
+    repos: &dyn Repos,
+    project: &Project,
+    kind: &str,
+    team: Option<Uuid>,
+    user_id: Uuid,
+) -> Result<()> {
+    let defs = definitions(&project.config);
+    let scope = if team.is_some() {
+        Scope::Team
+    } else {
+        Scope::Project
+    };
+    for id in default_permissions(&project.config, kind) {
+        let known = (scope == Scope::Team && is_system(&id))
+            || defs.get(&id).is_some_and(|d| d.scope == scope);
+        if known {
+            repos
+                .permissions()
+                .grant(&PermissionGrantRecord {
+                    project_id: project.id.clone(),
+                    team_id: team,
+                    user_id,
+                    permission_id: id,
+                })
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn graph(edges: &[(usize, usize)], n: usize) -> BTreeMap<String, Definition> {
+        (0..n)
+            .map(|i| {
+                let id = format!("p{i}");
+                let contains = edges
+                    .iter()
+                    .filter(|(a, _)| *a == i)
+                    .map(|(_, b)| format!("p{b}"))
+                    .collect();
+                (
+                    id.clone(),
+                    Definition {
+                        id,
+                        description: None,
+                        scope: Scope::Team,
+                        contains,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// The naive expansion: recursion with a visited set.
+    fn naive(defs: &BTreeMap<String, Definition>, id: &str, seen: &mut BTreeSet<String>) {
+        if !seen.insert(id.to_owned()) {
+            return;
+        }
+        if let Some(d) = defs.get(id) {
+            for c in &d.contains {
+                naive(defs, c, seen);
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn closure_agrees_with_naive_recursion(
+            n in 1usize..25,
+            edges in proptest::collection::vec((0usize..25, 0usize..25), 0..60),
+        ) {
+            let edges: Vec<(usize, usize)> = edges.into_iter().filter(|(a, b)| *a < n && *b < n).collect();
+            let defs = graph(&edges, n);
+            let closure = Closure::build(&defs);
+            for i in 0..n {
+                let id = format!("p{i}");
+                let mut expected = BTreeSet::new();
+                naive(&defs, &id, &mut expected);
+                prop_assert_eq!(closure.expand([id.as_str()]), expected.clone());
+                for j in 0..n {
+                    let other = format!("p{j}");
+                    prop_assert_eq!(closure.implies(&id, &other), expected.contains(&other));
+                }
+            }
+            // A cycle exists iff some node reaches itself through at least one edge.
+            let cyclic = (0..n).any(|i| {
+                let id = format!("p{i}");
+                defs[&id].contains.iter().any(|c| {
+                    let mut seen = BTreeSet::new();
+                    naive(&defs, c, &mut seen);
+                    seen.contains(&id)
+                })
+            });
+            prop_assert_eq!(has_cycle(&defs).is_some(), cyclic);
+        }
+    }
+
+    #[test]
+    fn system_ids_and_unknown_ids() {
+        let mut defs = graph(&[], 1);
+        defs.get_mut("p0")
+            .unwrap()
+            .contains
+            .insert("$read_members".into());
+        let c = Closure::build(&defs);
+        assert!(c.implies("p0", "$read_members"));
+        assert!(c.implies("$invite_members", "$invite_members"));
+        assert!(
+            !c.implies("gone", "gone"),
+            "a deleted definition grants nothing"
+        );
+        assert_eq!(
+            c.expand(["p0", "gone", "$update_team"]),
+            ["$read_members", "$update_team", "p0"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        );
+        assert!(is_valid_custom_id("team_admin:x1"));
+        assert!(
+            !is_valid_custom_id("$x") && !is_valid_custom_id("Upper") && !is_valid_custom_id("")
+        );
+    }
+}

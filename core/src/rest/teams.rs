@@ -1,0 +1,568 @@
+//! Handlers of teams, memberships, member profiles, permission grants and definitions.
+
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::Rq;
+use super::access::Auth;
+use super::handlers::{ALL, SERVER, require};
+use super::input::{Fields, user_id_or_me};
+use super::response::{json, success};
+use super::views::{team_json, user_json};
+use crate::error::{AccessType, Error, Result};
+use crate::permissions::{DefinitionInput, Scope, definition_json, is_system, is_valid_custom_id};
+use crate::storage::PermissionGrantRecord;
+use crate::teams::{MemberProfile, NewTeam, TeamUpdate};
+
+const ADMIN: &[AccessType] = &[AccessType::Admin];
+
+fn is_client(auth: &Auth) -> bool {
+    auth.access_type == AccessType::Client
+}
+
+fn path_uuid(rq: &Rq<'_>, name: &str) -> Result<Uuid> {
+    Uuid::parse_str(rq.param(name))
+        .map_err(|_| Error::schema(format!("params.{name} must be a valid UUID")))
+}
+
+fn list(items: Vec<Value>) -> Response<Bytes> {
+    json(
+        StatusCode::OK,
+        &json!({ "items": items, "is_paginated": false }),
+    )
+}
+
+/// The signed-in user of a client request that needs one.
+fn client_user(auth: &Auth) -> Result<Uuid> {
+    auth.user_id().ok_or(Error::UserAuthenticationRequired)
+}
+
+fn valid_image(f: &mut Fields, key: &str, v: &Option<Option<String>>, client: bool) -> Result<()> {
+    if let Some(Some(url)) = v {
+        let data = url.starts_with("data:image/");
+        let ok = if client {
+            url.is_empty() || data
+        } else {
+            data || url.starts_with("http://") || url.starts_with("https://")
+        };
+        if !ok {
+            return Err(Error::bad_request("Invalid profile image URL"));
+        }
+        if url.len() > 1_000_000 {
+            f.fail(key, "must be at most 1000000 characters");
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn list_teams(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let mut f = Fields::query(&rq.query, &["user_id"]);
+    let raw = f.opt_str("user_id");
+    f.finish()?;
+    let user = match raw {
+        Some(r) => Some(user_id_or_me(&r, auth.user_id(), "query.user_id")?),
+        None => None,
+    };
+    if is_client(auth) && (user.is_none() || user != auth.user_id()) {
+        if auth.user.is_none() {
+            return Err(Error::CannotGetOwnUserWithoutUser);
+        }
+        return Err(Error::status(
+            StatusCode::FORBIDDEN,
+            "Client can only list teams for their own user. user_id must be either \"me\" or the ID of the current user",
+        ));
+    }
+    let server = !is_client(auth);
+    let teams = rq.p.teams().list(&auth.project, user).await?;
+    Ok(list(teams.iter().map(|t| team_json(t, server)).collect()))
+}
+
+pub(super) async fn create_team(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let client = is_client(auth);
+    let mut allowed = vec![
+        "display_name",
+        "profile_image_url",
+        "client_metadata",
+        "creator_user_id",
+    ];
+    if !client {
+        allowed.extend(["client_read_only_metadata", "server_metadata"]);
+    }
+    let mut q = Fields::query(&rq.query, &["add_current_user"]);
+    let add_current = q.opt_str("add_current_user");
+    q.finish()?;
+    let mut f = Fields::body(&rq.body, &allowed);
+    let display_name = f.req_str("display_name");
+    let image = f.nullable_str("profile_image_url");
+    let client_metadata = f.opt_json("client_metadata");
+    let cro = if client {
+        None
+    } else {
+        f.opt_json("client_read_only_metadata")
+    };
+    let server_metadata = if client {
+        None
+    } else {
+        f.opt_json("server_metadata")
+    };
+    let creator_raw = f.opt_str("creator_user_id");
+    f.finish()?;
+    if creator_raw.is_some() && add_current.is_some() {
+        return Err(Error::bad_request(
+            "Cannot use both creator_user_id and add_current_user. add_current_user is deprecated, please only use creator_user_id in the body.",
+        ));
+    }
+    let creator = match &creator_raw {
+        Some(r) => Some(user_id_or_me(r, auth.user_id(), "body.creator_user_id")?),
+        None => None,
+    };
+    let creator = if client {
+        let me = client_user(auth)?;
+        if !auth.project.config.teams.allow_client_team_creation {
+            return Err(Error::status(
+                StatusCode::FORBIDDEN,
+                "Client team creation is disabled for this project",
+            ));
+        }
+        valid_image(&mut f_dummy(), "profile_image_url", &image, true)?;
+        if creator.is_some_and(|c| c != me) {
+            return Err(Error::status(
+                StatusCode::FORBIDDEN,
+                "You cannot create a team as a user that is not yourself. Make sure you set the creator_user_id to 'me'.",
+            ));
+        }
+        Some(me)
+    } else {
+        valid_image(&mut f_dummy(), "profile_image_url", &image, false)?;
+        match add_current.as_deref() {
+            Some("true") => Some(auth.user_id().ok_or_else(|| {
+                Error::status(
+                    StatusCode::UNAUTHORIZED,
+                    "You must be logged in to create a team with the current user as a member.",
+                )
+            })?),
+            _ => creator,
+        }
+    };
+    let team =
+        rq.p.teams()
+            .create(
+                &auth.project,
+                NewTeam {
+                    display_name: display_name.unwrap_or_default(),
+                    profile_image_url: image.flatten(),
+                    client_metadata: client_metadata.filter(|v| !v.is_null()),
+                    client_read_only_metadata: cro.filter(|v| !v.is_null()),
+                    server_metadata: server_metadata.filter(|v| !v.is_null()),
+                    creator,
+                },
+            )
+            .await?;
+    Ok(json(StatusCode::CREATED, &team_json(&team, !client)))
+}
+
+fn f_dummy() -> Fields {
+    Fields::query(&[], &[])
+}
+
+/// The team a request acts on: clients must be members (and hold `permission`, if any).
+async fn acting_on_team(rq: &Rq<'_>, auth: &Auth, permission: Option<&str>) -> Result<Uuid> {
+    let team = path_uuid(rq, "team_id")?;
+    if is_client(auth) {
+        let me = client_user(auth)?;
+        match permission {
+            Some(p) => {
+                rq.p.permissions()
+                    .require_team_permission(&auth.project, me, team, p)
+                    .await?
+            }
+            None => {
+                if !rq.p.teams().is_member(&auth.project, team, me).await? {
+                    return Err(Error::TeamMembershipNotFound {
+                        team_id: team,
+                        user_id: me,
+                    });
+                }
+            }
+        }
+    }
+    Ok(team)
+}
+
+pub(super) async fn get_team(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    Fields::query(&rq.query, &[]).finish()?;
+    let id = acting_on_team(&rq, auth, None).await?;
+    let team =
+        rq.p.teams()
+            .get(&auth.project, id)
+            .await?
+            .ok_or(Error::TeamNotFound(id))?;
+    Ok(json(StatusCode::OK, &team_json(&team, !is_client(auth))))
+}
+
+pub(super) async fn patch_team(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let client = is_client(auth);
+    let mut allowed = vec!["display_name", "profile_image_url", "client_metadata"];
+    if !client {
+        allowed.extend(["client_read_only_metadata", "server_metadata"]);
+    }
+    let mut f = Fields::body(&rq.body, &allowed);
+    let display_name = f.opt_str("display_name");
+    let image = f.nullable_str("profile_image_url");
+    let client_metadata = f.opt_json("client_metadata");
+    let cro = if client {
+        None
+    } else {
+        f.opt_json("client_read_only_metadata")
+    };
+    let server_metadata = if client {
+        None
+    } else {
+        f.opt_json("server_metadata")
+    };
+    f.finish()?;
+    let id = acting_on_team(&rq, auth, Some("$update_team")).await?;
+    valid_image(&mut f_dummy(), "profile_image_url", &image, client)?;
+    let team =
+        rq.p.teams()
+            .update(
+                &auth.project,
+                id,
+                TeamUpdate {
+                    display_name,
+                    profile_image_url: image,
+                    client_metadata,
+                    client_read_only_metadata: cro,
+                    server_metadata,
+                },
+            )
+            .await?;
+    Ok(json(StatusCode::OK, &team_json(&team, !client)))
+}
+
+pub(super) async fn delete_team(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let id = acting_on_team(&rq, auth, Some("$delete_team")).await?;
+    rq.p.teams().delete(&auth.project, id).await?;
+    Ok(success())
+}
+
+fn member_user(rq: &Rq<'_>, auth: &Auth) -> Result<Uuid> {
+    user_id_or_me(rq.param("user_id"), auth.user_id(), "params.user_id")
+}
+
+pub(super) async fn add_member(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, SERVER)?;
+    Fields::body(&rq.body, &[])
+        .finish()
+        .or_else(|e| match rq.body {
+            super::input::Body::None => Ok(()),
+            _ => Err(e),
+        })?;
+    let team = path_uuid(&rq, "team_id")?;
+    let user = member_user(&rq, auth)?;
+    rq.p.teams().add_member(&auth.project, team, user).await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({ "team_id": team, "user_id": user }),
+    ))
+}
+
+pub(super) async fn remove_member(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let team = path_uuid(&rq, "team_id")?;
+    let user = member_user(&rq, auth)?;
+    if is_client(auth) && auth.user_id() != Some(user) {
+        let me = client_user(auth)?;
+        rq.p.permissions()
+            .require_team_permission(&auth.project, me, team, "$remove_members")
+            .await?;
+    }
+    rq.p.teams()
+        .remove_member(&auth.project, team, user)
+        .await?;
+    Ok(success())
+}
+
+fn profile_json(p: &MemberProfile, server: bool) -> Value {
+    let mut v = json!({
+        "team_id": p.team_id,
+        "user_id": p.user.id,
+        "display_name": p.display_name,
+        "profile_image_url": p.profile_image_url,
+    });
+    if server {
+        v["user"] = user_json(&p.user, true);
+    }
+    v
+}
+
+pub(super) async fn list_profiles(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let mut f = Fields::query(&rq.query, &["team_id", "user_id"]);
+    let team_raw = f.opt_str("team_id");
+    let user_raw = f.opt_str("user_id");
+    f.finish()?;
+    let team = team_raw
+        .map(|t| {
+            Uuid::parse_str(&t).map_err(|_| Error::schema("query.team_id must be a valid UUID"))
+        })
+        .transpose()?;
+    let user = user_raw
+        .map(|u| user_id_or_me(&u, auth.user_id(), "query.user_id"))
+        .transpose()?;
+    if is_client(auth) {
+        let Some(team) = team else {
+            return Err(Error::bad_request(
+                "team_id is required for access type client",
+            ));
+        };
+        let me = client_user(auth)?;
+        if user != Some(me) {
+            rq.p.permissions()
+                .require_team_permission(&auth.project, me, team, "$read_members")
+                .await?;
+        } else if !rq.p.teams().is_member(&auth.project, team, me).await? {
+            return Err(Error::TeamMembershipNotFound {
+                team_id: team,
+                user_id: me,
+            });
+        }
+    } else if let Some(t) = team
+        && rq.p.teams().get(&auth.project, t).await?.is_none()
+    {
+        return Err(Error::TeamNotFound(t));
+    }
+    let profiles =
+        rq.p.teams()
+            .member_profiles(&auth.project, team, user)
+            .await?;
+    Ok(list(
+        profiles
+            .iter()
+            .map(|p| profile_json(p, !is_client(auth)))
+            .collect(),
+    ))
+}
+
+pub(super) async fn get_profile(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let team = path_uuid(&rq, "team_id")?;
+    let user = member_user(&rq, auth)?;
+    if is_client(auth) && auth.user_id() != Some(user) {
+        let me = client_user(auth)?;
+        rq.p.permissions()
+            .require_team_permission(&auth.project, me, team, "$read_members")
+            .await?;
+    }
+    let p =
+        rq.p.teams()
+            .member_profile(&auth.project, team, user)
+            .await?;
+    Ok(json(StatusCode::OK, &profile_json(&p, !is_client(auth))))
+}
+
+pub(super) async fn patch_profile(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let mut f = Fields::body(&rq.body, &["display_name", "profile_image_url"]);
+    let display_name = f.opt_str("display_name");
+    let image = f.nullable_str("profile_image_url");
+    f.finish()?;
+    let team = path_uuid(&rq, "team_id")?;
+    let user = member_user(&rq, auth)?;
+    if is_client(auth) && auth.user_id() != Some(user) {
+        return Err(Error::status(
+            StatusCode::FORBIDDEN,
+            "Cannot update another user's profile",
+        ));
+    }
+    valid_image(&mut f_dummy(), "profile_image_url", &image, false)?;
+    let p =
+        rq.p.teams()
+            .update_member_profile(&auth.project, team, user, display_name, image)
+            .await?;
+    Ok(json(StatusCode::OK, &profile_json(&p, !is_client(auth))))
+}
+
+fn grant_json(g: &PermissionGrantRecord) -> Value {
+    match g.team_id {
+        Some(t) => json!({ "id": g.permission_id, "team_id": t, "user_id": g.user_id }),
+        None => json!({ "id": g.permission_id, "user_id": g.user_id }),
+    }
+}
+
+fn check_permission_id(id: &str) -> Result<()> {
+    let ok = if let Some(rest) = id.strip_prefix('$') {
+        is_valid_custom_id(rest) && is_system(id)
+    } else {
+        is_valid_custom_id(id)
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::PermissionNotFound(id.to_owned()))
+    }
+}
+
+pub(super) async fn list_grants(rq: Rq<'_>, scope: Scope) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let mut keys = vec!["user_id", "permission_id", "recursive"];
+    if scope == Scope::Team {
+        keys.push("team_id");
+    }
+    let mut f = Fields::query(&rq.query, &keys);
+    let team_raw = if scope == Scope::Team {
+        f.opt_str("team_id")
+    } else {
+        None
+    };
+    let user_raw = f.opt_str("user_id");
+    let permission = f.opt_str("permission_id");
+    let recursive = f.flag("recursive");
+    f.finish()?;
+    let team = team_raw
+        .map(|t| {
+            Uuid::parse_str(&t).map_err(|_| Error::schema("query.team_id must be a valid UUID"))
+        })
+        .transpose()?;
+    let user = user_raw
+        .map(|u| user_id_or_me(&u, auth.user_id(), "query.user_id"))
+        .transpose()?;
+    if is_client(auth) && (user.is_none() || user != auth.user_id()) {
+        return Err(Error::status(
+            StatusCode::FORBIDDEN,
+            "Client can only list permissions for their own user. user_id must be either \"me\" or the ID of the current user",
+        ));
+    }
+    let grants =
+        rq.p.permissions()
+            .list(
+                &auth.project,
+                scope,
+                team,
+                user,
+                permission.as_deref(),
+                recursive,
+            )
+            .await?;
+    Ok(list(grants.iter().map(grant_json).collect()))
+}
+
+pub(super) async fn grant(rq: Rq<'_>, scope: Scope) -> Result<Response<Bytes>> {
+    let auth = require(&rq, SERVER)?;
+    let team = match scope {
+        Scope::Team => Some(path_uuid(&rq, "team_id")?),
+        Scope::Project => None,
+    };
+    let user = member_user(&rq, auth)?;
+    let id = rq.param("permission_id").to_owned();
+    check_permission_id(&id)?;
+    let g =
+        rq.p.permissions()
+            .grant(&auth.project, team, user, &id)
+            .await?;
+    Ok(json(StatusCode::CREATED, &grant_json(&g)))
+}
+
+pub(super) async fn revoke(rq: Rq<'_>, scope: Scope) -> Result<Response<Bytes>> {
+    let auth = require(&rq, SERVER)?;
+    let team = match scope {
+        Scope::Team => Some(path_uuid(&rq, "team_id")?),
+        Scope::Project => None,
+    };
+    let user = member_user(&rq, auth)?;
+    let id = rq.param("permission_id").to_owned();
+    rq.p.permissions()
+        .revoke(&auth.project, team, user, &id)
+        .await?;
+    Ok(success())
+}
+
+pub(super) async fn list_definitions(rq: Rq<'_>, scope: Scope) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ADMIN)?;
+    Fields::query(&rq.query, &[]).finish()?;
+    Ok(list(
+        rq.p.permissions()
+            .list_definitions(&auth.project, scope)
+            .iter()
+            .map(definition_json)
+            .collect(),
+    ))
+}
+
+fn definition_body(rq: &Rq<'_>, create: bool) -> Result<DefinitionInput> {
+    let mut f = Fields::body(&rq.body, &["id", "description", "contained_permission_ids"]);
+    let id = if create {
+        f.req_str("id")
+    } else {
+        f.opt_str("id")
+    };
+    let description = f.opt_str("description");
+    let contained = match f.opt_json("contained_permission_ids") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => {
+            let mut out = Vec::new();
+            for i in items {
+                match i.as_str() {
+                    Some(s) => out.push(s.to_owned()),
+                    None => f.fail("contained_permission_ids", "must contain only strings"),
+                }
+            }
+            Some(out)
+        }
+        Some(_) => {
+            f.fail("contained_permission_ids", "must be a `array` type");
+            None
+        }
+    };
+    if let Some(i) = &id
+        && !is_valid_custom_id(i)
+    {
+        f.fail(
+            "id",
+            "must contain only lowercase letters, numbers, \":\", and \"_\" characters",
+        );
+    }
+    f.finish()?;
+    Ok(DefinitionInput {
+        id,
+        description,
+        contained,
+    })
+}
+
+pub(super) async fn create_definition(rq: Rq<'_>, scope: Scope) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ADMIN)?;
+    let input = definition_body(&rq, true)?;
+    let d =
+        rq.p.permissions()
+            .create_definition(&auth.project, scope, input)
+            .await?;
+    Ok(json(StatusCode::CREATED, &definition_json(&d)))
+}
+
+pub(super) async fn update_definition(rq: Rq<'_>, scope: Scope) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ADMIN)?;
+    let input = definition_body(&rq, false)?;
+    let id = rq.param("permission_id").to_owned();
+    let d =
+        rq.p.permissions()
+            .update_definition(&auth.project, scope, &id, input)
+            .await?;
+    Ok(json(StatusCode::OK, &definition_json(&d)))
+}
+
+pub(super) async fn delete_definition(rq: Rq<'_>, scope: Scope) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ADMIN)?;
+    let id = rq.param("permission_id").to_owned();
+    rq.p.permissions()
+        .delete_definition(&auth.project, scope, &id)
+        .await?;
+    Ok(success())
+}

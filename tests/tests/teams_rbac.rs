@@ -1,0 +1,849 @@
+//! Teams, memberships, member profiles and RBAC over HTTP: through `Postern::handle`, axum
+//! and actix, on SQLite and PostgreSQL.
+
+#[macro_use]
+mod support;
+
+use postern_core::ProjectConfig;
+use postern_core::storage::{ApiKeyOwner, ApiKeyRecord, PermissionGrantRecord};
+use serde_json::{Value, json};
+use support::*;
+
+contract_suite!(
+    teams_crud_and_client_rules,
+    memberships_and_member_profiles,
+    permission_definitions_grants_and_checks,
+    default_permissions_are_granted,
+    team_delete_is_atomic_and_leaves_no_orphans,
+);
+
+fn cfg_with(f: impl FnOnce(&mut ProjectConfig)) -> ProjectConfig {
+    let mut c = ProjectConfig::default();
+    f(&mut c);
+    c
+}
+
+fn as_user(h: &H, at: &str) -> Headers {
+    with(h.client(), "x-stack-access-token", at)
+}
+
+async fn teams_crud_and_client_rules(env: Env) {
+    let h = harness(&env).await;
+    let (_, at, _) = h.sign_up("owner@example.com", "password123").await;
+    let me = as_user(&h, &at);
+    let r = h
+        .post("/api/v1/teams", &me, json!({"display_name": "T"}))
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.text()),
+        (
+            403,
+            "Client team creation is disabled for this project".into()
+        )
+    );
+
+    let h = harness_with(
+        &env,
+        cfg_with(|c| c.teams.allow_client_team_creation = true),
+    )
+    .await;
+    let (uid, at, _) = h.sign_up("owner@example.com", "password123").await;
+    let (other_id, other_at, _) = h.sign_up("other@example.com", "password123").await;
+    let me = as_user(&h, &at);
+    h.post("/api/v1/teams", &h.client(), json!({"display_name": "T"}))
+        .await
+        .assert_error(401, "USER_AUTHENTICATION_REQUIRED");
+    let r = h
+        .post(
+            "/api/v1/teams",
+            &me,
+            json!({"display_name": "T", "creator_user_id": other_id}),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let r = h
+        .post(
+            "/api/v1/teams",
+            &me,
+            json!({"display_name": "My Team", "client_metadata": {"a": 1}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let team = r.json();
+    let tid = team["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        team,
+        json!({"id": tid, "display_name": "My Team", "profile_image_url": null,
+               "client_metadata": {"a": 1}, "client_read_only_metadata": null})
+    );
+    let list = h.get("/api/v1/teams?user_id=me", &me).await.assert_ok();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let r = h.get("/api/v1/teams", &me).await;
+    assert_eq!(r.status, 403, "clients list only their own teams");
+    let all = h.get("/api/v1/teams", &h.server()).await.assert_ok();
+    assert!(all["items"][0]["created_at_millis"].is_number());
+
+    // Non-members see nothing; members need $update_team / $delete_team.
+    let them = as_user(&h, &other_at);
+    h.get(&format!("/api/v1/teams/{tid}"), &them)
+        .await
+        .assert_error(404, "TEAM_MEMBERSHIP_NOT_FOUND");
+    h.get(&format!("/api/v1/teams/{tid}"), &me)
+        .await
+        .assert_ok();
+    let v = h
+        .patch(
+            &format!("/api/v1/teams/{tid}"),
+            &me,
+            json!({"display_name": "Renamed"}),
+        )
+        .await
+        .assert_error(401, "TEAM_PERMISSION_REQUIRED");
+    assert_eq!(
+        v["details"],
+        json!({"team_id": tid, "user_id": uid, "permission_id": "$update_team"})
+    );
+    h.post(
+        &format!("/api/v1/team-permissions/{tid}/{uid}/$update_team"),
+        &h.server(),
+        json!({}),
+    )
+    .await
+    .assert_ok();
+    let v = h
+        .patch(
+            &format!("/api/v1/teams/{tid}"),
+            &me,
+            json!({"display_name": "Renamed"}),
+        )
+        .await
+        .assert_ok();
+    assert_eq!(v["display_name"], "Renamed");
+    h.patch(
+        &format!("/api/v1/teams/{tid}"),
+        &me,
+        json!({"server_metadata": {"x": 1}}),
+    )
+    .await
+    .assert_error(400, "SCHEMA_ERROR");
+    let v = h
+        .patch(
+            &format!("/api/v1/teams/{tid}"),
+            &h.server(),
+            json!({"server_metadata": {"x": 1}, "client_read_only_metadata": [1]}),
+        )
+        .await
+        .assert_ok();
+    assert_eq!(
+        (
+            v["server_metadata"].clone(),
+            v["client_read_only_metadata"].clone()
+        ),
+        (json!({"x": 1}), json!([1]))
+    );
+    let r = h
+        .patch(
+            &format!("/api/v1/teams/{tid}"),
+            &me,
+            json!({"profile_image_url": "https://example.com/a.png"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.text()),
+        (400, "Invalid profile image URL".into())
+    );
+    h.delete(&format!("/api/v1/teams/{tid}"), &me)
+        .await
+        .assert_error(401, "TEAM_PERMISSION_REQUIRED");
+    h.post(
+        &format!("/api/v1/team-permissions/{tid}/{uid}/$delete_team"),
+        &h.server(),
+        json!({}),
+    )
+    .await
+    .assert_ok();
+    assert_eq!(
+        h.delete(&format!("/api/v1/teams/{tid}"), &me)
+            .await
+            .assert_ok(),
+        json!({"success": true})
+    );
+    h.get(&format!("/api/v1/teams/{tid}"), &h.server())
+        .await
+        .assert_error(404, "TEAM_NOT_FOUND");
+    // Server-created teams without a creator have no members.
+    let r = h
+        .post(
+            "/api/v1/teams",
+            &h.server(),
+            json!({"display_name": "Empty"}),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    assert!(r.json()["created_at_millis"].is_number());
+    let r = h
+        .post("/api/v1/teams", &h.server(), json!({"display_name": "Ghost", "creator_user_id": "031448ab-178b-4d43-b31b-28f16c3c52a9"}))
+        .await;
+    r.assert_error(404, "USER_NOT_FOUND");
+    let all = h.get("/api/v1/teams", &h.server()).await.assert_ok();
+    assert_eq!(
+        all["items"].as_array().unwrap().len(),
+        1,
+        "the failed create left no team"
+    );
+}
+
+async fn memberships_and_member_profiles(env: Env) {
+    let h = harness(&env).await;
+    let (a, at_a, _) = h.sign_up("a@example.com", "password123").await;
+    let (b, at_b, _) = h.sign_up("b@example.com", "password123").await;
+    let v = h
+        .post(
+            "/api/v1/teams",
+            &h.server(),
+            json!({"display_name": "T", "creator_user_id": a}),
+        )
+        .await
+        .assert_ok();
+    let t = v["id"].as_str().unwrap().to_owned();
+    let r = h
+        .post(
+            &format!("/api/v1/team-memberships/{t}/{b}"),
+            &h.server(),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.json(), json!({"team_id": t, "user_id": b}));
+    h.post(
+        &format!("/api/v1/team-memberships/{t}/{b}"),
+        &h.server(),
+        json!({}),
+    )
+    .await
+    .assert_error(409, "TEAM_MEMBERSHIP_ALREADY_EXISTS");
+    h.post(
+        &format!("/api/v1/team-memberships/{t}/{b}"),
+        &as_user(&h, &at_a),
+        json!({}),
+    )
+    .await
+    .assert_error(401, "INSUFFICIENT_ACCESS_TYPE");
+    let members = h
+        .get(&format!("/api/v1/users?team_id={t}"), &h.server())
+        .await
+        .assert_ok();
+    assert_eq!(members["items"].as_array().unwrap().len(), 2);
+
+    // Profiles.
+    let ua = as_user(&h, &at_a);
+    let r = h.get("/api/v1/team-member-profiles", &ua).await;
+    assert_eq!(
+        (r.status.as_u16(), r.text()),
+        (400, "team_id is required for access type client".into())
+    );
+    h.get(&format!("/api/v1/team-member-profiles?team_id={t}"), &ua)
+        .await
+        .assert_error(401, "TEAM_PERMISSION_REQUIRED");
+    let own = h
+        .get(
+            &format!("/api/v1/team-member-profiles?team_id={t}&user_id=me"),
+            &ua,
+        )
+        .await
+        .assert_ok();
+    assert_eq!(
+        own["items"],
+        json!([{"team_id": t, "user_id": a, "display_name": null, "profile_image_url": null}])
+    );
+    let v = h
+        .patch(
+            &format!("/api/v1/team-member-profiles/{t}/me"),
+            &ua,
+            json!({"display_name": "Alice in T"}),
+        )
+        .await
+        .assert_ok();
+    assert_eq!(v["display_name"], "Alice in T");
+    let r = h
+        .patch(
+            &format!("/api/v1/team-member-profiles/{t}/{b}"),
+            &ua,
+            json!({"display_name": "x"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.text()),
+        (403, "Cannot update another user's profile".into())
+    );
+    let all = h
+        .get(
+            &format!("/api/v1/team-member-profiles?team_id={t}"),
+            &h.server(),
+        )
+        .await
+        .assert_ok();
+    let items = all["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(
+        items[0]["user_id"],
+        a.as_str(),
+        "membership order: the creator first"
+    );
+    assert_eq!(items[0]["user"]["primary_email"], "a@example.com");
+    h.post(
+        &format!("/api/v1/team-permissions/{t}/{a}/$read_members"),
+        &h.server(),
+        json!({}),
+    )
+    .await
+    .assert_ok();
+    let all = h
+        .get(&format!("/api/v1/team-member-profiles?team_id={t}"), &ua)
+        .await
+        .assert_ok();
+    assert_eq!(all["items"].as_array().unwrap().len(), 2);
+    assert!(
+        all["items"][0].get("user").is_none(),
+        "clients get no user object"
+    );
+
+    // Removal: others need $remove_members, leaving is always allowed.
+    h.delete(&format!("/api/v1/team-memberships/{t}/{b}"), &ua)
+        .await
+        .assert_error(401, "TEAM_PERMISSION_REQUIRED");
+    let ub = as_user(&h, &at_b);
+    h.delete(&format!("/api/v1/team-memberships/{t}/me"), &ub)
+        .await
+        .assert_ok();
+    h.delete(&format!("/api/v1/team-memberships/{t}/{b}"), &h.server())
+        .await
+        .assert_error(404, "TEAM_MEMBERSHIP_NOT_FOUND");
+    h.get(&format!("/api/v1/teams/{t}"), &ub)
+        .await
+        .assert_error(404, "TEAM_MEMBERSHIP_NOT_FOUND");
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn permission_definitions_grants_and_checks(env: Env) {
+    let h = harness(&env).await;
+    let admin = h.admin();
+    let defs = "/api/v1/team-permission-definitions";
+    let list = h.get(defs, &admin).await.assert_ok();
+    assert_eq!(
+        ids(&list),
+        [
+            "$delete_team",
+            "$invite_members",
+            "$manage_api_keys",
+            "$read_members",
+            "$remove_members",
+            "$update_team"
+        ]
+    );
+    let r = h
+        .post(defs, &admin, json!({"id": "reader", "description": "Reads", "contained_permission_ids": ["$read_members"]}))
+        .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        r.json(),
+        json!({"id": "reader", "description": "Reads", "contained_permission_ids": ["$read_members"]})
+    );
+    h.post(
+        defs,
+        &admin,
+        json!({"id": "editor", "contained_permission_ids": ["reader", "$update_team"]}),
+    )
+    .await
+    .assert_ok();
+    h.post(defs, &admin, json!({"id": "reader"}))
+        .await
+        .assert_error(400, "PERMISSION_ID_ALREADY_EXISTS");
+    h.post(
+        defs,
+        &admin,
+        json!({"id": "x", "contained_permission_ids": ["nope"]}),
+    )
+    .await
+    .assert_error(400, "CONTAINED_PERMISSION_NOT_FOUND");
+    h.post(defs, &admin, json!({"id": "Bad-Id"}))
+        .await
+        .assert_error(400, "SCHEMA_ERROR");
+    h.post(defs, &h.server(), json!({"id": "y"}))
+        .await
+        .assert_error(401, "INSUFFICIENT_ACCESS_TYPE");
+    // A cycle is refused when saved.
+    let r = h
+        .patch(
+            &format!("{defs}/reader"),
+            &admin,
+            json!({"contained_permission_ids": ["editor"]}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    // Project definitions share the id namespace and cannot contain team ones.
+    let pdefs = "/api/v1/project-permission-definitions";
+    h.post(pdefs, &admin, json!({"id": "reader"}))
+        .await
+        .assert_error(400, "PERMISSION_ID_ALREADY_EXISTS");
+    h.post(
+        pdefs,
+        &admin,
+        json!({"id": "billing", "contained_permission_ids": ["reader"]}),
+    )
+    .await
+    .assert_error(400, "CONTAINED_PERMISSION_NOT_FOUND");
+    h.post(pdefs, &admin, json!({"id": "billing"}))
+        .await
+        .assert_ok();
+    assert_eq!(ids(&h.get(pdefs, &admin).await.assert_ok()), ["billing"]);
+
+    // Grants and recursive listing.
+    let (u, at, _) = h.sign_up("member@example.com", "password123").await;
+    let t = h
+        .post(
+            "/api/v1/teams",
+            &h.server(),
+            json!({"display_name": "T", "creator_user_id": u}),
+        )
+        .await
+        .assert_ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = h
+        .post(
+            &format!("/api/v1/team-permissions/{t}/{u}/editor"),
+            &h.server(),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        r.json(),
+        json!({"id": "editor", "team_id": t, "user_id": u})
+    );
+    h.post(
+        &format!("/api/v1/team-permissions/{t}/{u}/billing"),
+        &h.server(),
+        json!({}),
+    )
+    .await
+    .assert_error(404, "WRONG_PERMISSION_SCOPE");
+    h.post(
+        &format!("/api/v1/team-permissions/{t}/{u}/missing"),
+        &h.server(),
+        json!({}),
+    )
+    .await
+    .assert_error(404, "PERMISSION_NOT_FOUND");
+    let me = as_user(&h, &at);
+    let direct = h
+        .get(
+            &format!("/api/v1/team-permissions?team_id={t}&user_id=me"),
+            &me,
+        )
+        .await
+        .assert_ok();
+    assert_eq!(ids(&direct), ["editor"]);
+    let all = h
+        .get(
+            &format!("/api/v1/team-permissions?team_id={t}&user_id=me&recursive=true"),
+            &me,
+        )
+        .await
+        .assert_ok();
+    assert_eq!(
+        ids(&all),
+        ["$read_members", "$update_team", "editor", "reader"]
+    );
+    let one = h
+        .get(
+            "/api/v1/team-permissions?user_id=me&recursive=true&permission_id=$read_members",
+            &me,
+        )
+        .await
+        .assert_ok();
+    assert_eq!(ids(&one), ["$read_members"]);
+    let r = h
+        .get(&format!("/api/v1/team-permissions?team_id={t}"), &me)
+        .await;
+    assert_eq!(r.status, 403);
+    let project = h
+        .postern
+        .projects()
+        .get(&h.project.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let uid: uuid::Uuid = u.parse().unwrap();
+    let tid: uuid::Uuid = t.parse().unwrap();
+    let perms = h.postern.permissions();
+    assert!(
+        perms
+            .has_permission(&project, uid, Some(tid), "$read_members")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !perms
+            .has_permission(&project, uid, Some(tid), "$delete_team")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !perms
+            .has_permission(&project, uid, None, "reader")
+            .await
+            .unwrap()
+    );
+
+    // Renaming rewrites references and grants; deleting removes grants.
+    let v = h
+        .patch(
+            &format!("{defs}/reader"),
+            &admin,
+            json!({"id": "viewer", "contained_permission_ids": ["$read_members"]}),
+        )
+        .await
+        .assert_ok();
+    assert_eq!(v["id"], "viewer");
+    let list = h.get(defs, &admin).await.assert_ok();
+    let editor = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == "editor")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        editor["contained_permission_ids"],
+        json!(["$update_team", "viewer"])
+    );
+    h.patch(&format!("{defs}/$read_members"), &admin, json!({}))
+        .await
+        .assert_error(404, "PERMISSION_NOT_FOUND");
+    assert_eq!(
+        h.delete(&format!("{defs}/editor"), &admin)
+            .await
+            .assert_ok(),
+        json!({"success": true})
+    );
+    let direct = h
+        .get(
+            &format!("/api/v1/team-permissions?team_id={t}&user_id=me"),
+            &me,
+        )
+        .await
+        .assert_ok();
+    assert_eq!(ids(&direct), Vec::<String>::new());
+    h.delete(&format!("{defs}/editor"), &admin)
+        .await
+        .assert_error(404, "PERMISSION_NOT_FOUND");
+    // Revoking: only direct grants.
+    h.post(
+        &format!("/api/v1/team-permissions/{t}/{u}/$invite_members"),
+        &h.server(),
+        json!({}),
+    )
+    .await
+    .assert_ok();
+    h.delete(
+        &format!("/api/v1/team-permissions/{t}/{u}/$invite_members"),
+        &h.server(),
+    )
+    .await
+    .assert_ok();
+    h.delete(
+        &format!("/api/v1/team-permissions/{t}/{u}/$invite_members"),
+        &h.server(),
+    )
+    .await
+    .assert_error(401, "TEAM_PERMISSION_NOT_FOUND");
+
+    // Project permissions.
+    let r = h
+        .post(
+            &format!("/api/v1/project-permissions/{u}/billing"),
+            &h.server(),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.json(), json!({"id": "billing", "user_id": u}));
+    h.post(
+        &format!("/api/v1/project-permissions/{u}/viewer"),
+        &h.server(),
+        json!({}),
+    )
+    .await
+    .assert_error(404, "WRONG_PERMISSION_SCOPE");
+    h.post(
+        &format!("/api/v1/project-permissions/{u}/$read_members"),
+        &h.server(),
+        json!({}),
+    )
+    .await
+    .assert_error(404, "PERMISSION_NOT_FOUND");
+    let v = h
+        .get("/api/v1/project-permissions?user_id=me", &me)
+        .await
+        .assert_ok();
+    assert_eq!(v["items"], json!([{"id": "billing", "user_id": u}]));
+    let project = h
+        .postern
+        .projects()
+        .get(&h.project.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        perms
+            .has_permission(&project, uid, None, "billing")
+            .await
+            .unwrap()
+    );
+    h.delete(
+        &format!("/api/v1/project-permissions/{u}/billing"),
+        &h.server(),
+    )
+    .await
+    .assert_ok();
+    h.delete(
+        &format!("/api/v1/project-permissions/{u}/billing"),
+        &h.server(),
+    )
+    .await
+    .assert_error(404, "PERMISSION_NOT_FOUND");
+}
+
+async fn default_permissions_are_granted(env: Env) {
+    let h = harness(&env).await;
+    let admin = h.admin();
+    for (path, body) in [
+        (
+            "/api/v1/team-permission-definitions",
+            json!({"id": "member", "contained_permission_ids": ["$read_members"]}),
+        ),
+        (
+            "/api/v1/team-permission-definitions",
+            json!({"id": "admin", "contained_permission_ids": ["member", "$remove_members"]}),
+        ),
+        (
+            "/api/v1/project-permission-definitions",
+            json!({"id": "customer"}),
+        ),
+    ] {
+        h.post(path, &admin, body).await.assert_ok();
+    }
+    let r = h
+        .patch(
+            "/api/v1/internal/config/override/environment",
+            &admin,
+            json!({"config_override_string": json!({
+                "rbac.defaultPermissions": {"teamCreator": {"admin": true}, "teamMember": {"member": true}, "signUp": {"customer": true}},
+                "teams.createPersonalTeamOnSignUp": true
+            }).to_string()}),
+        )
+        .await;
+    r.assert_ok();
+    let (u, at, _) = h.sign_up("d@example.com", "password123").await;
+    let me = as_user(&h, &at);
+    let v = h
+        .get("/api/v1/project-permissions?user_id=me", &me)
+        .await
+        .assert_ok();
+    assert_eq!(ids(&v), ["customer"]);
+    let v = h
+        .get("/api/v1/team-permissions?user_id=me&recursive=true", &me)
+        .await
+        .assert_ok();
+    assert_eq!(
+        ids(&v),
+        ["$read_members", "$remove_members", "admin", "member"],
+        "the personal team's creator"
+    );
+    let (v2, _, _) = h.sign_up("e@example.com", "password123").await;
+    let t = h
+        .post(
+            "/api/v1/teams",
+            &h.server(),
+            json!({"display_name": "Shared", "creator_user_id": u}),
+        )
+        .await
+        .assert_ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    h.post(
+        &format!("/api/v1/team-memberships/{t}/{v2}"),
+        &h.server(),
+        json!({}),
+    )
+    .await
+    .assert_ok();
+    let v = h
+        .get(
+            &format!("/api/v1/team-permissions?team_id={t}&user_id={v2}"),
+            &h.server(),
+        )
+        .await
+        .assert_ok();
+    assert_eq!(ids(&v), ["member"]);
+}
+
+async fn team_delete_is_atomic_and_leaves_no_orphans(env: Env) {
+    let h = harness_with(&env, cfg_with(|c| c.api_keys.enabled.team = true)).await;
+    let (u, _, _) = h.sign_up("del@example.com", "password123").await;
+    let uid: uuid::Uuid = u.parse().unwrap();
+    let t = h
+        .post(
+            "/api/v1/teams",
+            &h.server(),
+            json!({"display_name": "Doomed", "creator_user_id": u}),
+        )
+        .await
+        .assert_ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tid: uuid::Uuid = t.parse().unwrap();
+    h.post(
+        &format!("/api/v1/team-permissions/{t}/{u}/$read_members"),
+        &h.server(),
+        json!({}),
+    )
+    .await
+    .assert_ok();
+    h.patch(
+        &format!("/api/v1/users/{u}"),
+        &h.server(),
+        json!({"selected_team_id": t}),
+    )
+    .await
+    .assert_ok();
+    let store = h.postern.store();
+    let key = ApiKeyRecord {
+        project_id: h.project.id.clone(),
+        id: uuid::Uuid::new_v4(),
+        owner: ApiKeyOwner::Team(tid),
+        description: "team key".into(),
+        is_public: false,
+        secret_hash: "hash-of-a-team-key".into(),
+        last_four: "abcd".into(),
+        created_at_millis: 1,
+        expires_at_millis: None,
+        revoked_at_millis: None,
+    };
+    store.api_keys().insert(&key).await.unwrap();
+
+    // A failure between the steps of a delete (the transaction dropped half-way) leaves
+    // everything as it was.
+    {
+        let tx = store.begin().await.unwrap();
+        assert_eq!(
+            tx.api_keys()
+                .delete_for_team(&h.project.id, tid)
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(tx.teams().delete(&h.project.id, tid).await.unwrap());
+        drop(tx); // the injected failure: no commit
+    }
+    let pid = &h.project.id;
+    assert!(store.teams().get(pid, tid).await.unwrap().is_some());
+    assert!(
+        store
+            .teams()
+            .get_member(pid, tid, uid)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        store
+            .api_keys()
+            .list_for_team(pid, tid)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .permissions()
+            .list_team(pid, Some(tid), None)
+            .await
+            .unwrap(),
+        vec![PermissionGrantRecord {
+            project_id: pid.clone(),
+            team_id: Some(tid),
+            user_id: uid,
+            permission_id: "$read_members".into()
+        }]
+    );
+    assert_eq!(
+        store
+            .users()
+            .get(pid, uid)
+            .await
+            .unwrap()
+            .unwrap()
+            .selected_team_id,
+        Some(tid)
+    );
+
+    // A completed delete leaves no orphan row.
+    h.delete(&format!("/api/v1/teams/{t}"), &h.server())
+        .await
+        .assert_ok();
+    assert!(store.teams().get(pid, tid).await.unwrap().is_none());
+    assert!(
+        store
+            .teams()
+            .list_members(pid, tid)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .api_keys()
+            .list_for_team(pid, tid)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .permissions()
+            .list_team(pid, Some(tid), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .users()
+            .get(pid, uid)
+            .await
+            .unwrap()
+            .unwrap()
+            .selected_team_id,
+        None
+    );
+    let v = h
+        .get(&format!("/api/v1/users/{u}"), &h.server())
+        .await
+        .assert_ok();
+    assert_eq!(v["selected_team"], Value::Null);
+}
