@@ -55,7 +55,8 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use bytes::Bytes;
-use postern_core::api_keys::{ApiKeyHeader, ApiKeyUserAuth};
+use postern_core::api_keys::{ApiKeyHeader, ApiKeyTeamAuth, ApiKeyUserAuth};
+use postern_core::permissions::RequiredPermission;
 use postern_core::rest::{
     ApiPrefix, MAX_BODY_BYTES, error_response, payload_too_large, unauthorized_response,
 };
@@ -262,6 +263,56 @@ impl FromRequest for ApiKeyUser {
             req,
             move |p, h| async move { p.require_api_key_user(&h, &header.0).await.map(ApiKeyUser) },
             unauthorized_response,
+        )
+    }
+}
+
+/// A request carrying a valid team API key (header as for [`ApiKeyUser`]). Rejects with 401
+/// and Stack's error body.
+#[derive(Debug, Clone)]
+pub struct ApiKeyTeam(pub ApiKeyTeamAuth);
+
+impl FromRequest for ApiKeyTeam {
+    type Error = Rejection;
+    type Future = Extraction<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let header = req
+            .app_data::<web::Data<ApiKeyHeader>>()
+            .map(|h| h.get_ref().clone())
+            .unwrap_or_default();
+        extract_rendered(
+            req,
+            move |p, h| async move { p.require_api_key_team(&h, &header.0).await.map(ApiKeyTeam) },
+            unauthorized_response,
+        )
+    }
+}
+
+/// A signed-in user holding the [`RequiredPermission`] registered as app data on the
+/// route's resource or scope (`web::Data::new(RequiredPermission::project("billing"))`).
+/// Rejects with Stack's error body; without the app data the request is refused with a
+/// 500, so a forgotten registration never lets anyone in.
+#[derive(Debug, Clone)]
+pub struct Permitted(pub Auth);
+
+impl FromRequest for Permitted {
+    type Error = Rejection;
+    type Future = Extraction<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let required = req
+            .app_data::<web::Data<RequiredPermission>>()
+            .map(|r| r.get_ref().clone());
+        extract_rendered(
+            req,
+            move |p, h| async move {
+                let required = required.ok_or_else(|| {
+                    Error::Internal("no RequiredPermission app data on this route".into())
+                })?;
+                p.require_permission(&h, &required).await.map(Permitted)
+            },
+            error_response,
         )
     }
 }

@@ -47,7 +47,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use http::StatusCode;
 use http::request::Parts;
-use postern_core::api_keys::{ApiKeyHeader, ApiKeyUserAuth};
+use postern_core::api_keys::{ApiKeyHeader, ApiKeyTeamAuth, ApiKeyUserAuth};
+use postern_core::permissions::RequiredPermission;
 use postern_core::rest::{
     ApiPrefix, MAX_BODY_BYTES, error_response, payload_too_large, unauthorized_response,
 };
@@ -201,5 +202,70 @@ where
             .await
             .map(ApiKeyUser)
             .map_err(|e| unauthorized_response(&e, &parts.headers).map(Body::from))
+    }
+}
+
+/// A request carrying a valid team API key (header as for [`ApiKeyUser`]). Rejects with 401
+/// and Stack's error body.
+#[derive(Debug, Clone)]
+pub struct ApiKeyTeam(pub ApiKeyTeamAuth);
+
+impl<S> FromRequestParts<S> for ApiKeyTeam
+where
+    Postern: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .extensions
+            .get::<ApiKeyHeader>()
+            .cloned()
+            .unwrap_or_default();
+        Postern::from_ref(state)
+            .require_api_key_team(&parts.headers, &header.0)
+            .await
+            .map(ApiKeyTeam)
+            .map_err(|e| unauthorized_response(&e, &parts.headers).map(Body::from))
+    }
+}
+
+/// A signed-in user holding the [`RequiredPermission`] set on the route as an extension
+/// (`.route_layer(Extension(RequiredPermission::project("billing")))`). Rejects with Stack's
+/// error body (`TEAM_PERMISSION_REQUIRED`, `PROJECT_PERMISSION_REQUIRED`, ...); a route
+/// without the extension is refused with a 500, so a forgotten layer never lets anyone in.
+///
+/// ```no_run
+/// use axum::{Extension, Router, routing::get};
+/// use postern_axum::Permitted;
+/// use postern_core::permissions::RequiredPermission;
+/// # fn app(postern: postern_core::Postern) -> Router {
+/// Router::new()
+///     .route("/invoices", get(|Permitted(auth): Permitted| async move { auth.project.id }))
+///     .route_layer(Extension(RequiredPermission::project("billing")))
+///     .with_state(postern)
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Permitted(pub Auth);
+
+impl<S> FromRequestParts<S> for Permitted
+where
+    Postern: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Some(required) = parts.extensions.get::<RequiredPermission>().cloned() else {
+            let e = Error::Internal("no RequiredPermission extension on this route".into());
+            return Err(reject(&e, parts));
+        };
+        Postern::from_ref(state)
+            .require_permission(&parts.headers, &required)
+            .await
+            .map(Permitted)
+            .map_err(|e| reject(&e, parts))
     }
 }

@@ -192,6 +192,49 @@ impl Postern {
     }
 }
 
+/// An app request authenticated by a team API key.
+#[derive(Debug, Clone)]
+pub struct ApiKeyTeamAuth {
+    /// The key's project.
+    pub project: Project,
+    /// The key's team.
+    pub team: crate::teams::Team,
+    /// The key (no secret in it).
+    pub key: ApiKeyRecord,
+}
+
+impl Postern {
+    /// Authenticates an app request by the team API key in `header` (one point lookup, one
+    /// HMAC, then the team). Backs the adapters' `ApiKeyTeam` extractors.
+    pub async fn require_api_key_team(
+        &self,
+        headers: &http::HeaderMap,
+        header: &str,
+    ) -> Result<ApiKeyTeamAuth> {
+        let key = headers
+            .get(header)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(Error::ApiKeyNotFound)?;
+        let (project, record) = self
+            .api_keys()
+            .authenticate(key.trim(), KeyType::Team)
+            .await?;
+        let ApiKeyOwner::Team(team_id) = record.owner else {
+            return Err(Error::ApiKeyNotFound);
+        };
+        let team = self
+            .teams()
+            .get(&project, team_id)
+            .await?
+            .ok_or(Error::ApiKeyNotFound)?;
+        Ok(ApiKeyTeamAuth {
+            project,
+            team,
+            key: record,
+        })
+    }
+}
+
 /// A key as shown after creation: the record and, once, the full key string.
 #[derive(Clone, PartialEq)]
 pub struct CreatedKey {
@@ -277,6 +320,21 @@ impl ApiKeys<'_> {
             .store
             .api_keys()
             .list_for_user(&project.id, user_id)
+            .await?)
+    }
+
+    /// A team's keys, newest first.
+    pub async fn list_for_team(
+        &self,
+        project: &Project,
+        team_id: Uuid,
+    ) -> Result<Vec<ApiKeyRecord>> {
+        Ok(self
+            .p
+            .inner
+            .store
+            .api_keys()
+            .list_for_team(&project.id, team_id)
             .await?)
     }
 

@@ -334,6 +334,14 @@ pub enum Error {
         /// The missing permission.
         permission_id: String,
     },
+    /// `PROJECT_PERMISSION_REQUIRED`.
+    #[error("User {user_id} does not have permission {permission_id}.")]
+    ProjectPermissionRequired {
+        /// The user.
+        user_id: Uuid,
+        /// The missing permission.
+        permission_id: String,
+    },
     /// `TEAM_PERMISSION_NOT_FOUND`: no direct grant to revoke.
     #[error("User {user_id} does not have permission {permission_id} in team {team_id}.")]
     TeamPermissionNotFound {
@@ -365,6 +373,9 @@ pub enum Error {
         "Contained permission with ID \"{0}\" not found. Make sure you created it on the dashboard."
     )]
     ContainedPermissionNotFound(String),
+    /// `TEAM_INVITATION_RESTRICTED_USER_NOT_ALLOWED`.
+    #[error("Restricted users cannot accept team invitations. Reason: {}. Please complete the onboarding process before accepting team invitations.", .0.as_str())]
+    TeamInvitationRestrictedUserNotAllowed(RestrictedReason),
     /// `EXPECTED_INTERNAL_PROJECT`.
     #[error("The project ID is expected to be internal.")]
     ExpectedInternalProject,
@@ -490,8 +501,12 @@ impl Error {
             Error::AdminAccessTokenIsNotAdmin => "ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN",
             Error::ExpectedInternalProject => "EXPECTED_INTERNAL_PROJECT",
             Error::TeamNotFound(_) => "TEAM_NOT_FOUND",
+            Error::TeamInvitationRestrictedUserNotAllowed(_) => {
+                "TEAM_INVITATION_RESTRICTED_USER_NOT_ALLOWED"
+            }
             Error::TeamMembershipAlreadyExists => "TEAM_MEMBERSHIP_ALREADY_EXISTS",
             Error::TeamPermissionRequired { .. } => "TEAM_PERMISSION_REQUIRED",
+            Error::ProjectPermissionRequired { .. } => "PROJECT_PERMISSION_REQUIRED",
             Error::TeamPermissionNotFound { .. } => "TEAM_PERMISSION_NOT_FOUND",
             Error::PermissionNotFound(_) => "PERMISSION_NOT_FOUND",
             Error::WrongPermissionScope { .. } => "WRONG_PERMISSION_SCOPE",
@@ -558,9 +573,11 @@ impl Error {
             | Error::AdminAccessTokenIsNotAdmin
             | Error::ExpectedInternalProject
             | Error::TeamPermissionRequired { .. }
+            | Error::ProjectPermissionRequired { .. }
             | Error::TeamPermissionNotFound { .. }
             | Error::RefreshTokenNotFoundOrExpired => StatusCode::UNAUTHORIZED,
-            Error::RestrictedUserNotAllowed(_) => StatusCode::FORBIDDEN,
+            Error::RestrictedUserNotAllowed(_)
+            | Error::TeamInvitationRestrictedUserNotAllowed(_) => StatusCode::FORBIDDEN,
             Error::UserNotFound
             | Error::TeamMembershipNotFound { .. }
             | Error::ApiKeyNotFound
@@ -646,6 +663,13 @@ impl Error {
             Error::AdminAccessTokenExpired(at) => Some(json!({ "expired_at_millis": at })),
             Error::MultiFactorAuthenticationRequired(code) => Some(json!({ "attempt_code": code })),
             Error::TeamNotFound(t) => Some(json!({ "team_id": t })),
+            Error::ProjectPermissionRequired {
+                user_id,
+                permission_id,
+            } => Some(json!({ "user_id": user_id, "permission_id": permission_id })),
+            Error::TeamInvitationRestrictedUserNotAllowed(r) => {
+                Some(json!({ "restricted_reason": r.to_json() }))
+            }
             Error::TeamPermissionRequired {
                 team_id,
                 user_id,
@@ -880,6 +904,7 @@ mod tests {
             Error::MultiFactorAuthenticationRequired("c".into()),
             Error::InvalidTotpCode,
             Error::TeamNotFound(u),
+            Error::TeamInvitationRestrictedUserNotAllowed(RestrictedReason::Anonymous),
             Error::TeamMembershipAlreadyExists,
             Error::TeamPermissionRequired {
                 team_id: u,
@@ -892,6 +917,10 @@ mod tests {
                 permission_id: "p".into(),
             },
             Error::PermissionNotFound("p".into()),
+            Error::ProjectPermissionRequired {
+                user_id: u,
+                permission_id: "p".into(),
+            },
             Error::WrongPermissionScope {
                 permission_id: "p".into(),
                 expected_scope: "team",

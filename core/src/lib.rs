@@ -52,6 +52,7 @@ pub mod api_keys;
 pub mod codes;
 pub mod contact_channels;
 pub mod email;
+pub mod invitations;
 pub mod mfa;
 pub mod otp;
 pub mod permissions;

@@ -684,6 +684,84 @@ impl Permissions<'_> {
     }
 }
 
+/// What an app route requires: a permission, project-wide or in the team named by a
+/// request header. Set per route (an axum extension, actix app data) for the adapters'
+/// `Permitted` extractors.
+///
+/// ```
+/// use postern_core::permissions::RequiredPermission;
+/// let billing = RequiredPermission::project("billing");
+/// let edit = RequiredPermission::team("$update_team", "x-team-id");
+/// # let _ = (billing, edit);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequiredPermission {
+    /// The permission id.
+    pub permission: String,
+    /// For team permissions: the request header carrying the team id.
+    pub team_header: Option<String>,
+}
+
+impl RequiredPermission {
+    /// A project permission.
+    pub fn project(permission: impl Into<String>) -> Self {
+        Self {
+            permission: permission.into(),
+            team_header: None,
+        }
+    }
+
+    /// A team permission in the team whose id is in `team_header`.
+    pub fn team(permission: impl Into<String>, team_header: impl Into<String>) -> Self {
+        Self {
+            permission: permission.into(),
+            team_header: Some(team_header.into()),
+        }
+    }
+}
+
+impl Postern {
+    /// Authenticates an app request's user (as `require_user`) and requires a permission:
+    /// `TEAM_PERMISSION_REQUIRED` / `PROJECT_PERMISSION_REQUIRED` when missing (a team
+    /// that is not the user's is `TEAM_MEMBERSHIP_NOT_FOUND`). Backs the `Permitted`
+    /// extractors.
+    pub async fn require_permission(
+        &self,
+        headers: &http::HeaderMap,
+        required: &RequiredPermission,
+    ) -> Result<crate::rest::Auth> {
+        let auth = self.require_user(headers).await?;
+        let user = auth.user_id().ok_or(Error::UserAuthenticationRequired)?;
+        match &required.team_header {
+            Some(h) => {
+                let team = headers
+                    .get(h.as_str())
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| Uuid::parse_str(v.trim()).ok())
+                    .ok_or_else(|| {
+                        Error::bad_request(format!("A team id is required in the {h} header"))
+                    })?;
+                self.permissions()
+                    .require_team_permission(&auth.project, user, team, &required.permission)
+                    .await?;
+            }
+            None => {
+                if !self
+                    .permissions()
+                    .has_permission(&auth.project, user, None, &required.permission)
+                    .await?
+                {
+                    return Err(Error::ProjectPermissionRequired {
+                        user_id: user,
+                        permission_id: required.permission.clone(),
+                    });
+                }
+            }
+        }
+        Ok(auth)
+    }
+}
+
 /// Grants the config's default permissions of `kind` through `repos` (inside the creating
 /// transaction). Defaults naming a definition that no longer exists are skipped.
 pub(crate) async fn grant_defaults(

@@ -15,6 +15,7 @@ contract_suite!(
     permission_definitions_grants_and_checks,
     default_permissions_are_granted,
     team_delete_is_atomic_and_leaves_no_orphans,
+    invitations_send_list_accept_and_delete,
 );
 
 fn cfg_with(f: impl FnOnce(&mut ProjectConfig)) -> ProjectConfig {
@@ -846,4 +847,230 @@ async fn team_delete_is_atomic_and_leaves_no_orphans(env: Env) {
         .await
         .assert_ok();
     assert_eq!(v["selected_team"], Value::Null);
+}
+
+const INVITE_CALLBACK: &str = "http://localhost:3000/handler/team-invitation";
+
+async fn invitations_send_list_accept_and_delete(env: Env) {
+    let h = harness_mail(&env, ProjectConfig::default()).await;
+    let (owner, at_owner, _) = h.sign_up("owner@example.com", "password123").await;
+    let t = h
+        .post(
+            "/api/v1/teams",
+            &h.server(),
+            json!({"display_name": "Crew", "creator_user_id": owner}),
+        )
+        .await
+        .assert_ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let uo = as_user(&h, &at_owner);
+    let send = |email: &'static str| json!({"team_id": t, "email": email, "callback_url": INVITE_CALLBACK});
+    h.post(
+        "/api/v1/team-invitations/send-code",
+        &uo,
+        send("guest@example.com"),
+    )
+    .await
+    .assert_error(401, "TEAM_PERMISSION_REQUIRED");
+    for p in ["$invite_members", "$read_members", "$remove_members"] {
+        h.post(
+            &format!("/api/v1/team-permissions/{t}/{owner}/{p}"),
+            &h.server(),
+            json!({}),
+        )
+        .await
+        .assert_ok();
+    }
+    let v = h
+        .post(
+            "/api/v1/team-invitations/send-code",
+            &uo,
+            send("guest@example.com"),
+        )
+        .await
+        .assert_ok();
+    assert_eq!(v["success"], true);
+    let id = v["id"].as_str().unwrap().to_owned();
+    h.post(
+        "/api/v1/team-invitations/send-code",
+        &uo,
+        json!({"team_id": t, "email": "x@example.com", "callback_url": "https://evil.example.com"}),
+    )
+    .await
+    .assert_error(400, "REDIRECT_URL_NOT_WHITELISTED");
+    h.post(
+        "/api/v1/team-invitations/send-code",
+        &h.server(),
+        json!({"team_id": "031448ab-178b-4d43-b31b-28f16c3c52a9", "email": "x@example.com", "callback_url": INVITE_CALLBACK}),
+    )
+    .await
+    .assert_error(404, "TEAM_NOT_FOUND");
+    let mail = &h.mails("guest@example.com", "join", 1).await[0];
+    assert_eq!(mail.subject(), "You have been invited to join Crew");
+    let code = mail.code_after(INVITE_CALLBACK).unwrap();
+
+    let list = h
+        .get(&format!("/api/v1/team-invitations?team_id={t}"), &uo)
+        .await
+        .assert_ok();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list["items"][0]["recipient_email"], "guest@example.com");
+    assert_eq!(list["items"][0]["team_display_name"], "Crew");
+    let r = h.get("/api/v1/team-invitations", &h.server()).await;
+    assert_eq!(
+        (r.status.as_u16(), r.text()),
+        (400, "Must specify either team_id or user_id".into())
+    );
+
+    // The guest: no user → 401; verified email lists the invitation; accepting joins.
+    h.post(
+        "/api/v1/team-invitations/accept",
+        &h.client(),
+        json!({"code": code}),
+    )
+    .await
+    .assert_error(401, "USER_AUTHENTICATION_REQUIRED");
+    let guest = h
+        .post(
+            "/api/v1/users",
+            &h.server(),
+            json!({"primary_email": "guest@example.com", "primary_email_verified": true}),
+        )
+        .await
+        .json();
+    let gid = guest["id"].as_str().unwrap().to_owned();
+    let s = h
+        .post(
+            "/api/v1/auth/sessions",
+            &h.server(),
+            json!({"user_id": gid}),
+        )
+        .await
+        .assert_ok();
+    let ug = as_user(&h, s["access_token"].as_str().unwrap());
+    let mine = h
+        .get("/api/v1/team-invitations?user_id=me", &ug)
+        .await
+        .assert_ok();
+    assert_eq!(mine["items"][0]["id"], id.as_str());
+    let v = h
+        .post(
+            "/api/v1/team-invitations/accept/details",
+            &ug,
+            json!({"code": code}),
+        )
+        .await
+        .assert_ok();
+    assert_eq!(v, json!({"team_id": t, "team_display_name": "Crew"}));
+    h.post(
+        "/api/v1/team-invitations/accept/check-code",
+        &ug,
+        json!({"code": code}),
+    )
+    .await
+    .assert_ok();
+    assert_eq!(
+        h.post(
+            "/api/v1/team-invitations/accept",
+            &ug,
+            json!({"code": code})
+        )
+        .await
+        .assert_ok(),
+        json!({})
+    );
+    h.get(&format!("/api/v1/teams/{t}"), &ug).await.assert_ok();
+    h.post(
+        "/api/v1/team-invitations/accept",
+        &ug,
+        json!({"code": code}),
+    )
+    .await
+    .assert_error(409, "VERIFICATION_CODE_ALREADY_USED");
+    let list = h
+        .get(&format!("/api/v1/team-invitations?team_id={t}"), &uo)
+        .await
+        .assert_ok();
+    assert_eq!(list["items"], json!([]), "used invitations are not listed");
+
+    // Accept by id needs a verified matching email; deleting is scoped to the team.
+    let v = h
+        .post(
+            "/api/v1/team-invitations/send-code",
+            &uo,
+            send("second@example.com"),
+        )
+        .await
+        .assert_ok();
+    let id2 = v["id"].as_str().unwrap().to_owned();
+    h.post(
+        &format!("/api/v1/team-invitations/{id2}/accept?user_id=me"),
+        &ug,
+        json!({}),
+    )
+    .await
+    .assert_error(404, "VERIFICATION_CODE_NOT_FOUND");
+    let other_team = h
+        .post(
+            "/api/v1/teams",
+            &h.server(),
+            json!({"display_name": "Other"}),
+        )
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    h.delete(
+        &format!("/api/v1/team-invitations/{id2}?team_id={other_team}"),
+        &h.server(),
+    )
+    .await
+    .assert_error(404, "VERIFICATION_CODE_NOT_FOUND");
+    let r = h
+        .delete(&format!("/api/v1/team-invitations/{id2}"), &h.server())
+        .await;
+    assert_eq!(r.status, 400);
+    h.delete(&format!("/api/v1/team-invitations/{id2}?team_id={t}"), &uo)
+        .await
+        .assert_ok();
+    // Anonymous users cannot accept.
+    let v = h
+        .post(
+            "/api/v1/team-invitations/send-code",
+            &uo,
+            send("anon@example.com"),
+        )
+        .await
+        .assert_ok();
+    let _ = v;
+    let code3 = h.mails("anon@example.com", "join", 1).await[0]
+        .code_after(INVITE_CALLBACK)
+        .unwrap();
+    let anon = h
+        .post("/api/v1/auth/anonymous/sign-up", &h.client(), json!({}))
+        .await
+        .assert_ok();
+    let ua = with(
+        as_user(&h, anon["access_token"].as_str().unwrap()),
+        "x-stack-allow-anonymous-user",
+        "true",
+    );
+    h.post(
+        "/api/v1/team-invitations/accept",
+        &ua,
+        json!({"code": code3}),
+    )
+    .await
+    .assert_error(403, "TEAM_INVITATION_RESTRICTED_USER_NOT_ALLOWED");
+    // The refused accept did not use the code up.
+    h.post(
+        "/api/v1/team-invitations/accept/check-code",
+        &h.client(),
+        json!({"code": code3}),
+    )
+    .await
+    .assert_ok();
 }

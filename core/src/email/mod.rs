@@ -18,7 +18,7 @@ mod validate;
 pub(crate) use outbox::{deliver_due, enqueue, seal_key, spawn_worker};
 pub use smtp::{SmtpMailer, SmtpSettings, SmtpTls};
 pub use templates::link_with_code;
-pub(crate) use templates::{magic_link, password_reset, verification};
+pub(crate) use templates::{magic_link, password_reset, team_invitation, verification};
 pub use validate::{is_valid_email_lenient, is_valid_email_strict, normalize_email};
 
 use std::fmt;

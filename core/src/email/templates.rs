@@ -99,6 +99,19 @@ pub(crate) fn password_reset(project: &str, to: &str, link: &str) -> Email {
     )
 }
 
+/// `You have been invited to join {team}` with the invitation link.
+pub(crate) fn team_invitation(project: &str, team: &str, to: &str, link: &str) -> Email {
+    link_mail(
+        to,
+        project,
+        format!("You have been invited to join {team}"),
+        &format!("You are invited to join the team {team} on {project}."),
+        "Join team",
+        link,
+        "If you were not expecting this email, you can ignore it.",
+    )
+}
+
 /// `Sign in to {project}: Your code is {OTP}` with the OTP and the magic link.
 pub(crate) fn magic_link(project: &str, to: &str, link: &str, otp: &str) -> Email {
     let subject = format!("Sign in to {project}: Your code is {otp}");

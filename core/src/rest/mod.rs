@@ -67,6 +67,16 @@ pub(crate) enum Route {
     AnonymousSignUp,
     Teams,
     TeamById,
+    TeamApiKeys,
+    TeamApiKeyById,
+    TeamApiKeyCheck,
+    InvitationSend,
+    Invitations,
+    InvitationById,
+    InvitationAccept,
+    InvitationCheck,
+    InvitationDetails,
+    InvitationAcceptById,
     TeamMembership,
     TeamMemberProfiles,
     TeamMemberProfile,
@@ -134,6 +144,19 @@ fn router() -> &'static matchit::Router<Route> {
             ("/auth/mfa/sign-in", Route::MfaSignIn),
             ("/auth/anonymous/sign-up", Route::AnonymousSignUp),
             ("/teams", Route::Teams),
+            ("/team-api-keys", Route::TeamApiKeys),
+            ("/team-api-keys/check", Route::TeamApiKeyCheck),
+            ("/team-api-keys/{api_key_id}", Route::TeamApiKeyById),
+            ("/team-invitations", Route::Invitations),
+            ("/team-invitations/send-code", Route::InvitationSend),
+            ("/team-invitations/accept", Route::InvitationAccept),
+            (
+                "/team-invitations/accept/check-code",
+                Route::InvitationCheck,
+            ),
+            ("/team-invitations/accept/details", Route::InvitationDetails),
+            ("/team-invitations/{id}", Route::InvitationById),
+            ("/team-invitations/{id}/accept", Route::InvitationAcceptById),
             ("/teams/{team_id}", Route::TeamById),
             (
                 "/team-memberships/{team_id}/{user_id}",
@@ -219,6 +242,7 @@ fn methods(route: Route) -> &'static [Method] {
         | Route::SessionCurrentRefresh
         | Route::OauthToken
         | Route::UserApiKeyCheck
+        | Route::TeamApiKeyCheck
         | Route::CredentialScanningRevoke
         | Route::PasswordSendResetCode
         | Route::PasswordReset
@@ -231,7 +255,13 @@ fn methods(route: Route) -> &'static [Method] {
         | Route::OtpSignIn
         | Route::OtpSignInCheckCode
         | Route::MfaSignIn
-        | Route::AnonymousSignUp => &[Method::POST],
+        | Route::AnonymousSignUp
+        | Route::InvitationSend
+        | Route::InvitationAccept
+        | Route::InvitationCheck
+        | Route::InvitationDetails
+        | Route::InvitationAcceptById => &[Method::POST],
+        Route::InvitationById => &[Method::DELETE],
         Route::ContactChannels | Route::InternalProjects | Route::InternalApiKeys => {
             &[Method::GET, Method::POST]
         }
@@ -240,6 +270,7 @@ fn methods(route: Route) -> &'static [Method] {
         | Route::InternalConfigOverride => &[Method::GET, Method::PATCH],
         Route::InternalConfig
         | Route::TeamMemberProfiles
+        | Route::Invitations
         | Route::TeamPermissions
         | Route::ProjectPermissions => &[Method::GET],
         Route::Teams | Route::TeamPermissionDefinitions | Route::ProjectPermissionDefinitions => {
@@ -254,8 +285,8 @@ fn methods(route: Route) -> &'static [Method] {
             &[Method::PATCH, Method::DELETE]
         }
         Route::ContactChannelById => &[Method::GET, Method::PATCH, Method::DELETE],
-        Route::UserApiKeys => &[Method::GET, Method::POST],
-        Route::UserApiKeyById => &[Method::GET, Method::PATCH],
+        Route::UserApiKeys | Route::TeamApiKeys => &[Method::GET, Method::POST],
+        Route::UserApiKeyById | Route::TeamApiKeyById => &[Method::GET, Method::PATCH],
         Route::Sessions => &[Method::GET, Method::POST],
         Route::SessionCurrent | Route::SessionById => &[Method::DELETE],
         Route::UsersMe | Route::UserById => &[Method::GET, Method::PATCH, Method::DELETE],

@@ -566,3 +566,377 @@ pub(super) async fn delete_definition(rq: Rq<'_>, scope: Scope) -> Result<Respon
         .await?;
     Ok(success())
 }
+
+fn invitation_json(i: &crate::invitations::Invitation) -> Value {
+    json!({
+        "id": i.id,
+        "team_id": i.team_id,
+        "team_display_name": i.team_display_name,
+        "recipient_email": i.recipient_email,
+        "expires_at_millis": i.expires_at_millis,
+    })
+}
+
+pub(super) async fn send_invitation(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let mut f = Fields::body(&rq.body, &["team_id", "email", "callback_url"]);
+    let team = f.req_str("team_id");
+    let email = f.req_str("email");
+    let callback = f.req_str("callback_url");
+    if let Some(e) = &email
+        && !crate::email::is_valid_email_lenient(e)
+    {
+        f.fail("email", "must be a valid email");
+    }
+    let team = team.and_then(|t| match Uuid::parse_str(&t) {
+        Ok(u) => Some(u),
+        Err(_) => {
+            f.fail("team_id", "must be a valid UUID");
+            None
+        }
+    });
+    f.finish()?;
+    let team = team.unwrap_or_default();
+    if is_client(auth) {
+        let me = client_user(auth)?;
+        rq.p.permissions()
+            .require_team_permission(&auth.project, me, team, "$invite_members")
+            .await?;
+    }
+    let id =
+        rq.p.invitations()
+            .send(
+                &auth.project,
+                team,
+                &email.unwrap_or_default(),
+                &callback.unwrap_or_default(),
+            )
+            .await?;
+    Ok(json(StatusCode::OK, &json!({ "success": true, "id": id })))
+}
+
+pub(super) async fn list_invitations(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let mut f = Fields::query(&rq.query, &["team_id", "user_id"]);
+    let team = f.opt_str("team_id");
+    let user = f.opt_str("user_id");
+    f.finish()?;
+    let invitations = match (team, user) {
+        (Some(_), Some(_)) => {
+            return Err(Error::bad_request(
+                "Cannot specify both team_id and user_id",
+            ));
+        }
+        (None, None) => return Err(Error::bad_request("Must specify either team_id or user_id")),
+        (Some(t), None) => {
+            let t = Uuid::parse_str(&t)
+                .map_err(|_| Error::schema("query.team_id must be a valid UUID"))?;
+            if is_client(auth) {
+                let me = client_user(auth)?;
+                let perms = rq.p.permissions();
+                perms
+                    .require_team_permission(&auth.project, me, t, "$read_members")
+                    .await?;
+                perms
+                    .require_team_permission(&auth.project, me, t, "$invite_members")
+                    .await?;
+            } else if rq.p.teams().get(&auth.project, t).await?.is_none() {
+                return Err(Error::TeamNotFound(t));
+            }
+            rq.p.invitations().list_for_team(&auth.project, t).await?
+        }
+        (None, Some(u)) => {
+            let u = user_id_or_me(&u, auth.user_id(), "query.user_id")?;
+            if is_client(auth) && auth.user_id() != Some(u) {
+                return Err(Error::CannotGetOwnUserWithoutUser);
+            }
+            rq.p.invitations().list_for_user(&auth.project, u).await?
+        }
+    };
+    Ok(list(invitations.iter().map(invitation_json).collect()))
+}
+
+pub(super) async fn delete_invitation(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let mut f = Fields::query(&rq.query, &["team_id"]);
+    let team = f.opt_str("team_id");
+    f.finish()?;
+    let Some(team) = team else {
+        return Err(Error::bad_request(
+            "team_id is required for deleting a team invitation",
+        ));
+    };
+    let team =
+        Uuid::parse_str(&team).map_err(|_| Error::schema("query.team_id must be a valid UUID"))?;
+    if is_client(auth) {
+        let me = client_user(auth)?;
+        rq.p.permissions()
+            .require_team_permission(&auth.project, me, team, "$remove_members")
+            .await?;
+    } else if rq.p.teams().get(&auth.project, team).await?.is_none() {
+        return Err(Error::TeamNotFound(team));
+    }
+    let id = Uuid::parse_str(rq.param("id")).map_err(|_| Error::VerificationCodeNotFound)?;
+    rq.p.invitations().delete(&auth.project, team, id).await?;
+    Ok(success())
+}
+
+fn invitation_code(rq: &Rq<'_>) -> Result<String> {
+    let mut f = Fields::body(&rq.body, &["code"]);
+    let code = f.req_str("code");
+    if let Some(c) = &code
+        && c.chars().count() != crate::codes::CODE_LENGTH
+    {
+        f.fail(
+            "code",
+            &format!("must be exactly {} characters", crate::codes::CODE_LENGTH),
+        );
+    }
+    f.finish()?;
+    Ok(code.unwrap_or_default())
+}
+
+pub(super) async fn accept_invitation(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let code = invitation_code(&rq)?;
+    let user = auth
+        .user
+        .as_ref()
+        .ok_or(Error::UserAuthenticationRequired)?;
+    rq.p.invitations()
+        .accept(&auth.project, user, &code)
+        .await?;
+    Ok(json(StatusCode::OK, &json!({})))
+}
+
+pub(super) async fn check_invitation(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let code = invitation_code(&rq)?;
+    rq.p.invitations().check_code(&auth.project, &code).await?;
+    Ok(json(StatusCode::OK, &json!({ "is_code_valid": true })))
+}
+
+pub(super) async fn invitation_details(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let code = invitation_code(&rq)?;
+    let user = auth
+        .user
+        .as_ref()
+        .ok_or(Error::UserAuthenticationRequired)?;
+    let (team_id, name) =
+        rq.p.invitations()
+            .details(&auth.project, user, &code)
+            .await?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "team_id": team_id, "team_display_name": name }),
+    ))
+}
+
+pub(super) async fn accept_invitation_by_id(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let mut f = Fields::query(&rq.query, &["user_id"]);
+    let raw = f.req_str("user_id");
+    f.finish()?;
+    let user_id = user_id_or_me(&raw.unwrap_or_default(), auth.user_id(), "query.user_id")?;
+    if is_client(auth) && auth.user_id() != Some(user_id) {
+        return Err(Error::CannotGetOwnUserWithoutUser);
+    }
+    let user =
+        rq.p.users()
+            .get(&auth.project, user_id)
+            .await?
+            .ok_or(Error::UserNotFound)?;
+    let id = Uuid::parse_str(rq.param("id")).map_err(|_| Error::VerificationCodeNotFound)?;
+    rq.p.invitations()
+        .accept_by_id(&auth.project, &user, id)
+        .await?;
+    Ok(json(StatusCode::OK, &json!({})))
+}
+
+fn team_keys_enabled(auth: &Auth) -> Result<()> {
+    if auth.project.config.api_keys.enabled.team {
+        Ok(())
+    } else {
+        Err(Error::bad_request(
+            "Team API keys are not enabled for this project.",
+        ))
+    }
+}
+
+/// Who may manage a team's keys: servers (the team must exist); clients holding
+/// `$manage_api_keys` in it. Anything else is `API_KEY_NOT_FOUND`, hiding the team.
+async fn may_manage_team_keys(rq: &Rq<'_>, auth: &Auth, team: Uuid) -> Result<()> {
+    if is_client(auth) {
+        let me = client_user(auth)?;
+        if !rq
+            .p
+            .permissions()
+            .has_permission(&auth.project, me, Some(team), "$manage_api_keys")
+            .await?
+        {
+            return Err(Error::ApiKeyNotFound);
+        }
+    } else if rq.p.teams().get(&auth.project, team).await?.is_none() {
+        return Err(Error::TeamNotFound(team));
+    }
+    Ok(())
+}
+
+fn team_param(f: &mut Fields, required: bool) -> Option<Uuid> {
+    let raw = if required {
+        f.req_str("team_id")
+    } else {
+        f.opt_str("team_id")
+    };
+    raw.and_then(|t| match Uuid::parse_str(&t) {
+        Ok(u) => Some(u),
+        Err(_) => {
+            f.fail("team_id", "must be a valid UUID");
+            None
+        }
+    })
+}
+
+pub(super) async fn create_team_key(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let mut f = Fields::body(
+        &rq.body,
+        &["description", "expires_at_millis", "is_public", "team_id"],
+    );
+    let description = f.req_str("description");
+    let expires = match f.opt_json("expires_at_millis") {
+        None => {
+            f.fail("expires_at_millis", "must be defined");
+            None
+        }
+        Some(Value::Null) => None,
+        Some(Value::Number(n)) => n.as_f64().map(|v| v as i64),
+        Some(_) => {
+            f.fail("expires_at_millis", "must be a `number` type");
+            None
+        }
+    };
+    let is_public = f.opt_bool("is_public").unwrap_or(false);
+    let team = team_param(&mut f, true);
+    f.finish()?;
+    team_keys_enabled(auth)?;
+    let team = team.unwrap_or_default();
+    may_manage_team_keys(&rq, auth, team).await?;
+    let created =
+        rq.p.api_keys()
+            .create(
+                &auth.project,
+                crate::storage::ApiKeyOwner::Team(team),
+                &description.unwrap_or_default(),
+                expires,
+                is_public,
+            )
+            .await?;
+    Ok(json(
+        StatusCode::OK,
+        &super::views::api_key_json(&created.record, Some(&created.value)),
+    ))
+}
+
+pub(super) async fn list_team_keys(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let mut f = Fields::query(&rq.query, &["team_id"]);
+    let team = team_param(&mut f, true);
+    f.finish()?;
+    team_keys_enabled(auth)?;
+    let team = team.unwrap_or_default();
+    may_manage_team_keys(&rq, auth, team).await?;
+    let keys = rq.p.api_keys().list_for_team(&auth.project, team).await?;
+    Ok(list(
+        keys.iter()
+            .map(|k| super::views::api_key_json(k, None))
+            .collect(),
+    ))
+}
+
+async fn team_key_in_path(rq: &Rq<'_>, auth: &Auth) -> Result<crate::storage::ApiKeyRecord> {
+    let id = Uuid::parse_str(rq.param("api_key_id"))
+        .map_err(|_| Error::schema("params.api_key_id must be a valid UUID"))?;
+    team_keys_enabled(auth)?;
+    let key =
+        rq.p.api_keys()
+            .get(&auth.project, id)
+            .await?
+            .ok_or(Error::ApiKeyNotFound)?;
+    let crate::storage::ApiKeyOwner::Team(team) = key.owner else {
+        return Err(Error::ApiKeyNotFound);
+    };
+    may_manage_team_keys(rq, auth, team).await?;
+    Ok(key)
+}
+
+pub(super) async fn get_team_key(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let mut f = Fields::query(&rq.query, &["team_id"]);
+    team_param(&mut f, false);
+    f.finish()?;
+    let key = team_key_in_path(&rq, auth).await?;
+    Ok(json(
+        StatusCode::OK,
+        &super::views::api_key_json(&key, None),
+    ))
+}
+
+pub(super) async fn patch_team_key(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, ALL)?;
+    let mut q = Fields::query(&rq.query, &["team_id"]);
+    team_param(&mut q, false);
+    q.finish()?;
+    let mut f = Fields::body(&rq.body, &["description", "revoked", "expires_at_millis"]);
+    let description = f.opt_str("description");
+    let revoked = f.opt_bool("revoked");
+    if revoked == Some(false) {
+        f.fail("revoked", "must be one of the following values: true");
+    }
+    let expires = match f.opt_json("expires_at_millis") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::Number(n)) => Some(n.as_f64().map(|v| v as i64)),
+        Some(_) => {
+            f.fail("expires_at_millis", "must be a `number` type");
+            None
+        }
+    };
+    f.finish()?;
+    let key = team_key_in_path(&rq, auth).await?;
+    let updated =
+        rq.p.api_keys()
+            .update(
+                &auth.project,
+                key.id,
+                description,
+                expires,
+                revoked == Some(true),
+            )
+            .await?;
+    Ok(json(
+        StatusCode::OK,
+        &super::views::api_key_json(&updated, None),
+    ))
+}
+
+pub(super) async fn check_team_key(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, SERVER)?;
+    let mut f = Fields::body(&rq.body, &["api_key"]);
+    let key = f.req_str("api_key");
+    f.finish()?;
+    team_keys_enabled(auth)?;
+    let record =
+        rq.p.api_keys()
+            .check(
+                &auth.project,
+                &key.unwrap_or_default(),
+                crate::api_keys::KeyType::Team,
+            )
+            .await?;
+    Ok(json(
+        StatusCode::OK,
+        &super::views::api_key_json(&record, None),
+    ))
+}

@@ -211,6 +211,22 @@ pub trait CodeRepo: Send + Sync {
     /// Marks the code used at `at_millis` if it is not used yet; `false` when it was
     /// already used (or is absent), so two concurrent uses cannot both succeed.
     async fn mark_used(&self, project_id: &str, id: Uuid, at_millis: i64) -> StoreResult<bool>;
+    /// The code of this purpose with this row id.
+    async fn get(
+        &self,
+        project_id: &str,
+        purpose: CodePurpose,
+        id: Uuid,
+    ) -> StoreResult<Option<VerificationCodeRecord>>;
+    /// The unused codes of this purpose not expired at `now_millis`, oldest first.
+    async fn list_open(
+        &self,
+        project_id: &str,
+        purpose: CodePurpose,
+        now_millis: i64,
+    ) -> StoreResult<Vec<VerificationCodeRecord>>;
+    /// Deletes the code of this purpose with this row id; `false` when absent.
+    async fn delete(&self, project_id: &str, purpose: CodePurpose, id: Uuid) -> StoreResult<bool>;
     /// Deletes unused codes of this purpose and user (for example older reset links once a
     /// password was reset); returns how many went.
     async fn delete_unused_for_user(

@@ -6,7 +6,7 @@ use postern_core::storage::{
 };
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
@@ -98,6 +98,55 @@ impl<C: ConnectionTrait + Send> CodeRepo for SeaRepos<C> {
             .await
             .map_err(store_error)?;
         Ok(res.rows_affected == 1)
+    }
+
+    async fn get(
+        &self,
+        project_id: &str,
+        purpose: CodePurpose,
+        id: Uuid,
+    ) -> StoreResult<Option<VerificationCodeRecord>> {
+        verification_code::Entity::find()
+            .filter(verification_code::Column::ProjectId.eq(project_id))
+            .filter(verification_code::Column::Purpose.eq(purpose.as_str()))
+            .filter(verification_code::Column::Id.eq(id))
+            .one(&self.conn)
+            .await
+            .map_err(store_error)?
+            .map(record)
+            .transpose()
+    }
+
+    async fn list_open(
+        &self,
+        project_id: &str,
+        purpose: CodePurpose,
+        now_millis: i64,
+    ) -> StoreResult<Vec<VerificationCodeRecord>> {
+        verification_code::Entity::find()
+            .filter(verification_code::Column::ProjectId.eq(project_id))
+            .filter(verification_code::Column::Purpose.eq(purpose.as_str()))
+            .filter(verification_code::Column::UsedAt.is_null())
+            .filter(verification_code::Column::ExpiresAt.gt(now_millis))
+            .order_by_asc(verification_code::Column::CreatedAt)
+            .order_by_asc(verification_code::Column::Id)
+            .all(&self.conn)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .map(record)
+            .collect()
+    }
+
+    async fn delete(&self, project_id: &str, purpose: CodePurpose, id: Uuid) -> StoreResult<bool> {
+        let res = verification_code::Entity::delete_many()
+            .filter(verification_code::Column::ProjectId.eq(project_id))
+            .filter(verification_code::Column::Purpose.eq(purpose.as_str()))
+            .filter(verification_code::Column::Id.eq(id))
+            .exec(&self.conn)
+            .await
+            .map_err(store_error)?;
+        Ok(res.rows_affected > 0)
     }
 
     async fn delete_unused_for_user(
