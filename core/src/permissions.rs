@@ -140,77 +140,135 @@ pub fn default_permissions(config: &ProjectConfig, kind: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The transitive closure of a project's permission graph: for each id, every id it
-/// implies (itself included). Ids contained but not defined imply only themselves.
+/// The transitive closure of a project's permission graph: for each defined id, every id
+/// it implies (itself included), as a bit set over the ids of the graph. Ids contained but
+/// not defined (system ids) imply only themselves.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Closure {
-    implied: HashMap<String, BTreeSet<String>>,
+    index: HashMap<String, usize>,
+    ids: Vec<String>,
+    defined: usize,
+    words: usize,
+    bits: Vec<u64>,
 }
 
 impl Closure {
-    /// Computes the closure of `defs` (cycle-tolerant: an id already reached is skipped).
+    /// Computes the closure of `defs`: one depth-first walk per definition over integer
+    /// adjacency lists with a bit set of visited ids (cycle-tolerant).
     pub fn build(defs: &BTreeMap<String, Definition>) -> Self {
-        let mut implied = HashMap::with_capacity(defs.len() + SYSTEM_PERMISSIONS.len());
+        let mut index: HashMap<String, usize> = HashMap::with_capacity(defs.len() * 2);
+        let mut ids: Vec<String> = Vec::with_capacity(defs.len());
         for id in defs.keys() {
-            let mut seen = BTreeSet::new();
-            let mut stack = vec![id.clone()];
-            while let Some(cur) = stack.pop() {
-                if !seen.insert(cur.clone()) {
-                    continue;
-                }
-                if let Some(d) = defs.get(&cur) {
-                    stack.extend(d.contains.iter().filter(|c| !seen.contains(*c)).cloned());
+            index.insert(id.clone(), ids.len());
+            ids.push(id.clone());
+        }
+        let defined = ids.len();
+        // Contained ids that are not definitions (system permissions) get an index too.
+        for d in defs.values() {
+            for c in &d.contains {
+                if !index.contains_key(c) {
+                    index.insert(c.clone(), ids.len());
+                    ids.push(c.clone());
                 }
             }
-            implied.insert(id.clone(), seen);
         }
-        Closure { implied }
+        let adjacency: Vec<Vec<usize>> = ids[..defined]
+            .iter()
+            .map(|id| defs[id].contains.iter().map(|c| index[c]).collect())
+            .collect();
+        let words = ids.len().div_ceil(64).max(1);
+        let mut bits = vec![0u64; defined * words];
+        let mut stack = Vec::new();
+        for start in 0..defined {
+            let row = &mut bits[start * words..(start + 1) * words];
+            stack.clear();
+            stack.push(start);
+            while let Some(v) = stack.pop() {
+                let (w, b) = (v / 64, 1u64 << (v % 64));
+                if row[w] & b != 0 {
+                    continue;
+                }
+                row[w] |= b;
+                if v < defined {
+                    stack.extend(
+                        adjacency[v]
+                            .iter()
+                            .copied()
+                            .filter(|c| row[c / 64] & (1u64 << (c % 64)) == 0),
+                    );
+                }
+            }
+        }
+        Closure {
+            index,
+            ids,
+            defined,
+            words,
+            bits,
+        }
+    }
+
+    fn row(&self, id: &str) -> Option<&[u64]> {
+        let i = *self.index.get(id)?;
+        (i < self.defined).then(|| &self.bits[i * self.words..(i + 1) * self.words])
     }
 
     /// Everything the directly granted ids imply (ids of definitions that no longer exist
     /// are skipped; system ids stand for themselves).
     pub fn expand<'a>(&self, direct: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+        let mut acc = vec![0u64; self.words];
         let mut out = BTreeSet::new();
         for id in direct {
-            match self.implied.get(id) {
-                Some(set) => out.extend(set.iter().cloned()),
+            match self.row(id) {
+                Some(row) => acc.iter_mut().zip(row).for_each(|(a, r)| *a |= r),
                 None if is_system(id) => {
                     out.insert(id.to_owned());
                 }
                 None => {}
             }
         }
+        for (w, word) in acc.iter().enumerate() {
+            let mut word = *word;
+            while word != 0 {
+                let b = word.trailing_zeros() as usize;
+                out.insert(self.ids[w * 64 + b].clone());
+                word &= word - 1;
+            }
+        }
         out
     }
 
-    /// Whether granting `granted` gives `wanted`.
+    /// Whether granting `granted` gives `wanted`: one hash lookup and one bit test.
     pub fn implies(&self, granted: &str, wanted: &str) -> bool {
-        match self.implied.get(granted) {
-            Some(set) => set.contains(wanted),
-            None => granted == wanted && is_system(granted),
+        match (self.row(granted), self.index.get(wanted)) {
+            (Some(row), Some(&w)) => row[w / 64] & (1u64 << (w % 64)) != 0,
+            (Some(_), None) => false,
+            (None, _) => granted == wanted && is_system(granted),
         }
     }
 }
 
-/// A cache of closures per project, keyed by the serialized definitions they were built
-/// from: a change of definitions (on this instance or another) rebuilds on next use.
+/// A cache of closures per project, keyed by the definitions they were built from
+/// (compared exactly): a change of definitions, on this instance or another, rebuilds on
+/// next use.
 #[derive(Debug, Default)]
 pub(crate) struct ClosureCache {
-    entries: Mutex<HashMap<String, (String, Arc<Closure>)>>,
+    entries: Mutex<HashMap<String, (Value, Arc<Closure>)>>,
 }
 
 impl ClosureCache {
     pub(crate) fn get(&self, project: &Project) -> Arc<Closure> {
+        let null = Value::Null;
         let key = rbac(&project.config)
             .and_then(|r| r.get("permissions"))
-            .map(Value::to_string)
-            .unwrap_or_default();
+            .unwrap_or(&null);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((k, c)) = entries.get(&project.id)
-            && *k == key
+            && k == key
         {
             return Arc::clone(c);
         }
+        let key = key.clone();
         let closure = Arc::new(Closure::build(&definitions(&project.config)));
         entries.insert(project.id.clone(), (key, Arc::clone(&closure)));
         closure
