@@ -109,6 +109,10 @@ pub enum Error {
     /// `SCHEMA_ERROR`: one line per failed rule (`body.email must be defined`).
     #[error("Request validation failed:\n{}", format_failures(.0))]
     Schema(Vec<String>),
+    /// `SCHEMA_ERROR` with a message of its own (no "Request validation failed" framing),
+    /// as Stack raises from inside some handlers.
+    #[error("{0}")]
+    SchemaMessage(String),
 
     // ----- project authentication -----
     /// `PROJECT_KEY_WITHOUT_ACCESS_TYPE`.
@@ -445,7 +449,7 @@ impl Error {
     pub fn code(&self) -> Option<&'static str> {
         Some(match self {
             Error::BodyParsing(_) => "BODY_PARSING_ERROR",
-            Error::Schema(_) => "SCHEMA_ERROR",
+            Error::Schema(_) | Error::SchemaMessage(_) => "SCHEMA_ERROR",
             Error::ProjectKeyWithoutAccessType => "PROJECT_KEY_WITHOUT_ACCESS_TYPE",
             Error::InvalidAccessType(_) => "INVALID_ACCESS_TYPE",
             Error::AccessTypeWithoutProjectId(_) => "ACCESS_TYPE_WITHOUT_PROJECT_ID",
@@ -528,6 +532,7 @@ impl Error {
         match self {
             Error::BodyParsing(_)
             | Error::Schema(_)
+            | Error::SchemaMessage(_)
             | Error::ProjectKeyWithoutAccessType
             | Error::InvalidAccessType(_)
             | Error::AccessTypeWithoutProjectId(_)
@@ -598,7 +603,9 @@ impl Error {
     /// The `details` object, keys spelled as Stack spells them; `None` when the error has none.
     pub fn details(&self) -> Option<Value> {
         match self {
-            Error::Schema(_) => Some(json!({ "message": self.to_string() })),
+            Error::Schema(_) | Error::SchemaMessage(_) => {
+                Some(json!({ "message": self.to_string() }))
+            }
             Error::AccessTypeWithoutProjectId(t) => Some(json!({ "request_type": t.as_str() })),
             Error::InsufficientAccessType { actual, allowed } => Some(json!({
                 "actual_access_type": actual.as_str(),

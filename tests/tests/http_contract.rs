@@ -1971,11 +1971,11 @@ async fn user_api_keys_access_rules(env: Env) {
         )
         .await
         .assert_error(400, "SCHEMA_ERROR");
-    assert!(
-        v["error"]
-            .as_str()
-            .unwrap()
-            .contains("user_id is required for user API keys")
+    // Stack raises this one bare, without the "Request validation failed" framing.
+    assert_eq!(v["error"], "user_id is required for user API keys");
+    assert_eq!(
+        v["details"],
+        json!({"message": "user_id is required for user API keys"})
     );
     h.post(
         "/api/v1/user-api-keys",

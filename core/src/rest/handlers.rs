@@ -928,6 +928,43 @@ fn user_keys_enabled(auth: &Auth) -> Result<()> {
     }
 }
 
+/// `expires_at_millis` of a key create body: required, a number or null.
+pub(super) fn key_expiry(f: &mut Fields) -> Option<i64> {
+    match f.opt_json("expires_at_millis") {
+        None => {
+            f.fail("expires_at_millis", "must be defined");
+            None
+        }
+        Some(Value::Null) => None,
+        Some(Value::Number(n)) => n.as_f64().map(|v| v as i64),
+        Some(_) => {
+            f.fail("expires_at_millis", "must be a `number` type");
+            None
+        }
+    }
+}
+
+/// A key patch body: description, `revoked: true` only, and expiry (null clears).
+pub(super) fn key_patch(rq: &Rq<'_>) -> Result<(Option<String>, bool, Option<Option<i64>>)> {
+    let mut f = Fields::body(&rq.body, &["description", "revoked", "expires_at_millis"]);
+    let description = f.opt_str("description");
+    let revoked = f.opt_bool("revoked");
+    if revoked == Some(false) {
+        f.fail("revoked", "must be one of the following values: true");
+    }
+    let expires = match f.opt_json("expires_at_millis") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::Number(n)) => Some(n.as_f64().map(|v| v as i64)),
+        Some(_) => {
+            f.fail("expires_at_millis", "must be a `number` type");
+            None
+        }
+    };
+    f.finish()?;
+    Ok((description, revoked == Some(true), expires))
+}
+
 /// Client rules on a key's owner: a signed-in user, and only their own keys.
 fn client_may_manage(auth: &Auth, owner: Uuid) -> Result<()> {
     if auth.access_type != AccessType::Client {
@@ -946,10 +983,9 @@ fn client_may_manage(auth: &Auth, owner: Uuid) -> Result<()> {
 /// Reads `user_id` (uuid or `me`) for create and list; absent is Stack's schema failure.
 fn key_owner(f: &mut Fields, auth: &Auth, prefix: &str) -> Result<Option<Uuid>> {
     match f.opt_str("user_id") {
-        None => {
-            f.fail_raw("user_id is required for user API keys");
-            Ok(None)
-        }
+        None => Err(Error::SchemaMessage(
+            "user_id is required for user API keys".into(),
+        )),
         Some(raw) => {
             if raw == "me" || raw == super::input::ME_SENTINEL || Uuid::parse_str(&raw).is_ok() {
                 Ok(Some(
@@ -979,18 +1015,7 @@ async fn create_user_key(rq: Rq<'_>) -> Result<Response<Bytes>> {
         &["description", "expires_at_millis", "is_public", "user_id"],
     );
     let description = f.req_str("description");
-    let expires = match f.opt_json("expires_at_millis") {
-        None => {
-            f.fail("expires_at_millis", "must be defined");
-            None
-        }
-        Some(Value::Null) => None,
-        Some(Value::Number(n)) => n.as_f64().map(|v| v as i64),
-        Some(_) => {
-            f.fail("expires_at_millis", "must be a `number` type");
-            None
-        }
-    };
+    let expires = key_expiry(&mut f);
     let is_public = f.opt_bool("is_public").unwrap_or(false);
     let owner = key_owner(&mut f, auth, "body")?;
     f.finish()?;
@@ -1060,32 +1085,11 @@ async fn patch_user_key(rq: Rq<'_>) -> Result<Response<Bytes>> {
     let mut q = Fields::query(&rq.query, &["user_id"]);
     q.opt_str("user_id");
     q.finish()?;
-    let mut f = Fields::body(&rq.body, &["description", "revoked", "expires_at_millis"]);
-    let description = f.opt_str("description");
-    let revoked = f.opt_bool("revoked");
-    if revoked == Some(false) {
-        f.fail("revoked", "must be one of the following values: true");
-    }
-    let expires = match f.opt_json("expires_at_millis") {
-        None => None,
-        Some(Value::Null) => Some(None),
-        Some(Value::Number(n)) => Some(n.as_f64().map(|v| v as i64)),
-        Some(_) => {
-            f.fail("expires_at_millis", "must be a `number` type");
-            None
-        }
-    };
-    f.finish()?;
+    let (description, revoked, expires) = key_patch(&rq)?;
     let key = user_key_in_path(&rq, auth).await?;
     let updated =
         rq.p.api_keys()
-            .update(
-                &auth.project,
-                key.id,
-                description,
-                expires,
-                revoked == Some(true),
-            )
+            .update(&auth.project, key.id, description, expires, revoked)
             .await?;
     Ok(json(StatusCode::OK, &api_key_json(&updated, None)))
 }

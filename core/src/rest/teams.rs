@@ -805,18 +805,7 @@ pub(super) async fn create_team_key(rq: Rq<'_>) -> Result<Response<Bytes>> {
         &["description", "expires_at_millis", "is_public", "team_id"],
     );
     let description = f.req_str("description");
-    let expires = match f.opt_json("expires_at_millis") {
-        None => {
-            f.fail("expires_at_millis", "must be defined");
-            None
-        }
-        Some(Value::Null) => None,
-        Some(Value::Number(n)) => n.as_f64().map(|v| v as i64),
-        Some(_) => {
-            f.fail("expires_at_millis", "must be a `number` type");
-            None
-        }
-    };
+    let expires = super::handlers::key_expiry(&mut f);
     let is_public = f.opt_bool("is_public").unwrap_or(false);
     let team = team_param(&mut f, true);
     f.finish()?;
@@ -888,32 +877,11 @@ pub(super) async fn patch_team_key(rq: Rq<'_>) -> Result<Response<Bytes>> {
     let mut q = Fields::query(&rq.query, &["team_id"]);
     team_param(&mut q, false);
     q.finish()?;
-    let mut f = Fields::body(&rq.body, &["description", "revoked", "expires_at_millis"]);
-    let description = f.opt_str("description");
-    let revoked = f.opt_bool("revoked");
-    if revoked == Some(false) {
-        f.fail("revoked", "must be one of the following values: true");
-    }
-    let expires = match f.opt_json("expires_at_millis") {
-        None => None,
-        Some(Value::Null) => Some(None),
-        Some(Value::Number(n)) => Some(n.as_f64().map(|v| v as i64)),
-        Some(_) => {
-            f.fail("expires_at_millis", "must be a `number` type");
-            None
-        }
-    };
-    f.finish()?;
+    let (description, revoked, expires) = super::handlers::key_patch(&rq)?;
     let key = team_key_in_path(&rq, auth).await?;
     let updated =
         rq.p.api_keys()
-            .update(
-                &auth.project,
-                key.id,
-                description,
-                expires,
-                revoked == Some(true),
-            )
+            .update(&auth.project, key.id, description, expires, revoked)
             .await?;
     Ok(json(
         StatusCode::OK,
