@@ -16,6 +16,7 @@ contract_suite!(
     default_permissions_are_granted,
     team_delete_is_atomic_and_leaves_no_orphans,
     invitations_send_list_accept_and_delete,
+    team_api_keys_lifecycle_and_access_rules,
 );
 
 fn cfg_with(f: impl FnOnce(&mut ProjectConfig)) -> ProjectConfig {
@@ -1073,4 +1074,173 @@ async fn invitations_send_list_accept_and_delete(env: Env) {
     )
     .await
     .assert_ok();
+}
+
+async fn team_api_keys_lifecycle_and_access_rules(env: Env) {
+    let off = harness(&env).await;
+    let r = off
+        .get(
+            "/api/v1/team-api-keys?team_id=031448ab-178b-4d43-b31b-28f16c3c52a9",
+            &off.server(),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.text()),
+        (
+            400,
+            "Team API keys are not enabled for this project.".into()
+        )
+    );
+
+    let h = harness_with(
+        &env,
+        cfg_with(|c| {
+            c.api_keys.enabled.team = true;
+            c.api_keys.enabled.user = true;
+        }),
+    )
+    .await;
+    let (u, at, _) = h.sign_up("keys@example.com", "password123").await;
+    let (_, stranger, _) = h.sign_up("stranger@example.com", "password123").await;
+    let t = h
+        .post(
+            "/api/v1/teams",
+            &h.server(),
+            json!({"display_name": "T", "creator_user_id": u}),
+        )
+        .await
+        .assert_ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me = as_user(&h, &at);
+    let body = json!({"team_id": t, "description": "deploy", "expires_at_millis": null});
+    // Without $manage_api_keys (and for non-members) the team stays hidden.
+    h.post("/api/v1/team-api-keys", &me, body.clone())
+        .await
+        .assert_error(404, "API_KEY_NOT_FOUND");
+    h.get(
+        &format!("/api/v1/team-api-keys?team_id={t}"),
+        &as_user(&h, &stranger),
+    )
+    .await
+    .assert_error(404, "API_KEY_NOT_FOUND");
+    h.post(
+        &format!("/api/v1/team-permissions/{t}/{u}/$manage_api_keys"),
+        &h.server(),
+        json!({}),
+    )
+    .await
+    .assert_ok();
+    let v = h.post("/api/v1/team-api-keys", &me, body).await.assert_ok();
+    let value = v["value"].as_str().unwrap().to_owned();
+    assert!(value.starts_with("sk_"));
+    assert_eq!(
+        (
+            v["type"].as_str(),
+            v["team_id"].as_str(),
+            v.get("expires_at_millis")
+        ),
+        (Some("team"), Some(t.as_str()), None)
+    );
+    let kid = v["id"].as_str().unwrap().to_owned();
+    // Servers create keys for any existing team.
+    let v = h
+        .post(
+            "/api/v1/team-api-keys",
+            &h.server(),
+            json!({"team_id": t, "description": "public", "expires_at_millis": 4_102_444_800_000i64, "is_public": true}),
+        )
+        .await
+        .assert_ok();
+    assert!(v["value"].as_str().unwrap().starts_with("pk_"));
+    h.post(
+        "/api/v1/team-api-keys",
+        &h.server(),
+        json!({"team_id": "031448ab-178b-4d43-b31b-28f16c3c52a9", "description": "x", "expires_at_millis": null}),
+    )
+    .await
+    .assert_error(404, "TEAM_NOT_FOUND");
+    let list = h
+        .get(&format!("/api/v1/team-api-keys?team_id={t}"), &me)
+        .await
+        .assert_ok();
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    assert!(
+        !list.to_string().contains(&value),
+        "the value is shown once"
+    );
+    let one = h
+        .get(&format!("/api/v1/team-api-keys/{kid}"), &me)
+        .await
+        .assert_ok();
+    assert_eq!(one["value"]["last_four"], &value[value.len() - 4..]);
+    // Check, wrong type, revoke.
+    let v = h
+        .post(
+            "/api/v1/team-api-keys/check",
+            &h.server(),
+            json!({"api_key": value}),
+        )
+        .await
+        .assert_ok();
+    assert_eq!(v["id"], kid.as_str());
+    h.post(
+        "/api/v1/team-api-keys/check",
+        &me,
+        json!({"api_key": value}),
+    )
+    .await
+    .assert_error(401, "INSUFFICIENT_ACCESS_TYPE");
+    let v = h
+        .post(
+            "/api/v1/user-api-keys/check",
+            &h.server(),
+            json!({"api_key": value}),
+        )
+        .await
+        .assert_error(400, "WRONG_API_KEY_TYPE");
+    assert_eq!(
+        v["details"],
+        json!({"expected_type": "user", "actual_type": "team"})
+    );
+    let v = h
+        .patch(
+            &format!("/api/v1/team-api-keys/{kid}"),
+            &me,
+            json!({"revoked": true, "description": "old"}),
+        )
+        .await
+        .assert_ok();
+    assert!(v["manually_revoked_at_millis"].is_number());
+    assert_eq!(v["description"], "old");
+    h.post(
+        "/api/v1/team-api-keys/check",
+        &h.server(),
+        json!({"api_key": value}),
+    )
+    .await
+    .assert_error(401, "API_KEY_REVOKED");
+    // A user key is not a team key.
+    let uk = h
+        .post(
+            "/api/v1/user-api-keys",
+            &me,
+            json!({"user_id": "me", "description": "mine", "expires_at_millis": null}),
+        )
+        .await
+        .assert_ok();
+    h.get(
+        &format!("/api/v1/team-api-keys/{}", uk["id"].as_str().unwrap()),
+        &h.server(),
+    )
+    .await
+    .assert_error(404, "API_KEY_NOT_FOUND");
+    h.post(
+        "/api/v1/team-api-keys/check",
+        &h.server(),
+        json!({"api_key": uk["value"]}),
+    )
+    .await
+    .assert_error(400, "WRONG_API_KEY_TYPE");
 }
