@@ -99,7 +99,9 @@ pub fn apply_override(
     {
         set_path(&mut v, "emails.selectedThemeId", json!(DEFAULT_EMAIL_THEME));
     }
-    ProjectConfig::from_json(&v).map_err(|e| format!("Invalid config: {e}"))
+    let config = ProjectConfig::from_json(&v).map_err(|e| format!("Invalid config: {e}"))?;
+    crate::permissions::validate(&config)?;
+    Ok(config)
 }
 
 fn permission_ids(v: Option<&Value>) -> Vec<Value> {
@@ -671,6 +673,20 @@ mod tests {
         let mut bad = Map::new();
         bad.insert("auth.allowSignUp".into(), json!("yes"));
         assert!(apply_override(&c, &bad).is_err());
+    }
+
+    #[test]
+    fn overrides_refuse_permission_cycles() {
+        let mut over = Map::new();
+        over.insert(
+            "rbac.permissions".into(),
+            json!({
+                "a": {"scope": "team", "containedPermissionIds": {"b": true}},
+                "b": {"scope": "team", "containedPermissionIds": {"a": true}}
+            }),
+        );
+        let err = apply_override(&ProjectConfig::default(), &over).unwrap_err();
+        assert!(err.contains("cycles are not allowed"), "{err}");
     }
 
     #[test]

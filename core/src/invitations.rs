@@ -268,7 +268,15 @@ impl Invitations<'_> {
                 })
                 .await
                 .on_conflict(|| Error::TeamMembershipAlreadyExists)?;
-            crate::permissions::grant_defaults(&*tx, project, "teamMember", Some(team_id), user_id)
+            let granted = crate::permissions::grant_defaults(
+                &*tx,
+                project,
+                "teamMember",
+                Some(team_id),
+                user_id,
+            )
+            .await?;
+            crate::teams::member_events(self.p, &*tx, &project.id, team_id, user_id, &granted)
                 .await?;
         }
         tx.commit().await?;

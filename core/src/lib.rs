@@ -40,6 +40,7 @@ pub mod conformance;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod passwords;
 pub mod secrets;
 pub mod tokens;

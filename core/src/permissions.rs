@@ -318,6 +318,17 @@ fn children<'a>(defs: &'a BTreeMap<String, Definition>, id: &str) -> Vec<&'a str
         .unwrap_or_default()
 }
 
+/// Checks a config's permission graph: no definition may contain itself, directly or
+/// not. Used wherever definitions are saved (API, config overrides, config files).
+pub fn validate(config: &ProjectConfig) -> std::result::Result<(), String> {
+    match has_cycle(&definitions(config)) {
+        Some(id) => Err(format!(
+            "Permission {id} would contain itself (through its contained permissions); cycles are not allowed."
+        )),
+        None => Ok(()),
+    }
+}
+
 /// A definition as the API renders it.
 pub fn definition_json(d: &Definition) -> Value {
     let mut v = json!({
@@ -546,7 +557,10 @@ impl Permissions<'_> {
             user_id,
             permission_id: id.to_owned(),
         };
-        store.permissions().grant(&g).await?;
+        let tx = store.begin().await?;
+        tx.permissions().grant(&g).await?;
+        grant_event(self.p, &*tx, &g, "created").await?;
+        tx.commit().await?;
         Ok(g)
     }
 
@@ -577,7 +591,10 @@ impl Permissions<'_> {
             user_id,
             permission_id: id.to_owned(),
         };
-        if store.permissions().revoke(&g).await? {
+        let tx = store.begin().await?;
+        if tx.permissions().revoke(&g).await? {
+            grant_event(self.p, &*tx, &g, "deleted").await?;
+            tx.commit().await?;
             return Ok(());
         }
         Err(match team {
@@ -820,6 +837,26 @@ impl Postern {
     }
 }
 
+/// Records `team_permission.<what>` or `project_permission.<what>` for a grant.
+async fn grant_event(
+    p: &Postern,
+    repos: &dyn Repos,
+    g: &PermissionGrantRecord,
+    what: &str,
+) -> Result<()> {
+    let (kind, data) = match g.team_id {
+        Some(t) => (
+            "team_permission",
+            json!({ "id": g.permission_id, "team_id": t, "user_id": g.user_id }),
+        ),
+        None => (
+            "project_permission",
+            json!({ "id": g.permission_id, "user_id": g.user_id }),
+        ),
+    };
+    crate::events::record(p, repos, &g.project_id, &format!("{kind}.{what}"), data).await
+}
+
 /// Grants the config's default permissions of `kind` through `repos` (inside the creating
 /// transaction). Defaults naming a definition that no longer exists are skipped.
 pub(crate) async fn grant_defaults(
@@ -828,7 +865,8 @@ pub(crate) async fn grant_defaults(
     kind: &str,
     team: Option<Uuid>,
     user_id: Uuid,
-) -> Result<()> {
+) -> Result<Vec<String>> {
+    let mut granted = Vec::new();
     let defs = definitions(&project.config);
     let scope = if team.is_some() {
         Scope::Team
@@ -845,12 +883,13 @@ pub(crate) async fn grant_defaults(
                     project_id: project.id.clone(),
                     team_id: team,
                     user_id,
-                    permission_id: id,
+                    permission_id: id.clone(),
                 })
                 .await?;
+            granted.push(id);
         }
     }
-    Ok(())
+    Ok(granted)
 }
 
 #[cfg(test)]

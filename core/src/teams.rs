@@ -62,6 +62,7 @@ pub fn personal_team_name(display_name: Option<&str>, email: Option<&str>) -> St
 /// Creates the user's personal team when the project wants one, makes the user a member
 /// and selects it. Runs in the creating transaction; returns the updated user row.
 pub(crate) async fn create_personal_team(
+    p: &Postern,
     repos: &dyn Repos,
     project: &Project,
     rec: &UserRecord,
@@ -95,6 +96,15 @@ pub(crate) async fn create_personal_team(
         .await?;
     crate::permissions::grant_defaults(repos, project, "teamCreator", Some(team.id), rec.id)
         .await?;
+    let created: Team = team.clone().into();
+    crate::events::record(
+        p,
+        repos,
+        &project.id,
+        "team.created",
+        crate::rest::views::team_json(&created, true),
+    )
+    .await?;
     let mut rec = rec.clone();
     rec.selected_team_id = Some(team.id);
     repos.users().update(&rec).await?;
@@ -126,6 +136,36 @@ pub(crate) async fn rename_personal_teams(
             team.display_name = name.clone();
             repos.teams().update(&team).await?;
         }
+    }
+    Ok(())
+}
+
+/// Records `team_membership.created` and one `team_permission.created` per default grant.
+pub(crate) async fn member_events(
+    p: &Postern,
+    repos: &dyn Repos,
+    project_id: &str,
+    team_id: Uuid,
+    user_id: Uuid,
+    granted: &[String],
+) -> Result<()> {
+    crate::events::record(
+        p,
+        repos,
+        project_id,
+        "team_membership.created",
+        serde_json::json!({ "team_id": team_id, "user_id": user_id }),
+    )
+    .await?;
+    for id in granted {
+        crate::events::record(
+            p,
+            repos,
+            project_id,
+            "team_permission.created",
+            serde_json::json!({ "id": id, "team_id": team_id, "user_id": user_id }),
+        )
+        .await?;
     }
     Ok(())
 }
@@ -226,8 +266,17 @@ impl Teams<'_> {
             crate::permissions::grant_defaults(&*tx, project, "teamCreator", Some(team.id), user)
                 .await?;
         }
+        let team: Team = team.into();
+        crate::events::record(
+            self.p,
+            &*tx,
+            &project.id,
+            "team.created",
+            crate::rest::views::team_json(&team, true),
+        )
+        .await?;
         tx.commit().await?;
-        Ok(team.into())
+        Ok(team)
     }
 
     /// The team.
@@ -258,7 +307,8 @@ impl Teams<'_> {
 
     /// Updates a team.
     pub async fn update(&self, project: &Project, id: Uuid, u: TeamUpdate) -> Result<Team> {
-        let repo = self.p.inner.store.teams();
+        let tx = self.p.inner.store.begin().await?;
+        let repo = tx.teams();
         let mut t = repo
             .get(&project.id, id)
             .await?
@@ -279,7 +329,17 @@ impl Teams<'_> {
             t.server_metadata = Some(m).filter(|v| !v.is_null());
         }
         repo.update(&t).await?;
-        Ok(t.into())
+        let team: Team = t.into();
+        crate::events::record(
+            self.p,
+            &*tx,
+            &project.id,
+            "team.updated",
+            crate::rest::views::team_json(&team, true),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(team)
     }
 
     /// Deletes a team with its memberships, their permission grants and the team's API
@@ -290,6 +350,14 @@ impl Teams<'_> {
         if !tx.teams().delete(&project.id, id).await? {
             return Err(Error::TeamNotFound(id));
         }
+        crate::events::record(
+            self.p,
+            &*tx,
+            &project.id,
+            "team.deleted",
+            serde_json::json!({ "id": id }),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -314,8 +382,10 @@ impl Teams<'_> {
             })
             .await
             .on_conflict(|| Error::TeamMembershipAlreadyExists)?;
-        crate::permissions::grant_defaults(&*tx, project, "teamMember", Some(team_id), user_id)
-            .await?;
+        let granted =
+            crate::permissions::grant_defaults(&*tx, project, "teamMember", Some(team_id), user_id)
+                .await?;
+        member_events(self.p, &*tx, &project.id, team_id, user_id, &granted).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -327,18 +397,24 @@ impl Teams<'_> {
         team_id: Uuid,
         user_id: Uuid,
     ) -> Result<()> {
-        if self
-            .p
-            .inner
-            .store
+        let tx = self.p.inner.store.begin().await?;
+        if !tx
             .teams()
             .remove_member(&project.id, team_id, user_id)
             .await?
         {
-            Ok(())
-        } else {
-            Err(Error::TeamMembershipNotFound { team_id, user_id })
+            return Err(Error::TeamMembershipNotFound { team_id, user_id });
         }
+        crate::events::record(
+            self.p,
+            &*tx,
+            &project.id,
+            "team_membership.deleted",
+            serde_json::json!({ "team_id": team_id, "user_id": user_id }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Whether the user is a member of the team.

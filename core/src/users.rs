@@ -268,7 +268,7 @@ pub(crate) async fn after_create(
     rec: &UserRecord,
     email: Option<&str>,
 ) -> Result<()> {
-    crate::teams::create_personal_team(repos, project, rec, email, p.inner.clock.now_millis())
+    crate::teams::create_personal_team(p, repos, project, rec, email, p.inner.clock.now_millis())
         .await?;
     crate::permissions::grant_defaults(repos, project, "signUp", None, rec.id).await?;
     Ok(())

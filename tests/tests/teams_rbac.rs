@@ -17,6 +17,7 @@ contract_suite!(
     team_delete_is_atomic_and_leaves_no_orphans,
     invitations_send_list_accept_and_delete,
     team_api_keys_lifecycle_and_access_rules,
+    team_changes_are_recorded_as_events,
 );
 
 fn cfg_with(f: impl FnOnce(&mut ProjectConfig)) -> ProjectConfig {
@@ -1243,4 +1244,99 @@ async fn team_api_keys_lifecycle_and_access_rules(env: Env) {
     )
     .await
     .assert_error(400, "WRONG_API_KEY_TYPE");
+}
+
+async fn team_changes_are_recorded_as_events(env: Env) {
+    let h = harness(&env).await;
+    let (a, _, _) = h.sign_up("ev-a@example.com", "password123").await;
+    let (b, _, _) = h.sign_up("ev-b@example.com", "password123").await;
+    let t = h
+        .post(
+            "/api/v1/teams",
+            &h.server(),
+            json!({"display_name": "Ev", "creator_user_id": a}),
+        )
+        .await
+        .assert_ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    h.patch(
+        &format!("/api/v1/teams/{t}"),
+        &h.server(),
+        json!({"display_name": "Ev2"}),
+    )
+    .await
+    .assert_ok();
+    h.post(
+        &format!("/api/v1/team-memberships/{t}/{b}"),
+        &h.server(),
+        json!({}),
+    )
+    .await
+    .assert_ok();
+    h.post(
+        &format!("/api/v1/team-permissions/{t}/{b}/$read_members"),
+        &h.server(),
+        json!({}),
+    )
+    .await
+    .assert_ok();
+    h.delete(
+        &format!("/api/v1/team-permissions/{t}/{b}/$read_members"),
+        &h.server(),
+    )
+    .await
+    .assert_ok();
+    h.delete(&format!("/api/v1/team-memberships/{t}/{b}"), &h.server())
+        .await
+        .assert_ok();
+    // A refused change records nothing.
+    h.post(
+        &format!("/api/v1/team-permissions/{t}/{b}/$read_members"),
+        &h.server(),
+        json!({}),
+    )
+    .await
+    .assert_error(404, "TEAM_MEMBERSHIP_NOT_FOUND");
+    h.delete(&format!("/api/v1/teams/{t}"), &h.server())
+        .await
+        .assert_ok();
+    let events = h.postern.recorded_events(&h.project.id).await.unwrap();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "team.created",
+            "team.updated",
+            "team_membership.created",
+            "team_permission.created",
+            "team_permission.deleted",
+            "team_membership.deleted",
+            "team.deleted"
+        ]
+    );
+    assert_eq!(events[1].data["display_name"], "Ev2");
+    assert!(
+        events[1].data["created_at_millis"].is_number(),
+        "the server view"
+    );
+    assert_eq!(
+        events[3].data,
+        json!({"id": "$read_members", "team_id": t, "user_id": b})
+    );
+    assert_eq!(events[6].data, json!({"id": t}));
+    // Held: nothing delivers them, and their payload is sealed.
+    let rows = h
+        .postern
+        .store()
+        .outbox()
+        .list(&h.project.id)
+        .await
+        .unwrap();
+    assert!(
+        rows.iter()
+            .all(|r| r.status == postern_core::storage::OutboxStatus::Held)
+    );
+    assert!(rows.iter().all(|r| !r.payload.contains("Ev2")));
 }

@@ -29,8 +29,8 @@ pub(crate) fn seal_key(secret: &[u8]) -> [u8; 32] {
     crate::secrets::derive_key(secret, b"postern/outbox/v1", b"aes-256-gcm")
 }
 
-fn seal(key: &[u8; 32], id: Uuid, email: &Email) -> Result<String> {
-    let plain = serde_json::to_vec(email).map_err(|e| Error::Internal(e.to_string()))?;
+pub(crate) fn seal(key: &[u8; 32], id: Uuid, payload: &impl serde::Serialize) -> Result<String> {
+    let plain = serde_json::to_vec(payload).map_err(|e| Error::Internal(e.to_string()))?;
     let sealed = crate::secrets::seal(key, id.as_bytes(), &plain)
         .ok_or_else(|| Error::Internal("sealing an outbox message failed".into()))?;
     Ok(B64.encode(sealed))

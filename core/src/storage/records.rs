@@ -420,6 +420,8 @@ pub enum OutboxStatus {
     Logged,
     /// Given up after too many failed attempts.
     Failed,
+    /// Recorded for a later consumer (webhook events); the mail worker leaves it alone.
+    Held,
 }
 
 impl OutboxStatus {
@@ -430,6 +432,7 @@ impl OutboxStatus {
             OutboxStatus::Sent => "sent",
             OutboxStatus::Logged => "logged",
             OutboxStatus::Failed => "failed",
+            OutboxStatus::Held => "held",
         }
     }
 
@@ -440,6 +443,7 @@ impl OutboxStatus {
             OutboxStatus::Sent,
             OutboxStatus::Logged,
             OutboxStatus::Failed,
+            OutboxStatus::Held,
         ]
         .into_iter()
         .find(|p| p.as_str() == s)

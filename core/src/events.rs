@@ -1,0 +1,75 @@
+//! Domain events (Stack's webhook event types, such as `team.created`) recorded in the
+//! outbox in the transaction of the change, with status `held`: nothing sends them yet; a
+//! webhook deliverer can pick them up later, in order, without any change being lost or
+//! invented by a rollback.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::postern::Postern;
+use crate::storage::{OutboxRecord, OutboxStatus, Repos};
+
+/// The outbox kind of events.
+pub const EVENT_KIND: &str = "event";
+
+/// One event as recorded (sealed in the outbox payload).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Stack's event type (`team.created`, `team_membership.deleted`, ...).
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The payload Stack sends as `data`.
+    pub data: Value,
+}
+
+/// Records an event through `repos` (the change's transaction).
+pub(crate) async fn record(
+    p: &Postern,
+    repos: &dyn Repos,
+    project_id: &str,
+    event_type: &str,
+    data: Value,
+) -> Result<()> {
+    let id = Uuid::now_v7();
+    let now = p.inner.clock.now_millis();
+    let event = Event {
+        event_type: event_type.to_owned(),
+        data,
+    };
+    repos
+        .outbox()
+        .insert(&OutboxRecord {
+            id,
+            project_id: project_id.to_owned(),
+            kind: EVENT_KIND.into(),
+            payload: crate::email::seal(&p.inner.outbox_keys[0], id, &event)?,
+            status: OutboxStatus::Held,
+            attempts: 0,
+            created_at_millis: now,
+            next_attempt_at_millis: now,
+            sent_at_millis: None,
+            last_error: None,
+        })
+        .await?;
+    Ok(())
+}
+
+impl Postern {
+    /// The events recorded for a project, oldest first (opened from their sealed form).
+    pub async fn recorded_events(&self, project_id: &str) -> Result<Vec<Event>> {
+        let rows = self.inner.store.outbox().list(project_id).await?;
+        Ok(rows
+            .into_iter()
+            .filter(|r| r.kind == EVENT_KIND)
+            .filter_map(|r| {
+                let bytes =
+                    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &r.payload)
+                        .ok()?;
+                let plain = crate::secrets::open(&self.inner.outbox_keys, r.id.as_bytes(), &bytes)?;
+                serde_json::from_slice(&plain).ok()
+            })
+            .collect())
+    }
+}
