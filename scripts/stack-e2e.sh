@@ -44,6 +44,7 @@ POSTERN_PUBLIC_URL=http://localhost:8102 \
 POSTERN_DATABASE_URL="sqlite://$work/e2e.db" \
 POSTERN_SECRET="stack-e2e-secret-$(date +%s)-0123456789" \
 POSTERN_STACK_DEV_SEED=true \
+POSTERN_STORAGE_PUBLIC_URL=http://localhost:8121/stack-storage \
 POSTERN_SMTP_HOST=127.0.0.1 POSTERN_SMTP_PORT=8129 POSTERN_SMTP_SENDER=noreply@example.com \
   "$root/target/release/postern-server" >"$work/server.log" 2>&1 &
 pids+=($!)

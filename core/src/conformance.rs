@@ -39,9 +39,9 @@ use uuid::Uuid;
 
 use crate::storage::{
     ApiKeyOwner, ApiKeyRecord, ApiKeySetRecord, ChannelKind, CodePurpose, ContactChannelRecord,
-    KeyKind, OutboxRecord, OutboxStatus, PermissionGrantRecord, ProjectRecord, SessionRecord,
-    Store, StoreError, StoreResult, TeamMemberRecord, TeamRecord, UserListQuery, UserRecord,
-    VerificationCodeRecord,
+    FileRecord, KeyKind, OutboxRecord, OutboxStatus, PermissionGrantRecord, ProjectRecord,
+    SessionRecord, Store, StoreError, StoreResult, TeamMemberRecord, TeamRecord, UserListQuery,
+    UserRecord, VerificationCodeRecord,
 };
 
 /// Something [`store_conformance_tests!`](crate::store_conformance_tests) can run the
@@ -123,7 +123,8 @@ macro_rules! store_conformance_tests {
             outbox_due_claim_update_and_isolation,
             project_channels_list_in_creation_order,
             teams_members_and_selection,
-            permission_grants_idempotent_scoped_and_cascading
+            permission_grants_idempotent_scoped_and_cascading,
+            files_round_trip_by_bucket
         );
     };
 }
@@ -2490,4 +2491,39 @@ pub async fn permission_grants_idempotent_scoped_and_cascading(store: &dyn Store
     perms.grant(&grant(A, None, u2.id, "p")).await.unwrap();
     assert!(store.users().delete(A, u2.id).await.unwrap());
     assert_eq!(perms.list_project(A, None).await.unwrap(), vec![]);
+}
+
+/// Files: bytes round-trip exactly, found only in their bucket, gone with the project.
+pub async fn files_round_trip_by_bucket(store: &dyn Store) {
+    seed_projects(store).await;
+    let data: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let f = FileRecord {
+        project_id: A.to_owned(),
+        id: Uuid::new_v4(),
+        bucket: "user-profile-images".into(),
+        content_type: "image/png".into(),
+        data,
+        created_at_millis: 5,
+    };
+    store.files().insert(&f).await.expect("insert file");
+    assert_eq!(
+        store
+            .files()
+            .get("user-profile-images", f.id)
+            .await
+            .unwrap(),
+        Some(f.clone())
+    );
+    assert_eq!(
+        store
+            .files()
+            .get("team-profile-images", f.id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(matches!(
+        store.files().insert(&f).await,
+        Err(StoreError::Conflict(_))
+    ));
 }

@@ -41,6 +41,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod passwords;
 pub mod secrets;
 pub mod tokens;

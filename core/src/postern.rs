@@ -36,6 +36,8 @@ pub(crate) struct Inner {
     pub(crate) hasher: PasswordHasher,
     pub(crate) clock: Clock,
     pub(crate) public_url: String,
+    /// Base of the public URLs of stored files.
+    pub(crate) storage_url: String,
     pub(crate) access_token_lifetime_secs: i64,
     /// HMAC peppers for API keys: the current secret's first, then previous secrets'.
     pub(crate) api_key_peppers: Vec<[u8; 32]>,
@@ -89,6 +91,7 @@ pub struct PosternBuilder {
     clock: Clock,
     mailer: Option<Arc<dyn Mailer>>,
     outbox_worker: bool,
+    storage_url: Option<String>,
 }
 
 impl Postern {
@@ -108,6 +111,7 @@ impl Postern {
             clock: Clock::system(),
             mailer: None,
             outbox_worker: true,
+            storage_url: None,
         }
     }
 
@@ -197,6 +201,13 @@ impl PosternBuilder {
         self
     }
 
+    /// The base of the public URLs of stored images (default `<public URL>/api/v1/storage`,
+    /// served by the API itself); point it at a CDN or proxy in front of that route.
+    pub fn storage_url(mut self, url: impl Into<String>) -> Self {
+        self.storage_url = Some(url.into());
+        self
+    }
+
     /// Whether [`PosternBuilder::build`] starts the outbox delivery worker on the current
     /// tokio runtime (default true; without a runtime no worker starts, and
     /// [`Postern::deliver_outbox`] delivers on demand).
@@ -242,6 +253,13 @@ impl PosternBuilder {
                 keys: KeyRing::new(secret, self.previous),
                 hasher,
                 clock: self.clock,
+                storage_url: self
+                    .storage_url
+                    .unwrap_or_else(|| {
+                        format!("{}/api/v1/storage", self.public_url.trim_end_matches('/'))
+                    })
+                    .trim_end_matches('/')
+                    .to_owned(),
                 public_url: self.public_url.trim_end_matches('/').to_owned(),
                 access_token_lifetime_secs: self.lifetime.as_secs() as i64,
                 api_key_peppers,

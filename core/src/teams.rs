@@ -248,6 +248,15 @@ impl Teams<'_> {
             created_at_millis: now,
         };
         let tx = self.p.inner.store.begin().await?;
+        let mut team = team;
+        team.profile_image_url = crate::files::store_if_data_url(
+            self.p,
+            &*tx,
+            &project.id,
+            crate::files::TEAM_IMAGES,
+            team.profile_image_url,
+        )
+        .await?;
         tx.teams().insert(&team).await?;
         if let Some(user) = new.creator {
             if tx.users().get(&project.id, user).await?.is_none() {
@@ -317,7 +326,14 @@ impl Teams<'_> {
             t.display_name = n;
         }
         if let Some(i) = u.profile_image_url {
-            t.profile_image_url = i;
+            t.profile_image_url = crate::files::store_if_data_url(
+                self.p,
+                &*tx,
+                &project.id,
+                crate::files::TEAM_IMAGES,
+                i,
+            )
+            .await?;
         }
         if let Some(m) = u.client_metadata {
             t.client_metadata = Some(m).filter(|v| !v.is_null());
@@ -519,7 +535,14 @@ impl Teams<'_> {
             m.display_name = Some(n);
         }
         if let Some(i) = profile_image_url {
-            m.profile_image_url = i;
+            m.profile_image_url = crate::files::store_if_data_url(
+                self.p,
+                &*self.p.inner.store,
+                &project.id,
+                crate::files::MEMBER_IMAGES,
+                i,
+            )
+            .await?;
         }
         repo.update_member(&m).await?;
         self.member_profile(project, team_id, user_id).await

@@ -346,6 +346,7 @@ impl Users<'_> {
         let mut update = update;
         self.seal_totp(rec.id, &mut update)?;
         let tx = self.p.inner.store.begin().await?;
+        self.store_image(&*tx, project, &mut update).await?;
         tx.users().insert(&rec).await?;
         update.is_anonymous = None;
         apply_update(&*tx, project, rec.clone(), Vec::new(), &update, hash, now).await?;
@@ -371,6 +372,7 @@ impl Users<'_> {
         let (rec, channels) = load(&*tx, &project.id, id)
             .await?
             .ok_or(Error::UserNotFound)?;
+        self.store_image(&*tx, project, &mut update).await?;
         let password_changed = hash.is_some();
         apply_update(&*tx, project, rec, channels, &update, hash, now).await?;
         if password_changed {
@@ -387,6 +389,27 @@ impl Users<'_> {
     /// Deletes a user with its channels and sessions; `false` when it did not exist.
     pub async fn delete(&self, project: &Project, id: Uuid) -> Result<bool> {
         Ok(self.p.inner.store.users().delete(&project.id, id).await?)
+    }
+
+    /// Stores a profile image sent as a data URL and puts its public URL in the update.
+    async fn store_image(
+        &self,
+        tx: &dyn Repos,
+        project: &Project,
+        update: &mut UserUpdate,
+    ) -> Result<()> {
+        if let Some(Some(url)) = &update.profile_image_url {
+            let stored = crate::files::store_if_data_url(
+                self.p,
+                tx,
+                &project.id,
+                crate::files::USER_IMAGES,
+                Some(url.clone()),
+            )
+            .await?;
+            update.profile_image_url = Some(stored);
+        }
+        Ok(())
     }
 
     /// Replaces a plain TOTP secret in an update with its sealed form.

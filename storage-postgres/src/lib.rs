@@ -26,8 +26,8 @@ pub mod testing;
 
 use async_trait::async_trait;
 use postern_core::storage::{
-    ApiKeyRepo, CodeRepo, OutboxRepo, PermissionRepo, ProjectRepo, Repos, SessionRepo, Store,
-    StoreResult, TeamRepo, Tx, UserRepo,
+    ApiKeyRepo, CodeRepo, FileRepo, OutboxRepo, PermissionRepo, ProjectRepo, Repos, SessionRepo,
+    Store, StoreResult, TeamRepo, Tx, UserRepo,
 };
 use postern_storage_sql::{SqlStore, store_error};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
@@ -104,6 +104,10 @@ impl Repos for PostgresStore {
 
     fn permissions(&self) -> &dyn PermissionRepo {
         self.inner.permissions()
+    }
+
+    fn files(&self) -> &dyn FileRepo {
+        self.inner.files()
     }
 }
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use postern_core::storage::{
-    ApiKeyRepo, CodeRepo, OutboxRepo, PermissionRepo, ProjectRepo, Repos, SessionRepo, Store,
-    StoreResult, TeamRepo, Tx, UserRepo,
+    ApiKeyRepo, CodeRepo, FileRepo, OutboxRepo, PermissionRepo, ProjectRepo, Repos, SessionRepo,
+    Store, StoreResult, TeamRepo, Tx, UserRepo,
 };
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, Statement,
@@ -114,6 +114,10 @@ impl Repos for SqlStore {
     fn permissions(&self) -> &dyn PermissionRepo {
         &self.repos
     }
+
+    fn files(&self) -> &dyn FileRepo {
+        &self.repos
+    }
 }
 
 #[async_trait]
@@ -201,6 +205,10 @@ impl Repos for SqlTx {
     }
 
     fn permissions(&self) -> &dyn PermissionRepo {
+        &self.repos
+    }
+
+    fn files(&self) -> &dyn FileRepo {
         &self.repos
     }
 }

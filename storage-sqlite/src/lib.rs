@@ -32,8 +32,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use postern_core::storage::{
-    ApiKeyRepo, CodeRepo, OutboxRepo, PermissionRepo, ProjectRepo, Repos, SessionRepo, Store,
-    StoreResult, TeamRepo, Tx, UserRepo,
+    ApiKeyRepo, CodeRepo, FileRepo, OutboxRepo, PermissionRepo, ProjectRepo, Repos, SessionRepo,
+    Store, StoreResult, TeamRepo, Tx, UserRepo,
 };
 use postern_storage_sql::{SqlStore, store_error};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -148,6 +148,10 @@ impl Repos for SqliteStore {
 
     fn permissions(&self) -> &dyn PermissionRepo {
         self.inner.permissions()
+    }
+
+    fn files(&self) -> &dyn FileRepo {
+        self.inner.files()
     }
 }
 

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use postern_core::storage::{
-    ApiKeyRepo, CodeRepo, OutboxRepo, PermissionRepo, ProjectRepo, Repos, SessionRepo, Store,
-    StoreResult, TeamRepo, Tx, UserRepo,
+    ApiKeyRepo, CodeRepo, FileRepo, OutboxRepo, PermissionRepo, ProjectRepo, Repos, SessionRepo,
+    Store, StoreResult, TeamRepo, Tx, UserRepo,
 };
 use postern_storage_postgres::PostgresStore;
 use postern_storage_sqlite::SqliteStore;
@@ -112,6 +112,10 @@ impl Repos for TempSqliteStore {
 
     fn permissions(&self) -> &dyn PermissionRepo {
         self.store.permissions()
+    }
+
+    fn files(&self) -> &dyn FileRepo {
+        self.store.files()
     }
 }
 

@@ -18,6 +18,7 @@ contract_suite!(
     invitations_send_list_accept_and_delete,
     team_api_keys_lifecycle_and_access_rules,
     team_changes_are_recorded_as_events,
+    profile_images_uploaded_as_data_urls_are_stored_and_served,
 );
 
 fn cfg_with(f: impl FnOnce(&mut ProjectConfig)) -> ProjectConfig {
@@ -1339,4 +1340,73 @@ async fn team_changes_are_recorded_as_events(env: Env) {
             .all(|r| r.status == postern_core::storage::OutboxStatus::Held)
     );
     assert!(rows.iter().all(|r| !r.payload.contains("Ev2")));
+}
+
+const GIF: &str = "data:image/gif;base64,R0lGODlhAQABAAAAACH5BAEKAAEALAAAAAABAAEAAAICTAEAOw==";
+
+async fn profile_images_uploaded_as_data_urls_are_stored_and_served(env: Env) {
+    let h = harness(&env).await;
+    let (_, at, _) = h.sign_up("img@example.com", "password123").await;
+    let me = as_user(&h, &at);
+    let v = h
+        .patch("/api/v1/users/me", &me, json!({"profile_image_url": GIF}))
+        .await
+        .assert_ok();
+    let url = v["profile_image_url"].as_str().unwrap().to_owned();
+    let prefix = format!("{PUBLIC_URL}/api/v1/storage/user-profile-images/");
+    assert!(url.starts_with(&prefix) && url.ends_with(".gif"), "{url}");
+    let r = h.get(&url[PUBLIC_URL.len()..], &vec![]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("image/gif"));
+    use base64::Engine as _;
+    let expected = base64::engine::general_purpose::STANDARD
+        .decode(GIF.split_once(",").unwrap().1)
+        .unwrap();
+    assert_eq!(r.body.as_ref(), expected.as_slice());
+    // The URL stays on later reads; other buckets and ids are not found.
+    let v = h.get("/api/v1/users/me", &me).await.assert_ok();
+    assert_eq!(v["profile_image_url"], url.as_str());
+    let wrong_bucket = url.replace("user-profile-images", "team-profile-images");
+    assert_eq!(
+        h.get(&wrong_bucket[PUBLIC_URL.len()..], &vec![])
+            .await
+            .status,
+        404
+    );
+    let r = h
+        .patch(
+            "/api/v1/users/me",
+            &me,
+            json!({"profile_image_url": "data:image/tiff;base64,AAAA"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.text()),
+        (400, "Invalid profile image URL".into())
+    );
+    // Teams: servers may also set plain URLs; data URLs are stored the same way.
+    let v = h
+        .post(
+            "/api/v1/teams",
+            &h.server(),
+            json!({"display_name": "Pics", "profile_image_url": GIF}),
+        )
+        .await
+        .assert_ok();
+    assert!(
+        v["profile_image_url"]
+            .as_str()
+            .unwrap()
+            .contains("/storage/team-profile-images/")
+    );
+    let t = v["id"].as_str().unwrap().to_owned();
+    let v = h
+        .patch(
+            &format!("/api/v1/teams/{t}"),
+            &h.server(),
+            json!({"profile_image_url": "https://cdn.example.com/t.png"}),
+        )
+        .await
+        .assert_ok();
+    assert_eq!(v["profile_image_url"], "https://cdn.example.com/t.png");
 }

@@ -77,6 +77,7 @@ pub(super) async fn run(route: Route, rq: Rq<'_>) -> Result<Response<Bytes>> {
         (Route::InternalConfigOverride, M::GET) => internal::get_override(rq).await,
         (Route::InternalConfigOverride, _) => internal::patch_override(rq).await,
         (Route::MfaSignIn, _) => channels::mfa_sign_in(rq).await,
+        (Route::StorageFile, _) => teams::storage_file(rq).await,
         (Route::TeamApiKeys, M::GET) => teams::list_team_keys(rq).await,
         (Route::TeamApiKeys, _) => teams::create_team_key(rq).await,
         (Route::TeamApiKeyById, M::GET) => teams::get_team_key(rq).await,

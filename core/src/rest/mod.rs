@@ -67,6 +67,7 @@ pub(crate) enum Route {
     AnonymousSignUp,
     Teams,
     TeamById,
+    StorageFile,
     TeamApiKeys,
     TeamApiKeyById,
     TeamApiKeyCheck,
@@ -144,6 +145,7 @@ fn router() -> &'static matchit::Router<Route> {
             ("/auth/mfa/sign-in", Route::MfaSignIn),
             ("/auth/anonymous/sign-up", Route::AnonymousSignUp),
             ("/teams", Route::Teams),
+            ("/storage/{bucket}/{file}", Route::StorageFile),
             ("/team-api-keys", Route::TeamApiKeys),
             ("/team-api-keys/check", Route::TeamApiKeyCheck),
             ("/team-api-keys/{api_key_id}", Route::TeamApiKeyById),
@@ -269,6 +271,7 @@ fn methods(route: Route) -> &'static [Method] {
         | Route::InternalApiKeyById
         | Route::InternalConfigOverride => &[Method::GET, Method::PATCH],
         Route::InternalConfig
+        | Route::StorageFile
         | Route::TeamMemberProfiles
         | Route::Invitations
         | Route::TeamPermissions

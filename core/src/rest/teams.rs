@@ -908,3 +908,23 @@ pub(super) async fn check_team_key(rq: Rq<'_>) -> Result<Response<Bytes>> {
         &super::views::api_key_json(&record, None),
     ))
 }
+
+/// `GET /storage/{bucket}/{file}`: a stored image, cacheable (file ids are never reused).
+pub(super) async fn storage_file(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let Some((mime, data)) = rq.p.file(rq.param("bucket"), rq.param("file")).await? else {
+        return Err(Error::status(StatusCode::NOT_FOUND, "File not found"));
+    };
+    let mut r = Response::new(Bytes::from(data));
+    if let Ok(v) = http::HeaderValue::from_str(&mime) {
+        r.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    r.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    r.headers_mut().insert(
+        "x-content-type-options",
+        http::HeaderValue::from_static("nosniff"),
+    );
+    Ok(r)
+}

@@ -332,6 +332,15 @@ pub trait PermissionRepo: Send + Sync {
     async fn delete_permission(&self, project_id: &str, id: &str) -> StoreResult<u64>;
 }
 
+/// Stored files.
+#[async_trait]
+pub trait FileRepo: Send + Sync {
+    /// Stores a file.
+    async fn insert(&self, file: &FileRecord) -> StoreResult<()>;
+    /// The file of this bucket with this id (in any project: ids are global).
+    async fn get(&self, bucket: &str, id: Uuid) -> StoreResult<Option<FileRecord>>;
+}
+
 /// The repositories of one connection (the store's pool, or a transaction).
 pub trait Repos: Send + Sync {
     /// Projects and key sets.
@@ -350,6 +359,8 @@ pub trait Repos: Send + Sync {
     fn teams(&self) -> &dyn TeamRepo;
     /// Permission grants.
     fn permissions(&self) -> &dyn PermissionRepo;
+    /// Stored files.
+    fn files(&self) -> &dyn FileRepo;
 }
 
 /// A storage backend: autocommit repositories plus transactions and migrations.

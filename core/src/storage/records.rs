@@ -542,3 +542,32 @@ pub struct PermissionGrantRecord {
     /// The permission id (a definition of the project's config, or a `$` system id).
     pub permission_id: String,
 }
+
+/// A stored file (profile images uploaded as data URLs).
+#[derive(Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    /// Owning project.
+    pub project_id: String,
+    /// File id (globally unique; in the public URL).
+    pub id: Uuid,
+    /// Bucket (`user-profile-images`, `team-profile-images`, ...).
+    pub bucket: String,
+    /// MIME type.
+    pub content_type: String,
+    /// The bytes.
+    pub data: Vec<u8>,
+    /// Upload time, epoch milliseconds.
+    pub created_at_millis: i64,
+}
+
+impl fmt::Debug for FileRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileRecord")
+            .field("project_id", &self.project_id)
+            .field("id", &self.id)
+            .field("bucket", &self.bucket)
+            .field("content_type", &self.content_type)
+            .field("len", &self.data.len())
+            .finish_non_exhaustive()
+    }
+}

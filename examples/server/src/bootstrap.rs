@@ -426,6 +426,9 @@ pub async fn prepare(args: &Args) -> Result<Prepared, String> {
     for s in args.previous_secrets.iter().filter(|s| !s.is_empty()) {
         builder = builder.previous_secret(s.clone());
     }
+    if let Some(url) = args.storage_public_url.clone().filter(|u| !u.is_empty()) {
+        builder = builder.storage_url(url);
+    }
     if let Some(mailer) = mailer(args)? {
         builder = builder.mailer(mailer);
     } else {

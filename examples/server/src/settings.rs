@@ -68,6 +68,11 @@ pub struct Args {
     #[arg(long, env = "POSTERN_CONFIG")]
     pub config: Option<PathBuf>,
 
+    /// Base of the public URLs of uploaded images [default: <public url>/api/v1/storage,
+    /// served by this server]; set it when a CDN or proxy serves that path.
+    #[arg(long, env = "POSTERN_STORAGE_PUBLIC_URL")]
+    pub storage_public_url: Option<String>,
+
     /// Seed Stack Auth's local-development `internal` project (its well-known dev keys and
     /// seed config) so Stack's own e2e suite and dashboard tooling can run against this
     /// server. Refused unless the listen address is loopback. Never use in production.

@@ -9,6 +9,7 @@
 pub mod api_key;
 pub mod api_key_set;
 pub mod contact_channel;
+pub mod file;
 pub mod outbox;
 pub mod project;
 pub mod project_permission;

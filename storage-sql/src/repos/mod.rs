@@ -2,6 +2,7 @@
 
 mod api_keys;
 mod codes;
+mod files;
 mod outbox;
 mod permissions;
 mod projects;
@@ -10,8 +11,8 @@ mod teams;
 mod users;
 
 use postern_core::storage::{
-    ApiKeyRepo, CodeRepo, OutboxRepo, PermissionRepo, ProjectRepo, Repos, SessionRepo, StoreError,
-    StoreResult, TeamRepo, UserRepo,
+    ApiKeyRepo, CodeRepo, FileRepo, OutboxRepo, PermissionRepo, ProjectRepo, Repos, SessionRepo,
+    StoreError, StoreResult, TeamRepo, UserRepo,
 };
 use sea_orm::ConnectionTrait;
 use serde_json::Value;
@@ -74,6 +75,10 @@ impl<C: ConnectionTrait + Send> Repos for SeaRepos<C> {
     }
 
     fn permissions(&self) -> &dyn PermissionRepo {
+        self
+    }
+
+    fn files(&self) -> &dyn FileRepo {
         self
     }
 }
