@@ -80,6 +80,20 @@ async fn teams_crud_and_client_rules(env: Env) {
         json!({"id": tid, "display_name": "My Team", "profile_image_url": null,
                "client_metadata": {"a": 1}, "client_read_only_metadata": null})
     );
+    // Path and query problems are reported together, as Stack does.
+    let v = h
+        .patch(
+            &format!("/api/v1/teams/me?team_id={tid}"),
+            &me,
+            json!({"display_name": "x"}),
+        )
+        .await
+        .assert_error(400, "SCHEMA_ERROR");
+    let msg = v["error"].as_str().unwrap();
+    assert!(
+        msg.ends_with("  - params.team_id must be a valid UUID\n  - query contains unknown properties: team_id"),
+        "{msg}"
+    );
     let list = h.get("/api/v1/teams?user_id=me", &me).await.assert_ok();
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     let r = h.get("/api/v1/teams", &me).await;

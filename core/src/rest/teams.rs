@@ -171,7 +171,23 @@ fn f_dummy() -> Fields {
 
 /// The team a request acts on: clients must be members (and hold `permission`, if any).
 async fn acting_on_team(rq: &Rq<'_>, auth: &Auth, permission: Option<&str>) -> Result<Uuid> {
-    let team = path_uuid(rq, "team_id")?;
+    // Path and query are validated together, as Stack reports both.
+    let mut failures = Vec::new();
+    let team = Uuid::parse_str(rq.param("team_id")).ok();
+    if team.is_none() {
+        failures.push("params.team_id must be a valid UUID".to_owned());
+    }
+    let unknown: Vec<&str> = rq.query.iter().map(|(k, _)| k.as_str()).collect();
+    if !unknown.is_empty() {
+        failures.push(format!(
+            "query contains unknown properties: {}",
+            unknown.join(", ")
+        ));
+    }
+    if !failures.is_empty() {
+        return Err(Error::Schema(failures));
+    }
+    let team = team.unwrap_or_default();
     if is_client(auth) {
         let me = client_user(auth)?;
         match permission {
@@ -195,7 +211,6 @@ async fn acting_on_team(rq: &Rq<'_>, auth: &Auth, permission: Option<&str>) -> R
 
 pub(super) async fn get_team(rq: Rq<'_>) -> Result<Response<Bytes>> {
     let auth = require(&rq, ALL)?;
-    Fields::query(&rq.query, &[]).finish()?;
     let id = acting_on_team(&rq, auth, None).await?;
     let team =
         rq.p.teams()
