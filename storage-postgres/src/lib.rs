@@ -25,10 +25,7 @@
 pub mod testing;
 
 use async_trait::async_trait;
-use postern_core::storage::{
-    ApiKeyRepo, CodeRepo, FileRepo, OutboxRepo, PermissionRepo, ProjectRepo, Repos, SessionRepo,
-    Store, StoreResult, TeamRepo, Tx, UserRepo,
-};
+use postern_core::storage::{Store, StoreResult, Tx};
 use postern_storage_sql::{SqlStore, store_error};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
@@ -73,43 +70,7 @@ impl PostgresStore {
     }
 }
 
-impl Repos for PostgresStore {
-    fn projects(&self) -> &dyn ProjectRepo {
-        self.inner.projects()
-    }
-
-    fn users(&self) -> &dyn UserRepo {
-        self.inner.users()
-    }
-
-    fn sessions(&self) -> &dyn SessionRepo {
-        self.inner.sessions()
-    }
-
-    fn api_keys(&self) -> &dyn ApiKeyRepo {
-        self.inner.api_keys()
-    }
-
-    fn codes(&self) -> &dyn CodeRepo {
-        self.inner.codes()
-    }
-
-    fn outbox(&self) -> &dyn OutboxRepo {
-        self.inner.outbox()
-    }
-
-    fn teams(&self) -> &dyn TeamRepo {
-        self.inner.teams()
-    }
-
-    fn permissions(&self) -> &dyn PermissionRepo {
-        self.inner.permissions()
-    }
-
-    fn files(&self) -> &dyn FileRepo {
-        self.inner.files()
-    }
-}
+postern_core::forward_repos!(PostgresStore => inner);
 
 #[async_trait]
 impl Store for PostgresStore {

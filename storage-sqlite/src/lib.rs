@@ -31,10 +31,7 @@ mod location;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use postern_core::storage::{
-    ApiKeyRepo, CodeRepo, FileRepo, OutboxRepo, PermissionRepo, ProjectRepo, Repos, SessionRepo,
-    Store, StoreResult, TeamRepo, Tx, UserRepo,
-};
+use postern_core::storage::{Store, StoreResult, Tx};
 use postern_storage_sql::{SqlStore, store_error};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
@@ -117,43 +114,7 @@ impl SqliteStore {
     }
 }
 
-impl Repos for SqliteStore {
-    fn projects(&self) -> &dyn ProjectRepo {
-        self.inner.projects()
-    }
-
-    fn users(&self) -> &dyn UserRepo {
-        self.inner.users()
-    }
-
-    fn sessions(&self) -> &dyn SessionRepo {
-        self.inner.sessions()
-    }
-
-    fn api_keys(&self) -> &dyn ApiKeyRepo {
-        self.inner.api_keys()
-    }
-
-    fn codes(&self) -> &dyn CodeRepo {
-        self.inner.codes()
-    }
-
-    fn outbox(&self) -> &dyn OutboxRepo {
-        self.inner.outbox()
-    }
-
-    fn teams(&self) -> &dyn TeamRepo {
-        self.inner.teams()
-    }
-
-    fn permissions(&self) -> &dyn PermissionRepo {
-        self.inner.permissions()
-    }
-
-    fn files(&self) -> &dyn FileRepo {
-        self.inner.files()
-    }
-}
+postern_core::forward_repos!(SqliteStore => inner);
 
 #[async_trait]
 impl Store for SqliteStore {

@@ -6,10 +6,7 @@ pub mod smtp_sink;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use postern_core::storage::{
-    ApiKeyRepo, CodeRepo, FileRepo, OutboxRepo, PermissionRepo, ProjectRepo, Repos, SessionRepo,
-    Store, StoreResult, TeamRepo, Tx, UserRepo,
-};
+use postern_core::storage::{Store, StoreResult, Tx};
 use postern_storage_postgres::PostgresStore;
 use postern_storage_sqlite::SqliteStore;
 
@@ -81,43 +78,7 @@ impl Drop for TempSqliteStore {
     }
 }
 
-impl Repos for TempSqliteStore {
-    fn projects(&self) -> &dyn ProjectRepo {
-        self.store.projects()
-    }
-
-    fn users(&self) -> &dyn UserRepo {
-        self.store.users()
-    }
-
-    fn sessions(&self) -> &dyn SessionRepo {
-        self.store.sessions()
-    }
-
-    fn api_keys(&self) -> &dyn ApiKeyRepo {
-        self.store.api_keys()
-    }
-
-    fn codes(&self) -> &dyn CodeRepo {
-        self.store.codes()
-    }
-
-    fn outbox(&self) -> &dyn OutboxRepo {
-        self.store.outbox()
-    }
-
-    fn teams(&self) -> &dyn TeamRepo {
-        self.store.teams()
-    }
-
-    fn permissions(&self) -> &dyn PermissionRepo {
-        self.store.permissions()
-    }
-
-    fn files(&self) -> &dyn FileRepo {
-        self.store.files()
-    }
-}
+postern_core::forward_repos!(TempSqliteStore => store);
 
 #[async_trait]
 impl Store for TempSqliteStore {

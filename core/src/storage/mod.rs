@@ -363,6 +363,51 @@ pub trait Repos: Send + Sync {
     fn files(&self) -> &dyn FileRepo;
 }
 
+/// Implements [`Repos`] for a type by forwarding every repository to a field that
+/// implements it (a wrapper around another store).
+///
+/// ```
+/// use postern_core::storage::Store;
+/// struct Wrapped {
+///     inner: std::sync::Arc<dyn Store>,
+/// }
+/// postern_core::forward_repos!(Wrapped => inner);
+/// ```
+#[macro_export]
+macro_rules! forward_repos {
+    ($ty:ty => $field:ident) => {
+        impl $crate::storage::Repos for $ty {
+            fn projects(&self) -> &dyn $crate::storage::ProjectRepo {
+                self.$field.projects()
+            }
+            fn users(&self) -> &dyn $crate::storage::UserRepo {
+                self.$field.users()
+            }
+            fn sessions(&self) -> &dyn $crate::storage::SessionRepo {
+                self.$field.sessions()
+            }
+            fn api_keys(&self) -> &dyn $crate::storage::ApiKeyRepo {
+                self.$field.api_keys()
+            }
+            fn codes(&self) -> &dyn $crate::storage::CodeRepo {
+                self.$field.codes()
+            }
+            fn outbox(&self) -> &dyn $crate::storage::OutboxRepo {
+                self.$field.outbox()
+            }
+            fn teams(&self) -> &dyn $crate::storage::TeamRepo {
+                self.$field.teams()
+            }
+            fn permissions(&self) -> &dyn $crate::storage::PermissionRepo {
+                self.$field.permissions()
+            }
+            fn files(&self) -> &dyn $crate::storage::FileRepo {
+                self.$field.files()
+            }
+        }
+    };
+}
+
 /// A storage backend: autocommit repositories plus transactions and migrations.
 #[async_trait]
 pub trait Store: Repos {
