@@ -41,7 +41,7 @@ use crate::storage::{
     ApiKeyOwner, ApiKeyRecord, ApiKeySetRecord, ChannelKind, CodePurpose, ContactChannelRecord,
     FileRecord, KeyKind, OutboxRecord, OutboxStatus, PermissionGrantRecord, ProjectRecord,
     SessionRecord, Store, StoreError, StoreResult, TeamMemberRecord, TeamRecord, UserListQuery,
-    UserRecord, VerificationCodeRecord,
+    UserRecord, VaultEntryRecord, VerificationCodeRecord,
 };
 
 /// Something [`store_conformance_tests!`](crate::store_conformance_tests) can run the
@@ -124,7 +124,8 @@ macro_rules! store_conformance_tests {
             project_channels_list_in_creation_order,
             teams_members_and_selection,
             permission_grants_idempotent_scoped_and_cascading,
-            files_round_trip_by_bucket
+            files_round_trip_by_bucket,
+            vault_entries_upsert_by_store_and_key
         );
     };
 }
@@ -2526,4 +2527,38 @@ pub async fn files_round_trip_by_bucket(store: &dyn Store) {
         store.files().insert(&f).await,
         Err(StoreError::Conflict(_))
     ));
+}
+
+/// Vault entries: upsert by (project, store, key hash), separate per store and project.
+pub async fn vault_entries_upsert_by_store_and_key(store: &dyn Store) {
+    seed_projects(store).await;
+    let e = |project: &str, s: &str, k: &str, c: &str| VaultEntryRecord {
+        project_id: project.to_owned(),
+        store_id: s.to_owned(),
+        key_hash: k.to_owned(),
+        wrapped_key: format!("wrapped-{c}"),
+        ciphertext: c.to_owned(),
+        updated_at_millis: 1,
+    };
+    let vault = store.vault();
+    vault.upsert(&e(A, "s", "k", "one")).await.unwrap();
+    vault.upsert(&e(A, "s2", "k", "other-store")).await.unwrap();
+    vault
+        .upsert(&e(B, "s", "k", "other-project"))
+        .await
+        .unwrap();
+    vault.upsert(&e(A, "s", "k", "two")).await.unwrap();
+    assert_eq!(
+        vault.get(A, "s", "k").await.unwrap(),
+        Some(e(A, "s", "k", "two"))
+    );
+    assert_eq!(
+        vault.get(A, "s2", "k").await.unwrap().unwrap().ciphertext,
+        "other-store"
+    );
+    assert_eq!(
+        vault.get(B, "s", "k").await.unwrap().unwrap().ciphertext,
+        "other-project"
+    );
+    assert_eq!(vault.get(A, "s", "missing").await.unwrap(), None);
 }

@@ -380,6 +380,17 @@ pub enum Error {
     /// `TEAM_INVITATION_RESTRICTED_USER_NOT_ALLOWED`.
     #[error("Restricted users cannot accept team invitations. Reason: {}. Please complete the onboarding process before accepting team invitations.", .0.as_str())]
     TeamInvitationRestrictedUserNotAllowed(RestrictedReason),
+    /// `DATA_VAULT_STORE_DOES_NOT_EXIST`.
+    #[error("Data vault store with ID {0} does not exist.")]
+    DataVaultStoreDoesNotExist(String),
+    /// `DATA_VAULT_STORE_HASHED_KEY_DOES_NOT_EXIST`.
+    #[error("Data vault store with ID {store_id} does not contain a key with hash {hashed_key}.")]
+    DataVaultStoreHashedKeyDoesNotExist {
+        /// The store.
+        store_id: String,
+        /// The hashed key asked for.
+        hashed_key: String,
+    },
     /// `EXPECTED_INTERNAL_PROJECT`.
     #[error("The project ID is expected to be internal.")]
     ExpectedInternalProject,
@@ -505,6 +516,10 @@ impl Error {
             Error::AdminAccessTokenIsNotAdmin => "ADMIN_ACCESS_TOKEN_IS_NOT_ADMIN",
             Error::ExpectedInternalProject => "EXPECTED_INTERNAL_PROJECT",
             Error::TeamNotFound(_) => "TEAM_NOT_FOUND",
+            Error::DataVaultStoreDoesNotExist(_) => "DATA_VAULT_STORE_DOES_NOT_EXIST",
+            Error::DataVaultStoreHashedKeyDoesNotExist { .. } => {
+                "DATA_VAULT_STORE_HASHED_KEY_DOES_NOT_EXIST"
+            }
             Error::TeamInvitationRestrictedUserNotAllowed(_) => {
                 "TEAM_INVITATION_RESTRICTED_USER_NOT_ALLOWED"
             }
@@ -558,6 +573,8 @@ impl Error {
             | Error::InvalidTotpCode
             | Error::PermissionIdAlreadyExists(_)
             | Error::ContainedPermissionNotFound(_)
+            | Error::DataVaultStoreDoesNotExist(_)
+            | Error::DataVaultStoreHashedKeyDoesNotExist { .. }
             | Error::PublicApiKeyCannotBeRevoked => StatusCode::BAD_REQUEST,
             Error::InsufficientAccessType { .. }
             | Error::PublishableClientKeyRequiredForProject(_)
@@ -670,6 +687,11 @@ impl Error {
             Error::AdminAccessTokenExpired(at) => Some(json!({ "expired_at_millis": at })),
             Error::MultiFactorAuthenticationRequired(code) => Some(json!({ "attempt_code": code })),
             Error::TeamNotFound(t) => Some(json!({ "team_id": t })),
+            Error::DataVaultStoreDoesNotExist(s) => Some(json!({ "store_id": s })),
+            Error::DataVaultStoreHashedKeyDoesNotExist {
+                store_id,
+                hashed_key,
+            } => Some(json!({ "store_id": store_id, "hashed_key": hashed_key })),
             Error::ProjectPermissionRequired {
                 user_id,
                 permission_id,
@@ -911,6 +933,11 @@ mod tests {
             Error::MultiFactorAuthenticationRequired("c".into()),
             Error::InvalidTotpCode,
             Error::TeamNotFound(u),
+            Error::DataVaultStoreDoesNotExist("s".into()),
+            Error::DataVaultStoreHashedKeyDoesNotExist {
+                store_id: "s".into(),
+                hashed_key: "h".into(),
+            },
             Error::TeamInvitationRestrictedUserNotAllowed(RestrictedReason::Anonymous),
             Error::TeamMembershipAlreadyExists,
             Error::TeamPermissionRequired {

@@ -64,6 +64,7 @@ pub mod redirects;
 pub mod sessions;
 pub mod teams;
 pub mod users;
+pub mod vault;
 
 pub use postern::{ConfigError, Postern, PosternBuilder};
 pub use projects::{Project, ProjectKeys, Projects};

@@ -43,6 +43,8 @@ pub(crate) struct Inner {
     pub(crate) api_key_peppers: Vec<[u8; 32]>,
     /// Outbox sealing keys: the current secret's first, then previous secrets'.
     pub(crate) outbox_keys: Vec<[u8; 32]>,
+    /// Data-vault keys: the current secret's first, then previous secrets'.
+    pub(crate) vault_keys: Vec<[u8; 32]>,
     /// TOTP secret sealing keys: the current secret's first, then previous secrets'.
     pub(crate) totp_keys: Vec<[u8; 32]>,
     /// Delivers email; `None` writes messages to the log.
@@ -241,6 +243,10 @@ impl PosternBuilder {
             .chain(self.previous.iter())
             .map(|s| crate::email::seal_key(s.expose_secret().as_bytes()))
             .collect();
+        let vault_keys = std::iter::once(&secret)
+            .chain(self.previous.iter())
+            .map(|s| crate::vault::vault_key(s.expose_secret().as_bytes()))
+            .collect();
         let totp_keys = std::iter::once(&secret)
             .chain(self.previous.iter())
             .map(|s| crate::mfa::seal_key(s.expose_secret().as_bytes()))
@@ -265,6 +271,7 @@ impl PosternBuilder {
                 api_key_peppers,
                 outbox_keys,
                 totp_keys,
+                vault_keys,
                 mailer: self.mailer,
                 outbox_wake: Arc::new(tokio::sync::Notify::new()),
                 closures: Default::default(),

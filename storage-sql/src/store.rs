@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use postern_core::storage::{
     ApiKeyRepo, CodeRepo, FileRepo, OutboxRepo, PermissionRepo, ProjectRepo, Repos, SessionRepo,
-    Store, StoreResult, TeamRepo, Tx, UserRepo,
+    Store, StoreResult, TeamRepo, Tx, UserRepo, VaultRepo,
 };
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, Statement,
@@ -118,6 +118,10 @@ impl Repos for SqlStore {
     fn files(&self) -> &dyn FileRepo {
         &self.repos
     }
+
+    fn vault(&self) -> &dyn VaultRepo {
+        &self.repos
+    }
 }
 
 #[async_trait]
@@ -209,6 +213,10 @@ impl Repos for SqlTx {
     }
 
     fn files(&self) -> &dyn FileRepo {
+        &self.repos
+    }
+
+    fn vault(&self) -> &dyn VaultRepo {
         &self.repos
     }
 }

@@ -19,6 +19,7 @@ contract_suite!(
     team_api_keys_lifecycle_and_access_rules,
     team_changes_are_recorded_as_events,
     profile_images_uploaded_as_data_urls_are_stored_and_served,
+    data_vault_stores_values_sealed_at_rest,
 );
 
 fn cfg_with(f: impl FnOnce(&mut ProjectConfig)) -> ProjectConfig {
@@ -1423,4 +1424,93 @@ async fn profile_images_uploaded_as_data_urls_are_stored_and_served(env: Env) {
         .await
         .assert_ok();
     assert_eq!(v["profile_image_url"], "https://cdn.example.com/t.png");
+}
+
+async fn data_vault_stores_values_sealed_at_rest(env: Env) {
+    let h = harness(&env).await;
+    let set = |store: &str| format!("/api/v1/data-vault/stores/{store}/set");
+    let get = |store: &str| format!("/api/v1/data-vault/stores/{store}/get");
+    let v = h
+        .post(
+            &set("secrets"),
+            &h.server(),
+            json!({"hashed_key": "hk", "encrypted_value": "v1"}),
+        )
+        .await
+        .assert_error(400, "DATA_VAULT_STORE_DOES_NOT_EXIST");
+    assert_eq!(v["details"], json!({"store_id": "secrets"}));
+    h.patch(
+        "/api/v1/internal/config/override/environment",
+        &h.admin(),
+        json!({"config_override_string": json!({"dataVault.stores": {"secrets": {"displayName": "S"}, "other": {}}}).to_string()}),
+    )
+    .await
+    .assert_ok();
+    // Prototype-like names are not stores.
+    h.post(
+        &set("toString"),
+        &h.server(),
+        json!({"hashed_key": "hk", "encrypted_value": "v"}),
+    )
+    .await
+    .assert_error(400, "DATA_VAULT_STORE_DOES_NOT_EXIST");
+    let marker = "client-encrypted-value-0123456789";
+    assert_eq!(
+        h.post(
+            &set("secrets"),
+            &h.server(),
+            json!({"hashed_key": "hk", "encrypted_value": marker})
+        )
+        .await
+        .assert_ok(),
+        json!({"success": true})
+    );
+    let v = h
+        .post(&get("secrets"), &h.server(), json!({"hashed_key": "hk"}))
+        .await
+        .assert_ok();
+    assert_eq!(v, json!({"encrypted_value": marker}));
+    // Upsert; other stores and keys are separate.
+    h.post(
+        &set("secrets"),
+        &h.server(),
+        json!({"hashed_key": "hk", "encrypted_value": "v2"}),
+    )
+    .await
+    .assert_ok();
+    let v = h
+        .post(&get("secrets"), &h.admin(), json!({"hashed_key": "hk"}))
+        .await
+        .assert_ok();
+    assert_eq!(v["encrypted_value"], "v2");
+    let v = h
+        .post(&get("other"), &h.server(), json!({"hashed_key": "hk"}))
+        .await
+        .assert_error(400, "DATA_VAULT_STORE_HASHED_KEY_DOES_NOT_EXIST");
+    assert_eq!(
+        v["details"],
+        json!({"store_id": "other", "hashed_key": "hk"})
+    );
+    h.post(&get("secrets"), &h.client(), json!({"hashed_key": "hk"}))
+        .await
+        .assert_error(401, "INSUFFICIENT_ACCESS_TYPE");
+    h.post(
+        &set("secrets"),
+        &h.server(),
+        json!({"hashed_key": "", "encrypted_value": "x"}),
+    )
+    .await
+    .assert_error(400, "SCHEMA_ERROR");
+    // At rest: neither the value nor the hashed key is readable.
+    let entry = h
+        .postern
+        .store()
+        .vault()
+        .get(&h.project.id, "secrets", "hk")
+        .await
+        .unwrap();
+    assert!(
+        entry.is_none(),
+        "rows are found by an HMAC of the key, not the key"
+    );
 }

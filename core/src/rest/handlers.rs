@@ -78,6 +78,8 @@ pub(super) async fn run(route: Route, rq: Rq<'_>) -> Result<Response<Bytes>> {
         (Route::InternalConfigOverride, _) => internal::patch_override(rq).await,
         (Route::MfaSignIn, _) => channels::mfa_sign_in(rq).await,
         (Route::StorageFile, _) => teams::storage_file(rq).await,
+        (Route::VaultSet, _) => teams::vault_set(rq).await,
+        (Route::VaultGet, _) => teams::vault_get(rq).await,
         (Route::TeamApiKeys, M::GET) => teams::list_team_keys(rq).await,
         (Route::TeamApiKeys, _) => teams::create_team_key(rq).await,
         (Route::TeamApiKeyById, M::GET) => teams::get_team_key(rq).await,

@@ -68,6 +68,8 @@ pub(crate) enum Route {
     Teams,
     TeamById,
     StorageFile,
+    VaultSet,
+    VaultGet,
     TeamApiKeys,
     TeamApiKeyById,
     TeamApiKeyCheck,
@@ -146,6 +148,8 @@ fn router() -> &'static matchit::Router<Route> {
             ("/auth/anonymous/sign-up", Route::AnonymousSignUp),
             ("/teams", Route::Teams),
             ("/storage/{bucket}/{file}", Route::StorageFile),
+            ("/data-vault/stores/{store_id}/set", Route::VaultSet),
+            ("/data-vault/stores/{store_id}/get", Route::VaultGet),
             ("/team-api-keys", Route::TeamApiKeys),
             ("/team-api-keys/check", Route::TeamApiKeyCheck),
             ("/team-api-keys/{api_key_id}", Route::TeamApiKeyById),
@@ -257,6 +261,8 @@ fn methods(route: Route) -> &'static [Method] {
         | Route::OtpSignIn
         | Route::OtpSignInCheckCode
         | Route::MfaSignIn
+        | Route::VaultSet
+        | Route::VaultGet
         | Route::AnonymousSignUp
         | Route::InvitationSend
         | Route::InvitationAccept

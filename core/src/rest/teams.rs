@@ -943,3 +943,47 @@ pub(super) async fn storage_file(rq: Rq<'_>) -> Result<Response<Bytes>> {
     );
     Ok(r)
 }
+
+fn vault_body(rq: &Rq<'_>, with_value: bool) -> Result<(String, Option<String>)> {
+    let allowed: &[&str] = if with_value {
+        &["hashed_key", "encrypted_value"]
+    } else {
+        &["hashed_key"]
+    };
+    let mut f = Fields::body(&rq.body, allowed);
+    let key = f.req_str("hashed_key");
+    if key.as_deref() == Some("") {
+        f.fail("hashed_key", "must not be empty");
+    }
+    let value = if with_value {
+        f.req_str("encrypted_value")
+    } else {
+        None
+    };
+    f.finish()?;
+    Ok((key.unwrap_or_default(), value))
+}
+
+pub(super) async fn vault_set(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, SERVER)?;
+    let (key, value) = vault_body(&rq, true)?;
+    rq.p.vault()
+        .set(
+            &auth.project,
+            rq.param("store_id"),
+            &key,
+            &value.unwrap_or_default(),
+        )
+        .await?;
+    Ok(json(StatusCode::OK, &json!({ "success": true })))
+}
+
+pub(super) async fn vault_get(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = require(&rq, SERVER)?;
+    let (key, _) = vault_body(&rq, false)?;
+    let value =
+        rq.p.vault()
+            .get(&auth.project, rq.param("store_id"), &key)
+            .await?;
+    Ok(json(StatusCode::OK, &json!({ "encrypted_value": value })))
+}

@@ -341,6 +341,20 @@ pub trait FileRepo: Send + Sync {
     async fn get(&self, bucket: &str, id: Uuid) -> StoreResult<Option<FileRecord>>;
 }
 
+/// Data-vault entries.
+#[async_trait]
+pub trait VaultRepo: Send + Sync {
+    /// Writes the entry, replacing the one with the same (project, store, key hash).
+    async fn upsert(&self, entry: &VaultEntryRecord) -> StoreResult<()>;
+    /// The entry of this store with this key hash.
+    async fn get(
+        &self,
+        project_id: &str,
+        store_id: &str,
+        key_hash: &str,
+    ) -> StoreResult<Option<VaultEntryRecord>>;
+}
+
 /// The repositories of one connection (the store's pool, or a transaction).
 pub trait Repos: Send + Sync {
     /// Projects and key sets.
@@ -361,6 +375,8 @@ pub trait Repos: Send + Sync {
     fn permissions(&self) -> &dyn PermissionRepo;
     /// Stored files.
     fn files(&self) -> &dyn FileRepo;
+    /// Data-vault entries.
+    fn vault(&self) -> &dyn VaultRepo;
 }
 
 /// Implements [`Repos`] for a type by forwarding every repository to a field that
@@ -403,6 +419,9 @@ macro_rules! forward_repos {
             }
             fn files(&self) -> &dyn $crate::storage::FileRepo {
                 self.$field.files()
+            }
+            fn vault(&self) -> &dyn $crate::storage::VaultRepo {
+                self.$field.vault()
             }
         }
     };

@@ -571,3 +571,31 @@ impl fmt::Debug for FileRecord {
             .finish_non_exhaustive()
     }
 }
+
+/// A data-vault entry: the client's already-encrypted value, sealed again at rest under a
+/// fresh data key that is itself wrapped by the server's vault key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VaultEntryRecord {
+    /// Owning project.
+    pub project_id: String,
+    /// The store.
+    pub store_id: String,
+    /// HMAC (server vault key) of the client's hashed key, lowercase hex.
+    pub key_hash: String,
+    /// The data key, sealed under the vault key (base64).
+    pub wrapped_key: String,
+    /// The value, sealed under the data key (base64).
+    pub ciphertext: String,
+    /// Last write, epoch milliseconds.
+    pub updated_at_millis: i64,
+}
+
+impl fmt::Debug for VaultEntryRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VaultEntryRecord")
+            .field("project_id", &self.project_id)
+            .field("store_id", &self.store_id)
+            .field("updated_at_millis", &self.updated_at_millis)
+            .finish_non_exhaustive()
+    }
+}

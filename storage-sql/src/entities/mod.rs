@@ -18,4 +18,5 @@ pub mod team;
 pub mod team_member;
 pub mod team_permission;
 pub mod user;
+pub mod vault_entry;
 pub mod verification_code;

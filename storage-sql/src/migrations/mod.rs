@@ -10,6 +10,7 @@ mod m20261201_000003_create_postern_codes_and_outbox;
 mod m20261201_000004_create_postern_teams;
 mod m20261201_000005_create_postern_permissions;
 mod m20261201_000006_create_postern_files;
+mod m20261201_000007_create_postern_vault;
 
 /// Name of the table recording which of Postern's migrations have run.
 pub const MIGRATION_TABLE: &str = "postern_migrations";
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000004_create_postern_teams::Migration),
             Box::new(m20261201_000005_create_postern_permissions::Migration),
             Box::new(m20261201_000006_create_postern_files::Migration),
+            Box::new(m20261201_000007_create_postern_vault::Migration),
         ]
     }
 

@@ -9,10 +9,11 @@ mod projects;
 mod sessions;
 mod teams;
 mod users;
+mod vault;
 
 use postern_core::storage::{
     ApiKeyRepo, CodeRepo, FileRepo, OutboxRepo, PermissionRepo, ProjectRepo, Repos, SessionRepo,
-    StoreError, StoreResult, TeamRepo, UserRepo,
+    StoreError, StoreResult, TeamRepo, UserRepo, VaultRepo,
 };
 use sea_orm::ConnectionTrait;
 use serde_json::Value;
@@ -79,6 +80,10 @@ impl<C: ConnectionTrait + Send> Repos for SeaRepos<C> {
     }
 
     fn files(&self) -> &dyn FileRepo {
+        self
+    }
+
+    fn vault(&self) -> &dyn VaultRepo {
         self
     }
 }
