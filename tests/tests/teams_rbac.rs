@@ -1446,6 +1446,16 @@ async fn data_vault_stores_values_sealed_at_rest(env: Env) {
     )
     .await
     .assert_ok();
+    // Path segments are percent-decoded.
+    let v = h
+        .post(
+            "/api/v1/data-vault/stores/%20%20/set",
+            &h.server(),
+            json!({"hashed_key": "hk", "encrypted_value": "v"}),
+        )
+        .await
+        .assert_error(400, "DATA_VAULT_STORE_DOES_NOT_EXIST");
+    assert_eq!(v["details"], json!({"store_id": "  "}));
     // Prototype-like names are not stores.
     h.post(
         &set("toString"),

@@ -244,6 +244,31 @@ pub(crate) fn user_id_or_me(raw: &str, me: Option<Uuid>, path: &str) -> Result<U
     Uuid::parse_str(raw).map_err(|_| Error::schema(format!("{path} must be a valid UUID")))
 }
 
+/// Decodes `%XX` escapes of a path segment (`+` stays a plus; invalid escapes and invalid
+/// UTF-8 are kept as given).
+pub(crate) fn percent_decode(s: &str) -> String {
+    if !s.contains('%') {
+        return s.to_owned();
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(b) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
+}
+
 /// Parses the query string into ordered pairs.
 pub(crate) fn parse_query(q: Option<&str>) -> Vec<(String, String)> {
     q.map(|q| {
@@ -342,5 +367,24 @@ mod tests {
             user_id_or_me("nope", None, "params.user_id"),
             Err(Error::Schema(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod percent_tests {
+    use super::percent_decode;
+
+    #[test]
+    fn path_segments_are_decoded() {
+        assert_eq!(percent_decode("%20%20"), "  ");
+        assert_eq!(percent_decode("%24read_members"), "$read_members");
+        assert_eq!(percent_decode("a+b"), "a+b");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+        assert_eq!(
+            percent_decode("%ff"),
+            "%ff",
+            "invalid UTF-8 is kept as given"
+        );
     }
 }

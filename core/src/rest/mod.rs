@@ -397,7 +397,7 @@ async fn dispatch(
     let params: Vec<(String, String)> = matched
         .params
         .iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .map(|(k, v)| (k.to_owned(), input::percent_decode(v)))
         .collect();
     let body = if parts.method == Method::GET {
         input::Body::None
