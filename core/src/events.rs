@@ -63,13 +63,7 @@ impl Postern {
         Ok(rows
             .into_iter()
             .filter(|r| r.kind == EVENT_KIND)
-            .filter_map(|r| {
-                let bytes =
-                    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &r.payload)
-                        .ok()?;
-                let plain = crate::secrets::open(&self.inner.outbox_keys, r.id.as_bytes(), &bytes)?;
-                serde_json::from_slice(&plain).ok()
-            })
+            .filter_map(|r| crate::email::open(&self.inner.outbox_keys, r.id, &r.payload))
             .collect())
     }
 }

@@ -228,10 +228,6 @@ impl Postern {
     }
 }
 
-fn json_or_none(v: Option<Value>) -> Option<Value> {
-    v
-}
-
 impl Teams<'_> {
     /// Creates a team; with a creator, adds them with the `teamCreator` defaults (one
     /// transaction: an unknown creator leaves no team behind).
@@ -242,7 +238,7 @@ impl Teams<'_> {
             id: Uuid::now_v7(),
             display_name: new.display_name,
             profile_image_url: new.profile_image_url,
-            client_metadata: json_or_none(new.client_metadata),
+            client_metadata: new.client_metadata,
             client_read_only_metadata: new.client_read_only_metadata,
             server_metadata: new.server_metadata,
             created_at_millis: now,

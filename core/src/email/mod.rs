@@ -15,7 +15,7 @@ mod smtp;
 mod templates;
 mod validate;
 
-pub(crate) use outbox::{deliver_due, enqueue, seal, seal_key, spawn_worker};
+pub(crate) use outbox::{deliver_due, enqueue, open, seal, seal_key, spawn_worker};
 pub use smtp::{SmtpMailer, SmtpSettings, SmtpTls};
 pub use templates::link_with_code;
 pub(crate) use templates::{magic_link, password_reset, team_invitation, verification};

@@ -36,7 +36,12 @@ pub(crate) fn seal(key: &[u8; 32], id: Uuid, payload: &impl serde::Serialize) ->
     Ok(B64.encode(sealed))
 }
 
-fn open(keys: &[[u8; 32]], id: Uuid, payload: &str) -> Option<Email> {
+/// Opens a sealed outbox payload (mail or event) with the current or previous secrets.
+pub(crate) fn open<T: serde::de::DeserializeOwned>(
+    keys: &[[u8; 32]],
+    id: Uuid,
+    payload: &str,
+) -> Option<T> {
     let bytes = B64.decode(payload).ok()?;
     let plain = crate::secrets::open(keys, id.as_bytes(), &bytes)?;
     serde_json::from_slice(&plain).ok()
@@ -84,7 +89,7 @@ pub(crate) async fn deliver_due(p: &Postern) -> Result<usize> {
         {
             continue;
         }
-        let Some(email) = open(&p.inner.outbox_keys, m.id, &m.payload) else {
+        let Some(email) = open::<Email>(&p.inner.outbox_keys, m.id, &m.payload) else {
             tracing::error!(target: "postern::email", id = %m.id, "outbox message cannot be opened with the current or previous secrets; giving up");
             m.status = OutboxStatus::Failed;
             m.last_error = Some("payload cannot be opened".into());
@@ -179,18 +184,18 @@ mod tests {
         let id = Uuid::new_v4();
         let sealed = seal(&k1, id, &email).unwrap();
         assert!(!sealed.contains("secretcode"));
-        assert_eq!(open(&[k1], id, &sealed), Some(email.clone()));
+        assert_eq!(open::<Email>(&[k1], id, &sealed), Some(email.clone()));
         assert_eq!(
-            open(&[k2, k1], id, &sealed),
+            open::<Email>(&[k2, k1], id, &sealed),
             Some(email),
             "previous secrets open"
         );
-        assert_eq!(open(&[k2], id, &sealed), None);
+        assert_eq!(open::<Email>(&[k2], id, &sealed), None);
         assert_eq!(
-            open(&[k1], Uuid::new_v4(), &sealed),
+            open::<Email>(&[k1], Uuid::new_v4(), &sealed),
             None,
             "bound to the row id"
         );
-        assert_eq!(open(&[k1], id, "!!"), None);
+        assert_eq!(open::<Email>(&[k1], id, "!!"), None);
     }
 }

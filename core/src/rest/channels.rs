@@ -16,6 +16,20 @@ use crate::contact_channels::{ChannelUpdate, NewChannel};
 use crate::email::{is_valid_email_lenient, is_valid_email_strict};
 use crate::error::{AccessType, Error, Result};
 
+/// `type` must be `email` and `value` a valid address (create and patch).
+fn check_channel_fields(f: &mut Fields, kind: &Option<String>, value: &Option<String>) {
+    if let Some(k) = kind
+        && k != "email"
+    {
+        f.fail("type", "must be one of the following values: email");
+    }
+    if let Some(v) = value
+        && !is_valid_email_lenient(v.trim())
+    {
+        f.fail("value", "must be a valid email");
+    }
+}
+
 /// The user a contact-channel request acts on: clients need a signed-in user and may only
 /// act on themselves (`forbidden` otherwise).
 fn channel_user(auth: &Auth, raw: &str, path: &str, forbidden: &'static str) -> Result<Uuid> {
@@ -122,16 +136,7 @@ pub(super) async fn create(rq: Rq<'_>) -> Result<Response<Bytes>> {
     } else {
         None
     };
-    if let Some(k) = &kind
-        && k != "email"
-    {
-        f.fail("type", "must be one of the following values: email");
-    }
-    if let Some(v) = &value
-        && !is_valid_email_lenient(v.trim())
-    {
-        f.fail("value", "must be a valid email");
-    }
+    check_channel_fields(&mut f, &kind, &value);
     f.finish()?;
     let user = channel_user(
         auth,
@@ -190,16 +195,7 @@ pub(super) async fn patch(rq: Rq<'_>) -> Result<Response<Bytes>> {
     } else {
         None
     };
-    if let Some(k) = &kind
-        && k != "email"
-    {
-        f.fail("type", "must be one of the following values: email");
-    }
-    if let Some(v) = &value
-        && !is_valid_email_lenient(v.trim())
-    {
-        f.fail("value", "must be a valid email");
-    }
+    check_channel_fields(&mut f, &kind, &value);
     f.finish()?;
     let user = channel_user(
         auth,
@@ -313,7 +309,7 @@ pub(super) async fn legacy_send_code(rq: Rq<'_>) -> Result<Response<Bytes>> {
     Ok(success())
 }
 
-fn code_body(rq: &Rq<'_>, extra: &[&str]) -> Result<(Option<String>, Fields)> {
+pub(super) fn code_body(rq: &Rq<'_>, extra: &[&str]) -> Result<(Option<String>, Fields)> {
     let mut allowed = vec!["code"];
     allowed.extend_from_slice(extra);
     let mut f = Fields::body(&rq.body, &allowed);

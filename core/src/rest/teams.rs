@@ -695,16 +695,7 @@ pub(super) async fn delete_invitation(rq: Rq<'_>) -> Result<Response<Bytes>> {
 }
 
 fn invitation_code(rq: &Rq<'_>) -> Result<String> {
-    let mut f = Fields::body(&rq.body, &["code"]);
-    let code = f.req_str("code");
-    if let Some(c) = &code
-        && c.chars().count() != crate::codes::CODE_LENGTH
-    {
-        f.fail(
-            "code",
-            &format!("must be exactly {} characters", crate::codes::CODE_LENGTH),
-        );
-    }
+    let (code, f) = super::channels::code_body(rq, &[])?;
     f.finish()?;
     Ok(code.unwrap_or_default())
 }
