@@ -1354,7 +1354,17 @@ async fn team_changes_are_recorded_as_events(env: Env) {
         rows.iter()
             .all(|r| r.status == postern_core::storage::OutboxStatus::Held)
     );
-    assert!(rows.iter().all(|r| !r.payload.contains("Ev2")));
+    // Sealed: the decoded payload is not the event's JSON (a long plaintext fragment, so a
+    // random ciphertext cannot contain it by chance).
+    for r in &rows {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&r.payload)
+            .unwrap();
+        assert!(serde_json::from_slice::<Value>(&bytes).is_err());
+        let needle: &[u8] = b"\"display_name\":\"Ev2\"";
+        assert!(!bytes.windows(needle.len()).any(|w| w == needle));
+    }
 }
 
 const GIF: &str = "data:image/gif;base64,R0lGODlhAQABAAAAACH5BAEKAAEALAAAAAABAAEAAAICTAEAOw==";
