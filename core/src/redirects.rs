@@ -1,6 +1,25 @@
 //! Redirect / callback URL validation against a project's trusted domains.
+//!
+//! Every URL Postern mails a code to (verification, password reset, magic links, team
+//! invitations, step-up confirmations) passes [`is_allowed_redirect`]. The URL is parsed
+//! with the WHATWG rules browsers use (the `url` crate), and the decision is taken on the
+//! parsed host, never on a prefix of the text:
+//!
+//! - only `http` and `https` URLs are accepted, never with userinfo (`user@host`), and
+//!   never with a backslash, whitespace or a control character anywhere in the text;
+//! - with `domains.allowLocalhost`, a loopback host is accepted: the name `localhost`, an
+//!   IPv4 literal in `127.0.0.0/8`, or the IPv6 literal `::1`. Nothing else counts as
+//!   loopback: `127.login.attacker.example`, `localhost.attacker.example`,
+//!   `app.localhost`, `localhost.` and IPv4-mapped IPv6 (`::ffff:127.0.0.1`) are not;
+//! - otherwise the URL must match a trusted domain (same scheme, host and port; `*` and `**`
+//!   wildcards in the host).
+//!
+//! Upstream also accepts any `*.localhost` host and any host whose text starts with `127.`;
+//! Postern does not.
 
-use url::Url;
+use std::net::{IpAddr, Ipv6Addr};
+
+use url::{Host, Url};
 
 use crate::config::DomainsConfig;
 
@@ -10,17 +29,58 @@ use crate::config::DomainsConfig;
 /// use postern_core::{ProjectConfig, redirects::is_allowed_redirect};
 /// let mut cfg = ProjectConfig::default();
 /// assert!(is_allowed_redirect(&cfg.domains, "http://localhost:3000/handler"));
+/// assert!(!is_allowed_redirect(&cfg.domains, "https://127.login.attacker.example/cb"));
 /// cfg.domains.allow_localhost = false;
 /// assert!(!is_allowed_redirect(&cfg.domains, "http://localhost:3000/handler"));
 /// ```
 pub fn is_allowed_redirect(domains: &DomainsConfig, candidate: &str) -> bool {
+    is_allowed_redirect_with(domains, candidate, false)
+}
+
+/// [`is_allowed_redirect`], also taking `*.localhost` names as loopback when
+/// `localhost_subdomains` is set (see
+/// [`crate::PosternBuilder::localhost_subdomains_are_loopback`]).
+///
+/// ```
+/// use postern_core::{ProjectConfig, redirects::is_allowed_redirect_with};
+/// let cfg = ProjectConfig::default();
+/// assert!(!is_allowed_redirect_with(&cfg.domains, "http://stack-test.localhost/cb", false));
+/// assert!(is_allowed_redirect_with(&cfg.domains, "http://stack-test.localhost/cb", true));
+/// assert!(!is_allowed_redirect_with(&cfg.domains, "http://localhost.attacker.example/cb", true));
+/// ```
+pub fn is_allowed_redirect_with(
+    domains: &DomainsConfig,
+    candidate: &str,
+    localhost_subdomains: bool,
+) -> bool {
+    // Parsers disagree about backslashes and stray whitespace (browsers read `\` as `/`,
+    // others as part of the authority): a callback that needs them is refused outright.
+    if candidate
+        .chars()
+        .any(|c| c == '\\' || c.is_whitespace() || c.is_control())
+    {
+        return false;
+    }
     let Ok(url) = Url::parse(candidate) else {
         return false;
     };
-    let Some(host) = url.host_str() else {
+    if !matches!(url.scheme(), "http" | "https")
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return false;
+    }
+    let Some(host) = url.host() else {
         return false;
     };
-    if domains.allow_localhost && is_localhost(host) {
+    let subdomain = |h: &Host<&str>| {
+        localhost_subdomains
+            && matches!(h, Host::Domain(d) if d.len() > ".localhost".len()
+                && d.to_ascii_lowercase().ends_with(".localhost")
+                && !d.starts_with('.')
+                && !d.contains(".."))
+    };
+    if domains.allow_localhost && (is_loopback(&host) || subdomain(&host)) {
         return true;
     }
     domains
@@ -30,11 +90,23 @@ pub fn is_allowed_redirect(domains: &DomainsConfig, candidate: &str) -> bool {
         .any(|base| matches_base(base, &url))
 }
 
-fn is_localhost(host: &str) -> bool {
-    host == "localhost"
-        || host.ends_with(".localhost")
-        || host.starts_with("127.") && host.split('.').count() == 4
-        || host == "[::1]"
+/// Whether a parsed host is loopback: `localhost`, `127.0.0.0/8` or `::1`.
+///
+/// ```
+/// use postern_core::redirects::is_loopback;
+/// use url::Url;
+/// let host = |u: &str| Url::parse(u).unwrap().host().unwrap().to_owned();
+/// assert!(is_loopback(&host("http://127.5.6.7/")));
+/// assert!(is_loopback(&host("http://[::1]/")));
+/// assert!(!is_loopback(&host("http://127.attacker.example/")));
+/// assert!(!is_loopback(&host("http://[::ffff:127.0.0.1]/")));
+/// ```
+pub fn is_loopback<S: AsRef<str>>(host: &Host<S>) -> bool {
+    match host {
+        Host::Domain(name) => name.as_ref().eq_ignore_ascii_case("localhost"),
+        Host::Ipv4(ip) => IpAddr::V4(*ip).is_loopback(),
+        Host::Ipv6(ip) => *ip == Ipv6Addr::LOCALHOST,
+    }
 }
 
 fn matches_base(base: &str, url: &Url) -> bool {
@@ -91,8 +163,84 @@ fn wildcard_match(p: &[u8], s: &[u8]) -> bool {
     }
 }
 
+/// Callback URLs for tests of every callback-taking endpoint (also used by Postern's own
+/// HTTP contract suite). Not semver-stable.
+#[cfg(any(test, feature = "conformance"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+pub mod examples {
+    /// The trusted domains [`HOSTILE`] is written against.
+    pub const TRUSTED_BASES: &[&str] = &[
+        "https://app.example.com",
+        "https://*.example.org",
+        "https://**.example.net:8443",
+    ];
+
+    /// Hostile callback URLs: none may pass for a project trusting [`TRUSTED_BASES`], with
+    /// or without localhost allowed.
+    pub const HOSTILE: &[&str] = &[
+        "https://127.login.attacker.example/cb",
+        "http://127.0.0.1.attacker.example/cb",
+        "http://127.0.0.1.nip.io/cb",
+        "https://localhost.attacker.example/cb",
+        "http://localhost.attacker.example:3000/cb",
+        "http://app.localhost/cb",
+        "http://localhost./cb",
+        "http://localhost@attacker.example/cb",
+        "http://user:pass@localhost/cb",
+        "http://localhost:pass@attacker.example/cb",
+        "http://attacker.example\\@localhost/cb",
+        "http://attacker.example\\localhost/cb",
+        "http://localhost%2eattacker.example/cb",
+        "http://127%2e0%2e0%2e1%2eattacker.example/cb",
+        "http://xn--lcalhost-q9a/cb",
+        "http://lоcalhost/cb",
+        "http://[::ffff:127.0.0.1]/cb",
+        "http://[::ffff:7f00:1]/cb",
+        "http://[::127.0.0.1]/cb",
+        "http://0.0.0.0/cb",
+        "http://[::]/cb",
+        "http://10.0.0.1/cb",
+        "http://128.0.0.1/cb",
+        "javascript://localhost/%0aalert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "file://localhost/etc/passwd",
+        "ftp://localhost/cb",
+        "//localhost/cb",
+        "localhost/cb",
+        "",
+        "https://app.example.com.attacker.example/cb",
+        "https://app.example.com@attacker.example/cb",
+        "https://attacker.example/app.example.com",
+        "https://attacker.example/?https://app.example.com",
+        "https://app.example.com./cb",
+        "https://app-example.com/cb",
+        "https://app.example.com:8443/cb",
+        "http://app.example.com/cb",
+        "https://a.b.example.org/cb",
+        "https://example.org/cb",
+        "https://attacker.example.org.evil/cb",
+    ];
+
+    /// Loopback URLs that are real loopback: accepted when localhost is allowed.
+    pub const LOOPBACK: &[&str] = &[
+        "http://localhost/cb",
+        "http://localhost:3000/handler?x=1#f",
+        "https://LOCALHOST:8443/cb",
+        "http://127.0.0.1:8080/cb",
+        "http://127.255.255.254/cb",
+        "http://127.1/cb",
+        "http://0x7f.0.0.1/cb",
+        "http://2130706433/cb",
+        "http://127%2e0%2e0%2e1/cb",
+        "http://127.0.0.1./cb",
+        "http://[::1]:3000/cb",
+        "http://[0:0:0:0:0:0:0:1]/cb",
+    ];
+}
+
 #[cfg(test)]
 mod tests {
+    use super::examples::{HOSTILE, LOOPBACK, TRUSTED_BASES};
     use super::*;
     use crate::config::TrustedDomain;
 
@@ -111,6 +259,42 @@ mod tests {
             );
         }
         d
+    }
+
+    #[test]
+    fn hostile_urls_are_refused() {
+        let mut d = domains(TRUSTED_BASES);
+        d.allow_localhost = true;
+        for url in HOSTILE {
+            assert!(!is_allowed_redirect(&d, url), "{url} must be refused");
+        }
+        for url in LOOPBACK {
+            assert!(is_allowed_redirect(&d, url), "{url} is loopback");
+        }
+        d.allow_localhost = false;
+        for url in LOOPBACK {
+            assert!(!is_allowed_redirect(&d, url), "{url}: localhost is off");
+        }
+    }
+
+    #[test]
+    fn trusted_domains_are_matched_on_the_parsed_host() {
+        let d = domains(&["https://app.example.com", "http://*.example.org"]);
+        assert!(is_allowed_redirect(&d, "https://APP.example.com/cb"));
+        assert!(is_allowed_redirect(&d, "https://app.example.com:443/cb"));
+        assert!(!is_allowed_redirect(&d, "https://u@app.example.com/cb"));
+        assert!(is_allowed_redirect(&d, "http://x.example.org/cb"));
+        assert!(!is_allowed_redirect(
+            &d,
+            "http://x.example.org.attacker.example/cb"
+        ));
+        assert!(!is_allowed_redirect(
+            &d,
+            "http://x.example.org\\@attacker.example/cb"
+        ));
+        assert!(!is_allowed_redirect(&d, "http://x.example.org/cb\\x"));
+        assert!(!is_allowed_redirect(&d, "http://x.example.org/c b"));
+        assert!(!is_allowed_redirect(&d, "http://x.example.org/cb\n"));
     }
 
     #[test]
@@ -134,6 +318,6 @@ mod tests {
         d.allow_localhost = true;
         assert!(is_allowed_redirect(&d, "http://localhost:3000"));
         assert!(is_allowed_redirect(&d, "http://127.0.0.1:3000"));
-        assert!(is_allowed_redirect(&d, "http://app.localhost"));
+        assert!(!is_allowed_redirect(&d, "http://app.localhost"));
     }
 }
