@@ -56,6 +56,7 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use bytes::Bytes;
 use postern_core::api_keys::{ApiKeyHeader, ApiKeyTeamAuth, ApiKeyUserAuth};
+use postern_core::net::PeerAddr;
 use postern_core::permissions::RequiredPermission;
 use postern_core::rest::{
     ApiPrefix, MAX_BODY_BYTES, error_response, payload_too_large, unauthorized_response,
@@ -119,6 +120,9 @@ async fn serve(req: HttpRequest, payload: web::Payload, mount: web::Data<Mount>)
     core_req
         .extensions_mut()
         .insert(ApiPrefix(mount.prefix.clone()));
+    if let Some(addr) = req.peer_addr() {
+        core_req.extensions_mut().insert(PeerAddr(addr));
+    }
     convert::to_actix_response(mount.postern.handle(core_req).await)
 }
 

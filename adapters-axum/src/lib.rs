@@ -15,6 +15,26 @@
 //! [`router`] serves the API under `/api/v1` and `/api/latest`; [`router_at`] takes other
 //! prefixes. Bodies over [`postern_core::rest::MAX_BODY_BYTES`] get `413`.
 //!
+//! # Client addresses
+//!
+//! Per-IP rate limits need the peer address: serve the app with
+//! `into_make_service_with_connect_info::<SocketAddr>()` (the adapter reads axum's
+//! [`ConnectInfo`]), or insert a [`postern_core::net::PeerAddr`] extension yourself.
+//! Without either, every client shares one bucket. Behind a reverse proxy, also set
+//! [`postern_core::PosternBuilder::trusted_proxies`].
+//!
+//! ```no_run
+//! # async fn demo(postern: postern_core::Postern) -> std::io::Result<()> {
+//! let app = postern_axum::router::<()>(postern);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8102").await?;
+//! axum::serve(
+//!     listener,
+//!     app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+//! )
+//! .await
+//! # }
+//! ```
+//!
 //! # Extractors
 //!
 //! [`CurrentUser`], [`OptionalUser`] and [`ServerAccess`] work in any router whose state
@@ -42,12 +62,15 @@
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
-use axum::extract::{FromRef, FromRequestParts, Request};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use http::StatusCode;
 use http::request::Parts;
 use postern_core::api_keys::{ApiKeyHeader, ApiKeyTeamAuth, ApiKeyUserAuth};
+use postern_core::net::PeerAddr;
 use postern_core::permissions::RequiredPermission;
 use postern_core::rest::{
     ApiPrefix, MAX_BODY_BYTES, error_response, payload_too_large, unauthorized_response,
@@ -104,6 +127,9 @@ async fn serve(postern: &Postern, prefix: &str, req: Request) -> Response {
         Err(_) => return (StatusCode::BAD_REQUEST, "Invalid request URI").into_response(),
     };
     parts.extensions.insert(ApiPrefix(prefix.to_owned()));
+    if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>().copied() {
+        parts.extensions.insert(PeerAddr(addr));
+    }
     let response = postern
         .handle(http::Request::from_parts(parts, bytes))
         .await;

@@ -118,9 +118,38 @@ fn permission_ids(v: Option<&Value>) -> Vec<Value> {
     ids.into_iter().map(|id| json!({ "id": id })).collect()
 }
 
-/// Stack's legacy `config` object of the admin project view.
+/// Config sections only admin access may change: trusted domains (they decide where codes
+/// are mailed), email and OAuth credentials, and Postern's security settings.
+pub const ADMIN_ONLY_SECTIONS: &[&str] = &["domains", "emails", "auth.oauth", "security"];
+
+/// The first key of an override that reaches into [`ADMIN_ONLY_SECTIONS`]: the section
+/// itself, a key inside it, or a parent it would replace (`auth` replaces `auth.oauth`).
+///
+/// ```
+/// use postern_core::admin::admin_only_key;
+/// let over = |v: serde_json::Value| v.as_object().unwrap().clone();
+/// assert_eq!(admin_only_key(&over(serde_json::json!({"users.allowClientUserDeletion": true}))), None);
+/// assert!(admin_only_key(&over(serde_json::json!({"domains.trustedDomains.a": {}}))).is_some());
+/// assert!(admin_only_key(&over(serde_json::json!({"auth": {"allowSignUp": true}}))).is_some());
+/// assert!(admin_only_key(&over(serde_json::json!({"auth.password.allowSignIn": true}))).is_none());
+/// ```
+pub fn admin_only_key(over: &Map<String, Value>) -> Option<String> {
+    over.keys()
+        .find(|key| {
+            ADMIN_ONLY_SECTIONS.iter().any(|section| {
+                key.as_str() == *section
+                    || key.starts_with(&format!("{section}."))
+                    || section.starts_with(&format!("{key}."))
+            })
+        })
+        .cloned()
+}
+
+/// Stack's legacy `config` object of the admin project view (third-party secrets
+/// redacted).
 pub fn legacy_config(c: &ProjectConfig) -> Value {
-    let v = c.to_json();
+    let mut v = c.to_json();
+    crate::config_secrets::redact(&mut v);
     let mut domains: Vec<Value> = c
         .domains
         .trusted_domains
@@ -533,7 +562,27 @@ impl Admin<'_> {
         let mut p = project.clone();
         apply_patch(&mut p, &patch)?;
         self.p.projects().save(&p).await?;
+        let mut keys: Vec<&str> = Vec::new();
+        if patch.display_name.is_some() {
+            keys.push("display_name");
+        }
+        if let Some(legacy) = &patch.legacy_config {
+            keys.extend(legacy.keys().map(String::as_str));
+        }
+        self.config_event(project, &keys).await?;
         Ok(p)
+    }
+
+    async fn config_event(&self, project: &Project, keys: &[&str]) -> Result<()> {
+        crate::audit::record(
+            self.p,
+            &*self.p.inner.store,
+            &project.id,
+            "config.changed",
+            None,
+            json!({ "keys": keys }),
+        )
+        .await
     }
 
     /// Applies a config override (`PATCH /internal/config/override/environment`).
@@ -545,6 +594,8 @@ impl Admin<'_> {
         let mut p = project.clone();
         p.config = apply_override(&p.config, over).map_err(Error::bad_request)?;
         self.p.projects().save(&p).await?;
+        let keys: Vec<&str> = over.keys().map(String::as_str).collect();
+        self.config_event(project, &keys).await?;
         Ok(p)
     }
 
@@ -571,12 +622,18 @@ impl Admin<'_> {
             expires_at_millis,
             revoked_at_millis: None,
         };
-        self.p
-            .inner
-            .store
-            .projects()
-            .insert_key_set(&record)
-            .await?;
+        let tx = self.p.inner.store.begin().await?;
+        tx.projects().insert_key_set(&record).await?;
+        crate::audit::record(
+            self.p,
+            &*tx,
+            &project.id,
+            "project_keys.created",
+            None,
+            json!({ "key_set_id": record.id, "description": record.description }),
+        )
+        .await?;
+        tx.commit().await?;
         Ok(NewKeySet {
             record,
             publishable_client_key: pck,
@@ -621,10 +678,24 @@ impl Admin<'_> {
         if let Some(d) = description {
             set.description = d;
         }
-        if revoke && set.revoked_at_millis.is_none() {
+        let revoking = revoke && set.revoked_at_millis.is_none();
+        if revoking {
             set.revoked_at_millis = Some(self.p.inner.clock.now_millis());
         }
-        store.projects().update_key_set(&set).await?;
+        let tx = store.begin().await?;
+        tx.projects().update_key_set(&set).await?;
+        if revoking {
+            crate::audit::record(
+                self.p,
+                &*tx,
+                &project.id,
+                "project_keys.revoked",
+                None,
+                json!({ "key_set_id": set.id }),
+            )
+            .await?;
+        }
+        tx.commit().await?;
         Ok(set)
     }
 }

@@ -290,16 +290,13 @@ impl ApiKeys<'_> {
             expires_at_millis,
             revoked_at_millis: None,
         };
-        self.p
-            .inner
-            .store
-            .api_keys()
-            .insert(&record)
-            .await
-            .map_err(|e| match e {
-                crate::storage::StoreError::MissingReference(_) => Error::UserNotFound,
-                e => e.into(),
-            })?;
+        let tx = self.p.inner.store.begin().await?;
+        tx.api_keys().insert(&record).await.map_err(|e| match e {
+            crate::storage::StoreError::MissingReference(_) => Error::UserNotFound,
+            e => e.into(),
+        })?;
+        key_event(self.p, &*tx, &record, "api_key.created", "created").await?;
+        tx.commit().await?;
         Ok(CreatedKey { record, value })
     }
 
@@ -347,8 +344,9 @@ impl ApiKeys<'_> {
         expires_at_millis: Option<Option<i64>>,
         revoke: bool,
     ) -> Result<ApiKeyRecord> {
-        let repo = self.p.inner.store.api_keys();
-        let mut key = repo
+        let tx = self.p.inner.store.begin().await?;
+        let mut key = tx
+            .api_keys()
             .get(&project.id, id)
             .await?
             .ok_or(Error::ApiKeyNotFound)?;
@@ -358,12 +356,17 @@ impl ApiKeys<'_> {
         if let Some(e) = expires_at_millis {
             key.expires_at_millis = e;
         }
-        if revoke && key.revoked_at_millis.is_none() {
+        let revoking = revoke && key.revoked_at_millis.is_none();
+        if revoking {
             key.revoked_at_millis = Some(self.p.inner.clock.now_millis());
         }
-        if !repo.update(&key).await? {
+        if !tx.api_keys().update(&key).await? {
             return Err(Error::ApiKeyNotFound);
         }
+        if revoking {
+            key_event(self.p, &*tx, &key, "api_key.revoked", "manual").await?;
+        }
+        tx.commit().await?;
         Ok(key)
     }
 
@@ -474,11 +477,44 @@ impl ApiKeys<'_> {
         }
         if record.revoked_at_millis.is_none() {
             record.revoked_at_millis = Some(self.p.inner.clock.now_millis());
-            repo.update(&record).await?;
+            let tx = self.p.inner.store.begin().await?;
+            tx.api_keys().update(&record).await?;
+            key_event(
+                self.p,
+                &*tx,
+                &record,
+                "api_key.revoked",
+                "credential_scanning",
+            )
+            .await?;
+            tx.commit().await?;
             tracing::info!(key_id = %record.id, project = %record.project_id, "API key revoked by credential scanning");
         }
         Ok(())
     }
+}
+
+/// The audit event of a key's creation or revocation.
+async fn key_event(
+    p: &Postern,
+    repos: &dyn crate::storage::Repos,
+    key: &ApiKeyRecord,
+    event: &str,
+    reason: &str,
+) -> Result<()> {
+    let (user, owner) = match key.owner {
+        ApiKeyOwner::User(u) => (Some(u), serde_json::json!({ "user_id": u })),
+        ApiKeyOwner::Team(t) => (None, serde_json::json!({ "team_id": t })),
+    };
+    crate::audit::record(
+        p,
+        repos,
+        &key.project_id,
+        event,
+        user,
+        serde_json::json!({ "api_key_id": key.id, "owner": owner, "reason": reason }),
+    )
+    .await
 }
 
 #[cfg(test)]

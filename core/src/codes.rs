@@ -12,8 +12,10 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::postern::Postern;
-use crate::secrets::{hash_secret, is_crockford, random_crockford};
+use crate::projects::Project;
+use crate::secrets::{ct_eq, hash_secret, is_crockford, random_crockford};
 use crate::storage::{CodePurpose, Repos, VerificationCodeRecord};
+use crate::throttle::{Factor, Subject};
 
 /// Length of every code.
 pub const CODE_LENGTH: usize = 45;
@@ -54,11 +56,29 @@ fn nonce_of(code: &str) -> &str {
     &code[code.len() - NONCE_LENGTH..]
 }
 
+/// Whose failure run a code's wrong guesses count toward: its user, else the address it
+/// was sent to.
+fn subject_of(record: &VerificationCodeRecord) -> Option<Subject> {
+    match (
+        record.user_id,
+        record.data.get("email").and_then(|e| e.as_str()),
+    ) {
+        (Some(u), _) => Some(Subject::User(u)),
+        (None, Some(email)) => Some(Subject::Address(crate::email::normalize_email(email))),
+        (None, None) => None,
+    }
+}
+
 /// Looks a submitted code up and checks it, in Stack's order: attempt counted, then not
 /// found, expired, already used, too many attempts. Does not consume it.
+///
+/// The code is found by its nonce (its last 39 characters), then compared whole in
+/// constant time. A wrong guess at a sent code counts as a failure of the `code` factor of
+/// the code's user (or address), and while that run says to wait every attempt is refused
+/// (`429`), right or wrong, so the refusal tells nothing about the guess.
 pub(crate) async fn check(
     p: &Postern,
-    project_id: &str,
+    project: &Project,
     purpose: CodePurpose,
     submitted: &str,
 ) -> Result<VerificationCodeRecord> {
@@ -68,15 +88,28 @@ pub(crate) async fn check(
         return Err(Error::VerificationCodeNotFound);
     }
     let store = &p.inner.store;
+    let nonce_hash = hash_secret(nonce_of(&code));
     store
         .codes()
-        .count_attempt(project_id, &hash_secret(nonce_of(&code)))
+        .count_attempt(&project.id, &nonce_hash)
         .await?;
     let record = store
         .codes()
-        .find(project_id, purpose, &hash_secret(&code))
+        .find_by_nonce(&project.id, purpose, &nonce_hash)
         .await?
         .ok_or(Error::VerificationCodeNotFound)?;
+    let subject = subject_of(&record);
+    if let Some(subject) = &subject {
+        let _ = p.throttle().check(project, Factor::Code, subject).await?;
+    }
+    if !ct_eq(record.code_hash.as_bytes(), hash_secret(&code).as_bytes()) {
+        if let Some(subject) = &subject {
+            p.throttle()
+                .failed(&**store, project, Factor::Code, subject)
+                .await?;
+        }
+        return Err(Error::VerificationCodeNotFound);
+    }
     if record.expires_at_millis <= p.inner.clock.now_millis() {
         return Err(Error::VerificationCodeExpired);
     }
@@ -97,15 +130,19 @@ pub(crate) async fn consume(
     tx: &dyn Repos,
     record: &VerificationCodeRecord,
 ) -> Result<()> {
-    if tx
+    if !tx
         .codes()
         .mark_used(&record.project_id, record.id, p.inner.clock.now_millis())
         .await?
     {
-        Ok(())
-    } else {
-        Err(Error::VerificationCodeAlreadyUsed)
+        return Err(Error::VerificationCodeAlreadyUsed);
     }
+    if let Some(Subject::User(user)) = subject_of(record) {
+        p.throttle()
+            .clear(tx, &record.project_id, Factor::Code, user)
+            .await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -45,6 +45,8 @@ pub struct ProjectConfig {
     pub domains: DomainsConfig,
     /// `apiKeys.*`.
     pub api_keys: ApiKeysConfig,
+    /// `security.*`: throttling and lockout (a Postern extension; Stack has no such section).
+    pub security: SecurityConfig,
     /// Sections Postern does not interpret yet (`rbac`, `dataVault`, `emails`...).
     #[serde(flatten)]
     pub extra: Extra,
@@ -198,6 +200,160 @@ pub struct ApiKeysEnabled {
     /// Unknown keys.
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// `security.*`: Postern's abuse protection (a Postern extension).
+///
+/// ```
+/// use postern_core::ProjectConfig;
+/// let cfg: ProjectConfig = serde_json::from_value(serde_json::json!({
+///     "security": {
+///         "rateLimits": { "signIn": { "burst": 10, "perMinute": 5 } },
+///         "mailPerRecipientPerHour": 3,
+///         "lockout": { "maxFailures": 20 }
+///     }
+/// })).unwrap();
+/// assert_eq!(cfg.security.rate_limits.sign_in.burst, 10);
+/// assert_eq!(cfg.security.rate_limits.sign_up.burst, 30, "defaults fill the rest");
+/// assert_eq!(cfg.security.lockout.max_failures, 20);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SecurityConfig {
+    /// `security.rateLimits.*`: token buckets per client IP.
+    pub rate_limits: RateLimits,
+    /// `security.mailPerRecipientPerHour` (default 10): codes, reset links, invitations
+    /// and other mail to one address per hour; `0` turns the limit off.
+    pub mail_per_recipient_per_hour: u32,
+    /// `security.lockout.*`: per-account failure counts.
+    pub lockout: LockoutConfig,
+    /// Unknown keys.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            rate_limits: RateLimits::default(),
+            mail_per_recipient_per_hour: 10,
+            lockout: LockoutConfig::default(),
+            extra: Extra::new(),
+        }
+    }
+}
+
+/// `security.rateLimits.*`: one token bucket per client IP (an IPv6 client by its /64) and
+/// project for each class of endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct RateLimits {
+    /// Account creation: password and anonymous sign-up (default 30, then 6 a minute).
+    pub sign_up: RateLimit,
+    /// Guessable secrets: password, OTP and MFA sign-in, code redemption and checks,
+    /// password changes, step-up (default 60, then 12 a minute).
+    pub sign_in: RateLimit,
+    /// Mail sending: sign-in codes, reset links, verification, invitations, step-up codes
+    /// (default 20, then 4 a minute).
+    pub send_code: RateLimit,
+    /// API-key checks and credential-scanning revocation (default 2,000, then 30,000 a
+    /// minute).
+    pub key_check: RateLimit,
+    /// Unknown keys.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            sign_up: RateLimit::new(30, 6),
+            sign_in: RateLimit::new(60, 12),
+            send_code: RateLimit::new(20, 4),
+            key_check: RateLimit::new(2_000, 30_000),
+            extra: Extra::new(),
+        }
+    }
+}
+
+/// A token bucket: `burst` requests at once, refilled at `perMinute`. A `burst` of 0 turns
+/// the bucket off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimit {
+    /// Bucket size.
+    pub burst: u32,
+    /// Refill rate, tokens per minute.
+    pub per_minute: u32,
+}
+
+impl RateLimit {
+    /// A bucket of `burst` tokens refilled at `per_minute`.
+    pub const fn new(burst: u32, per_minute: u32) -> Self {
+        Self { burst, per_minute }
+    }
+}
+
+/// `security.lockout.*`: consecutive failures of one factor (password, TOTP, verification
+/// codes) of one account, counted in the database so every instance sees them (NIST SP
+/// 800-63B 5.2.2). After `freeFailures` of a factor each attempt waits twice as long as the
+/// previous one (from one second up to `maxDelaySeconds`); after `maxFailures` (at most
+/// 100) the factor is locked for `lockSeconds` or until the account's password is reset.
+/// A success ends the run; so does `lockSeconds` without a failure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct LockoutConfig {
+    /// `security.lockout.freeFailures.*`: failures before delays start.
+    pub free_failures: FreeFailures,
+    /// Failures that lock the factor (default 100, the most NIST allows; larger values
+    /// count as 100).
+    pub max_failures: u32,
+    /// Longest progressive delay (default 900 s).
+    pub max_delay_seconds: u32,
+    /// How long a lock lasts, and how long a run of failures is remembered (default one day).
+    pub lock_seconds: u32,
+    /// Unknown keys.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Default for LockoutConfig {
+    fn default() -> Self {
+        Self {
+            free_failures: FreeFailures::default(),
+            max_failures: 100,
+            max_delay_seconds: 900,
+            lock_seconds: 86_400,
+            extra: Extra::new(),
+        }
+    }
+}
+
+/// `security.lockout.freeFailures.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct FreeFailures {
+    /// Wrong passwords (default 5).
+    pub password: u32,
+    /// Wrong TOTP or recovery codes (default 5).
+    pub totp: u32,
+    /// Wrong verification, reset and sign-in codes (default 30; each code also allows at
+    /// most 20 attempts of its own).
+    pub code: u32,
+    /// Unknown keys.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Default for FreeFailures {
+    fn default() -> Self {
+        Self {
+            password: 5,
+            totp: 5,
+            code: 30,
+            extra: Extra::new(),
+        }
+    }
 }
 
 impl ProjectConfig {

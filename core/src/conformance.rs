@@ -38,10 +38,11 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::storage::{
-    ApiKeyOwner, ApiKeyRecord, ApiKeySetRecord, ChannelKind, CodePurpose, ContactChannelRecord,
-    FileRecord, KeyKind, OutboxRecord, OutboxStatus, PermissionGrantRecord, ProjectRecord,
-    SessionRecord, Store, StoreError, StoreResult, TeamMemberRecord, TeamRecord, UserListQuery,
-    UserRecord, VaultEntryRecord, VerificationCodeRecord,
+    ApiKeyOwner, ApiKeyRecord, ApiKeySetRecord, AuditEventRecord, AuditQuery, ChannelKind,
+    CodePurpose, ContactChannelRecord, FileRecord, KeyKind, OutboxRecord, OutboxStatus,
+    PermissionGrantRecord, ProjectRecord, RecoveryCodeRecord, SessionRecord, Store, StoreError,
+    StoreResult, TeamMemberRecord, TeamRecord, UserListQuery, UserRecord, VaultEntryRecord,
+    VerificationCodeRecord,
 };
 
 /// Something [`store_conformance_tests!`](crate::store_conformance_tests) can run the
@@ -125,7 +126,13 @@ macro_rules! store_conformance_tests {
             teams_members_and_selection,
             permission_grants_idempotent_scoped_and_cascading,
             files_round_trip_by_bucket,
-            vault_entries_upsert_by_store_and_key
+            vault_entries_upsert_by_store_and_key,
+            throttle_counters_windows_and_runs,
+            recovery_codes_single_use_and_cascade,
+            audit_log_appends_filters_and_pages,
+            totp_steps_only_move_forward,
+            security_columns_and_bulk_revocation,
+            codes_found_by_nonce
         );
     };
 }
@@ -188,6 +195,8 @@ fn full_user(project_id: &str) -> UserRecord {
         risk_score_free_trial_abuse: 100,
         signed_up_at_millis: 1_700_000_123_456,
         last_active_at_millis: 1_700_000_654_321,
+        totp_last_step: Some(56_666_670),
+        claimed_at_millis: Some(1_700_000_200_000),
     }
 }
 
@@ -207,6 +216,7 @@ fn email(
         is_primary,
         is_verified,
         used_for_auth,
+        auth_confirmed: used_for_auth,
         created_at_millis: user.signed_up_at_millis,
     }
 }
@@ -591,7 +601,8 @@ pub async fn user_round_trip(store: &dyn Store) {
     );
 }
 
-/// `update` writes every column and nothing else; `touch` sets `last_active_at` only;
+/// `update` writes every column but the TOTP step, and nothing else; `touch` sets
+/// `last_active_at` only;
 /// both answer `false` for a missing user or another project's user.
 pub async fn user_update_and_touch(store: &dyn Store) {
     seed_projects(store).await;
@@ -609,6 +620,7 @@ pub async fn user_update_and_touch(store: &dyn Store) {
     changed.is_anonymous = true;
     changed.risk_score_free_trial_abuse = 7;
     assert!(repo.update(&changed).await.unwrap());
+    changed.totp_last_step = original.totp_last_step;
     assert_eq!(
         repo.get(A, original.id).await.unwrap().as_ref(),
         Some(&changed)
@@ -2280,6 +2292,7 @@ pub async fn project_channels_list_in_creation_order(store: &dyn Store) {
             is_primary: false,
             is_verified: false,
             used_for_auth: false,
+            auth_confirmed: false,
             created_at_millis: 10 + i as i64,
         };
         insert_channel(store, &c).await;
@@ -2561,4 +2574,423 @@ pub async fn vault_entries_upsert_by_store_and_key(store: &dyn Store) {
         "other-project"
     );
     assert_eq!(vault.get(A, "s", "missing").await.unwrap(), None);
+}
+
+/// Throttle counters: windows start over, failure runs start over after idling, clear and
+/// purge; one atomic increment per call even when concurrent; projects apart.
+pub async fn throttle_counters_windows_and_runs(store: &dyn Store) {
+    seed_projects(store).await;
+    let t = store.throttle();
+    let hit = |w: i64, now: i64| t.hit(A, "mail:x", w, now);
+    assert_eq!(hit(1_000, 1_001).await.unwrap().count, 1);
+    assert_eq!(hit(1_000, 1_002).await.unwrap().count, 2);
+    let r = hit(1_000, 1_003).await.unwrap();
+    assert_eq!(
+        (r.count, r.window_start_millis, r.updated_at_millis),
+        (3, 1_000, 1_003)
+    );
+    let r = hit(2_000, 2_001).await.unwrap();
+    assert_eq!(
+        (r.count, r.window_start_millis),
+        (1, 2_000),
+        "a new window starts over"
+    );
+    assert_eq!(t.hit(B, "mail:x", 2_000, 2_001).await.unwrap().count, 1);
+
+    let fail = |now: i64, reset_before: i64| t.add_failure(A, "fail:password:u", now, reset_before);
+    assert_eq!(fail(10, 0).await.unwrap().count, 1);
+    assert_eq!(fail(20, 0).await.unwrap().count, 2);
+    let r = fail(30, 15).await.unwrap();
+    assert_eq!(
+        (r.count, r.window_start_millis),
+        (3, 10),
+        "last failure at 20 is recent"
+    );
+    let r = fail(100, 50).await.unwrap();
+    assert_eq!(
+        (r.count, r.window_start_millis, r.updated_at_millis),
+        (1, 100, 100),
+        "idle run starts over"
+    );
+    assert_eq!(
+        t.get(A, "fail:password:u").await.unwrap().map(|r| r.count),
+        Some(1)
+    );
+    assert_eq!(t.get(B, "fail:password:u").await.unwrap(), None);
+    assert!(t.clear(A, "fail:password:u").await.unwrap());
+    assert!(!t.clear(A, "fail:password:u").await.unwrap());
+
+    let futures: Vec<Pin<Box<dyn Future<Output = i64> + Send + '_>>> = (0..16)
+        .map(|i| {
+            Box::pin(async move {
+                t.add_failure(A, "fail:code:c", 500 + i, 0)
+                    .await
+                    .unwrap()
+                    .count
+            }) as Pin<Box<dyn Future<Output = i64> + Send + '_>>
+        })
+        .collect();
+    let mut counts = join_all(futures).await;
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        (1..=16).collect::<Vec<i64>>(),
+        "every increment counted once"
+    );
+
+    assert_eq!(t.purge(600).await.unwrap(), 1);
+    assert_eq!(t.get(A, "fail:code:c").await.unwrap(), None);
+    assert!(
+        t.get(A, "mail:x").await.unwrap().is_some(),
+        "touched at 2_001: kept"
+    );
+}
+
+/// Recovery codes: replaced as a set, each usable once by its own user, counted, and gone
+/// with the user.
+pub async fn recovery_codes_single_use_and_cascade(store: &dyn Store) {
+    seed_projects(store).await;
+    let (u, other) = (user(A, 1), user(A, 2));
+    insert_user(store, &u).await;
+    insert_user(store, &other).await;
+    let code = |u: &UserRecord, h: &str| RecoveryCodeRecord {
+        project_id: A.to_owned(),
+        user_id: u.id,
+        id: Uuid::new_v4(),
+        code_hash: h.to_owned(),
+        created_at_millis: 1,
+        used_at_millis: None,
+    };
+    let rc = store.recovery_codes();
+    rc.replace_for_user(A, u.id, &[code(&u, "h1"), code(&u, "h2")])
+        .await
+        .unwrap();
+    rc.replace_for_user(A, other.id, &[code(&other, "h1")])
+        .await
+        .unwrap();
+    assert_eq!(rc.count_unused(A, u.id).await.unwrap(), 2);
+    assert!(rc.use_code(A, u.id, "h1", 5).await.unwrap());
+    assert!(!rc.use_code(A, u.id, "h1", 6).await.unwrap(), "single use");
+    assert!(!rc.use_code(A, u.id, "nope", 6).await.unwrap());
+    assert!(
+        !rc.use_code(B, u.id, "h2", 6).await.unwrap(),
+        "other project"
+    );
+    assert_eq!(rc.count_unused(A, u.id).await.unwrap(), 1);
+    assert_eq!(
+        rc.count_unused(A, other.id).await.unwrap(),
+        1,
+        "other user untouched"
+    );
+    rc.replace_for_user(A, u.id, &[code(&u, "h3")])
+        .await
+        .unwrap();
+    assert!(!rc.use_code(A, u.id, "h2", 7).await.unwrap(), "replaced");
+    assert_eq!(rc.count_unused(A, u.id).await.unwrap(), 1);
+    assert!(matches!(
+        rc.replace_for_user(A, Uuid::new_v4(), &[code(&user(A, 3), "h")])
+            .await,
+        Err(StoreError::MissingReference(_))
+    ));
+    assert!(store.users().delete(A, u.id).await.unwrap());
+    assert_eq!(rc.count_unused(A, u.id).await.unwrap(), 0);
+    assert_eq!(rc.delete_for_user(A, other.id).await.unwrap(), 1);
+}
+
+/// The audit log: appended, listed newest first, filtered by user, type and time, paged by
+/// id, apart per project, and kept when its user is deleted.
+pub async fn audit_log_appends_filters_and_pages(store: &dyn Store) {
+    seed_projects(store).await;
+    let u = user(A, 1);
+    insert_user(store, &u).await;
+    let mut ids = Vec::new();
+    for i in 0..6i64 {
+        let e = AuditEventRecord {
+            project_id: A.to_owned(),
+            id: Uuid::now_v7(),
+            at_millis: 100 + i,
+            event_type: if i % 2 == 0 {
+                "sign_in.succeeded"
+            } else {
+                "password.changed"
+            }
+            .to_owned(),
+            user_id: (i < 4).then_some(u.id),
+            actor: format!("user:{}", u.id),
+            ip: (i == 0).then(|| "203.0.113.7".to_owned()),
+            details: json!({ "i": i, "nested": { "ok": true } }),
+        };
+        store.audit().insert(&e).await.unwrap();
+        ids.push(e);
+        // v7 ids are ordered by their millisecond; keep them apart.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let mut other = ids[0].clone();
+    other.project_id = B.to_owned();
+    other.id = Uuid::now_v7();
+    store.audit().insert(&other).await.unwrap();
+    let list = |q: AuditQuery| async move { store.audit().list(A, &q).await.unwrap() };
+    let all = list(AuditQuery {
+        limit: 100,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        all.iter().map(|e| e.id).collect::<Vec<_>>(),
+        ids.iter().rev().map(|e| e.id).collect::<Vec<_>>()
+    );
+    assert_eq!(all.last().unwrap(), &ids[0], "every field round-trips");
+    let mine = list(AuditQuery {
+        user_id: Some(u.id),
+        limit: 100,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(mine.len(), 4);
+    let typed = list(AuditQuery {
+        event_types: vec!["password.changed".into()],
+        limit: 100,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(typed.len(), 3);
+    let window = list(AuditQuery {
+        since_millis: Some(102),
+        until_millis: Some(104),
+        limit: 100,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        window.iter().map(|e| e.at_millis).collect::<Vec<_>>(),
+        vec![103, 102]
+    );
+    let page1 = list(AuditQuery {
+        limit: 4,
+        ..Default::default()
+    })
+    .await;
+    let page2 = list(AuditQuery {
+        limit: 4,
+        before: Some(page1[3].id),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(page1.len() + page2.len(), 6);
+    assert_eq!(page2[0].id, ids[1].id);
+    assert!(store.users().delete(A, u.id).await.unwrap());
+    assert_eq!(
+        list(AuditQuery {
+            user_id: Some(u.id),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .len(),
+        4,
+        "kept after the user"
+    );
+}
+
+/// The TOTP step only moves forward, atomically; a general update never moves it back.
+pub async fn totp_steps_only_move_forward(store: &dyn Store) {
+    seed_projects(store).await;
+    let u = user(A, 1);
+    insert_user(store, &u).await;
+    let users = store.users();
+    assert!(users.advance_totp_step(A, u.id, 10).await.unwrap());
+    assert!(
+        !users.advance_totp_step(A, u.id, 10).await.unwrap(),
+        "same step again"
+    );
+    assert!(
+        !users.advance_totp_step(A, u.id, 9).await.unwrap(),
+        "earlier step"
+    );
+    assert!(
+        !users.advance_totp_step(B, u.id, 11).await.unwrap(),
+        "other project"
+    );
+    let mut stale = u.clone();
+    stale.display_name = Some("renamed".into());
+    assert!(users.update(&stale).await.unwrap());
+    let now = users.get(A, u.id).await.unwrap().unwrap();
+    assert_eq!(
+        now.totp_last_step,
+        Some(10),
+        "an update of a stale record keeps the step"
+    );
+    assert_eq!(now.display_name.as_deref(), Some("renamed"));
+    let futures: Vec<Pin<Box<dyn Future<Output = bool> + Send + '_>>> = (0..8)
+        .map(|_| {
+            Box::pin(async move { users.advance_totp_step(A, u.id, 20).await.unwrap() })
+                as Pin<Box<dyn Future<Output = bool> + Send + '_>>
+        })
+        .collect();
+    let won = join_all(futures).await.into_iter().filter(|w| *w).count();
+    assert_eq!(won, 1, "one concurrent use of a step wins");
+}
+
+/// The claim time and the sign-in confirmation of channels round-trip; a user's keys are
+/// revoked in bulk (once), and files are deleted by project and bucket.
+pub async fn security_columns_and_bulk_revocation(store: &dyn Store) {
+    seed_projects(store).await;
+    let mut u = user(A, 1);
+    u.claimed_at_millis = Some(77);
+    insert_user(store, &u).await;
+    let mut c = email(&u, "x@example.com", true, false, true);
+    c.auth_confirmed = false;
+    insert_channel(store, &c).await;
+    assert_eq!(
+        store
+            .users()
+            .get(A, u.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .claimed_at_millis,
+        Some(77)
+    );
+    assert!(
+        !store
+            .users()
+            .get_channel(A, c.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .auth_confirmed
+    );
+    c.auth_confirmed = true;
+    assert!(store.users().update_channel(&c).await.unwrap());
+    assert!(
+        store
+            .users()
+            .get_channel(A, c.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .auth_confirmed
+    );
+
+    let key = |owner: ApiKeyOwner, revoked: Option<i64>| ApiKeyRecord {
+        project_id: A.to_owned(),
+        id: Uuid::new_v4(),
+        owner,
+        description: "k".into(),
+        is_public: false,
+        secret_hash: Uuid::new_v4().to_string(),
+        last_four: "abcd".into(),
+        created_at_millis: 1,
+        expires_at_millis: None,
+        revoked_at_millis: revoked,
+    };
+    let (k1, k2, k3) = (
+        key(ApiKeyOwner::User(u.id), None),
+        key(ApiKeyOwner::User(u.id), Some(5)),
+        key(ApiKeyOwner::User(u.id), None),
+    );
+    for k in [&k1, &k2, &k3] {
+        store.api_keys().insert(k).await.unwrap();
+    }
+    assert_eq!(
+        store.api_keys().revoke_for_user(A, u.id, 9).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        store.api_keys().revoke_for_user(A, u.id, 10).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .api_keys()
+            .get(A, k1.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at_millis,
+        Some(9)
+    );
+    assert_eq!(
+        store
+            .api_keys()
+            .get(A, k2.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at_millis,
+        Some(5),
+        "first revocation kept"
+    );
+
+    let f = FileRecord {
+        project_id: A.to_owned(),
+        id: Uuid::new_v4(),
+        bucket: "user-profile-images".into(),
+        content_type: "image/png".into(),
+        data: vec![1, 2, 3],
+        created_at_millis: 5,
+    };
+    store.files().insert(&f).await.unwrap();
+    assert!(
+        !store.files().delete(B, &f.bucket, f.id).await.unwrap(),
+        "other project"
+    );
+    assert!(
+        !store
+            .files()
+            .delete(A, "team-profile-images", f.id)
+            .await
+            .unwrap(),
+        "other bucket"
+    );
+    assert!(store.files().delete(A, &f.bucket, f.id).await.unwrap());
+    assert_eq!(store.files().get(&f.bucket, f.id).await.unwrap(), None);
+}
+
+/// A code is found by its nonce hash and purpose, in its project only.
+pub async fn codes_found_by_nonce(store: &dyn Store) {
+    seed_projects(store).await;
+    let c = VerificationCodeRecord {
+        project_id: A.to_owned(),
+        id: Uuid::new_v4(),
+        purpose: CodePurpose::StepUpToken,
+        code_hash: hash(1),
+        nonce_hash: hash(2),
+        user_id: None,
+        data: json!({ "method": "totp" }),
+        created_at_millis: 1,
+        expires_at_millis: 2,
+        used_at_millis: None,
+        attempt_count: 0,
+    };
+    store.codes().insert(&c).await.unwrap();
+    let codes = store.codes();
+    assert_eq!(
+        codes
+            .find_by_nonce(A, CodePurpose::StepUpToken, &hash(2))
+            .await
+            .unwrap(),
+        Some(c.clone())
+    );
+    assert_eq!(
+        codes
+            .find_by_nonce(A, CodePurpose::StepUpCode, &hash(2))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        codes
+            .find_by_nonce(B, CodePurpose::StepUpToken, &hash(2))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        codes
+            .find_by_nonce(A, CodePurpose::StepUpToken, &hash(3))
+            .await
+            .unwrap(),
+        None
+    );
 }

@@ -10,6 +10,7 @@ use crate::email::{self, link_with_code, normalize_email};
 use crate::error::{Error, OnConflict, Result};
 use crate::postern::Postern;
 use crate::projects::Project;
+use crate::step_up::{self, Caller};
 use crate::storage::{ChannelKind, CodePurpose, ContactChannelRecord, Repos};
 
 /// A new channel.
@@ -126,15 +127,48 @@ impl ContactChannels<'_> {
             .filter(|c| c.user_id == user_id))
     }
 
-    /// Adds a channel to a user (one transaction).
+    /// Adds a channel to a user (one transaction), as a trusted caller: the channel is
+    /// confirmed for sign-in.
     pub async fn create(
         &self,
         project: &Project,
         user_id: Uuid,
         new: NewChannel,
     ) -> Result<ContactChannelRecord> {
+        self.create_as(project, user_id, new, Caller::Trusted).await
+    }
+
+    /// Adds a channel to a user as `caller`. An auth channel a client adds is confirmed for
+    /// sign-in only with a step-up token (password, TOTP or email code) on the request, or
+    /// when the user has none of those factors; otherwise it is stored but not used to sign
+    /// in, nor to receive sign-in codes or reset links, until [`ContactChannels::confirm_auth`]
+    /// or the link of [`ContactChannels::send_auth_confirmation`].
+    pub async fn create_as(
+        &self,
+        project: &Project,
+        user_id: Uuid,
+        new: NewChannel,
+        caller: Caller<'_>,
+    ) -> Result<ContactChannelRecord> {
         let value = normalize_email(&new.value);
-        let tx = self.p.inner.store.begin().await?;
+        let store = &self.p.inner.store;
+        let Some((rec, before)) = crate::users::load(&**store, &project.id, user_id).await? else {
+            return Err(Error::UserIdDoesNotExist(user_id));
+        };
+        let (confirmed, token) = if new.used_for_auth {
+            step_up::optional_for(
+                self.p,
+                project,
+                caller,
+                &rec,
+                &before,
+                step_up::CHANNEL_PROOFS,
+            )
+            .await?
+        } else {
+            (!caller.is_client(), None)
+        };
+        let tx = store.begin().await?;
         if tx.users().get(&project.id, user_id).await?.is_none() {
             return Err(Error::UserIdDoesNotExist(user_id));
         }
@@ -157,17 +191,22 @@ impl ContactChannels<'_> {
             is_primary: new.is_primary,
             is_verified: new.is_verified,
             used_for_auth: new.used_for_auth,
+            auth_confirmed: confirmed,
             created_at_millis: self.p.inner.clock.now_millis(),
         };
+        step_up::spend(self.p, &*tx, token.as_ref()).await?;
         tx.users()
             .insert_channel(&channel)
             .await
             .on_conflict(|| taken_by_someone_else(Some(value)))?;
+        if channel.used_for_auth && confirmed {
+            auth_confirmed_event(self.p, &*tx, project, &channel, "added").await?;
+        }
         tx.commit().await?;
         Ok(channel)
     }
 
-    /// Updates a channel with Stack's semantics (one transaction).
+    /// Updates a channel with Stack's semantics (one transaction), as a trusted caller.
     pub async fn update(
         &self,
         project: &Project,
@@ -175,30 +214,75 @@ impl ContactChannels<'_> {
         id: Uuid,
         update: ChannelUpdate,
     ) -> Result<ContactChannelRecord> {
-        let tx = self.p.inner.store.begin().await?;
+        self.update_as(project, user_id, id, update, Caller::Trusted)
+            .await
+    }
+
+    /// Updates a channel as `caller`. A client that changes the address of a channel, or
+    /// turns sign-in on for one that is not confirmed, leaves it unconfirmed unless the
+    /// request carries a step-up token (see [`ContactChannels::create_as`]); changing only
+    /// `is_primary` keeps the confirmation.
+    pub async fn update_as(
+        &self,
+        project: &Project,
+        user_id: Uuid,
+        id: Uuid,
+        update: ChannelUpdate,
+        caller: Caller<'_>,
+    ) -> Result<ContactChannelRecord> {
+        let store = &self.p.inner.store;
+        let (rec, before) = crate::users::load(&**store, &project.id, user_id)
+            .await?
+            .ok_or_else(not_found_400)?;
+        let current = before
+            .iter()
+            .find(|c| c.id == id)
+            .cloned()
+            .ok_or_else(not_found_400)?;
+        let new_value = update.value.as_ref().map(|v| {
+            if update.typed {
+                normalize_email(v)
+            } else {
+                v.trim().to_owned()
+            }
+        });
+        let value_changes = new_value.as_ref().is_some_and(|v| *v != current.value);
+        let will_auth = update.used_for_auth.unwrap_or(current.used_for_auth);
+        let needs_confirmation = will_auth && (value_changes || !current.auth_confirmed);
+        let (confirmed, token) = if needs_confirmation {
+            step_up::optional_for(
+                self.p,
+                project,
+                caller,
+                &rec,
+                &before,
+                step_up::CHANNEL_PROOFS,
+            )
+            .await?
+        } else {
+            (current.auth_confirmed && !value_changes, None)
+        };
+        let tx = store.begin().await?;
         let channels = tx.users().list_channels(&project.id, user_id).await?;
         let mut channel = channels
             .iter()
             .find(|c| c.id == id)
             .cloned()
             .ok_or_else(not_found_400)?;
-        if let Some(v) = update.value {
-            let v = if update.typed {
-                normalize_email(&v)
-            } else {
-                v.trim().to_owned()
-            };
-            if v != channel.value {
-                if channels.iter().any(|c| c.id != id && c.value == v) {
-                    return Err(Error::bad_request("Contact channel already exists"));
-                }
-                channel.value = v;
-                channel.is_verified = false;
+        let was_confirmed = channel.used_for_auth && channel.auth_confirmed;
+        if let Some(v) = new_value
+            && v != channel.value
+        {
+            if channels.iter().any(|c| c.id != id && c.value == v) {
+                return Err(Error::bad_request("Contact channel already exists"));
             }
+            channel.value = v;
+            channel.is_verified = false;
         }
         if let Some(a) = update.used_for_auth {
             channel.used_for_auth = a;
         }
+        channel.auth_confirmed = confirmed;
         if channel.used_for_auth && auth_taken(&*tx, &project.id, &channel.value, Some(id)).await? {
             return Err(taken_by_someone_else(None));
         }
@@ -211,10 +295,14 @@ impl ContactChannels<'_> {
             }
             channel.is_primary = primary;
         }
+        step_up::spend(self.p, &*tx, token.as_ref()).await?;
         tx.users()
             .update_channel(&channel)
             .await
             .on_conflict(|| taken_by_someone_else(None))?;
+        if channel.used_for_auth && channel.auth_confirmed && (!was_confirmed || value_changes) {
+            auth_confirmed_event(self.p, &*tx, project, &channel, "updated").await?;
+        }
         tx.commit().await?;
         Ok(channel)
     }
@@ -251,10 +339,14 @@ impl ContactChannels<'_> {
         if channel.is_verified {
             return Err(Error::EmailAlreadyVerified);
         }
-        if !crate::redirects::is_allowed_redirect(&project.config.domains, callback_url) {
+        if !self.p.redirect_allowed(project, callback_url) {
             return Err(Error::RedirectUrlNotWhitelisted);
         }
         let tx = store.begin().await?;
+        self.p
+            .throttle()
+            .mail(&*tx, project, &channel.value)
+            .await?;
         send_verification(self.p, &*tx, project, user_id, &channel.value, callback_url).await?;
         tx.commit().await?;
         self.p.wake_outbox();
@@ -265,7 +357,7 @@ impl ContactChannels<'_> {
     pub async fn check_code(&self, project: &Project, code: &str) -> Result<()> {
         codes::check(
             self.p,
-            &project.id,
+            project,
             CodePurpose::ContactChannelVerification,
             code,
         )
@@ -274,11 +366,25 @@ impl ContactChannels<'_> {
     }
 
     /// Verifies the channel a code was sent for, using the code (one transaction: a
-    /// channel deleted meanwhile leaves the code unused).
+    /// channel deleted meanwhile leaves the code unused), as a request without a session of
+    /// the channel's user.
     pub async fn verify(&self, project: &Project, code: &str) -> Result<()> {
+        self.verify_as(project, code, None).await
+    }
+
+    /// Verifies the channel a code was sent for. `session_user` is the user of the
+    /// request's session, if any: a verification from a session of the channel's own user
+    /// claims the account; one from outside it, on an unclaimed account, revokes the
+    /// account's sessions, API keys and other unverified channels (see [`crate::claim`]).
+    pub async fn verify_as(
+        &self,
+        project: &Project,
+        code: &str,
+        session_user: Option<Uuid>,
+    ) -> Result<()> {
         let record = codes::check(
             self.p,
-            &project.id,
+            project,
             CodePurpose::ContactChannelVerification,
             code,
         )
@@ -300,9 +406,188 @@ impl ContactChannels<'_> {
             channel.is_verified = true;
             tx.users().update_channel(&channel).await?;
         }
+        // Only an address that signs in to the account says anything about who owns it; a
+        // verified address that is not confirmed for sign-in proves nothing.
+        if channel.used_for_auth && channel.auth_confirmed {
+            if session_user == Some(user) {
+                crate::claim::claim(
+                    self.p,
+                    &*tx,
+                    project,
+                    user,
+                    channel.id,
+                    crate::claim::Proof::VerificationInSession,
+                )
+                .await?;
+            } else {
+                crate::claim::verified_outside_session(self.p, &*tx, project, user, channel.id)
+                    .await?;
+            }
+        }
         tx.commit().await?;
         Ok(())
     }
+
+    /// Whether a user's channel is used for sign-in and confirmed for it.
+    pub async fn auth_status(
+        &self,
+        project: &Project,
+        user_id: Uuid,
+        id: Uuid,
+    ) -> Result<(bool, bool)> {
+        let c = self
+            .get(project, user_id, id)
+            .await?
+            .ok_or_else(|| Error::status(StatusCode::NOT_FOUND, "Contact channel not found."))?;
+        Ok((c.used_for_auth, c.auth_confirmed))
+    }
+
+    /// Confirms a user's channel for sign-in with a step-up token (password, TOTP or email
+    /// code) of a client, or as a trusted caller.
+    pub async fn confirm_auth(
+        &self,
+        project: &Project,
+        user_id: Uuid,
+        id: Uuid,
+        caller: Caller<'_>,
+    ) -> Result<ContactChannelRecord> {
+        let store = &self.p.inner.store;
+        let (rec, channels) = crate::users::load(&**store, &project.id, user_id)
+            .await?
+            .ok_or(Error::UserIdDoesNotExist(user_id))?;
+        if !channels.iter().any(|c| c.id == id) {
+            return Err(Error::status(
+                StatusCode::NOT_FOUND,
+                "Contact channel not found.",
+            ));
+        }
+        let token = step_up::require_for(
+            self.p,
+            project,
+            caller,
+            &rec,
+            &channels,
+            step_up::CHANNEL_PROOFS,
+        )
+        .await?;
+        let tx = store.begin().await?;
+        step_up::spend(self.p, &*tx, token.as_ref()).await?;
+        let channel = set_auth_confirmed(self.p, &*tx, project, user_id, id, "step_up").await?;
+        tx.commit().await?;
+        Ok(channel)
+    }
+
+    /// Mails a link to the user's proven primary address (verified and confirmed for
+    /// sign-in) that confirms another of the user's channels for sign-in when followed, even
+    /// from a browser without a session.
+    pub async fn send_auth_confirmation(
+        &self,
+        project: &Project,
+        user_id: Uuid,
+        id: Uuid,
+        callback_url: &str,
+    ) -> Result<()> {
+        if !self.p.redirect_allowed(project, callback_url) {
+            return Err(Error::RedirectUrlNotWhitelisted);
+        }
+        let store = &self.p.inner.store;
+        let (_, channels) = crate::users::load(&**store, &project.id, user_id)
+            .await?
+            .ok_or(Error::UserIdDoesNotExist(user_id))?;
+        let channel = channels
+            .iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| Error::status(StatusCode::NOT_FOUND, "Contact channel not found."))?;
+        let to = step_up::proven_primary(&channels)
+            .filter(|p| p.id != id)
+            .ok_or(Error::NoVerifiedPrimaryEmail)?;
+        let (code, record) = codes::new_code(
+            &project.id,
+            CodePurpose::ChannelAuthConfirmation,
+            Some(user_id),
+            json!({ "email": to.value, "contact_channel_id": id }),
+            self.p.inner.clock.now_millis(),
+            DEFAULT_LIFETIME_MILLIS,
+        );
+        let link = link_with_code(callback_url, &code).ok_or(Error::RedirectUrlNotWhitelisted)?;
+        let tx = store.begin().await?;
+        self.p.throttle().mail(&*tx, project, &to.value).await?;
+        tx.codes().insert(&record).await?;
+        let mail = email::channel_auth_confirmation(
+            &project.display_name,
+            &to.value,
+            &channel.value,
+            &link,
+        );
+        email::enqueue(self.p, &*tx, &project.id, &mail).await?;
+        tx.commit().await?;
+        self.p.wake_outbox();
+        Ok(())
+    }
+
+    /// Confirms a channel for sign-in with the code of a link from
+    /// [`ContactChannels::send_auth_confirmation`] (no session needed).
+    pub async fn confirm_auth_by_code(
+        &self,
+        project: &Project,
+        code: &str,
+    ) -> Result<ContactChannelRecord> {
+        let record =
+            codes::check(self.p, project, CodePurpose::ChannelAuthConfirmation, code).await?;
+        let user = record.user_id.ok_or(Error::VerificationCodeNotFound)?;
+        let id: Uuid = record.data["contact_channel_id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or(Error::VerificationCodeNotFound)?;
+        let tx = self.p.inner.store.begin().await?;
+        codes::consume(self.p, &*tx, &record).await?;
+        let channel = set_auth_confirmed(self.p, &*tx, project, user, id, "link").await?;
+        tx.commit().await?;
+        Ok(channel)
+    }
+}
+
+/// Marks a user's channel confirmed for sign-in, with its audit event.
+async fn set_auth_confirmed(
+    p: &Postern,
+    tx: &dyn Repos,
+    project: &Project,
+    user_id: Uuid,
+    id: Uuid,
+    how: &str,
+) -> Result<ContactChannelRecord> {
+    let mut channel = tx
+        .users()
+        .get_channel(&project.id, id)
+        .await?
+        .filter(|c| c.user_id == user_id)
+        .ok_or_else(|| {
+            Error::bad_request("Contact channel not found. Was your contact channel deleted?")
+        })?;
+    if !channel.auth_confirmed {
+        channel.auth_confirmed = true;
+        tx.users().update_channel(&channel).await?;
+        auth_confirmed_event(p, tx, project, &channel, how).await?;
+    }
+    Ok(channel)
+}
+
+async fn auth_confirmed_event(
+    p: &Postern,
+    tx: &dyn Repos,
+    project: &Project,
+    channel: &ContactChannelRecord,
+    how: &str,
+) -> Result<()> {
+    crate::audit::record(
+        p,
+        tx,
+        &project.id,
+        "contact_channel.auth_confirmed",
+        Some(channel.user_id),
+        json!({ "contact_channel_id": channel.id, "value": channel.value, "how": how }),
+    )
+    .await
 }
 
 /// Writes a verification code for `address` and its mail through `tx`.

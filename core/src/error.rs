@@ -420,7 +420,39 @@ pub enum Error {
     #[error("Public API keys cannot be revoked by the secretscanner endpoint.")]
     PublicApiKeyCannotBeRevoked,
 
+    // ----- Postern extensions (not in Stack's catalogue) -----
+    /// `STEP_UP_REQUIRED` (403): a sensitive change asked by a client (setting a first
+    /// password, turning MFA off, making an address usable for sign-in, generating recovery
+    /// codes) needs a step-up token from `POST /auth/step-up`, proven with one of `methods`,
+    /// in the `x-postern-step-up-token` header. A stolen access token alone is not enough.
+    #[error(
+        "This change needs a fresh proof of identity. Get a step-up token from POST /auth/step-up (with one of: {}) and send it in the x-postern-step-up-token header.",
+        .methods.join(", ")
+    )]
+    StepUpRequired {
+        /// The proofs this change accepts and the user can give (`password`, `totp`,
+        /// `email_code`).
+        methods: Vec<&'static str>,
+    },
+    /// `NO_VERIFIED_PRIMARY_EMAIL` (400): a code or link was asked for the user's proven
+    /// primary address, and the user has none (no primary email, or it is not verified and
+    /// confirmed for sign-in).
+    #[error("The user has no verified primary email address to send this to.")]
+    NoVerifiedPrimaryEmail,
+    /// `MFA_NOT_ENABLED` (400): recovery codes were asked for a user without TOTP.
+    #[error("Multi-factor authentication is not enabled for this user.")]
+    MfaNotEnabled,
+
     // ----- not known errors -----
+    /// Too many requests (429, plain JSON, `Retry-After`): a per-IP bucket is empty, an
+    /// account factor is in its progressive delay or locked, or a recipient got too much
+    /// mail. Deliberately not a known error: the official SDK honours `429` with
+    /// `Retry-After` only when the response carries no known-error header.
+    #[error("Too many requests. Try again in {retry_after_secs} seconds.")]
+    TooManyRequests {
+        /// Seconds until a retry can succeed (the `Retry-After` header).
+        retry_after_secs: u64,
+    },
     /// A plain status error: the message is the whole `text/plain` body, no known-error code.
     #[error("{message}")]
     Status {
@@ -538,7 +570,12 @@ impl Error {
             Error::ApiKeyRevoked => "API_KEY_REVOKED",
             Error::ApiKeyExpired => "API_KEY_EXPIRED",
             Error::PublicApiKeyCannotBeRevoked => "PUBLIC_API_KEY_CANNOT_BE_REVOKED",
-            Error::Status { .. } | Error::Internal(_) => return None,
+            Error::StepUpRequired { .. } => "STEP_UP_REQUIRED",
+            Error::NoVerifiedPrimaryEmail => "NO_VERIFIED_PRIMARY_EMAIL",
+            Error::MfaNotEnabled => "MFA_NOT_ENABLED",
+            Error::Status { .. } | Error::Internal(_) | Error::TooManyRequests { .. } => {
+                return None;
+            }
         })
     }
 
@@ -575,7 +612,9 @@ impl Error {
             | Error::ContainedPermissionNotFound(_)
             | Error::DataVaultStoreDoesNotExist(_)
             | Error::DataVaultStoreHashedKeyDoesNotExist { .. }
-            | Error::PublicApiKeyCannotBeRevoked => StatusCode::BAD_REQUEST,
+            | Error::PublicApiKeyCannotBeRevoked
+            | Error::NoVerifiedPrimaryEmail
+            | Error::MfaNotEnabled => StatusCode::BAD_REQUEST,
             Error::InsufficientAccessType { .. }
             | Error::PublishableClientKeyRequiredForProject(_)
             | Error::InvalidPublishableClientKey(_)
@@ -599,7 +638,9 @@ impl Error {
             | Error::TeamPermissionNotFound { .. }
             | Error::RefreshTokenNotFoundOrExpired => StatusCode::UNAUTHORIZED,
             Error::RestrictedUserNotAllowed(_)
-            | Error::TeamInvitationRestrictedUserNotAllowed(_) => StatusCode::FORBIDDEN,
+            | Error::TeamInvitationRestrictedUserNotAllowed(_)
+            | Error::StepUpRequired { .. } => StatusCode::FORBIDDEN,
+            Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::UserNotFound
             | Error::TeamMembershipNotFound { .. }
             | Error::ApiKeyNotFound
@@ -686,6 +727,7 @@ impl Error {
             })),
             Error::AdminAccessTokenExpired(at) => Some(json!({ "expired_at_millis": at })),
             Error::MultiFactorAuthenticationRequired(code) => Some(json!({ "attempt_code": code })),
+            Error::StepUpRequired { methods } => Some(json!({ "methods": methods })),
             Error::TeamNotFound(t) => Some(json!({ "team_id": t })),
             Error::DataVaultStoreDoesNotExist(s) => Some(json!({ "store_id": s })),
             Error::DataVaultStoreHashedKeyDoesNotExist {
@@ -732,7 +774,10 @@ impl Error {
             | Error::AdminAccessTokenIsNotAdmin
             | Error::InvalidTotpCode
             | Error::TeamMembershipAlreadyExists
-            | Error::ExpectedInternalProject => None,
+            | Error::ExpectedInternalProject
+            | Error::NoVerifiedPrimaryEmail
+            | Error::MfaNotEnabled
+            | Error::TooManyRequests { .. } => None,
             Error::BodyParsing(_)
             | Error::ProjectKeyWithoutAccessType
             | Error::InvalidAccessType(_)
@@ -962,11 +1007,18 @@ mod tests {
             },
             Error::PermissionIdAlreadyExists("p".into()),
             Error::ContainedPermissionNotFound("p".into()),
+            Error::StepUpRequired {
+                methods: vec!["totp"],
+            },
+            Error::NoVerifiedPrimaryEmail,
+            Error::MfaNotEnabled,
         ]
     }
 
     /// The codes Stack's known-errors catalogue (spec rest-auth.md §11) defines.
     const SPEC_CODES: &str = include_str!("../tests/known_error_codes.txt");
+    /// Postern's own codes (extensions, documented in docs/security.md).
+    const EXTENSION_CODES: &str = include_str!("../tests/postern_error_codes.txt");
 
     #[test]
     fn codes_are_unique_and_in_the_spec() {
@@ -975,8 +1027,11 @@ mod tests {
             let code = e.code().expect("known errors have a code");
             assert!(seen.insert(code), "duplicate code {code}");
             assert!(
-                SPEC_CODES.lines().any(|l| l.trim() == code),
-                "{code} is not in the spec list"
+                SPEC_CODES
+                    .lines()
+                    .chain(EXTENSION_CODES.lines())
+                    .any(|l| l.trim() == code),
+                "{code} is neither in the spec list nor a documented extension"
             );
             assert!(e.http_status().is_client_error(), "{code} must be a 4xx");
         }
@@ -1006,6 +1061,29 @@ mod tests {
             "The secret server key is not valid for the project \"abc\". Does the project and/or the key exist?"
         );
         assert_eq!(Error::EmailPasswordMismatch.details(), None);
+    }
+
+    #[test]
+    fn extension_codes_are_not_stacks() {
+        for code in EXTENSION_CODES
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+        {
+            assert!(
+                !SPEC_CODES.lines().any(|l| l.trim() == code),
+                "{code} is Stack's, not an extension"
+            );
+        }
+    }
+
+    #[test]
+    fn too_many_requests_is_not_a_known_error() {
+        let e = Error::TooManyRequests {
+            retry_after_secs: 3,
+        };
+        assert_eq!(e.code(), None);
+        assert_eq!(e.http_status(), StatusCode::TOO_MANY_REQUESTS);
     }
 
     #[test]

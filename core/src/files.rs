@@ -78,6 +78,30 @@ pub(crate) async fn store_if_data_url(
     Ok(Some(format!("{}/{bucket}/{id}.{ext}", p.inner.storage_url)))
 }
 
+/// If `url` is the public URL of a file Postern stores (`<storage URL>/<bucket>/<id>.<ext>`),
+/// deletes the file through `repos` (the project's own files only): a replaced or orphaned
+/// profile image is not served any more. Other URLs are left alone.
+pub(crate) async fn delete_if_stored(
+    p: &Postern,
+    repos: &dyn Repos,
+    project_id: &str,
+    url: Option<&str>,
+) -> Result<()> {
+    let Some(rest) = url.and_then(|u| u.strip_prefix(p.inner.storage_url.as_str())) else {
+        return Ok(());
+    };
+    let Some((bucket, file)) = rest.strip_prefix('/').and_then(|r| r.split_once('/')) else {
+        return Ok(());
+    };
+    if let Some(id) = file
+        .split_once('.')
+        .and_then(|(id, _)| Uuid::parse_str(id).ok())
+    {
+        repos.files().delete(project_id, bucket, id).await?;
+    }
+    Ok(())
+}
+
 impl Postern {
     /// A stored file by bucket and file name (`<id>.<ext>`): its MIME type and bytes.
     pub async fn file(&self, bucket: &str, name: &str) -> Result<Option<(String, Vec<u8>)>> {

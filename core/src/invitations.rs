@@ -72,7 +72,7 @@ impl Invitations<'_> {
         email: &str,
         callback_url: &str,
     ) -> Result<Uuid> {
-        if !crate::redirects::is_allowed_redirect(&project.config.domains, callback_url) {
+        if !self.p.redirect_allowed(project, callback_url) {
             return Err(Error::RedirectUrlNotWhitelisted);
         }
         let store = &self.p.inner.store;
@@ -91,6 +91,7 @@ impl Invitations<'_> {
         );
         let link = link_with_code(callback_url, &code).ok_or(Error::RedirectUrlNotWhitelisted)?;
         let tx = store.begin().await?;
+        self.p.throttle().mail(&*tx, project, email).await?;
         tx.codes().insert(&record).await?;
         let mail = email::team_invitation(&project.display_name, &team.display_name, email, &link);
         email::enqueue(self.p, &*tx, &project.id, &mail).await?;
@@ -180,7 +181,7 @@ impl Invitations<'_> {
 
     /// Checks a code without using it.
     pub async fn check_code(&self, project: &Project, code: &str) -> Result<()> {
-        codes::check(self.p, &project.id, CodePurpose::TeamInvitation, code)
+        codes::check(self.p, project, CodePurpose::TeamInvitation, code)
             .await
             .map(drop)
     }
@@ -193,7 +194,7 @@ impl Invitations<'_> {
         code: &str,
     ) -> Result<(Uuid, String)> {
         unrestricted(user)?;
-        let r = codes::check(self.p, &project.id, CodePurpose::TeamInvitation, code).await?;
+        let r = codes::check(self.p, project, CodePurpose::TeamInvitation, code).await?;
         let team_id = team_of(&r).ok_or(Error::VerificationCodeNotFound)?;
         let team = self
             .p
@@ -210,7 +211,7 @@ impl Invitations<'_> {
     /// member; the code is used in the same transaction.
     pub async fn accept(&self, project: &Project, user: &User, code: &str) -> Result<()> {
         unrestricted(user)?;
-        let r = codes::check(self.p, &project.id, CodePurpose::TeamInvitation, code).await?;
+        let r = codes::check(self.p, project, CodePurpose::TeamInvitation, code).await?;
         self.join(project, user.id, &r).await
     }
 

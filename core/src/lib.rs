@@ -51,18 +51,24 @@ pub use error::{AccessType, Error, PasswordRequirement, RestrictedReason, Result
 pub use passwords::{PasswordHasher, PasswordParams};
 pub mod admin;
 pub mod api_keys;
+pub mod audit;
+mod claim;
 pub mod codes;
+pub mod config_secrets;
 pub mod contact_channels;
 pub mod email;
 pub mod invitations;
 pub mod mfa;
+pub mod net;
 pub mod otp;
 pub mod permissions;
 mod postern;
 pub mod projects;
 pub mod redirects;
 pub mod sessions;
+pub mod step_up;
 pub mod teams;
+pub mod throttle;
 pub mod users;
 pub mod vault;
 

@@ -65,11 +65,15 @@ impl Otp<'_> {
             .find_auth_channel(&project.id, ChannelKind::Email, &email)
             .await?;
         match &existing {
-            Some(c) if !c.is_verified => return Err(unverified_exists(&email)),
+            // An address not verified, or not confirmed for sign-in by the account's
+            // owner, does not receive sign-in codes.
+            Some(c) if !c.is_verified || !c.auth_confirmed => {
+                return Err(unverified_exists(&email));
+            }
             None if !cfg.auth.allow_sign_up => return Err(Error::SignUpNotEnabled),
             _ => {}
         }
-        if !crate::redirects::is_allowed_redirect(&cfg.domains, callback_url) {
+        if !self.p.redirect_allowed(project, callback_url) {
             return Err(Error::RedirectUrlNotWhitelisted);
         }
         let (code, record) = codes::new_code(
@@ -83,6 +87,7 @@ impl Otp<'_> {
         let link = link_with_code(callback_url, &code).ok_or(Error::RedirectUrlNotWhitelisted)?;
         let otp = code[..code.len() - NONCE_LENGTH].to_uppercase();
         let tx = store.begin().await?;
+        self.p.throttle().mail(&*tx, project, &email).await?;
         if let Some(c) = &existing
             && let Some(mut user) = tx.users().get(&project.id, c.user_id).await?
             && !user.otp_auth_enabled
@@ -101,7 +106,7 @@ impl Otp<'_> {
 
     /// Checks a sign-in code without using it.
     pub async fn check_code(&self, project: &Project, code: &str) -> Result<()> {
-        codes::check(self.p, &project.id, CodePurpose::OneTimePassword, code)
+        codes::check(self.p, project, CodePurpose::OneTimePassword, code)
             .await
             .map(drop)
     }
@@ -118,7 +123,7 @@ impl Otp<'_> {
         code: &str,
         anonymous: Option<Uuid>,
     ) -> Result<OtpSignIn> {
-        let record = codes::check(self.p, &project.id, CodePurpose::OneTimePassword, code).await?;
+        let record = codes::check(self.p, project, CodePurpose::OneTimePassword, code).await?;
         let email = record.data["email"]
             .as_str()
             .ok_or(Error::VerificationCodeNotFound)?
@@ -132,9 +137,11 @@ impl Otp<'_> {
             .find_auth_channel(&project.id, ChannelKind::Email, &email)
             .await?;
         let (rec, channels, is_new_user) = match existing {
-            Some(c) if !c.is_verified => return Err(unverified_exists(&email)),
+            Some(c) if !c.is_verified || !c.auth_confirmed => {
+                return Err(unverified_exists(&email));
+            }
             Some(c) => {
-                let (mut rec, channels) = crate::users::load(&*tx, &project.id, c.user_id)
+                let (mut rec, _) = crate::users::load(&*tx, &project.id, c.user_id)
                     .await?
                     .ok_or(Error::UserNotFound)?;
                 if !rec.otp_auth_enabled {
@@ -142,11 +149,25 @@ impl Otp<'_> {
                     tx.users().update(&rec).await?;
                 }
                 if rec.totp_secret.is_some() {
-                    // The code is used up reaching the second factor, as Stack.
+                    // The code is used up reaching the second factor, as Stack; the claim
+                    // (if this is the owner's first entry) waits for the second factor.
                     tx.commit().await?;
-                    crate::mfa::require_second_factor(self.p, project, &rec, false).await?;
+                    crate::mfa::require_second_factor(self.p, project, &rec, false, Some(c.id))
+                        .await?;
                     return Err(Error::Internal("second factor expected".into()));
                 }
+                crate::claim::claim(
+                    self.p,
+                    &*tx,
+                    project,
+                    rec.id,
+                    c.id,
+                    crate::claim::Proof::Otp,
+                )
+                .await?;
+                let (rec, channels) = crate::users::load(&*tx, &project.id, c.user_id)
+                    .await?
+                    .ok_or(Error::UserNotFound)?;
                 (rec, channels, false)
             }
             None => {
@@ -168,6 +189,8 @@ impl Otp<'_> {
                     .clone()
                     .unwrap_or_else(|| UserRecord::new(&project.id, now));
                 rec.otp_auth_enabled = true;
+                // The code proved the address: the account is its owner's from the start.
+                rec.claimed_at_millis = Some(now);
                 let channel = ContactChannelRecord {
                     project_id: project.id.clone(),
                     id: Uuid::now_v7(),
@@ -177,6 +200,7 @@ impl Otp<'_> {
                     is_primary: true,
                     is_verified: true,
                     used_for_auth: true,
+                    auth_confirmed: true,
                     created_at_millis: now,
                 };
                 if upgrading.is_some() {
@@ -195,6 +219,15 @@ impl Otp<'_> {
                 } else {
                     crate::users::after_create(self.p, &*tx, project, &rec, Some(&email)).await?;
                 }
+                crate::audit::record(
+                    self.p,
+                    &*tx,
+                    &project.id,
+                    "sign_up",
+                    Some(rec.id),
+                    json!({ "method": "otp", "upgraded_anonymous": upgrading.is_some() }),
+                )
+                .await?;
                 let rec = tx.users().get(&project.id, rec.id).await?.unwrap_or(rec);
                 (rec, vec![channel], true)
             }
@@ -202,6 +235,15 @@ impl Otp<'_> {
         let (session, refresh_token) =
             crate::sessions::insert_session(&*tx, &project.id, rec.id, now, None, false).await?;
         tx.users().touch(&project.id, rec.id, now).await?;
+        crate::audit::record(
+            self.p,
+            &*tx,
+            &project.id,
+            "sign_in.succeeded",
+            Some(rec.id),
+            json!({ "method": "otp" }),
+        )
+        .await?;
         tx.commit().await?;
         let mut user = User::from_parts(&rec, &channels, cfg);
         user.last_active_at_millis = now;

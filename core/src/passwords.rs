@@ -88,6 +88,7 @@ impl PasswordParams {
 #[derive(Clone)]
 pub struct PasswordHasher {
     argon: Arc<Argon2<'static>>,
+    params: PasswordParams,
     permits: Arc<Semaphore>,
     dummy_hash: Arc<String>,
 }
@@ -111,6 +112,7 @@ impl PasswordHasher {
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, p);
         let dummy_hash = hash_with(&argon, &crate::secrets::random_crockford(32))?;
         Ok(Self {
+            params,
             argon: Arc::new(argon),
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
             dummy_hash: Arc::new(dummy_hash),
@@ -137,6 +139,26 @@ impl PasswordHasher {
             .run(move || Ok(verify_with(&argon, &pw, &hash)))
             .await?;
         Ok(ok && real)
+    }
+
+    /// Whether a stored hash should be replaced by one of this hasher after a successful
+    /// sign-in: bcrypt, or argon2 that is not argon2id with these parameters.
+    pub fn needs_rehash(&self, hash: &str) -> bool {
+        if bcrypt_cost(hash).is_some() {
+            return true;
+        }
+        match argon2_params(hash) {
+            Some((algorithm, p)) => {
+                algorithm != "argon2id"
+                    || (p.m_cost(), p.t_cost(), p.p_cost())
+                        != (
+                            self.params.memory_kib,
+                            self.params.iterations,
+                            self.params.parallelism,
+                        )
+            }
+            None => false,
+        }
     }
 
     async fn run<T: Send + 'static>(
@@ -170,21 +192,48 @@ fn bcrypt_cost(hash: &str) -> Option<u32> {
         .flatten()
 }
 
-/// Whether `hash` is a password hash Postern can verify: argon2 (PHC string), or bcrypt
-/// (as Stack imports, cost at most [`MAX_BCRYPT_COST`]; upgraded to argon2id on the next
-/// sign-in).
+/// The most memory an imported argon2 hash may ask for: 64 MiB (each sign-in of its user
+/// allocates it until the hash is replaced by Postern's own).
+pub const MAX_ARGON2_MEMORY_KIB: u32 = 65_536;
+/// The most passes an imported argon2 hash may ask for.
+pub const MAX_ARGON2_ITERATIONS: u32 = 10;
+/// The most lanes an imported argon2 hash may ask for.
+pub const MAX_ARGON2_PARALLELISM: u32 = 8;
+
+/// The algorithm name and parameters of an argon2 PHC string.
+fn argon2_params(hash: &str) -> Option<(String, Params)> {
+    let parsed = PasswordHash::new(hash).ok()?;
+    let algorithm = parsed.algorithm.as_str().to_owned();
+    if !algorithm.starts_with("argon2") {
+        return None;
+    }
+    Params::try_from(&parsed).ok().map(|p| (algorithm, p))
+}
+
+/// Whether argon2 parameters are within the import policy.
+fn argon2_within_policy(p: &Params) -> bool {
+    p.m_cost() <= MAX_ARGON2_MEMORY_KIB
+        && p.t_cost() <= MAX_ARGON2_ITERATIONS
+        && p.p_cost() <= MAX_ARGON2_PARALLELISM
+}
+
+/// Whether `hash` is a password hash Postern can verify and accepts on import: argon2 (PHC
+/// string) within [`MAX_ARGON2_MEMORY_KIB`], [`MAX_ARGON2_ITERATIONS`] and
+/// [`MAX_ARGON2_PARALLELISM`], or bcrypt (as Stack imports, cost at most
+/// [`MAX_BCRYPT_COST`]). Either is replaced by Postern's own argon2id on the next sign-in.
+///
+/// ```
+/// use postern_core::passwords::is_supported_hash;
+/// let ok = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQxMjM$h8zNQ0mOlGPjtlF8wqXUt8h8uZ0i5eJKn1Z0r7T7o5Q";
+/// assert!(is_supported_hash(ok));
+/// let greedy = "$argon2id$v=19$m=4194304,t=2,p=1$c29tZXNhbHQxMjM$h8zNQ0mOlGPjtlF8wqXUt8h8uZ0i5eJKn1Z0r7T7o5Q";
+/// assert!(!is_supported_hash(greedy), "4 GiB per sign-in is refused");
+/// ```
 pub fn is_supported_hash(hash: &str) -> bool {
     if let Some(cost) = bcrypt_cost(hash) {
         return (4..=MAX_BCRYPT_COST).contains(&cost);
     }
-    PasswordHash::new(hash)
-        .map(|h| h.algorithm.as_str().starts_with("argon2"))
-        .unwrap_or(false)
-}
-
-/// Whether a stored hash should be replaced by an argon2id hash after a successful sign-in.
-pub fn needs_upgrade(hash: &str) -> bool {
-    bcrypt_cost(hash).is_some()
+    argon2_params(hash).is_some_and(|(_, p)| argon2_within_policy(&p))
 }
 
 fn hash_with(argon: &Argon2<'static>, password: &str) -> Result<String> {
@@ -199,8 +248,16 @@ fn verify_with(argon: &Argon2<'static>, password: &str, hash: &str) -> bool {
         return cost <= MAX_BCRYPT_COST && bcrypt::verify(password, hash).unwrap_or(false);
     }
     match PasswordHash::new(hash) {
-        Ok(parsed) => argon.verify_password(password.as_bytes(), &parsed).is_ok(),
-        Err(_) => false,
+        // A stored hash beyond the import policy (written before it, or by hand) is not run:
+        // it would let one sign-in take the server's memory.
+        Ok(parsed)
+            if Params::try_from(&parsed)
+                .map(|p| argon2_within_policy(&p))
+                .unwrap_or(false) =>
+        {
+            argon.verify_password(password.as_bytes(), &parsed).is_ok()
+        }
+        _ => false,
     }
 }
 
@@ -256,13 +313,25 @@ mod tests {
         assert!(!is_supported_hash("$2b$10$abcdefghijklmnopqrstuv"));
         // Stack's e2e fixture: "hello-world" at cost 13; cost 17 is refused.
         let stack = "$2a$13$TVyY/gpw9Db/w1fBeJkCgeNg2Rae2JfNqrPnSAKtj.ufAO5cVF13.";
-        assert!(is_supported_hash(stack) && needs_upgrade(stack));
+        assert!(is_supported_hash(stack) && h.needs_rehash(stack));
         assert!(!is_supported_hash(
             "$2a$17$VIhIOofSMqGdGlL4wzE//e.77dAQGqNtF/1dT7bqCrVtQuInWy2qi"
         ));
         let cheap = "$2b$04$UDgVpGQfqhc3hnH1fKpvWeIn6AVyxSS5MlXmW08J3VqcX6rsPW72C";
         assert!(is_supported_hash(cheap));
-        assert!(!needs_upgrade(&hash));
+        assert!(!h.needs_rehash(&hash));
+        let other = PasswordHasher::new(
+            PasswordParams {
+                memory_kib: 512,
+                iterations: 1,
+                parallelism: 1,
+            },
+            1,
+        )
+        .unwrap();
+        let other_hash = other.hash("correct horse").await.unwrap();
+        assert!(h.needs_rehash(&other_hash), "other parameters are upgraded");
+        assert!(h.verify("correct horse", Some(&other_hash)).await.unwrap());
         assert!(h.verify("hello-world", Some(stack)).await.unwrap());
         assert!(!h.verify("hello-world!", Some(stack)).await.unwrap());
     }

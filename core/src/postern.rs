@@ -53,6 +53,22 @@ pub(crate) struct Inner {
     pub(crate) closures: crate::permissions::ClosureCache,
     /// Wakes the outbox worker after a commit that enqueued messages.
     pub(crate) outbox_wake: Arc<tokio::sync::Notify>,
+    /// Keys the hashes of addresses in throttling counters.
+    pub(crate) throttle_key: [u8; 32],
+    /// Per-IP token buckets.
+    pub(crate) ip_limiter: crate::throttle::IpLimiter,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub(crate) trusted_proxies: Vec<crate::net::IpNetwork>,
+    /// Clients no per-IP bucket applies to.
+    pub(crate) ip_limit_exempt: Vec<crate::net::IpNetwork>,
+    /// `*.localhost` names count as loopback in callback URLs.
+    pub(crate) localhost_subdomains: bool,
+    /// Mail bodies (with their codes) are written to the log.
+    pub(crate) log_email_bodies: bool,
+    /// Recovery-code HMAC keys: the current secret's first, then previous secrets'.
+    pub(crate) recovery_keys: Vec<[u8; 32]>,
+    /// Sealing keys of third-party secrets in project config: current first.
+    pub(crate) config_keys: Vec<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Postern {
@@ -94,6 +110,10 @@ pub struct PosternBuilder {
     mailer: Option<Arc<dyn Mailer>>,
     outbox_worker: bool,
     storage_url: Option<String>,
+    trusted_proxies: Vec<crate::net::IpNetwork>,
+    ip_limit_exempt: Vec<crate::net::IpNetwork>,
+    localhost_subdomains: bool,
+    log_email_bodies: bool,
 }
 
 impl Postern {
@@ -114,6 +134,10 @@ impl Postern {
             mailer: None,
             outbox_worker: true,
             storage_url: None,
+            trusted_proxies: Vec::new(),
+            ip_limit_exempt: Vec::new(),
+            localhost_subdomains: false,
+            log_email_bodies: false,
         }
     }
 
@@ -218,6 +242,37 @@ impl PosternBuilder {
         self
     }
 
+    /// Reverse proxies whose `X-Forwarded-For` header names the client (default none: the
+    /// peer address is the client). Without this behind a proxy, every client shares the
+    /// proxy's per-IP buckets.
+    pub fn trusted_proxies(mut self, networks: Vec<crate::net::IpNetwork>) -> Self {
+        self.trusted_proxies = networks;
+        self
+    }
+
+    /// Clients that no per-IP bucket limits (default none). Account lockouts and mail
+    /// limits still apply to them.
+    pub fn exempt_from_ip_limits(mut self, networks: Vec<crate::net::IpNetwork>) -> Self {
+        self.ip_limit_exempt = networks;
+        self
+    }
+
+    /// Also treat `*.localhost` names as loopback in callback URLs (default false).
+    /// RFC 6761 reserves them and browsers resolve them to loopback, but a resolver that
+    /// forwards `.localhost` queries could send them elsewhere. Stack's e2e suite uses
+    /// `http://stack-test.localhost` callbacks.
+    pub fn localhost_subdomains_are_loopback(mut self, on: bool) -> Self {
+        self.localhost_subdomains = on;
+        self
+    }
+
+    /// Write the bodies of emails, with their codes and links, to the log (default false:
+    /// only recipient and subject). For development only.
+    pub fn log_email_bodies(mut self, on: bool) -> Self {
+        self.log_email_bodies = on;
+        self
+    }
+
     /// Validates the settings and builds.
     pub fn build(self) -> Result<Postern, ConfigError> {
         use secrecy::ExposeSecret;
@@ -251,6 +306,15 @@ impl PosternBuilder {
             .chain(self.previous.iter())
             .map(|s| crate::mfa::seal_key(s.expose_secret().as_bytes()))
             .collect();
+        let derive_all = |f: fn(&[u8]) -> [u8; 32]| -> Vec<[u8; 32]> {
+            std::iter::once(&secret)
+                .chain(self.previous.iter())
+                .map(|s| f(s.expose_secret().as_bytes()))
+                .collect()
+        };
+        let recovery_keys = derive_all(crate::mfa::recovery_key);
+        let config_keys = derive_all(crate::config_secrets::seal_key);
+        let throttle_key = crate::throttle::throttle_key(secret.expose_secret().as_bytes());
         let hasher = PasswordHasher::new(self.password, self.max_hashes)
             .map_err(|e| ConfigError::Password(e.to_string()))?;
         let postern = Postern {
@@ -275,11 +339,30 @@ impl PosternBuilder {
                 mailer: self.mailer,
                 outbox_wake: Arc::new(tokio::sync::Notify::new()),
                 closures: Default::default(),
+                throttle_key,
+                ip_limiter: Default::default(),
+                trusted_proxies: self.trusted_proxies,
+                ip_limit_exempt: self.ip_limit_exempt,
+                localhost_subdomains: self.localhost_subdomains,
+                log_email_bodies: self.log_email_bodies,
+                recovery_keys,
+                config_keys,
             }),
         };
         if self.outbox_worker {
             crate::email::spawn_worker(&postern.inner);
         }
         Ok(postern)
+    }
+}
+
+impl Postern {
+    /// Whether `url` may receive a code for this project (see [`crate::redirects`]).
+    pub fn redirect_allowed(&self, project: &crate::Project, url: &str) -> bool {
+        crate::redirects::is_allowed_redirect_with(
+            &project.config.domains,
+            url,
+            self.inner.localhost_subdomains,
+        )
     }
 }

@@ -38,16 +38,6 @@ impl Project {
             owner_team_id: r.owner_team_id,
         })
     }
-
-    fn to_record(&self) -> ProjectRecord {
-        ProjectRecord {
-            id: self.id.clone(),
-            display_name: self.display_name.clone(),
-            config: self.config.to_json(),
-            created_at_millis: self.created_at_millis,
-            owner_team_id: self.owner_team_id,
-        }
-    }
 }
 
 /// The three keys of a key set, in plain text: shown once, stored only as hashes.
@@ -95,6 +85,36 @@ impl Postern {
 }
 
 impl Projects<'_> {
+    /// The row of a project, its third-party secrets sealed; a [`crate::config_secrets::REDACTED`]
+    /// secret keeps the value it has in `previous` (the stored config).
+    fn record_of(&self, project: &Project, previous: Option<&serde_json::Value>) -> ProjectRecord {
+        let mut config = project.config.to_json();
+        crate::config_secrets::seal_all(
+            &self.p.inner.config_keys[0],
+            &project.id,
+            &mut config,
+            previous,
+        );
+        ProjectRecord {
+            id: project.id.clone(),
+            display_name: project.display_name.clone(),
+            config,
+            created_at_millis: project.created_at_millis,
+            owner_team_id: project.owner_team_id,
+        }
+    }
+
+    /// A third-party secret of the project's config (`emails.server.password`,
+    /// `auth.oauth.providers.<id>.clientSecret`), opened; `None` when absent.
+    pub fn config_secret(&self, project: &Project, path: &str) -> Option<String> {
+        crate::config_secrets::open(
+            &self.p.inner.config_keys,
+            &project.id,
+            &project.config.to_json(),
+            path,
+        )
+    }
+
     /// The project with this id.
     pub async fn get(&self, id: &str) -> Result<Option<Project>> {
         self.p
@@ -137,7 +157,7 @@ impl Projects<'_> {
         let keys = ProjectKeys::generate();
         let tx = self.p.inner.store.begin().await?;
         tx.projects()
-            .insert(&project.to_record())
+            .insert(&self.record_of(&project, None))
             .await
             .on_conflict(|| Error::bad_request(format!("Project {} already exists", project.id)))?;
         tx.projects()
@@ -161,12 +181,15 @@ impl Projects<'_> {
         let tx = self.p.inner.store.begin().await?;
         let project = match tx.projects().get(id).await? {
             Some(r) => {
+                let previous = r.config.clone();
                 let mut p = Project::from_record(r)?;
                 p.display_name = display_name.to_owned();
                 if let Some(c) = config {
                     p.config = c;
                 }
-                tx.projects().update(&p.to_record()).await?;
+                tx.projects()
+                    .update(&self.record_of(&p, Some(&previous)))
+                    .await?;
                 p
             }
             None => {
@@ -177,7 +200,7 @@ impl Projects<'_> {
                     created_at_millis: now,
                     owner_team_id: None,
                 };
-                tx.projects().insert(&p.to_record()).await?;
+                tx.projects().insert(&self.record_of(&p, None)).await?;
                 p
             }
         };
@@ -204,19 +227,18 @@ impl Projects<'_> {
             .inner
             .store
             .projects()
-            .insert(&project.to_record())
+            .insert(&self.record_of(project, None))
             .await
             .on_conflict(|| Error::bad_request(format!("Project {} already exists", project.id)))
     }
 
     /// Writes a project's display name, config and owner.
     pub async fn save(&self, project: &Project) -> Result<()> {
-        if self
-            .p
-            .inner
-            .store
+        let store = &self.p.inner.store;
+        let previous = store.projects().get(&project.id).await?.map(|r| r.config);
+        if store
             .projects()
-            .update(&project.to_record())
+            .update(&self.record_of(project, previous.as_ref()))
             .await?
         {
             Ok(())
@@ -230,8 +252,14 @@ impl Projects<'_> {
         let Some(mut p) = self.get(id).await? else {
             return Ok(None);
         };
+        let previous = p.config.to_json();
         p.config = config;
-        self.p.inner.store.projects().update(&p.to_record()).await?;
+        self.p
+            .inner
+            .store
+            .projects()
+            .update(&self.record_of(&p, Some(&previous)))
+            .await?;
         Ok(Some(p))
     }
 

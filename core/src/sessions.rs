@@ -134,12 +134,27 @@ impl Sessions<'_> {
         inner.keys.sign(&claims)
     }
 
-    /// Verifies an access token (signature, issuer, audience, expiry). No storage access.
-    pub fn verify(&self, token: &str) -> Result<AccessTokenClaims> {
+    /// Verifies an access token (signature, issuer, audience, expiry). Keys are derived per
+    /// project on first use, and only for a project that exists: a token naming an unknown
+    /// project is unparsable before any key is derived (one point read, the first time).
+    pub async fn verify(&self, token: &str) -> Result<AccessTokenClaims> {
         let inner = &self.p.inner;
+        let aud = crate::tokens::unverified_audience(token).ok_or(Error::UnparsableAccessToken)?;
+        if !inner.keys.has(&aud) {
+            let project_id = aud.split(':').next().unwrap_or_default();
+            if inner.store.projects().get(project_id).await?.is_none() {
+                return Err(Error::UnparsableAccessToken);
+            }
+        }
         inner
             .keys
             .verify(token, &inner.public_url, inner.clock.now_millis())
+    }
+
+    /// How many audiences' signing keys are derived and cached (at most
+    /// [`crate::tokens::MAX_CACHED_AUDIENCES`]).
+    pub fn cached_key_audiences(&self) -> usize {
+        self.p.inner.keys.len()
     }
 
     /// The project's JWKS (see [`crate::tokens::KeyRing::jwks`]).
@@ -239,14 +254,23 @@ impl Sessions<'_> {
     }
 
     /// Deletes a session (its refresh token stops working; issued access tokens live
-    /// until they expire).
+    /// until they expire), with its audit event.
     pub async fn delete(&self, project: &Project, id: Uuid) -> Result<bool> {
-        Ok(self
-            .p
-            .inner
-            .store
-            .sessions()
-            .delete(&project.id, id)
-            .await?)
+        let tx = self.p.inner.store.begin().await?;
+        let Some(session) = tx.sessions().get(&project.id, id).await? else {
+            return Ok(false);
+        };
+        let gone = tx.sessions().delete(&project.id, id).await?;
+        crate::audit::record(
+            self.p,
+            &*tx,
+            &project.id,
+            "session.revoked",
+            Some(session.user_id),
+            serde_json::json!({ "session_id": id, "reason": "deleted" }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(gone)
     }
 }

@@ -228,10 +228,51 @@ impl Postern {
     }
 }
 
+/// The longest team or member display name accepted (Stack sets no limit; personal team
+/// names built from a user's name may be a few characters longer).
+pub const MAX_TEAM_NAME_CHARS: usize = 256;
+
+/// Refuses over-long names and over-large metadata (`SCHEMA_ERROR`).
+fn check_sizes(
+    name: Option<&str>,
+    metadata: [(&str, Option<&serde_json::Value>); 3],
+) -> Result<()> {
+    let mut failures = Vec::new();
+    if name.is_some_and(|n| n.chars().count() > MAX_TEAM_NAME_CHARS) {
+        failures.push(format!(
+            "body.display_name must be at most {MAX_TEAM_NAME_CHARS} characters"
+        ));
+    }
+    for (key, value) in metadata {
+        if value.is_some_and(crate::users::metadata_too_big) {
+            failures.push(format!(
+                "body.{key} must be at most {} bytes when serialized as JSON",
+                crate::users::MAX_METADATA_BYTES
+            ));
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Schema(failures))
+    }
+}
+
 impl Teams<'_> {
     /// Creates a team; with a creator, adds them with the `teamCreator` defaults (one
     /// transaction: an unknown creator leaves no team behind).
     pub async fn create(&self, project: &Project, new: NewTeam) -> Result<Team> {
+        check_sizes(
+            Some(&new.display_name),
+            [
+                ("client_metadata", new.client_metadata.as_ref()),
+                (
+                    "client_read_only_metadata",
+                    new.client_read_only_metadata.as_ref(),
+                ),
+                ("server_metadata", new.server_metadata.as_ref()),
+            ],
+        )?;
         let now = self.p.inner.clock.now_millis();
         let team = TeamRecord {
             project_id: project.id.clone(),
@@ -312,6 +353,17 @@ impl Teams<'_> {
 
     /// Updates a team.
     pub async fn update(&self, project: &Project, id: Uuid, u: TeamUpdate) -> Result<Team> {
+        check_sizes(
+            u.display_name.as_deref(),
+            [
+                ("client_metadata", u.client_metadata.as_ref()),
+                (
+                    "client_read_only_metadata",
+                    u.client_read_only_metadata.as_ref(),
+                ),
+                ("server_metadata", u.server_metadata.as_ref()),
+            ],
+        )?;
         let tx = self.p.inner.store.begin().await?;
         let repo = tx.teams();
         let mut t = repo
@@ -322,6 +374,7 @@ impl Teams<'_> {
             t.display_name = n;
         }
         if let Some(i) = u.profile_image_url {
+            let old = t.profile_image_url.take();
             t.profile_image_url = crate::files::store_if_data_url(
                 self.p,
                 &*tx,
@@ -330,6 +383,9 @@ impl Teams<'_> {
                 i,
             )
             .await?;
+            if old != t.profile_image_url {
+                crate::files::delete_if_stored(self.p, &*tx, &project.id, old.as_deref()).await?;
+            }
         }
         if let Some(m) = u.client_metadata {
             t.client_metadata = Some(m).filter(|v| !v.is_null());
@@ -359,6 +415,24 @@ impl Teams<'_> {
     pub async fn delete(&self, project: &Project, id: Uuid) -> Result<()> {
         let tx = self.p.inner.store.begin().await?;
         tx.api_keys().delete_for_team(&project.id, id).await?;
+        if let Some(team) = tx.teams().get(&project.id, id).await? {
+            crate::files::delete_if_stored(
+                self.p,
+                &*tx,
+                &project.id,
+                team.profile_image_url.as_deref(),
+            )
+            .await?;
+            for m in tx.teams().list_members(&project.id, id).await? {
+                crate::files::delete_if_stored(
+                    self.p,
+                    &*tx,
+                    &project.id,
+                    m.profile_image_url.as_deref(),
+                )
+                .await?;
+            }
+        }
         if !tx.teams().delete(&project.id, id).await? {
             return Err(Error::TeamNotFound(id));
         }
@@ -410,6 +484,15 @@ impl Teams<'_> {
         user_id: Uuid,
     ) -> Result<()> {
         let tx = self.p.inner.store.begin().await?;
+        if let Some(m) = tx.teams().get_member(&project.id, team_id, user_id).await? {
+            crate::files::delete_if_stored(
+                self.p,
+                &*tx,
+                &project.id,
+                m.profile_image_url.as_deref(),
+            )
+            .await?;
+        }
         if !tx
             .teams()
             .remove_member(&project.id, team_id, user_id)
@@ -522,8 +605,13 @@ impl Teams<'_> {
         display_name: Option<String>,
         profile_image_url: Option<Option<String>>,
     ) -> Result<MemberProfile> {
-        let repo = self.p.inner.store.teams();
-        let mut m = repo
+        check_sizes(
+            display_name.as_deref(),
+            [("", None), ("", None), ("", None)],
+        )?;
+        let tx = self.p.inner.store.begin().await?;
+        let mut m = tx
+            .teams()
             .get_member(&project.id, team_id, user_id)
             .await?
             .ok_or(Error::TeamMembershipNotFound { team_id, user_id })?;
@@ -531,16 +619,21 @@ impl Teams<'_> {
             m.display_name = Some(n);
         }
         if let Some(i) = profile_image_url {
+            let old = m.profile_image_url.take();
             m.profile_image_url = crate::files::store_if_data_url(
                 self.p,
-                &*self.p.inner.store,
+                &*tx,
                 &project.id,
                 crate::files::MEMBER_IMAGES,
                 i,
             )
             .await?;
+            if old != m.profile_image_url {
+                crate::files::delete_if_stored(self.p, &*tx, &project.id, old.as_deref()).await?;
+            }
         }
-        repo.update_member(&m).await?;
+        tx.teams().update_member(&m).await?;
+        tx.commit().await?;
         self.member_profile(project, team_id, user_id).await
     }
 }

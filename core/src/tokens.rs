@@ -158,6 +158,32 @@ impl std::fmt::Debug for KeyRing {
 
 const HKDF_SALT: &[u8] = b"postern/jwt-signing-key/es256/v1";
 
+/// Audiences whose keys are kept derived (three per project). Tokens name their audience
+/// before they are verified, so callers derive keys only for projects that exist
+/// ([`crate::Sessions::verify`] checks); the bound keeps memory flat even so.
+pub const MAX_CACHED_AUDIENCES: usize = 3 * 1024;
+/// The longest access token looked at; longer ones are unparsable without being read.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// The audience (`aud`) of a token, read without verifying it; `None` for anything that
+/// is not a compact JWT of at most [`MAX_TOKEN_BYTES`] with a string `aud` of a project id
+/// (at most 200 bytes) and an optional `:restricted` / `:anon` suffix.
+pub fn unverified_audience(token: &str) -> Option<String> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return None;
+    }
+    let payload = token.split('.').nth(1)?;
+    let bytes = B64URL.decode(payload).ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    let aud = v.get("aud")?.as_str()?;
+    (aud.len() <= 220
+        && aud
+            .split(':')
+            .next()
+            .is_some_and(|p| !p.is_empty() && p.len() <= 200))
+    .then(|| aud.to_owned())
+}
+
 impl KeyRing {
     /// A key ring signing with `current` and also accepting tokens of `previous` secrets.
     pub fn new(current: SecretString, previous: Vec<SecretString>) -> Self {
@@ -168,6 +194,25 @@ impl KeyRing {
             secrets,
             cache: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// How many audiences' keys are cached.
+    pub fn len(&self) -> usize {
+        self.cache.read().map(|c| c.len()).unwrap_or(0)
+    }
+
+    /// Whether no keys are cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the keys of `audience` are derived already (verifying with them costs no
+    /// derivation).
+    pub fn has(&self, audience: &str) -> bool {
+        self.cache
+            .read()
+            .map(|c| c.contains_key(audience))
+            .unwrap_or(false)
     }
 
     fn keys(&self, audience: &str) -> Result<Arc<Vec<DerivedKey>>> {
@@ -190,10 +235,12 @@ impl KeyRing {
             )?);
         }
         let keys = Arc::new(keys);
-        self.cache
-            .write()
-            .map_err(poisoned)?
-            .insert(audience.to_owned(), keys.clone());
+        let mut cache = self.cache.write().map_err(poisoned)?;
+        if cache.len() >= MAX_CACHED_AUDIENCES {
+            // Rare (thousands of active projects): start over rather than grow.
+            cache.clear();
+        }
+        cache.insert(audience.to_owned(), keys.clone());
         Ok(keys)
     }
 
@@ -216,6 +263,9 @@ impl KeyRing {
         base_url: &str,
         now_millis: i64,
     ) -> Result<AccessTokenClaims> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(Error::UnparsableAccessToken);
+        }
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| Error::UnparsableAccessToken)?;
         if header.alg != Algorithm::ES256 {
@@ -302,13 +352,6 @@ impl KeyRing {
 
 fn poisoned<T>(_: T) -> Error {
     Error::Internal("key cache lock poisoned".into())
-}
-
-fn unverified_audience(token: &str) -> Option<String> {
-    let payload = token.split('.').nth(1)?;
-    let bytes = B64URL.decode(payload).ok()?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
-    v.get("aud")?.as_str().map(str::to_owned)
 }
 
 /// Which of a secret's keys for an audience.

@@ -4,16 +4,18 @@
 //! password and sessions) runs in one transaction. Password hashing happens before the
 //! transaction starts, on the bounded blocking pool.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::config::ProjectConfig;
-use crate::email::{is_valid_email_lenient, normalize_email};
+use crate::email::{Notice, is_valid_email_lenient, normalize_email};
 use crate::error::{Error, OnConflict, RestrictedReason, Result};
 use crate::passwords::{check_password_rules, is_supported_hash};
 use crate::postern::Postern;
 use crate::projects::Project;
+use crate::step_up::{self, Caller};
 use crate::storage::{ChannelKind, ContactChannelRecord, Repos, UserListQuery, UserRecord};
+use crate::throttle::{Factor, Subject};
 
 /// A user as Stack describes it (the server view; the REST layer hides server-only fields
 /// from clients).
@@ -337,19 +339,29 @@ impl Users<'_> {
     }
 
     /// Creates a user as a server would (`POST /users`): only what the update enables is
-    /// enabled; `primary_email_auth_enabled` defaults to false.
+    /// enabled; `primary_email_auth_enabled` defaults to false. A server vouches for what it
+    /// sets: the account counts as claimed and its address as confirmed for sign-in.
     pub async fn create(&self, project: &Project, update: UserUpdate) -> Result<User> {
+        check_metadata(&update)?;
         let hash = self.prepare_password(&update).await?;
         let now = self.p.inner.clock.now_millis();
         let mut rec = UserRecord::new(&project.id, now);
         rec.is_anonymous = update.is_anonymous.unwrap_or(false);
+        if !rec.is_anonymous {
+            rec.claimed_at_millis = Some(now);
+        }
         let mut update = update;
         self.seal_totp(rec.id, &mut update)?;
         let tx = self.p.inner.store.begin().await?;
         self.store_image(&*tx, project, &mut update).await?;
         tx.users().insert(&rec).await?;
         update.is_anonymous = None;
-        apply_update(&*tx, project, rec.clone(), Vec::new(), &update, hash, now).await?;
+        let prepared = Prepared {
+            password_hash: hash,
+            now,
+            confirmed: true,
+        };
+        apply_update(&*tx, project, rec.clone(), Vec::new(), &update, prepared).await?;
         let (rec, channels) = load(&*tx, &project.id, rec.id)
             .await?
             .ok_or(Error::UserNotFound)?;
@@ -357,38 +369,199 @@ impl Users<'_> {
         let user = User::from_parts(&rec, &channels, &project.config);
         let email = user.primary_email.clone();
         after_create(self.p, &*tx, project, &rec, email.as_deref()).await?;
+        crate::audit::record(
+            self.p,
+            &*tx,
+            &project.id,
+            "sign_up",
+            Some(rec.id),
+            json!({ "method": "server" }),
+        )
+        .await?;
         tx.commit().await?;
         Ok(user)
     }
 
-    /// Updates a user with Stack's semantics (one transaction). Setting or removing a
-    /// password deletes all of the user's sessions.
+    /// Updates a user with Stack's semantics (one transaction), as a trusted caller (a
+    /// server, or the app's own code). Setting or removing a password deletes all of the
+    /// user's sessions.
     pub async fn update(&self, project: &Project, id: Uuid, update: UserUpdate) -> Result<User> {
+        self.update_as(project, id, update, Caller::Trusted).await
+    }
+
+    /// Updates a user as `caller`. A client needs a step-up token to turn MFA off
+    /// (`STEP_UP_REQUIRED` otherwise); a new primary email set by a client is not usable for
+    /// sign-in until a step-up confirms it (with the token on this request, or later). The
+    /// previous primary address is told about email, password and MFA changes.
+    pub async fn update_as(
+        &self,
+        project: &Project,
+        id: Uuid,
+        update: UserUpdate,
+        caller: Caller<'_>,
+    ) -> Result<User> {
+        check_metadata(&update)?;
+        let store = &self.p.inner.store;
+        let (before, before_channels) = load(&**store, &project.id, id)
+            .await?
+            .ok_or(Error::UserNotFound)?;
+        let mut tokens = Vec::new();
+        let mfa_off = update.totp_secret == Some(None) && before.totp_secret.is_some();
+        if mfa_off {
+            tokens.push(
+                step_up::require_for(
+                    self.p,
+                    project,
+                    caller,
+                    &before,
+                    &before_channels,
+                    step_up::SECOND_FACTOR_PROOFS,
+                )
+                .await?,
+            );
+        }
+        let old_primary = before_channels
+            .iter()
+            .find(|c| c.is_primary && c.kind == ChannelKind::Email)
+            .cloned();
+        let new_address = match &update.primary_email {
+            Some(Some(v)) => {
+                let v = normalize_email(v);
+                (old_primary.as_ref().map(|c| &c.value) != Some(&v)).then_some(v)
+            }
+            _ => None,
+        };
+        let mut confirmed = true;
+        if new_address.is_some() {
+            let (ok, token) = step_up::optional_for(
+                self.p,
+                project,
+                caller,
+                &before,
+                &before_channels,
+                step_up::CHANNEL_PROOFS,
+            )
+            .await?;
+            confirmed = ok;
+            tokens.push(token);
+        }
         let hash = self.prepare_password(&update).await?;
         let mut update = update;
         self.seal_totp(id, &mut update)?;
         let now = self.p.inner.clock.now_millis();
-        let tx = self.p.inner.store.begin().await?;
+        let tx = store.begin().await?;
+        for t in &tokens {
+            step_up::spend(self.p, &*tx, t.as_ref()).await?;
+        }
         let (rec, channels) = load(&*tx, &project.id, id)
             .await?
             .ok_or(Error::UserNotFound)?;
+        let old_image = rec.profile_image_url.clone();
         self.store_image(&*tx, project, &mut update).await?;
+        if update.profile_image_url.is_some() {
+            let replaced = update.profile_image_url.clone().flatten();
+            if old_image != replaced {
+                crate::files::delete_if_stored(self.p, &*tx, &project.id, old_image.as_deref())
+                    .await?;
+            }
+        }
         let password_changed = hash.is_some();
-        apply_update(&*tx, project, rec, channels, &update, hash, now).await?;
+        let totp_before = rec.totp_secret.is_some();
+        let prepared = Prepared {
+            password_hash: hash,
+            now,
+            confirmed,
+        };
+        apply_update(&*tx, project, rec, channels, &update, prepared).await?;
         if password_changed {
             tx.sessions().delete_for_user(&project.id, id, None).await?;
         }
         let (rec, channels) = load(&*tx, &project.id, id)
             .await?
             .ok_or(Error::UserNotFound)?;
+        let mut notices = Vec::new();
+        let new_primary = channels
+            .iter()
+            .find(|c| c.is_primary && c.kind == ChannelKind::Email);
+        if let Some(old) = &old_primary
+            && new_primary.map(|c| &c.value) != Some(&old.value)
+        {
+            let to = new_primary.map(|c| c.value.clone()).unwrap_or_default();
+            crate::audit::record(
+                self.p,
+                &*tx,
+                &project.id,
+                "email.changed",
+                Some(id),
+                json!({ "from": old.value, "to": new_primary.map(|c| &c.value), "confirmed_for_sign_in": confirmed }),
+            )
+            .await?;
+            notices.push(Notice::EmailChanged(to));
+        }
+        if password_changed {
+            crate::audit::record(
+                self.p,
+                &*tx,
+                &project.id,
+                "password.changed",
+                Some(id),
+                json!({ "how": "update", "removed": rec.password_hash.is_none() }),
+            )
+            .await?;
+            notices.push(Notice::PasswordChanged);
+        }
+        if totp_before != rec.totp_secret.is_some() {
+            let on = rec.totp_secret.is_some();
+            if !on {
+                tx.recovery_codes().delete_for_user(&project.id, id).await?;
+            }
+            crate::audit::record(
+                self.p,
+                &*tx,
+                &project.id,
+                if on { "mfa.enabled" } else { "mfa.disabled" },
+                Some(id),
+                json!({}),
+            )
+            .await?;
+            notices.push(if on {
+                Notice::MfaEnabled
+            } else {
+                Notice::MfaDisabled
+            });
+        }
+        let notified = notify_owner(self.p, &*tx, project, old_primary.as_ref(), &notices).await?;
         let user = view(&*tx, &rec, &channels, &project.config).await?;
         tx.commit().await?;
+        if notified {
+            self.p.wake_outbox();
+        }
         Ok(user)
     }
 
-    /// Deletes a user with its channels and sessions; `false` when it did not exist.
+    /// Deletes a user with its channels, sessions and stored images; `false` when it did
+    /// not exist.
     pub async fn delete(&self, project: &Project, id: Uuid) -> Result<bool> {
-        Ok(self.p.inner.store.users().delete(&project.id, id).await?)
+        let tx = self.p.inner.store.begin().await?;
+        let Some(rec) = tx.users().get(&project.id, id).await? else {
+            return Ok(false);
+        };
+        crate::files::delete_if_stored(self.p, &*tx, &project.id, rec.profile_image_url.as_deref())
+            .await?;
+        for team in tx.teams().list_for_user(&project.id, id).await? {
+            if let Some(m) = tx.teams().get_member(&project.id, team.id, id).await? {
+                crate::files::delete_if_stored(
+                    self.p,
+                    &*tx,
+                    &project.id,
+                    m.profile_image_url.as_deref(),
+                )
+                .await?;
+            }
+        }
+        let gone = tx.users().delete(&project.id, id).await?;
+        tx.commit().await?;
+        Ok(gone)
     }
 
     /// Stores a profile image sent as a data URL and puts its public URL in the update.
@@ -470,7 +643,7 @@ impl Users<'_> {
             return Err(Error::PasswordAuthenticationNotEnabled);
         }
         if let Some(url) = verification_callback_url
-            && !crate::redirects::is_allowed_redirect(&cfg.domains, url)
+            && !self.p.redirect_allowed(project, url)
         {
             return Err(Error::RedirectUrlNotWhitelisted);
         }
@@ -512,6 +685,8 @@ impl Users<'_> {
             is_primary: true,
             is_verified: false,
             used_for_auth: true,
+            // The address the account is created with signs in.
+            auth_confirmed: true,
             created_at_millis: now,
         };
         if upgrading.is_some() {
@@ -533,12 +708,27 @@ impl Users<'_> {
         let rec = tx.users().get(&project.id, rec.id).await?.unwrap_or(rec);
         let (session, refresh_token) =
             crate::sessions::insert_session(&*tx, &project.id, rec.id, now, None, false).await?;
-        if let Some(url) = verification_callback_url {
+        crate::audit::record(
+            self.p,
+            &*tx,
+            &project.id,
+            "sign_up",
+            Some(rec.id),
+            json!({ "method": "password", "upgraded_anonymous": upgrading.is_some() }),
+        )
+        .await?;
+        // The verification mail is a side effect: over the recipient's mail limit it is
+        // skipped, and the sign-up stands (as a failed send would in Stack).
+        let mut mailed = false;
+        if let Some(url) = verification_callback_url
+            && self.p.throttle().mail(&*tx, project, &email).await.is_ok()
+        {
             crate::contact_channels::send_verification(self.p, &*tx, project, rec.id, &email, url)
                 .await?;
+            mailed = true;
         }
         tx.commit().await?;
-        if verification_callback_url.is_some() {
+        if mailed {
             self.p.wake_outbox();
         }
         let user = User::from_parts(&rec, &[channel], cfg);
@@ -559,6 +749,15 @@ impl Users<'_> {
         let tx = self.p.inner.store.begin().await?;
         tx.users().insert(&rec).await?;
         after_create(self.p, &*tx, project, &rec, None).await?;
+        crate::audit::record(
+            self.p,
+            &*tx,
+            &project.id,
+            "sign_up",
+            Some(rec.id),
+            json!({ "method": "anonymous" }),
+        )
+        .await?;
         let rec = tx.users().get(&project.id, rec.id).await?.unwrap_or(rec);
         let (session, refresh_token) =
             crate::sessions::insert_session(&*tx, &project.id, rec.id, now, None, false).await?;
@@ -572,8 +771,12 @@ impl Users<'_> {
         })
     }
 
-    /// Password sign-in. Unknown email, email not used for auth, no password and wrong
-    /// password are indistinguishable (`EMAIL_PASSWORD_MISMATCH`) and cost the same time.
+    /// Password sign-in. Unknown email, email not used for auth (or not confirmed for
+    /// sign-in), no password and wrong password are indistinguishable
+    /// (`EMAIL_PASSWORD_MISMATCH`) and cost the same time. Failures count toward the
+    /// account's (or, for an unknown address, the address's) password failure run: past
+    /// the free failures each attempt waits longer, and after `maxFailures` the password is
+    /// locked (`429`), whether or not it would have been right.
     pub async fn sign_in_with_password(
         &self,
         project: &Project,
@@ -584,34 +787,50 @@ impl Users<'_> {
             return Err(Error::PasswordAuthenticationNotEnabled);
         }
         let store = &self.p.inner.store;
-        let mut channel = store
-            .users()
-            .find_auth_channel(&project.id, ChannelKind::Email, email)
-            .await?;
-        if channel.is_none() {
-            let normalized = normalize_email(email);
-            if normalized != email {
-                channel = store
-                    .users()
-                    .find_auth_channel(&project.id, ChannelKind::Email, &normalized)
-                    .await?;
-            }
-        }
+        let channel = sign_in_channel(&**store, &project.id, email).await?;
         let loaded = match &channel {
             Some(c) => load(&**store, &project.id, c.user_id).await?,
             None => None,
         };
+        let subject = match &loaded {
+            Some((r, _)) => Subject::User(r.id),
+            None => Subject::Address(normalize_email(email)),
+        };
+        let run = self
+            .p
+            .throttle()
+            .check(project, Factor::Password, &subject)
+            .await?;
         let hash = loaded
             .as_ref()
             .and_then(|(r, _)| r.password_hash.as_deref());
         let ok = self.p.inner.hasher.verify(password, hash).await?;
         let Some((rec, channels)) = loaded.filter(|_| ok) else {
+            let tx = store.begin().await?;
+            self.p
+                .throttle()
+                .failed(&*tx, project, Factor::Password, &subject)
+                .await?;
+            if let Subject::User(user) = subject {
+                crate::audit::record(
+                    self.p,
+                    &*tx,
+                    &project.id,
+                    "sign_in.failed",
+                    Some(user),
+                    json!({ "method": "password", "reason": "wrong_password" }),
+                )
+                .await?;
+            }
+            tx.commit().await?;
             return Err(Error::EmailPasswordMismatch);
         };
-        crate::mfa::require_second_factor(self.p, project, &rec, false).await?;
-        // An imported bcrypt hash becomes argon2id now that the password is known.
+        self.p.throttle().succeeded(&**store, project, &run).await?;
+        crate::mfa::require_second_factor(self.p, project, &rec, false, None).await?;
+        // A hash imported from elsewhere (bcrypt, other argon2 parameters) becomes
+        // Postern's own argon2id now that the password is known.
         let upgraded = match rec.password_hash.as_deref() {
-            Some(h) if crate::passwords::needs_upgrade(h) => {
+            Some(h) if self.p.inner.hasher.needs_rehash(h) => {
                 Some(self.p.inner.hasher.hash(password).await?)
             }
             _ => None,
@@ -626,6 +845,15 @@ impl Users<'_> {
         let (session, refresh_token) =
             crate::sessions::insert_session(&*tx, &project.id, rec.id, now, None, false).await?;
         tx.users().touch(&project.id, rec.id, now).await?;
+        crate::audit::record(
+            self.p,
+            &*tx,
+            &project.id,
+            "sign_in.succeeded",
+            Some(rec.id),
+            json!({ "method": "password" }),
+        )
+        .await?;
         tx.commit().await?;
         let mut user = User::from_parts(&rec, &channels, &project.config);
         user.last_active_at_millis = now;
@@ -638,7 +866,9 @@ impl Users<'_> {
     }
 
     /// Changes the password after checking the old one; deletes every other session of the
-    /// user (all of them when `keep_refresh_token` is `None`).
+    /// user (all of them when `keep_refresh_token` is `None`). Wrong old passwords count
+    /// toward the account's password failure run, so a stolen access token cannot be used
+    /// to guess the password here.
     pub async fn update_password(
         &self,
         project: &Project,
@@ -660,6 +890,12 @@ impl Users<'_> {
         let Some(old_hash) = rec.password_hash.as_deref() else {
             return Err(Error::UserDoesNotHavePassword);
         };
+        let subject = Subject::User(user_id);
+        let run = self
+            .p
+            .throttle()
+            .check(project, Factor::Password, &subject)
+            .await?;
         if !self
             .p
             .inner
@@ -667,6 +903,21 @@ impl Users<'_> {
             .verify(old_password, Some(old_hash))
             .await?
         {
+            let tx = store.begin().await?;
+            self.p
+                .throttle()
+                .failed(&*tx, project, Factor::Password, &subject)
+                .await?;
+            crate::audit::record(
+                self.p,
+                &*tx,
+                &project.id,
+                "sign_in.failed",
+                Some(user_id),
+                json!({ "method": "password", "reason": "wrong_old_password" }),
+            )
+            .await?;
+            tx.commit().await?;
             return Err(Error::PasswordConfirmationMismatch);
         }
         let new_hash = self.p.inner.hasher.hash(new_password).await?;
@@ -680,32 +931,58 @@ impl Users<'_> {
             None => None,
         };
         let tx = store.begin().await?;
-        replace_password(&*tx, &project.id, user_id, new_hash, keep).await?;
-        Ok(tx.commit().await?)
+        self.p.throttle().succeeded(&*tx, project, &run).await?;
+        replace_password(self.p, &*tx, project, user_id, new_hash, keep, "update").await?;
+        tx.commit().await?;
+        self.p.wake_outbox();
+        Ok(())
     }
 
-    /// Sets a first password (sessions are kept).
+    /// Sets a first password (sessions are kept), as a trusted caller.
     pub async fn set_password(
         &self,
         project: &Project,
         user_id: Uuid,
         password: &str,
     ) -> Result<()> {
+        self.set_password_as(project, user_id, password, Caller::Trusted)
+            .await
+    }
+
+    /// Sets a first password as `caller`. A client needs a step-up token proven with a TOTP
+    /// or a code mailed to the proven primary address (`STEP_UP_REQUIRED` otherwise),
+    /// unless the user has neither (an anonymous user). Checks run in Stack's order first:
+    /// password sign-in enabled, no password yet, password rules; the proof last.
+    pub async fn set_password_as(
+        &self,
+        project: &Project,
+        user_id: Uuid,
+        password: &str,
+        caller: Caller<'_>,
+    ) -> Result<()> {
         if !project.config.auth.password.allow_sign_in {
             return Err(Error::PasswordAuthenticationNotEnabled);
         }
-        check_password_rules(password)?;
         let store = &self.p.inner.store;
-        let rec = store
-            .users()
-            .get(&project.id, user_id)
+        let (rec, channels) = load(&**store, &project.id, user_id)
             .await?
             .ok_or(Error::UserNotFound)?;
         if rec.password_hash.is_some() {
             return Err(Error::bad_request("User already has a password set."));
         }
+        check_password_rules(password)?;
+        let token = step_up::require_for(
+            self.p,
+            project,
+            caller,
+            &rec,
+            &channels,
+            step_up::SECOND_FACTOR_PROOFS,
+        )
+        .await?;
         let hash = self.p.inner.hasher.hash(password).await?;
         let tx = store.begin().await?;
+        step_up::spend(self.p, &*tx, token.as_ref()).await?;
         let mut rec = tx
             .users()
             .get(&project.id, user_id)
@@ -716,30 +993,143 @@ impl Users<'_> {
         }
         rec.password_hash = Some(hash);
         tx.users().update(&rec).await?;
-        Ok(tx.commit().await?)
+        crate::audit::record(
+            self.p,
+            &*tx,
+            &project.id,
+            "password.changed",
+            Some(user_id),
+            json!({ "how": "set" }),
+        )
+        .await?;
+        let primary = channels.iter().find(|c| c.is_primary).cloned();
+        let notified = notify_owner(
+            self.p,
+            &*tx,
+            project,
+            primary.as_ref(),
+            &[Notice::PasswordChanged],
+        )
+        .await?;
+        tx.commit().await?;
+        if notified {
+            self.p.wake_outbox();
+        }
+        Ok(())
     }
 }
 
-/// Sets a user's password hash and signs it out of every session but `keep`.
+/// Sets a user's password hash, signs it out of every session but `keep`, and records and
+/// announces the change (audit event, notice to the primary address).
 async fn replace_password(
+    p: &Postern,
     repos: &dyn Repos,
-    project_id: &str,
+    project: &Project,
     user_id: Uuid,
     hash: String,
     keep: Option<Uuid>,
+    how: &str,
 ) -> Result<()> {
-    let mut rec = repos
-        .users()
-        .get(project_id, user_id)
+    let (mut rec, channels) = load(repos, &project.id, user_id)
         .await?
         .ok_or(Error::UserNotFound)?;
     rec.password_hash = Some(hash);
     repos.users().update(&rec).await?;
-    repos
+    let sessions = repos
         .sessions()
-        .delete_for_user(project_id, user_id, keep)
+        .delete_for_user(&project.id, user_id, keep)
         .await?;
+    crate::audit::record(
+        p,
+        repos,
+        &project.id,
+        "password.changed",
+        Some(user_id),
+        json!({ "how": how, "sessions_revoked": sessions }),
+    )
+    .await?;
+    let primary = channels.iter().find(|c| c.is_primary).cloned();
+    notify_owner(
+        p,
+        repos,
+        project,
+        primary.as_ref(),
+        &[Notice::PasswordChanged],
+    )
+    .await?;
     Ok(())
+}
+
+/// Mails `notices` to the user's address as it was before the change, if it is one the
+/// owner has shown to be theirs (verified or confirmed for sign-in). Returns whether mail
+/// was written.
+async fn notify_owner(
+    p: &Postern,
+    repos: &dyn Repos,
+    project: &Project,
+    address: Option<&ContactChannelRecord>,
+    notices: &[Notice],
+) -> Result<bool> {
+    let Some(to) = address.filter(|c| c.is_verified || c.auth_confirmed) else {
+        return Ok(false);
+    };
+    for n in notices {
+        crate::email::notify(p, repos, project, &to.value, n).await?;
+    }
+    Ok(!notices.is_empty())
+}
+
+/// The channel an address signs in with: an auth channel confirmed for sign-in, matched
+/// verbatim, then in normalised form (§9.2.2).
+pub(crate) async fn sign_in_channel(
+    repos: &dyn Repos,
+    project_id: &str,
+    email: &str,
+) -> Result<Option<ContactChannelRecord>> {
+    let users = repos.users();
+    let mut channel = users
+        .find_auth_channel(project_id, ChannelKind::Email, email)
+        .await?;
+    if channel.is_none() {
+        let normalized = normalize_email(email);
+        if normalized != email {
+            channel = users
+                .find_auth_channel(project_id, ChannelKind::Email, &normalized)
+                .await?;
+        }
+    }
+    Ok(channel.filter(|c| c.auth_confirmed))
+}
+
+/// The largest metadata value accepted, serialized as JSON (Stack sets no limit).
+pub const MAX_METADATA_BYTES: usize = 64 * 1024;
+
+/// Refuses metadata over [`MAX_METADATA_BYTES`] (`SCHEMA_ERROR`).
+fn check_metadata(u: &UserUpdate) -> Result<()> {
+    let mut failures = Vec::new();
+    for (name, v) in [
+        ("client_metadata", &u.client_metadata),
+        ("client_read_only_metadata", &u.client_read_only_metadata),
+        ("server_metadata", &u.server_metadata),
+    ] {
+        if let Some(v) = v
+            && metadata_too_big(v)
+        {
+            failures.push(format!(
+                "body.{name} must be at most {MAX_METADATA_BYTES} bytes when serialized as JSON"
+            ));
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Schema(failures))
+    }
+}
+
+/// Whether a metadata value is over [`MAX_METADATA_BYTES`].
+pub(crate) fn metadata_too_big(v: &Value) -> bool {
+    serde_json::to_vec(v).map_or(true, |b| b.len() > MAX_METADATA_BYTES)
 }
 
 /// The least time a password-reset request takes, whether or not the account exists, so
@@ -747,10 +1137,10 @@ async fn replace_password(
 const RESET_REQUEST_FLOOR: std::time::Duration = std::time::Duration::from_millis(150);
 
 impl Users<'_> {
-    /// Sends a password-reset link to `email` if an account signs in with it. Answers the
-    /// same, in the same time, whether or not the account exists; the callback URL is
-    /// checked in both cases (Stack checks it only for existing accounts, which tells them
-    /// apart).
+    /// Sends a password-reset link to `email` if an account signs in with it (an auth
+    /// address confirmed for sign-in). Answers the same, in the same time, whether or not
+    /// the account exists; the callback URL and the recipient's mail limit are checked in
+    /// both cases (Stack checks the URL only for existing accounts, which tells them apart).
     pub async fn send_password_reset_code(
         &self,
         project: &Project,
@@ -760,7 +1150,7 @@ impl Users<'_> {
         if !project.config.auth.password.allow_sign_in {
             return Err(Error::PasswordAuthenticationNotEnabled);
         }
-        if !crate::redirects::is_allowed_redirect(&project.config.domains, callback_url) {
+        if !self.p.redirect_allowed(project, callback_url) {
             return Err(Error::RedirectUrlNotWhitelisted);
         }
         let started = tokio::time::Instant::now();
@@ -780,17 +1170,8 @@ impl Users<'_> {
         callback_url: &str,
     ) -> Result<bool> {
         let store = &self.p.inner.store;
-        let mut channel = store
-            .users()
-            .find_auth_channel(&project.id, ChannelKind::Email, email)
-            .await?;
-        if channel.is_none() {
-            channel = store
-                .users()
-                .find_auth_channel(&project.id, ChannelKind::Email, &normalize_email(email))
-                .await?;
-        }
-        let Some(channel) = channel else {
+        self.p.throttle().mail(&**store, project, email).await?;
+        let Some(channel) = sign_in_channel(&**store, &project.id, email).await? else {
             return Ok(false);
         };
         let (code, record) = crate::codes::new_code(
@@ -815,7 +1196,7 @@ impl Users<'_> {
     pub async fn check_password_reset_code(&self, project: &Project, code: &str) -> Result<()> {
         crate::codes::check(
             self.p,
-            &project.id,
+            project,
             crate::storage::CodePurpose::PasswordReset,
             code,
         )
@@ -823,10 +1204,11 @@ impl Users<'_> {
         .map(drop)
     }
 
-    /// Resets the password with a code: sets it (creating the password method if needed)
-    /// and signs the user out everywhere, in one transaction with the code's use. A
-    /// password that breaks the rules is refused before the code is used, so the link
-    /// still works for a better one.
+    /// Resets the password with a code: sets it (creating the password method if needed),
+    /// signs the user out everywhere, revokes every API key, ends the password's failure
+    /// run, and claims the account (see [`crate::claim`]), in one transaction with the
+    /// code's use. A password that breaks the rules is refused before the code is used, so
+    /// the link still works for a better one.
     pub async fn reset_password(
         &self,
         project: &Project,
@@ -835,7 +1217,7 @@ impl Users<'_> {
     ) -> Result<()> {
         let record = crate::codes::check(
             self.p,
-            &project.id,
+            project,
             crate::storage::CodePurpose::PasswordReset,
             code,
         )
@@ -845,10 +1227,41 @@ impl Users<'_> {
         }
         check_password_rules(password)?;
         let user_id = record.user_id.ok_or(Error::VerificationCodeNotFound)?;
+        let address = record.data["email"].as_str().unwrap_or_default().to_owned();
         let hash = self.p.inner.hasher.hash(password).await?;
         let tx = self.p.inner.store.begin().await?;
         crate::codes::consume(self.p, &*tx, &record).await?;
-        replace_password(&*tx, &project.id, user_id, hash, None).await?;
+        let proven = tx
+            .users()
+            .list_channels(&project.id, user_id)
+            .await?
+            .into_iter()
+            .find(|c| c.value == address)
+            .map(|c| c.id);
+        if let Some(channel) = proven {
+            crate::claim::claim(
+                self.p,
+                &*tx,
+                project,
+                user_id,
+                channel,
+                crate::claim::Proof::Reset,
+            )
+            .await?;
+        }
+        crate::claim::revoke_sessions_and_keys(
+            self.p,
+            &*tx,
+            &project.id,
+            user_id,
+            "password_reset",
+        )
+        .await?;
+        replace_password(self.p, &*tx, project, user_id, hash, None, "reset").await?;
+        self.p
+            .throttle()
+            .clear(&*tx, &project.id, Factor::Password, user_id)
+            .await?;
         tx.codes()
             .delete_unused_for_user(
                 &project.id,
@@ -856,8 +1269,20 @@ impl Users<'_> {
                 user_id,
             )
             .await?;
-        Ok(tx.commit().await?)
+        tx.commit().await?;
+        self.p.wake_outbox();
+        Ok(())
     }
+}
+
+/// What an update needs beside its fields, worked out before its transaction.
+struct Prepared {
+    /// The new password hash (`Some(None)` removes the password).
+    password_hash: Option<Option<String>>,
+    /// Now, epoch milliseconds.
+    now: i64,
+    /// Whether a new primary email is confirmed for sign-in.
+    confirmed: bool,
 }
 
 /// Applies an update to a loaded user inside a transaction (Stack's order of checks).
@@ -867,9 +1292,13 @@ async fn apply_update(
     mut rec: UserRecord,
     channels: Vec<ContactChannelRecord>,
     u: &UserUpdate,
-    password_hash: Option<Option<String>>,
-    now: i64,
+    prepared: Prepared,
 ) -> Result<()> {
+    let Prepared {
+        password_hash,
+        now,
+        confirmed,
+    } = prepared;
     let cfg = &project.config;
     // Selected team: must be a team the user belongs to.
     match u.selected_team_id {
@@ -891,7 +1320,7 @@ async fn apply_update(
         None => {}
     }
 
-    apply_email(repos, project, &rec, &channels, u, now).await?;
+    apply_email(repos, project, &rec, &channels, u, now, confirmed).await?;
 
     if let Some(otp) = u.otp_auth_enabled {
         if otp && !cfg.auth.otp.allow_sign_in {
@@ -993,6 +1422,7 @@ async fn apply_email(
     channels: &[ContactChannelRecord],
     u: &UserUpdate,
     now: i64,
+    confirmed: bool,
 ) -> Result<()> {
     let old_primary = channels
         .iter()
@@ -1061,6 +1491,7 @@ async fn apply_email(
                 Some(existing) => {
                     let mut c = existing.clone();
                     c.is_primary = true;
+                    c.auth_confirmed = c.auth_confirmed || confirmed;
                     c.is_verified = u.primary_email_verified.unwrap_or(c.is_verified);
                     c.used_for_auth = u.primary_email_auth_enabled.unwrap_or(c.used_for_auth);
                     users
@@ -1078,6 +1509,7 @@ async fn apply_email(
                         is_primary: true,
                         is_verified: u.primary_email_verified.unwrap_or(false),
                         used_for_auth: u.primary_email_auth_enabled.unwrap_or(inherited_auth),
+                        auth_confirmed: confirmed,
                         created_at_millis: now,
                     };
                     users

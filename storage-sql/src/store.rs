@@ -4,10 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use postern_core::storage::{
-    ApiKeyRepo, CodeRepo, FileRepo, OutboxRepo, PermissionRepo, ProjectRepo, Repos, SessionRepo,
-    Store, StoreResult, TeamRepo, Tx, UserRepo, VaultRepo,
-};
+use postern_core::storage::{Store, StoreResult, Tx};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, Statement,
     TransactionOptions, TransactionTrait,
@@ -82,47 +79,7 @@ impl fmt::Debug for SqlStore {
     }
 }
 
-impl Repos for SqlStore {
-    fn projects(&self) -> &dyn ProjectRepo {
-        &self.repos
-    }
-
-    fn users(&self) -> &dyn UserRepo {
-        &self.repos
-    }
-
-    fn sessions(&self) -> &dyn SessionRepo {
-        &self.repos
-    }
-
-    fn api_keys(&self) -> &dyn ApiKeyRepo {
-        &self.repos
-    }
-
-    fn codes(&self) -> &dyn CodeRepo {
-        &self.repos
-    }
-
-    fn outbox(&self) -> &dyn OutboxRepo {
-        &self.repos
-    }
-
-    fn teams(&self) -> &dyn TeamRepo {
-        &self.repos
-    }
-
-    fn permissions(&self) -> &dyn PermissionRepo {
-        &self.repos
-    }
-
-    fn files(&self) -> &dyn FileRepo {
-        &self.repos
-    }
-
-    fn vault(&self) -> &dyn VaultRepo {
-        &self.repos
-    }
-}
+postern_core::forward_repos!(SqlStore => repos);
 
 #[async_trait]
 impl Store for SqlStore {
@@ -179,47 +136,7 @@ impl fmt::Debug for SqlTx {
     }
 }
 
-impl Repos for SqlTx {
-    fn projects(&self) -> &dyn ProjectRepo {
-        &self.repos
-    }
-
-    fn users(&self) -> &dyn UserRepo {
-        &self.repos
-    }
-
-    fn sessions(&self) -> &dyn SessionRepo {
-        &self.repos
-    }
-
-    fn api_keys(&self) -> &dyn ApiKeyRepo {
-        &self.repos
-    }
-
-    fn codes(&self) -> &dyn CodeRepo {
-        &self.repos
-    }
-
-    fn outbox(&self) -> &dyn OutboxRepo {
-        &self.repos
-    }
-
-    fn teams(&self) -> &dyn TeamRepo {
-        &self.repos
-    }
-
-    fn permissions(&self) -> &dyn PermissionRepo {
-        &self.repos
-    }
-
-    fn files(&self) -> &dyn FileRepo {
-        &self.repos
-    }
-
-    fn vault(&self) -> &dyn VaultRepo {
-        &self.repos
-    }
-}
+postern_core::forward_repos!(SqlTx => repos);
 
 #[async_trait]
 impl Tx for SqlTx {

@@ -49,6 +49,7 @@ before(async () => {
       POSTERN_PUBLIC_URL: baseUrl,
       POSTERN_DATABASE_URL: `sqlite://${join(dir, "sdk.db")}`,
       POSTERN_SECRET: "sdk-test-secret-0123456789abcdef",
+      POSTERN_DEV_LOG_EMAILS: "true",
       POSTERN_PROJECT_ID: projectId,
       POSTERN_PROJECT_NAME: "SDK Test",
       POSTERN_PUBLISHABLE_CLIENT_KEY: keys.publishableClientKey,

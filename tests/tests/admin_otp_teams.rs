@@ -655,7 +655,7 @@ async fn totp_mfa_second_factor(env: Env) {
     )
     .await
     .assert_error(400, "VERIFICATION_CODE_EXPIRED");
-    // Removing the secret removes the second factor.
+    // Removing the secret removes the second factor; a client needs a fresh proof of it.
     let (_, at2, _) = {
         let v = h
             .post(
@@ -667,9 +667,30 @@ async fn totp_mfa_second_factor(env: Env) {
             .assert_ok();
         (0, v["access_token"].as_str().unwrap().to_owned(), 0)
     };
+    let me2 = with(h.client(), "x-stack-access-token", &at2);
+    let v = h
+        .patch(
+            "/api/v1/users/me",
+            &me2,
+            json!({"totp_secret_base64": null}),
+        )
+        .await
+        .assert_error(403, "STEP_UP_REQUIRED");
+    assert_eq!(v["details"]["methods"], json!(["totp"]));
+    let now = (h.postern.clock().now_millis() / 1000) as u64;
+    let grant = h
+        .post(
+            "/api/v1/auth/step-up",
+            &me2,
+            json!({"totp": postern_core::mfa::totp_code(&secret, now)}),
+        )
+        .await
+        .assert_ok();
+    assert_eq!(grant["method"], "totp");
+    let token = grant["step_up_token"].as_str().unwrap();
     h.patch(
         "/api/v1/users/me",
-        &with(h.client(), "x-stack-access-token", &at2),
+        &with(me2.clone(), "x-postern-step-up-token", token),
         json!({"totp_secret_base64": null}),
     )
     .await

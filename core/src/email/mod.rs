@@ -7,18 +7,23 @@
 //! losing it. Outbox payloads are sealed (AES-256-GCM under a key derived from the server
 //! secret), so the links and codes inside them are not readable from a database dump.
 //!
-//! Without a mailer, messages are written to the log (target `postern::email`) and kept
-//! in the outbox with status `logged`: meant for development.
+//! Without a mailer, messages are kept in the outbox with status `logged` and not
+//! delivered. Their subjects and bodies carry codes and links, so they reach the log
+//! (target `postern::email`) only when [`crate::PosternBuilder::log_email_bodies`] is on,
+//! which is for development.
 
 mod outbox;
 mod smtp;
 mod templates;
 mod validate;
 
-pub(crate) use outbox::{deliver_due, enqueue, open, seal, seal_key, spawn_worker};
+pub(crate) use outbox::{deliver_due, enqueue, notify, open, seal, seal_key, spawn_worker};
 pub use smtp::{SmtpMailer, SmtpSettings, SmtpTls};
-pub use templates::link_with_code;
-pub(crate) use templates::{magic_link, password_reset, team_invitation, verification};
+pub(crate) use templates::{
+    Notice, channel_auth_confirmation, magic_link, password_reset, security_notice, step_up_code,
+    team_invitation, verification,
+};
+pub use templates::{clean, link_with_code};
 pub use validate::{is_valid_email_lenient, is_valid_email_strict, normalize_email};
 
 use std::fmt;

@@ -73,6 +73,18 @@ pub(crate) async fn enqueue(
     Ok(())
 }
 
+/// Writes a security notice (no code, no link) to `to` into the outbox through `repos`.
+pub(crate) async fn notify(
+    p: &Postern,
+    repos: &dyn Repos,
+    project: &crate::projects::Project,
+    to: &str,
+    notice: &super::Notice,
+) -> Result<()> {
+    let mail = super::security_notice(&project.display_name, to, notice);
+    enqueue(p, repos, &project.id, &mail).await
+}
+
 /// One delivery pass: every due message is claimed, delivered (or logged, without a
 /// mailer) and marked. Stops at the first transient failure (the transport is likely
 /// down; the rest waits for the next pass). Returns how many messages were delivered or
@@ -96,14 +108,25 @@ pub(crate) async fn deliver_due(p: &Postern) -> Result<usize> {
             store.outbox().update(&m).await?;
             continue;
         };
-        let Some(mailer) = &p.inner.mailer else {
+        if p.inner.log_email_bodies {
             tracing::info!(
                 target: "postern::email",
                 to = %email.to,
                 subject = %email.subject,
                 body = %email.text,
-                "no mailer is configured: email written to the log and kept in the outbox"
+                "email (bodies are logged because log_email_bodies is on: development only)"
             );
+        }
+        let Some(mailer) = &p.inner.mailer else {
+            if !p.inner.log_email_bodies {
+                // Subjects and bodies carry codes: neither is logged.
+                tracing::warn!(
+                    target: "postern::email",
+                    id = %m.id,
+                    to = %email.to,
+                    "no mailer is configured: email kept in the outbox, not delivered"
+                );
+            }
             m.status = OutboxStatus::Logged;
             store.outbox().update(&m).await?;
             done += 1;
@@ -116,7 +139,7 @@ pub(crate) async fn deliver_due(p: &Postern) -> Result<usize> {
                 m.sent_at_millis = Some(p.inner.clock.now_millis());
                 m.last_error = None;
                 store.outbox().update(&m).await?;
-                tracing::debug!(target: "postern::email", id = %m.id, subject = %email.subject, "email delivered");
+                tracing::debug!(target: "postern::email", id = %m.id, "email delivered");
                 done += 1;
             }
             Err(e) => {

@@ -28,6 +28,24 @@ pub fn link_with_code(callback_url: &str, code: &str) -> Option<String> {
     Some(url.into())
 }
 
+/// A value from a user or an admin (a project or team name, an address) made safe for a
+/// subject line or a body: control characters (CR and LF included, so no header can be
+/// injected) and bidirectional overrides (which can make a name read as something else)
+/// are dropped.
+///
+/// ```
+/// # use postern_core::email::clean;
+/// assert_eq!(clean("Acme\r\nBcc: x@evil.example"), "AcmeBcc: x@evil.example");
+/// assert_eq!(clean("a\u{202e}gnp.exe"), "agnp.exe");
+/// ```
+pub fn clean(s: &str) -> String {
+    s.chars()
+        .filter(|c| {
+            !c.is_control() && !matches!(*c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
+        })
+        .collect()
+}
+
 fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -75,6 +93,7 @@ fn link_mail(
 
 /// `Verify your email at {project}` with the verification link.
 pub(crate) fn verification(project: &str, to: &str, link: &str) -> Email {
+    let project = &clean(project);
     link_mail(
         to,
         project,
@@ -88,6 +107,7 @@ pub(crate) fn verification(project: &str, to: &str, link: &str) -> Email {
 
 /// `Reset your password at {project}` with the reset link.
 pub(crate) fn password_reset(project: &str, to: &str, link: &str) -> Email {
+    let project = &clean(project);
     link_mail(
         to,
         project,
@@ -101,6 +121,7 @@ pub(crate) fn password_reset(project: &str, to: &str, link: &str) -> Email {
 
 /// `You have been invited to join {team}` with the invitation link.
 pub(crate) fn team_invitation(project: &str, team: &str, to: &str, link: &str) -> Email {
+    let (project, team) = (&clean(project), &clean(team));
     link_mail(
         to,
         project,
@@ -114,6 +135,7 @@ pub(crate) fn team_invitation(project: &str, team: &str, to: &str, link: &str) -
 
 /// `Sign in to {project}: Your code is {OTP}` with the OTP and the magic link.
 pub(crate) fn magic_link(project: &str, to: &str, link: &str, otp: &str) -> Email {
+    let project = &clean(project);
     let subject = format!("Sign in to {project}: Your code is {otp}");
     let text = format!(
         "Sign in to {project}\n\nYour one-time password is: {otp}\n\nOr sign in with this link: {link}\n\nIf you were not expecting this email, you can ignore it.\n"
@@ -134,6 +156,117 @@ pub(crate) fn magic_link(project: &str, to: &str, link: &str, otp: &str) -> Emai
         subject,
         text,
         html,
+    }
+}
+
+/// `Confirm it's you at {project}: Your code is {OTP}`: a step-up code, with a link when
+/// the client gave a callback URL.
+pub(crate) fn step_up_code(project: &str, to: &str, otp: &str, link: Option<&str>) -> Email {
+    let project = &clean(project);
+    let subject = format!("Confirm it's you at {project}: Your code is {otp}");
+    let intro = format!(
+        "Someone signed in to your {project} account is asking to make a sensitive change (a new sign-in address, a new password, or turning two-factor authentication off)."
+    );
+    let outro = "If this was not you, do not share this code, and change your password: someone may be using your account.";
+    let link_text = link
+        .map(|l| format!("\n\nOr confirm with this link: {l}"))
+        .unwrap_or_default();
+    let link_html = link
+        .map(|l| {
+            format!(
+                "<p>Or <a href=\"{}\">confirm with this link</a>.</p>",
+                escape_html(l)
+            )
+        })
+        .unwrap_or_default();
+    Email {
+        to: to.to_owned(),
+        from_name: project.to_owned(),
+        text: format!("{subject}\n\n{intro}\n\nYour code is: {otp}{link_text}\n\n{outro}\n"),
+        html: format!(
+            "<!DOCTYPE html><html><body style=\"font-family:sans-serif\">\
+             <p>{i}</p><p style=\"font-size:24px;font-family:monospace;font-weight:bold\">{otp}</p>{link_html}\
+             <p style=\"color:#666\">{o}</p></body></html>",
+            i = escape_html(&intro),
+            otp = escape_html(otp),
+            o = escape_html(outro),
+        ),
+        subject,
+    }
+}
+
+/// `Confirm a new sign-in address for {project}`: sent to the proven address when another
+/// address is to become usable for sign-in.
+pub(crate) fn channel_auth_confirmation(
+    project: &str,
+    to: &str,
+    new_address: &str,
+    link: &str,
+) -> Email {
+    let (project, new_address) = (&clean(project), &clean(new_address));
+    link_mail(
+        to,
+        project,
+        format!("Confirm a new sign-in address for {project}"),
+        &format!(
+            "Someone signed in to your {project} account asked to let {new_address} sign in to it too."
+        ),
+        "Yes, let this address sign in",
+        link,
+        "If this was not you, ignore this email and change your password: someone may be using your account.",
+    )
+}
+
+/// A security change a user is told about, at the address they had before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Notice {
+    /// The primary email changed to this address (empty: removed).
+    EmailChanged(String),
+    /// The password was set or changed.
+    PasswordChanged,
+    /// TOTP was turned on.
+    MfaEnabled,
+    /// TOTP was turned off.
+    MfaDisabled,
+}
+
+/// A notice of a security change (no code, no link).
+pub(crate) fn security_notice(project: &str, to: &str, notice: &Notice) -> Email {
+    let project = &clean(project);
+    let (subject, body) = match notice {
+        Notice::EmailChanged(new) => (
+            format!("Your email address at {project} was changed"),
+            format!(
+                "The email address of your {project} account was changed from {to} to {}.",
+                clean(new)
+            ),
+        ),
+        Notice::PasswordChanged => (
+            format!("Your password at {project} was changed"),
+            format!("The password of your {project} account was changed."),
+        ),
+        Notice::MfaEnabled => (
+            format!("Two-factor authentication was turned on at {project}"),
+            format!("Two-factor authentication was turned on for your {project} account."),
+        ),
+        Notice::MfaDisabled => (
+            format!("Two-factor authentication was turned off at {project}"),
+            format!("Two-factor authentication was turned off for your {project} account."),
+        ),
+    };
+    let outro = "If you did not do this, reset your password now and contact support.";
+    Email {
+        to: to.to_owned(),
+        from_name: project.to_owned(),
+        text: format!("{subject}\n\n{body}\n\n{outro}\n"),
+        html: format!(
+            "<!DOCTYPE html><html><body style=\"font-family:sans-serif\">\
+             <h1>{h}</h1><p>{b}</p><p style=\"color:#666\">{o}</p></body></html>",
+            h = escape_html(&subject),
+            b = escape_html(&body),
+            o = escape_html(outro),
+        ),
+        subject,
     }
 }
 
@@ -161,6 +294,26 @@ mod tests {
         assert!(e.html.contains(">ABCDEF</p>"));
         assert!(e.html.contains("abcdef123"));
         assert_eq!(e.text.matches("http://l/?code=abcdef123").count(), 1);
+    }
+
+    #[test]
+    fn user_controlled_values_cannot_inject_headers() {
+        let e = team_invitation(
+            "P\r\nBcc: a@evil.example",
+            "T\u{202e}eno",
+            "x@example.com",
+            "http://l/?code=q",
+        );
+        assert_eq!(e.subject, "You have been invited to join Teno");
+        assert_eq!(e.from_name, "PBcc: a@evil.example");
+        assert!(!e.text.contains('\r'));
+        let n = security_notice(
+            "P\n",
+            "old@example.com",
+            &Notice::EmailChanged("new\n@example.com".into()),
+        );
+        assert_eq!(n.subject, "Your email address at P was changed");
+        assert!(n.text.contains("from old@example.com to new@example.com"));
     }
 
     #[test]

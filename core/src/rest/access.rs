@@ -82,7 +82,7 @@ impl Postern {
 
         let claims = match h("access-token") {
             Some(token) => {
-                let claims = self.sessions().verify(token)?;
+                let claims = self.sessions().verify(token).await?;
                 if claims.project_id != project_id {
                     return Err(Error::InvalidProjectForAccessToken {
                         expected: project_id.to_owned(),
@@ -137,7 +137,7 @@ impl Postern {
     /// An admin access token (§5.7): an access token of a user of the `internal` project
     /// who is a member of the team owning `project`. Grants any access type, no key needed.
     async fn check_admin_access_token(&self, token: &str, project: &Project) -> Result<()> {
-        let claims = match self.sessions().verify(token) {
+        let claims = match self.sessions().verify(token).await {
             Ok(c) if !c.is_anonymous && !c.is_restricted => c,
             Ok(_) => return Err(Error::UnparsableAdminAccessToken),
             Err(Error::AccessTokenExpired {
@@ -257,7 +257,7 @@ impl Postern {
         let Some(token) = bearer_token(headers) else {
             return Ok(None);
         };
-        let claims = self.sessions().verify(token)?;
+        let claims = self.sessions().verify(token).await?;
         let allow_anon = stack_header(headers, "allow-anonymous-user") == Some("true");
         let allow_restricted =
             allow_anon || stack_header(headers, "allow-restricted-user") == Some("true");

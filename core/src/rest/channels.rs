@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::Rq;
 use super::access::Auth;
-use super::handlers::{ALL, check_password_field, check_url_field, require};
+use super::handlers::{ALL, caller, check_password_field, check_url_field, require};
 use super::input::{Fields, user_id_or_me};
 use super::response::{json, success};
 use super::views::contact_channel_json;
@@ -15,6 +15,7 @@ use crate::codes::CODE_LENGTH;
 use crate::contact_channels::{ChannelUpdate, NewChannel};
 use crate::email::{is_valid_email_lenient, is_valid_email_strict};
 use crate::error::{AccessType, Error, Result};
+use crate::mfa::SecondFactor;
 
 /// `type` must be `email` and `value` a valid address (create and patch).
 fn check_channel_fields(f: &mut Fields, kind: &Option<String>, value: &Option<String>) {
@@ -146,7 +147,7 @@ pub(super) async fn create(rq: Rq<'_>) -> Result<Response<Bytes>> {
     )?;
     let channel =
         rq.p.contact_channels()
-            .create(
+            .create_as(
                 &auth.project,
                 user,
                 NewChannel {
@@ -155,6 +156,7 @@ pub(super) async fn create(rq: Rq<'_>) -> Result<Response<Bytes>> {
                     is_primary: is_primary.unwrap_or(false),
                     is_verified: is_verified.unwrap_or(false),
                 },
+                caller(&rq, auth),
             )
             .await?;
     Ok(json(StatusCode::CREATED, &contact_channel_json(&channel)))
@@ -206,7 +208,7 @@ pub(super) async fn patch(rq: Rq<'_>) -> Result<Response<Bytes>> {
     let id = path_uuid(&rq, "contact_channel_id")?;
     let channel =
         rq.p.contact_channels()
-            .update(
+            .update_as(
                 &auth.project,
                 user,
                 id,
@@ -217,6 +219,7 @@ pub(super) async fn patch(rq: Rq<'_>) -> Result<Response<Bytes>> {
                     is_primary,
                     is_verified,
                 },
+                caller(&rq, auth),
             )
             .await?;
     Ok(json(StatusCode::OK, &contact_channel_json(&channel)))
@@ -323,7 +326,7 @@ pub(super) async fn verify(rq: Rq<'_>) -> Result<Response<Bytes>> {
     let (code, f) = code_body(&rq, &[])?;
     f.finish()?;
     rq.p.contact_channels()
-        .verify(&auth.project, &code.unwrap_or_default())
+        .verify_as(&auth.project, &code.unwrap_or_default(), auth.user_id())
         .await?;
     Ok(success())
 }
@@ -461,24 +464,29 @@ pub(super) async fn otp_check(rq: Rq<'_>) -> Result<Response<Bytes>> {
     Ok(code_valid())
 }
 
+/// `POST /auth/mfa/sign-in`: `type: "totp"` with `totp` (a recovery code typed there works
+/// too), or (a Postern extension) `type: "recovery_code"` with `recovery_code`.
 pub(super) async fn mfa_sign_in(rq: Rq<'_>) -> Result<Response<Bytes>> {
     let auth = require(&rq, ALL)?;
-    let (code, mut f) = code_body(&rq, &["type", "totp"])?;
+    let (code, mut f) = code_body(&rq, &["type", "totp", "recovery_code"])?;
     let kind = f.req_str("type");
-    let totp = f.req_str("totp");
-    if let Some(k) = &kind
-        && k != "totp"
-    {
-        f.fail("type", "must be one of the following values: totp");
-    }
+    let factor = if kind.as_deref() == Some("recovery_code") {
+        f.req_str("recovery_code").map(SecondFactor::RecoveryCode)
+    } else {
+        f.opt_str("recovery_code");
+        let totp = f.req_str("totp");
+        if let Some(k) = &kind
+            && k != "totp"
+        {
+            f.fail("type", "must be one of the following values: totp");
+        }
+        totp.map(|t| SecondFactor::guess(&t))
+    };
     f.finish()?;
+    let factor = factor.ok_or_else(|| Error::schema("body.totp must be defined"))?;
     let s =
         rq.p.mfa()
-            .sign_in(
-                &auth.project,
-                &code.unwrap_or_default(),
-                &totp.unwrap_or_default(),
-            )
+            .sign_in(&auth.project, &code.unwrap_or_default(), &factor)
             .await?;
     Ok(json(
         StatusCode::OK,

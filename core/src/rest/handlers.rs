@@ -10,12 +10,13 @@ use super::access::{Auth, PUBLIC_CLIENT_SENTINEL, stack_header};
 use super::input::{Fields, user_id_or_me};
 use super::response::{json, success, text};
 use super::views::{api_key_json, project_json, session_json, user_json};
-use super::{Route, Rq, channels, internal, teams};
+use super::{Route, Rq, channels, internal, security, teams};
 use crate::email::{is_valid_email_lenient, is_valid_email_strict};
 use crate::error::{AccessType, Error, Result};
 use crate::passwords::{MAX_PASSWORD_LENGTH, password_length};
 use crate::permissions::Scope;
 use crate::sessions::MAX_SESSION_MILLIS;
+use crate::step_up::Caller;
 use crate::storage::{ApiKeyOwner, KeyKind};
 use crate::users::{ListUsers, UserUpdate};
 
@@ -132,6 +133,15 @@ pub(super) async fn run(route: Route, rq: Rq<'_>) -> Result<Response<Bytes>> {
         (Route::OtpSendSignInCode, _) => channels::otp_send(rq).await,
         (Route::OtpSignIn, _) => channels::otp_sign_in(rq).await,
         (Route::OtpSignInCheckCode, _) => channels::otp_check(rq).await,
+        (Route::StepUpSendCode, _) => security::send_code(rq).await,
+        (Route::StepUp, _) => security::prove(rq).await,
+        (Route::MfaRecoveryCodes, _) => security::recovery_codes(rq).await,
+        (Route::ContactChannelConfirmAuth, _) => security::confirm_auth(rq).await,
+        (Route::ContactChannelSendAuthConfirmation, _) => {
+            security::send_auth_confirmation(rq).await
+        }
+        (Route::ContactChannelConfirmAuthByCode, _) => security::confirm_auth_by_code(rq).await,
+        (Route::InternalAuditLog, _) => security::audit_log(rq).await,
     }
 }
 
@@ -145,6 +155,23 @@ pub(super) fn require<'a>(rq: &'a Rq<'_>, allowed: &[AccessType]) -> Result<&'a 
         });
     }
     Ok(auth)
+}
+
+/// Who asks, for the rules that treat clients apart: a client (its session and the step-up
+/// token it carries), or a trusted server or admin.
+pub(super) fn caller<'a>(rq: &'a Rq<'_>, auth: &Auth) -> Caller<'a> {
+    if auth.access_type == AccessType::Client {
+        Caller::Client {
+            session_id: auth.session_id(),
+            step_up_token: rq
+                .headers
+                .get(crate::step_up::STEP_UP_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty()),
+        }
+    } else {
+        Caller::Trusted
+    }
 }
 
 fn schema_user(auth: &Auth) -> Result<Uuid> {
@@ -308,7 +335,12 @@ async fn password_set(rq: Rq<'_>) -> Result<Response<Bytes>> {
     f.finish()?;
     let user = schema_user(auth)?;
     rq.p.users()
-        .set_password(&auth.project, user, &pw.unwrap_or_default())
+        .set_password_as(
+            &auth.project,
+            user,
+            &pw.unwrap_or_default(),
+            caller(&rq, auth),
+        )
         .await?;
     Ok(success())
 }
@@ -726,7 +758,10 @@ async fn patch_me(rq: Rq<'_>) -> Result<Response<Bytes>> {
     )?;
     f.finish()?;
     let id = me(auth)?;
-    let user = rq.p.users().update(&auth.project, id, update).await?;
+    let user =
+        rq.p.users()
+            .update_as(&auth.project, id, update, caller(&rq, auth))
+            .await?;
     Ok(json(StatusCode::OK, &user_json(&user, !client)))
 }
 

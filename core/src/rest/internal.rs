@@ -271,13 +271,17 @@ pub(super) async fn patch_key_set(rq: Rq<'_>) -> Result<Response<Bytes>> {
     Ok(json(StatusCode::OK, &obfuscated(&set)))
 }
 
+/// The project's config as every read shows it: third-party secrets redacted.
+fn config_string(auth: &super::Auth) -> Value {
+    let mut config = auth.project.config.to_json();
+    crate::config_secrets::redact(&mut config);
+    json!({ "config_string": config.to_string() })
+}
+
 pub(super) async fn get_config(rq: Rq<'_>) -> Result<Response<Bytes>> {
     let auth = require(&rq, ADMIN)?;
     Fields::query(&rq.query, &[]).finish()?;
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "config_string": auth.project.config.to_json().to_string() }),
-    ))
+    Ok(json(StatusCode::OK, &config_string(auth)))
 }
 
 fn level(rq: &Rq<'_>) -> Result<&'static str> {
@@ -294,10 +298,7 @@ fn level(rq: &Rq<'_>) -> Result<&'static str> {
 pub(super) async fn get_override(rq: Rq<'_>) -> Result<Response<Bytes>> {
     let auth = require(&rq, super::handlers::SERVER)?;
     level(&rq)?;
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "config_string": auth.project.config.to_json().to_string() }),
-    ))
+    Ok(json(StatusCode::OK, &config_string(auth)))
 }
 
 pub(super) async fn patch_override(rq: Rq<'_>) -> Result<Response<Bytes>> {
@@ -316,6 +317,16 @@ pub(super) async fn patch_override(rq: Rq<'_>) -> Result<Response<Bytes>> {
         Ok(Value::Object(m)) => m,
         _ => return Err(Error::bad_request("Invalid config JSON")),
     };
+    if auth.access_type == AccessType::Server
+        && let Some(key) = crate::admin::admin_only_key(&over)
+    {
+        return Err(Error::status(
+            StatusCode::FORBIDDEN,
+            format!(
+                "Server access cannot change {key}: trusted domains, email, OAuth and security settings need admin access."
+            ),
+        ));
+    }
     rq.p.admin().override_config(&auth.project, &over).await?;
     Ok(success())
 }

@@ -7,6 +7,7 @@ mod handlers;
 mod input;
 mod internal;
 mod response;
+mod security;
 mod teams;
 pub mod views;
 
@@ -17,9 +18,14 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 
 pub use access::{Auth, INTERNAL_PROJECT_ID, PUBLIC_CLIENT_SENTINEL, stack_header};
 
+use std::net::IpAddr;
+
+use crate::audit::RequestMeta;
 use crate::error::Error;
+use crate::net::PeerAddr;
 use crate::postern::Postern;
 use crate::secrets::random_crockford;
+use crate::throttle::RouteClass;
 
 /// Where the API is mounted (for example `/api/v1`), carried as a request extension by
 /// adapters so that messages quote the full request path. Defaults to `/api/v1`.
@@ -97,6 +103,13 @@ pub(crate) enum Route {
     InternalApiKeyById,
     InternalConfig,
     InternalConfigOverride,
+    StepUpSendCode,
+    StepUp,
+    MfaRecoveryCodes,
+    ContactChannelConfirmAuth,
+    ContactChannelSendAuthConfirmation,
+    ContactChannelConfirmAuthByCode,
+    InternalAuditLog,
 }
 
 fn router() -> &'static matchit::Router<Route> {
@@ -227,6 +240,22 @@ fn router() -> &'static matchit::Router<Route> {
                 "/contact-channels/{user_id}/{contact_channel_id}/send-verification-code",
                 Route::ContactChannelSendCode,
             ),
+            ("/auth/step-up/send-code", Route::StepUpSendCode),
+            ("/auth/step-up", Route::StepUp),
+            ("/auth/mfa/recovery-codes", Route::MfaRecoveryCodes),
+            (
+                "/contact-channels/{user_id}/{contact_channel_id}/confirm-auth",
+                Route::ContactChannelConfirmAuth,
+            ),
+            (
+                "/contact-channels/{user_id}/{contact_channel_id}/send-auth-confirmation",
+                Route::ContactChannelSendAuthConfirmation,
+            ),
+            (
+                "/contact-channels/confirm-auth",
+                Route::ContactChannelConfirmAuthByCode,
+            ),
+            ("/internal/audit-log", Route::InternalAuditLog),
         ];
         for (path, route) in routes {
             if let Err(e) = r.insert(path, route) {
@@ -268,7 +297,13 @@ fn methods(route: Route) -> &'static [Method] {
         | Route::InvitationAccept
         | Route::InvitationCheck
         | Route::InvitationDetails
-        | Route::InvitationAcceptById => &[Method::POST],
+        | Route::InvitationAcceptById
+        | Route::StepUpSendCode
+        | Route::StepUp
+        | Route::ContactChannelSendAuthConfirmation
+        | Route::ContactChannelConfirmAuthByCode => &[Method::POST],
+        Route::MfaRecoveryCodes | Route::ContactChannelConfirmAuth => &[Method::GET, Method::POST],
+        Route::InternalAuditLog => &[Method::GET],
         Route::InvitationById => &[Method::DELETE],
         Route::ContactChannels | Route::InternalProjects | Route::InternalApiKeys => {
             &[Method::GET, Method::POST]
@@ -308,6 +343,38 @@ fn methods(route: Route) -> &'static [Method] {
             Method::DELETE,
         ],
     }
+}
+
+/// The per-IP bucket a route draws from, if any.
+fn class(route: Route) -> Option<RouteClass> {
+    Some(match route {
+        Route::PasswordSignUp | Route::AnonymousSignUp => RouteClass::SignUp,
+        Route::PasswordSignIn
+        | Route::PasswordUpdate
+        | Route::PasswordReset
+        | Route::PasswordResetCheckCode
+        | Route::OtpSignIn
+        | Route::OtpSignInCheckCode
+        | Route::MfaSignIn
+        | Route::ContactChannelVerify
+        | Route::ContactChannelVerifyCheck
+        | Route::ContactChannelConfirmAuthByCode
+        | Route::InvitationAccept
+        | Route::InvitationCheck
+        | Route::InvitationDetails
+        | Route::StepUp => RouteClass::SignIn,
+        Route::PasswordSendResetCode
+        | Route::OtpSendSignInCode
+        | Route::ContactChannelSendCode
+        | Route::ContactChannelLegacySendCode
+        | Route::ContactChannelSendAuthConfirmation
+        | Route::InvitationSend
+        | Route::StepUpSendCode => RouteClass::SendCode,
+        Route::UserApiKeyCheck | Route::TeamApiKeyCheck | Route::CredentialScanningRevoke => {
+            RouteClass::KeyCheck
+        }
+        _ => return None,
+    })
 }
 
 /// One request as the handlers see it.
@@ -355,7 +422,12 @@ pub(crate) async fn handle(p: &Postern, req: Request<Bytes>) -> Response<Bytes> 
     let response = if parts.method == Method::OPTIONS {
         Response::new(Bytes::new())
     } else {
-        let result = dispatch(p, &parts, body, &prefix).await;
+        let ip = client_ip(p, &parts);
+        let meta = RequestMeta {
+            ip,
+            ..RequestMeta::default()
+        };
+        let result = meta.scope(dispatch(p, &parts, body, &prefix, ip)).await;
         match result {
             Ok(r) => r,
             Err(e) => response::render(
@@ -371,11 +443,47 @@ pub(crate) async fn handle(p: &Postern, req: Request<Bytes>) -> Response<Bytes> 
     response::finish(response, &parts.headers, &request_id)
 }
 
+/// The client's address: the adapter's peer address, or `X-Forwarded-For` from a trusted
+/// proxy.
+fn client_ip(p: &Postern, parts: &http::request::Parts) -> Option<IpAddr> {
+    let peer = parts.extensions.get::<PeerAddr>().map(|a| a.0.ip());
+    let forwarded = parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    crate::net::client_ip(peer, forwarded, &p.inner.trusted_proxies)
+}
+
+/// Takes a token from the request's per-IP bucket (`429` when it is empty). Clients of an
+/// unknown address share one bucket; exempt networks draw from none.
+fn take_ip_token(
+    p: &Postern,
+    class: RouteClass,
+    project: Option<&crate::Project>,
+    ip: Option<IpAddr>,
+) -> Result<(), Error> {
+    if let Some(ip) = ip
+        && p.inner.ip_limit_exempt.iter().any(|n| n.contains(ip))
+    {
+        return Ok(());
+    }
+    let (project_id, limit) = match project {
+        Some(pr) => (pr.id.as_str(), class.limit(pr)),
+        None => ("", class.limit_in(&crate::config::RateLimits::default())),
+    };
+    let ip = ip.unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
+    p.inner
+        .ip_limiter
+        .take(project_id, class, ip, limit, p.inner.clock.now_millis())
+        .map_err(|retry_after_secs| Error::TooManyRequests { retry_after_secs })
+}
+
 async fn dispatch(
     p: &Postern,
     parts: &http::request::Parts,
     body: Bytes,
     prefix: &str,
+    ip: Option<IpAddr>,
 ) -> Result<Response<Bytes>, Error> {
     let path = parts.uri.path();
     let path = if path.len() > 1 {
@@ -405,6 +513,17 @@ async fn dispatch(
         input::decode_body(&parts.headers, &body)?
     };
     let auth = p.authenticate(&parts.headers).await?;
+    if let Some(a) = &auth {
+        RequestMeta::update(|m| {
+            m.access_type = Some(a.access_type);
+            m.user_id = a.user_id();
+        });
+    }
+    if let Some(class) = class(route)
+        && (auth.is_some() || route == Route::CredentialScanningRevoke)
+    {
+        take_ip_token(p, class, auth.as_ref().map(|a| &a.project), ip)?;
+    }
     let rq = Rq {
         p,
         method: parts.method.clone(),

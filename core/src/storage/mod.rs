@@ -81,7 +81,8 @@ pub trait UserRepo: Send + Sync {
     async fn insert(&self, user: &UserRecord) -> StoreResult<()>;
     /// The user with this id in this project.
     async fn get(&self, project_id: &str, id: Uuid) -> StoreResult<Option<UserRecord>>;
-    /// Writes every column of the user; `false` when it does not exist.
+    /// Writes every column of the user but the last TOTP step (see
+    /// [`UserRepo::advance_totp_step`]); `false` when it does not exist.
     async fn update(&self, user: &UserRecord) -> StoreResult<bool>;
     /// Deletes the user and, by cascade, its channels and sessions; `false` when absent.
     async fn delete(&self, project_id: &str, id: Uuid) -> StoreResult<bool>;
@@ -128,6 +129,10 @@ pub trait UserRepo: Send + Sync {
         kind: ChannelKind,
         value: &str,
     ) -> StoreResult<Option<ContactChannelRecord>>;
+    /// Records `step` as the user's last accepted TOTP time step if it is later than the
+    /// one stored (or none is); `false` when it is not (a replayed or older code, or no
+    /// such user). Two concurrent uses of one step cannot both succeed.
+    async fn advance_totp_step(&self, project_id: &str, id: Uuid, step: i64) -> StoreResult<bool>;
 }
 
 /// Sessions: one refresh token each, stored as a hash.
@@ -190,6 +195,14 @@ pub trait ApiKeyRepo: Send + Sync {
     /// Writes description, expiry and revocation of the key; `false` when it does not exist.
     /// Owner, hash, last four and creation time never change.
     async fn update(&self, key: &ApiKeyRecord) -> StoreResult<bool>;
+    /// Revokes (at `at_millis`) every key of the user that is not revoked yet; returns how
+    /// many were.
+    async fn revoke_for_user(
+        &self,
+        project_id: &str,
+        user_id: Uuid,
+        at_millis: i64,
+    ) -> StoreResult<u64>;
 }
 
 /// Verification codes (email verification, password reset, OTP, invitations), stored as
@@ -204,6 +217,14 @@ pub trait CodeRepo: Send + Sync {
         project_id: &str,
         purpose: CodePurpose,
         code_hash: &str,
+    ) -> StoreResult<Option<VerificationCodeRecord>>;
+    /// The code of this purpose whose nonce hash is `nonce_hash` (nonces are random, so at
+    /// most one code has it).
+    async fn find_by_nonce(
+        &self,
+        project_id: &str,
+        purpose: CodePurpose,
+        nonce_hash: &str,
     ) -> StoreResult<Option<VerificationCodeRecord>>;
     /// Adds one to the attempt count of every code of the project sharing this nonce hash,
     /// whatever its purpose; returns how many rows were touched.
@@ -339,6 +360,8 @@ pub trait FileRepo: Send + Sync {
     async fn insert(&self, file: &FileRecord) -> StoreResult<()>;
     /// The file of this bucket with this id (in any project: ids are global).
     async fn get(&self, bucket: &str, id: Uuid) -> StoreResult<Option<FileRecord>>;
+    /// Deletes the project's file of this bucket with this id; `false` when absent.
+    async fn delete(&self, project_id: &str, bucket: &str, id: Uuid) -> StoreResult<bool>;
 }
 
 /// Data-vault entries.
@@ -353,6 +376,78 @@ pub trait VaultRepo: Send + Sync {
         store_id: &str,
         key_hash: &str,
     ) -> StoreResult<Option<VaultEntryRecord>>;
+}
+
+/// Throttling counters (per-account failure runs, per-recipient mail windows), shared by
+/// every instance over one database.
+#[async_trait]
+pub trait ThrottleRepo: Send + Sync {
+    /// Adds one to the counter `key` for the window starting at `window_start_millis`, in
+    /// one atomic statement: a counter of an earlier window starts over at one. Returns the
+    /// counter after the increment.
+    async fn hit(
+        &self,
+        project_id: &str,
+        key: &str,
+        window_start_millis: i64,
+        now_millis: i64,
+    ) -> StoreResult<ThrottleRecord>;
+    /// Adds one failure to the run `key`, in one atomic statement: a run whose last failure
+    /// is older than `reset_before_millis` starts over at one (and at `now_millis`).
+    /// Returns the run after the increment.
+    async fn add_failure(
+        &self,
+        project_id: &str,
+        key: &str,
+        now_millis: i64,
+        reset_before_millis: i64,
+    ) -> StoreResult<ThrottleRecord>;
+    /// The counter `key`.
+    async fn get(&self, project_id: &str, key: &str) -> StoreResult<Option<ThrottleRecord>>;
+    /// Deletes the counter `key`; `false` when there was none.
+    async fn clear(&self, project_id: &str, key: &str) -> StoreResult<bool>;
+    /// Deletes every counter (of any project) last touched before `before_millis`; returns
+    /// how many went.
+    async fn purge(&self, before_millis: i64) -> StoreResult<u64>;
+}
+
+/// TOTP recovery codes, stored hashed.
+#[async_trait]
+pub trait RecoveryCodeRepo: Send + Sync {
+    /// Replaces the user's codes with these; [`StoreError::MissingReference`] when the user
+    /// does not exist in the project.
+    async fn replace_for_user(
+        &self,
+        project_id: &str,
+        user_id: Uuid,
+        codes: &[RecoveryCodeRecord],
+    ) -> StoreResult<()>;
+    /// Marks the user's unused code with this hash used at `at_millis`; `false` when there
+    /// is none (unknown, used, or another user's). Two concurrent uses cannot both succeed.
+    async fn use_code(
+        &self,
+        project_id: &str,
+        user_id: Uuid,
+        code_hash: &str,
+        at_millis: i64,
+    ) -> StoreResult<bool>;
+    /// How many of the user's codes are unused.
+    async fn count_unused(&self, project_id: &str, user_id: Uuid) -> StoreResult<u64>;
+    /// Deletes the user's codes; returns how many went.
+    async fn delete_for_user(&self, project_id: &str, user_id: Uuid) -> StoreResult<u64>;
+}
+
+/// The audit log: append-only (no update, no delete).
+#[async_trait]
+pub trait AuditRepo: Send + Sync {
+    /// Appends an event.
+    async fn insert(&self, event: &AuditEventRecord) -> StoreResult<()>;
+    /// The project's events matching the query, newest first (by id).
+    async fn list(
+        &self,
+        project_id: &str,
+        query: &AuditQuery,
+    ) -> StoreResult<Vec<AuditEventRecord>>;
 }
 
 /// The repositories of one connection (the store's pool, or a transaction).
@@ -377,6 +472,12 @@ pub trait Repos: Send + Sync {
     fn files(&self) -> &dyn FileRepo;
     /// Data-vault entries.
     fn vault(&self) -> &dyn VaultRepo;
+    /// Throttling counters.
+    fn throttle(&self) -> &dyn ThrottleRepo;
+    /// TOTP recovery codes.
+    fn recovery_codes(&self) -> &dyn RecoveryCodeRepo;
+    /// The audit log.
+    fn audit(&self) -> &dyn AuditRepo;
 }
 
 /// Implements [`Repos`] for a type by forwarding every repository to a field that
@@ -422,6 +523,15 @@ macro_rules! forward_repos {
             }
             fn vault(&self) -> &dyn $crate::storage::VaultRepo {
                 self.$field.vault()
+            }
+            fn throttle(&self) -> &dyn $crate::storage::ThrottleRepo {
+                self.$field.throttle()
+            }
+            fn recovery_codes(&self) -> &dyn $crate::storage::RecoveryCodeRepo {
+                self.$field.recovery_codes()
+            }
+            fn audit(&self) -> &dyn $crate::storage::AuditRepo {
+                self.$field.audit()
             }
         }
     };

@@ -123,6 +123,13 @@ pub struct UserRecord {
     pub signed_up_at_millis: i64,
     /// Last token mint or refresh, epoch milliseconds.
     pub last_active_at_millis: i64,
+    /// The last TOTP time step accepted (a code of that step or an earlier one is refused).
+    pub totp_last_step: Option<i64>,
+    /// When the owner of the account's sign-in address first entered the account through
+    /// it (password reset, OTP / magic link), or the account was created by such a proof or
+    /// by a server. `None`: unclaimed (a password sign-up, an anonymous user); the first
+    /// claim revokes what was set before it.
+    pub claimed_at_millis: Option<i64>,
 }
 
 impl UserRecord {
@@ -150,6 +157,8 @@ impl UserRecord {
             risk_score_free_trial_abuse: 0,
             signed_up_at_millis: now_millis,
             last_active_at_millis: now_millis,
+            totp_last_step: None,
+            claimed_at_millis: None,
         }
     }
 }
@@ -165,6 +174,7 @@ impl fmt::Debug for UserRecord {
             .field("is_anonymous", &self.is_anonymous)
             .field("restricted_by_admin", &self.restricted_by_admin)
             .field("signed_up_at_millis", &self.signed_up_at_millis)
+            .field("claimed_at_millis", &self.claimed_at_millis)
             .finish_non_exhaustive()
     }
 }
@@ -212,6 +222,12 @@ pub struct ContactChannelRecord {
     pub is_verified: bool,
     /// Usable to sign in (unique per project, kind and value).
     pub used_for_auth: bool,
+    /// Confirmed for sign-in by a factor a stolen access token does not give: the address
+    /// an account was created with, a server's write, or a client's change confirmed by the
+    /// password, a TOTP code or a link to the previously proven address. An auth channel
+    /// that is not confirmed is not used to sign in, nor to receive sign-in codes or reset
+    /// links.
+    pub auth_confirmed: bool,
     /// Creation time, epoch milliseconds.
     pub created_at_millis: i64,
 }
@@ -338,6 +354,13 @@ pub enum CodePurpose {
     TeamInvitation,
     /// The second step of a sign-in that needs multi-factor authentication.
     MfaAttempt,
+    /// A step-up code mailed to a user's proven primary address.
+    StepUpCode,
+    /// A step-up token: a proof, given moments ago, that a sensitive change may spend.
+    StepUpToken,
+    /// A link, mailed to the proven primary address, that makes another address usable
+    /// for sign-in.
+    ChannelAuthConfirmation,
 }
 
 impl CodePurpose {
@@ -349,6 +372,9 @@ impl CodePurpose {
             CodePurpose::OneTimePassword => "one_time_password",
             CodePurpose::TeamInvitation => "team_invitation",
             CodePurpose::MfaAttempt => "mfa_attempt",
+            CodePurpose::StepUpCode => "step_up_code",
+            CodePurpose::StepUpToken => "step_up_token",
+            CodePurpose::ChannelAuthConfirmation => "channel_auth_confirmation",
         }
     }
 
@@ -360,6 +386,9 @@ impl CodePurpose {
             CodePurpose::OneTimePassword,
             CodePurpose::TeamInvitation,
             CodePurpose::MfaAttempt,
+            CodePurpose::StepUpCode,
+            CodePurpose::StepUpToken,
+            CodePurpose::ChannelAuthConfirmation,
         ]
         .into_iter()
         .find(|p| p.as_str() == s)
@@ -598,4 +627,87 @@ impl fmt::Debug for VaultEntryRecord {
             .field("updated_at_millis", &self.updated_at_millis)
             .finish_non_exhaustive()
     }
+}
+
+/// A throttling counter: consecutive failures of a factor for an account, or the number of
+/// events (mails to a recipient) in a fixed window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleRecord {
+    /// Owning project.
+    pub project_id: String,
+    /// What is counted (`fail:password:<user id>`, `mail:<hash of the address>`, ...).
+    pub key: String,
+    /// The count.
+    pub count: i64,
+    /// Start of the window the count belongs to (failures: the first of the run), epoch
+    /// milliseconds.
+    pub window_start_millis: i64,
+    /// Last event, epoch milliseconds.
+    pub updated_at_millis: i64,
+}
+
+/// A TOTP recovery code, stored as the SHA-256 of the code (lowercase hex).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecoveryCodeRecord {
+    /// Owning project.
+    pub project_id: String,
+    /// The user.
+    pub user_id: Uuid,
+    /// Row id.
+    pub id: Uuid,
+    /// SHA-256 of the normalised code, lowercase hex.
+    pub code_hash: String,
+    /// Creation time, epoch milliseconds.
+    pub created_at_millis: i64,
+    /// When it was used; a code is good once.
+    pub used_at_millis: Option<i64>,
+}
+
+impl fmt::Debug for RecoveryCodeRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecoveryCodeRecord")
+            .field("project_id", &self.project_id)
+            .field("user_id", &self.user_id)
+            .field("id", &self.id)
+            .field("used_at_millis", &self.used_at_millis)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One entry of the append-only audit log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEventRecord {
+    /// Owning project.
+    pub project_id: String,
+    /// Event id (UUID v7: ordered by time).
+    pub id: Uuid,
+    /// When, epoch milliseconds.
+    pub at_millis: i64,
+    /// What happened (`sign_in.succeeded`, `password.changed`, ...).
+    pub event_type: String,
+    /// The user concerned, if any (kept after the user is deleted).
+    pub user_id: Option<Uuid>,
+    /// Who acted: `user:<id>`, `server`, `admin`, `anonymous` or `system`.
+    pub actor: String,
+    /// The client IP address, when known.
+    pub ip: Option<String>,
+    /// Event details (never a secret).
+    pub details: Value,
+}
+
+/// Filters for [`crate::storage::AuditRepo::list`]: newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Only events of this user.
+    pub user_id: Option<Uuid>,
+    /// Only events of these types (any type when empty).
+    pub event_types: Vec<String>,
+    /// Only events at or after this time, epoch milliseconds.
+    pub since_millis: Option<i64>,
+    /// Only events before this time, epoch milliseconds.
+    pub until_millis: Option<i64>,
+    /// Only events older than this event id (the cursor of the previous page).
+    pub before: Option<Uuid>,
+    /// At most this many.
+    pub limit: u64,
 }

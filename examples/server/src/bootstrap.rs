@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use postern_core::net::IpNetwork;
 use postern_core::storage::Store;
 use postern_core::{Postern, ProjectConfig, ProjectKeys};
 use postern_storage_postgres::PostgresStore;
@@ -429,12 +430,32 @@ pub async fn prepare(args: &Args) -> Result<Prepared, String> {
     if let Some(url) = args.storage_public_url.clone().filter(|u| !u.is_empty()) {
         builder = builder.storage_url(url);
     }
-    if let Some(mailer) = mailer(args)? {
-        builder = builder.mailer(mailer);
-    } else {
-        tracing::warn!(
-            "no SMTP host is configured (POSTERN_SMTP_HOST): emails are written to the log and kept in the outbox"
+    match mailer(args)? {
+        Some(mailer) => builder = builder.mailer(mailer),
+        None if args.dev_log_emails => tracing::warn!(
+            "no SMTP host is configured (POSTERN_SMTP_HOST): emails, with their codes, are written to the log (--dev-log-emails; development only)"
+        ),
+        None => {
+            return Err(
+                "no SMTP host is configured (--smtp-host / POSTERN_SMTP_HOST): verification, sign-in and reset emails could not be delivered. For development, pass --dev-log-emails (POSTERN_DEV_LOG_EMAILS=true) to write them, codes included, to the log instead".into(),
+            );
+        }
+    }
+    builder = builder.log_email_bodies(args.dev_log_emails);
+    let mut proxies = Vec::new();
+    for p in args.trusted_proxies.iter().filter(|p| !p.is_empty()) {
+        proxies.push(
+            p.parse::<IpNetwork>()
+                .map_err(|e| format!("POSTERN_TRUSTED_PROXIES: {e}"))?,
         );
+    }
+    builder = builder.trusted_proxies(proxies);
+    if args.stack_dev_seed {
+        // Stack's e2e suite runs hundreds of sign-ups from one loopback address and mails
+        // to `http://stack-test.localhost` callbacks; this mode is refused off loopback.
+        builder = builder
+            .localhost_subdomains_are_loopback(true)
+            .exempt_from_ip_limits(IpNetwork::loopback().to_vec());
     }
     let postern = builder.build().map_err(|e| e.to_string())?;
     bootstrap_projects(&postern, args).await?;

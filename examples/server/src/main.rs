@@ -32,10 +32,14 @@ async fn run(args: Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("binding {}: {e}", p.addr))?;
     tracing::info!(addr = %p.addr, "listening (axum)");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server: {e}"))?;
+    // The peer address feeds per-IP rate limits.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| format!("server: {e}"))?;
     tracing::info!("stopped");
     Ok(())
 }

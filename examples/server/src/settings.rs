@@ -79,8 +79,7 @@ pub struct Args {
     #[arg(long, env = "POSTERN_STACK_DEV_SEED")]
     pub stack_dev_seed: bool,
 
-    /// SMTP host for outgoing email. Without it, emails are written to the log and kept
-    /// in the outbox.
+    /// SMTP host for outgoing email. Required unless --dev-log-emails is given.
     #[arg(long, env = "POSTERN_SMTP_HOST")]
     pub smtp_host: Option<String>,
 
@@ -108,6 +107,17 @@ pub struct Args {
     /// host, starttls otherwise].
     #[arg(long, env = "POSTERN_SMTP_TLS", value_parser = ["none", "starttls", "tls"])]
     pub smtp_tls: Option<String>,
+
+    /// Write emails, with their codes and links, to the log. Development only: without an
+    /// SMTP host the server refuses to start unless this is set.
+    #[arg(long, env = "POSTERN_DEV_LOG_EMAILS")]
+    pub dev_log_emails: bool,
+
+    /// Reverse proxies (comma-separated IPs or networks, e.g. 10.0.0.0/8) whose
+    /// X-Forwarded-For header names the client for per-IP rate limits. Without them the
+    /// peer address is the client.
+    #[arg(long, env = "POSTERN_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
 
     /// Log format: text or json. Levels come from RUST_LOG (default info).
     #[arg(long, env = "POSTERN_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]

@@ -54,7 +54,9 @@ fn start_with(dir: &Path, port: u16, env: &[(&str, Option<&str>)]) -> Server {
             cmd.env_remove(k);
         }
     }
+    // No SMTP server in these tests: mail goes to the log (override with None).
     cmd.env("POSTERN_LISTEN", format!("127.0.0.1:{port}"))
+        .env("POSTERN_DEV_LOG_EMAILS", "true")
         .env("RUST_LOG", "debug");
     for (k, v) in env {
         match v {
@@ -531,6 +533,7 @@ kept = "as given"
         .env("POSTERN_DATABASE_URL", &url)
         .env("POSTERN_SECRET", SECRET)
         .env("POSTERN_CONFIG", &cfg_s)
+        .env("POSTERN_DEV_LOG_EMAILS", "true")
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -637,6 +640,155 @@ fn revocation_through_one_server_is_seen_by_another_immediately() {
         (401, Some("API_KEY_REVOKED")),
         "the other server refuses it at once"
     );
+    for s in [&mut one, &mut two] {
+        s.child.kill().unwrap();
+        s.child.wait().unwrap();
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn refuses_to_start_without_smtp_unless_told_to_log_mail() {
+    let dir = temp_dir("no-smtp");
+    let url = format!("sqlite://{}", dir.join("m.db").display());
+    let out = Command::new(env!("CARGO_BIN_EXE_postern-server"))
+        .env_clear()
+        .env("POSTERN_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("POSTERN_DATABASE_URL", &url)
+        .env("POSTERN_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no SMTP host") && err.contains("--dev-log-emails"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Sends an OTP sign-in code and returns its nonce (the tail of the code in the mailed link).
+fn otp_nonce(port: u16, email: &str) -> String {
+    let (status, v) = request(
+        port,
+        "POST",
+        "/api/v1/auth/otp/send-sign-in-code",
+        &client(),
+        Some(&json!({"email": email, "callback_url": "http://localhost:3000/cb"})),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{v}");
+    v["nonce"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn mail_with_codes_reaches_the_log_only_in_development_mode() {
+    let dir = temp_dir("mail-log");
+    let cfg = dir.join("postern.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[projects]]\nid = \"{PROJECT}\"\npublishable_client_key = \"{PCK}\"\nsecret_server_key = \"{SSK}\"\nsuper_secret_admin_key = \"{SAK}\"\n[projects.config.auth.otp]\nallowSignIn = true\n"
+        ),
+    )
+    .unwrap();
+    let cfg_s = cfg.display().to_string();
+    let url = format!("sqlite://{}", dir.join("l.db").display());
+    // SMTP configured (unreachable), no development flag: the code is never logged.
+    let mut quiet = start_with(
+        &dir,
+        free_port(),
+        &[
+            ("POSTERN_DATABASE_URL", Some(&url)),
+            ("POSTERN_SECRET", Some(SECRET)),
+            ("POSTERN_CONFIG", Some(&cfg_s)),
+            ("POSTERN_SMTP_HOST", Some("127.0.0.1")),
+            ("POSTERN_SMTP_PORT", Some("1")),
+            ("POSTERN_DEV_LOG_EMAILS", None),
+        ],
+    );
+    let nonce = otp_nonce(quiet.port, "quiet@example.com");
+    std::thread::sleep(Duration::from_millis(1500));
+    quiet.child.kill().unwrap();
+    quiet.child.wait().unwrap();
+    let log = std::fs::read_to_string(&quiet.log).unwrap();
+    assert!(!log.contains(&nonce), "the code reached the log");
+    assert!(!log.contains("Your code is"), "the subject carries the code");
+    // Development mode without SMTP: the mail, code included, is logged.
+    let mut dev = start_with(
+        &dir,
+        free_port(),
+        &[
+            ("POSTERN_DATABASE_URL", Some(&url)),
+            ("POSTERN_SECRET", Some(SECRET)),
+            ("POSTERN_CONFIG", Some(&cfg_s)),
+        ],
+    );
+    let nonce = otp_nonce(dev.port, "dev@example.com");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = false;
+    while Instant::now() < deadline && !seen {
+        std::thread::sleep(Duration::from_millis(200));
+        seen = std::fs::read_to_string(&dev.log)
+            .unwrap()
+            .contains(&nonce);
+    }
+    dev.child.kill().unwrap();
+    dev.child.wait().unwrap();
+    assert!(seen, "development mode logs the mail");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_lockout_counted_on_one_server_holds_on_another() {
+    let dir = temp_dir("two-lockout");
+    let url = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(postern_storage_postgres::testing::fresh_database_url());
+    let cfg = dir.join("postern.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[projects]]\nid = \"{PROJECT}\"\npublishable_client_key = \"{PCK}\"\nsecret_server_key = \"{SSK}\"\nsuper_secret_admin_key = \"{SAK}\"\n[projects.config.security.lockout]\nmaxFailures = 4\nlockSeconds = 3600\n[projects.config.security.lockout.freeFailures]\npassword = 4\n"
+        ),
+    )
+    .unwrap();
+    let cfg_s = cfg.display().to_string();
+    let env: [(&str, Option<&str>); 3] = [
+        ("POSTERN_DATABASE_URL", Some(&url)),
+        ("POSTERN_SECRET", Some(SECRET)),
+        ("POSTERN_CONFIG", Some(&cfg_s)),
+    ];
+    let mut one = start_with(&dir, free_port(), &env);
+    let mut two = start_with(&dir, free_port(), &env);
+    let sign_in = |port: u16, password: &str| {
+        request(
+            port,
+            "POST",
+            "/api/v1/auth/password/sign-in",
+            &client(),
+            Some(&json!({"email": "lock@example.com", "password": password})),
+        )
+        .unwrap()
+        .0
+    };
+    let (status, v) = request(
+        one.port,
+        "POST",
+        "/api/v1/auth/password/sign-up",
+        &client(),
+        Some(&json!({"email": "lock@example.com", "password": "right-password"})),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(sign_in(two.port, "right-password"), 200);
+    // Four wrong passwords on the first server lock the account ...
+    for _ in 0..4 {
+        assert_eq!(sign_in(one.port, "wrong-password"), 400);
+    }
+    // ... on the second one too, even for the right password.
+    assert_eq!(sign_in(two.port, "right-password"), 429);
+    assert_eq!(sign_in(one.port, "right-password"), 429);
     for s in [&mut one, &mut two] {
         s.child.kill().unwrap();
         s.child.wait().unwrap();

@@ -32,6 +32,8 @@ pub struct Model {
     pub is_verified: bool,
     /// Usable to sign in.
     pub used_for_auth: bool,
+    /// Confirmed for sign-in (see `ContactChannelRecord::auth_confirmed`).
+    pub auth_confirmed: bool,
     /// Creation time, epoch milliseconds.
     pub created_at: i64,
     /// `value` when `used_for_auth`, else NULL.

@@ -8,15 +8,18 @@
 
 pub mod api_key;
 pub mod api_key_set;
+pub mod audit_event;
 pub mod contact_channel;
 pub mod file;
 pub mod outbox;
 pub mod project;
 pub mod project_permission;
+pub mod recovery_code;
 pub mod session;
 pub mod team;
 pub mod team_member;
 pub mod team_permission;
+pub mod throttle;
 pub mod user;
 pub mod vault_entry;
 pub mod verification_code;

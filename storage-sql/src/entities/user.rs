@@ -47,6 +47,10 @@ pub struct Model {
     pub signed_up_at: i64,
     /// Last activity, epoch milliseconds.
     pub last_active_at: i64,
+    /// Last accepted TOTP time step.
+    pub totp_last_step: Option<i64>,
+    /// When the account was claimed by the owner of its address, epoch milliseconds.
+    pub claimed_at: Option<i64>,
 }
 
 /// Redacts secrets and hashes.

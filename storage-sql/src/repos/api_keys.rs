@@ -5,6 +5,7 @@ use postern_core::storage::{ApiKeyOwner, ApiKeyRecord, ApiKeyRepo, StoreError, S
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -150,5 +151,22 @@ impl<C: ConnectionTrait + Send> ApiKeyRepo for SeaRepos<C> {
             .await
             .map_err(store_error)?;
         Ok(res.rows_affected > 0)
+    }
+
+    async fn revoke_for_user(
+        &self,
+        project_id: &str,
+        user_id: Uuid,
+        at_millis: i64,
+    ) -> StoreResult<u64> {
+        let res = api_key::Entity::update_many()
+            .col_expr(api_key::Column::RevokedAt, Expr::value(at_millis))
+            .filter(api_key::Column::ProjectId.eq(project_id))
+            .filter(api_key::Column::UserId.eq(user_id))
+            .filter(api_key::Column::RevokedAt.is_null())
+            .exec(&self.conn)
+            .await
+            .map_err(store_error)?;
+        Ok(res.rows_affected)
     }
 }

@@ -74,6 +74,23 @@ impl<C: ConnectionTrait + Send> CodeRepo for SeaRepos<C> {
             .transpose()
     }
 
+    async fn find_by_nonce(
+        &self,
+        project_id: &str,
+        purpose: CodePurpose,
+        nonce_hash: &str,
+    ) -> StoreResult<Option<VerificationCodeRecord>> {
+        verification_code::Entity::find()
+            .filter(verification_code::Column::ProjectId.eq(project_id))
+            .filter(verification_code::Column::Purpose.eq(purpose.as_str()))
+            .filter(verification_code::Column::NonceHash.eq(nonce_hash))
+            .one(&self.conn)
+            .await
+            .map_err(store_error)?
+            .map(record)
+            .transpose()
+    }
+
     async fn count_attempt(&self, project_id: &str, nonce_hash: &str) -> StoreResult<u64> {
         let res = verification_code::Entity::update_many()
             .col_expr(

@@ -42,4 +42,15 @@ impl<C: ConnectionTrait + Send> FileRepo for SeaRepos<C> {
                 created_at_millis: m.created_at,
             }))
     }
+
+    async fn delete(&self, project_id: &str, bucket: &str, id: Uuid) -> StoreResult<bool> {
+        let res = file::Entity::delete_many()
+            .filter(file::Column::ProjectId.eq(project_id))
+            .filter(file::Column::Bucket.eq(bucket))
+            .filter(file::Column::Id.eq(id))
+            .exec(&self.conn)
+            .await
+            .map_err(store_error)?;
+        Ok(res.rows_affected > 0)
+    }
 }

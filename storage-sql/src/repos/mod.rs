@@ -1,19 +1,23 @@
 //! The repository traits of [`postern_core::storage`] over any sea-orm connection.
 
 mod api_keys;
+mod audit;
 mod codes;
 mod files;
 mod outbox;
 mod permissions;
 mod projects;
+mod recovery_codes;
 mod sessions;
 mod teams;
+mod throttle;
 mod users;
 mod vault;
 
 use postern_core::storage::{
-    ApiKeyRepo, CodeRepo, FileRepo, OutboxRepo, PermissionRepo, ProjectRepo, Repos, SessionRepo,
-    StoreError, StoreResult, TeamRepo, UserRepo, VaultRepo,
+    ApiKeyRepo, AuditRepo, CodeRepo, FileRepo, OutboxRepo, PermissionRepo, ProjectRepo,
+    RecoveryCodeRepo, Repos, SessionRepo, StoreError, StoreResult, TeamRepo, ThrottleRepo,
+    UserRepo, VaultRepo,
 };
 use sea_orm::ConnectionTrait;
 use serde_json::Value;
@@ -84,6 +88,18 @@ impl<C: ConnectionTrait + Send> Repos for SeaRepos<C> {
     }
 
     fn vault(&self) -> &dyn VaultRepo {
+        self
+    }
+
+    fn throttle(&self) -> &dyn ThrottleRepo {
+        self
+    }
+
+    fn recovery_codes(&self) -> &dyn RecoveryCodeRepo {
+        self
+    }
+
+    fn audit(&self) -> &dyn AuditRepo {
         self
     }
 }

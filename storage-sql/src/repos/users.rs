@@ -45,6 +45,8 @@ fn user_active_model(u: &UserRecord) -> StoreResult<user::ActiveModel> {
         risk_score_free_trial_abuse: Set(u.risk_score_free_trial_abuse),
         signed_up_at: Set(u.signed_up_at_millis),
         last_active_at: Set(u.last_active_at_millis),
+        totp_last_step: Set(u.totp_last_step),
+        claimed_at: Set(u.claimed_at_millis),
     })
 }
 
@@ -73,6 +75,8 @@ fn user_record(m: user::Model) -> StoreResult<UserRecord> {
         risk_score_free_trial_abuse: m.risk_score_free_trial_abuse,
         signed_up_at_millis: m.signed_up_at,
         last_active_at_millis: m.last_active_at,
+        totp_last_step: m.totp_last_step,
+        claimed_at_millis: m.claimed_at,
     })
 }
 
@@ -87,6 +91,7 @@ fn channel_active_model(c: &ContactChannelRecord) -> channel::ActiveModel {
         is_primary: Set(c.is_primary),
         is_verified: Set(c.is_verified),
         used_for_auth: Set(c.used_for_auth),
+        auth_confirmed: Set(c.auth_confirmed),
         created_at: Set(c.created_at_millis),
         auth_value: Set(c.used_for_auth.then(|| c.value.clone())),
         primary_of: Set(c
@@ -111,6 +116,7 @@ fn channel_record(m: channel::Model) -> StoreResult<ContactChannelRecord> {
         is_primary: m.is_primary,
         is_verified: m.is_verified,
         used_for_auth: m.used_for_auth,
+        auth_confirmed: m.auth_confirmed,
         created_at_millis: m.created_at,
     })
 }
@@ -202,6 +208,8 @@ impl<C: ConnectionTrait + Send> UserRepo for SeaRepos<C> {
         let mut model = user_active_model(u)?;
         model.id = NotSet;
         model.project_id = NotSet;
+        // Only `advance_totp_step` moves it (a stale record must not move it back).
+        model.totp_last_step = NotSet;
         let res = user::Entity::update_many()
             .set(model)
             .filter(user::Column::ProjectId.eq(u.project_id.as_str()))
@@ -420,5 +428,21 @@ impl<C: ConnectionTrait + Send> UserRepo for SeaRepos<C> {
             .map_err(store_error)?
             .map(channel_record)
             .transpose()
+    }
+
+    async fn advance_totp_step(&self, project_id: &str, id: Uuid, step: i64) -> StoreResult<bool> {
+        let res = user::Entity::update_many()
+            .col_expr(user::Column::TotpLastStep, Expr::value(step))
+            .filter(user::Column::ProjectId.eq(project_id))
+            .filter(user::Column::Id.eq(id))
+            .filter(
+                Condition::any()
+                    .add(user::Column::TotpLastStep.is_null())
+                    .add(user::Column::TotpLastStep.lt(step)),
+            )
+            .exec(&self.conn)
+            .await
+            .map_err(store_error)?;
+        Ok(res.rows_affected == 1)
     }
 }

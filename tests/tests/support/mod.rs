@@ -15,6 +15,17 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 pub const PUBLIC_URL: &str = "http://localhost:8102";
+
+/// A request header the test transports turn into the peer address (and remove), the way
+/// a real server's socket would give it: `x-test-peer: 203.0.113.7:4000`.
+pub const TEST_PEER: &str = "x-test-peer";
+
+/// Takes the [`TEST_PEER`] header off a request.
+fn take_peer(headers: &mut http::HeaderMap) -> Option<std::net::SocketAddr> {
+    headers
+        .remove(TEST_PEER)
+        .and_then(|v| v.to_str().ok().and_then(|s| s.parse().ok()))
+}
 pub const SECRET: &str = "test-server-secret-0123456789abcdef";
 
 /// The instantiation of a scenario list for one way in and one database: a module of
@@ -98,6 +109,9 @@ pub struct CoreTransport(pub Postern);
 impl Transport for CoreTransport {
     async fn send(&self, req: Request<Bytes>) -> Resp {
         let (mut parts, body) = req.into_parts();
+        if let Some(peer) = take_peer(&mut parts.headers) {
+            parts.extensions.insert(postern_core::net::PeerAddr(peer));
+        }
         let path = parts.uri.path().to_owned();
         let Some(prefix) = ["/api/v1", "/api/latest"]
             .into_iter()
@@ -133,6 +147,11 @@ pub struct AxumTransport(pub Router);
 #[async_trait::async_trait(?Send)]
 impl Transport for AxumTransport {
     async fn send(&self, req: Request<Bytes>) -> Resp {
+        let mut req = req;
+        if let Some(peer) = take_peer(req.headers_mut()) {
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+        }
         let res = self
             .0
             .clone()
@@ -183,12 +202,16 @@ where
     B: actix_web::body::MessageBody,
 {
     async fn send(&self, req: Request<Bytes>) -> Resp {
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
+        let peer = take_peer(&mut parts.headers);
         let mut tr = actix_web::test::TestRequest::default()
             .method(actix_web::http::Method::from_bytes(parts.method.as_str().as_bytes()).unwrap())
             .uri(&parts.uri.to_string());
         for (k, v) in parts.headers.iter() {
             tr = tr.append_header((k.as_str(), v.as_bytes()));
+        }
+        if let Some(peer) = peer {
+            tr = tr.peer_addr(peer);
         }
         let res = actix_web::test::call_service(&self.0, tr.set_payload(body).to_request()).await;
         let status = StatusCode::from_u16(res.status().as_u16()).unwrap();
@@ -272,10 +295,29 @@ pub async fn harness_mail(env: &Env, config: ProjectConfig) -> H {
     build_harness(env, config, Some(sink)).await
 }
 
+/// Like [`harness_mail`], with the builder adjusted by `customize` (trusted proxies, ...).
+pub async fn harness_custom(
+    env: &Env,
+    config: ProjectConfig,
+    customize: impl FnOnce(postern_core::PosternBuilder) -> postern_core::PosternBuilder,
+) -> H {
+    let sink = postern_tests::smtp_sink::SmtpSink::start().await;
+    build_harness_with(env, config, Some(sink), customize).await
+}
+
 async fn build_harness(
     env: &Env,
     config: ProjectConfig,
     sink: Option<postern_tests::smtp_sink::SmtpSink>,
+) -> H {
+    build_harness_with(env, config, sink, |b| b).await
+}
+
+async fn build_harness_with(
+    env: &Env,
+    config: ProjectConfig,
+    sink: Option<postern_tests::smtp_sink::SmtpSink>,
+    customize: impl FnOnce(postern_core::PosternBuilder) -> postern_core::PosternBuilder,
 ) -> H {
     let mut builder = Postern::builder(env.store.clone())
         .secret(SECRET)
@@ -293,7 +335,7 @@ async fn build_harness(
         .expect("mailer");
         builder = builder.mailer(Arc::new(mailer));
     }
-    let postern = builder.build().expect("postern");
+    let postern = customize(builder).build().expect("postern");
     let (project, keys) = postern
         .projects()
         .create(None, "Test project", config)
