@@ -19,6 +19,7 @@
 //! | `password.changed` (`how`) | set, update, reset, or by a server |
 //! | `email.changed` (`from`, `to`) | the primary email changed |
 //! | `contact_channel.auth_confirmed` (`contact_channel_id`, `how`) | an address became usable for sign-in |
+//! | `contact_channel.deleted` (`contact_channel_id`, `value`) | an address was removed |
 //! | `mfa.enabled`, `mfa.disabled` | TOTP turned on or off |
 //! | `mfa.recovery_codes_generated`, `mfa.recovery_code_used` | recovery codes |
 //! | `step_up.succeeded`, `step_up.failed` (`method`) | a step-up proof |

@@ -310,7 +310,8 @@ pub struct LockoutConfig {
     pub max_failures: u32,
     /// Longest progressive delay (default 900 s).
     pub max_delay_seconds: u32,
-    /// How long a lock lasts, and how long a run of failures is remembered (default one day).
+    /// How long a lock lasts, and how long a run of failures is remembered (default one day,
+    /// at most a week).
     pub lock_seconds: u32,
     /// Unknown keys.
     #[serde(flatten)]

@@ -308,15 +308,42 @@ impl ContactChannels<'_> {
     }
 
     /// Deletes a user's channel; the user's auth methods stay.
+    ///
+    /// An address the owner has shown to be theirs (verified, or confirmed for sign-in) is
+    /// told of its removal, so a removal by someone holding a stolen session does not go
+    /// unnoticed.
     pub async fn delete(&self, project: &Project, user_id: Uuid, id: Uuid) -> Result<()> {
-        let users = self.p.inner.store.users();
-        match users.get_channel(&project.id, id).await? {
-            Some(c) if c.user_id == user_id => {
-                users.delete_channel(&project.id, id).await?;
-                Ok(())
-            }
-            _ => Err(not_found_400()),
+        let tx = self.p.inner.store.begin().await?;
+        let c = match tx.users().get_channel(&project.id, id).await? {
+            Some(c) if c.user_id == user_id => c,
+            _ => return Err(not_found_400()),
+        };
+        tx.users().delete_channel(&project.id, id).await?;
+        let notify = c.is_verified || (c.used_for_auth && c.auth_confirmed);
+        if notify {
+            email::notify(
+                self.p,
+                &*tx,
+                project,
+                &c.value,
+                &email::Notice::EmailRemoved,
+            )
+            .await?;
         }
+        crate::audit::record(
+            self.p,
+            &*tx,
+            &project.id,
+            "contact_channel.deleted",
+            Some(user_id),
+            json!({ "contact_channel_id": id, "value": c.value, "used_for_auth": c.used_for_auth }),
+        )
+        .await?;
+        tx.commit().await?;
+        if notify {
+            self.p.wake_outbox();
+        }
+        Ok(())
     }
 
     /// Sends a verification code for the channel to its address: the code and the mail are

@@ -177,6 +177,10 @@ impl IpLimiter {
     }
 }
 
+/// How long a counter is kept after its last event: a week. Locks longer than that end
+/// with it (`lockSeconds` counts as at most a week).
+pub const KEEP_MILLIS: i64 = 7 * 24 * 3_600_000;
+
 /// A factor whose failures are counted per account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Factor {
@@ -240,7 +244,7 @@ pub fn failure_wait(
 ) -> Option<u64> {
     let count = u32::try_from(run.count.max(0)).unwrap_or(u32::MAX);
     let max = cfg.max_failures.clamp(1, 100);
-    let lock_ms = i64::from(cfg.lock_seconds) * 1000;
+    let lock_ms = (i64::from(cfg.lock_seconds) * 1000).min(KEEP_MILLIS);
     if now - run.updated_at_millis >= lock_ms {
         return None;
     }
@@ -329,7 +333,7 @@ impl Throttle<'_> {
                 &project.id,
                 &key,
                 now,
-                now - i64::from(cfg.lock_seconds) * 1000,
+                now - (i64::from(cfg.lock_seconds) * 1000).min(KEEP_MILLIS),
             )
             .await?;
         if run.count == i64::from(cfg.max_failures.clamp(1, 100))

@@ -153,6 +153,9 @@ async fn hostile_callback_urls_are_refused_everywhere(env: Env) {
     let h = harness_mail(&env, cfg).await;
     let (uid, at, _) = otp_account(&h, "owner@example.com").await;
     let me = as_user(&h, &at);
+    // The deprecated endpoint mails the caller's unverified primary address.
+    let (_, unverified, _) = h.sign_up("unverified@example.com", "password123").await;
+    let unverified = as_user(&h, &unverified);
     let extra = h
         .post(
             "/api/v1/contact-channels",
@@ -197,6 +200,11 @@ async fn hostile_callback_urls_are_refused_everywhere(env: Env) {
             Box::new(|u| json!({"callback_url": u})),
         ),
         (
+            "/api/v1/contact-channels/send-verification-code".into(),
+            unverified.clone(),
+            Box::new(|u| json!({"email": "unverified@example.com", "callback_url": u})),
+        ),
+        (
             "/api/v1/team-invitations/send-code".into(),
             h.server(),
             Box::new(
@@ -230,7 +238,7 @@ async fn hostile_callback_urls_are_refused_everywhere(env: Env) {
     let users = h.get("/api/v1/users", &h.server()).await.json();
     assert_eq!(
         users["items"].as_array().unwrap().len(),
-        1,
+        2,
         "no sign-up went through"
     );
     // The real loopback forms are loopback.
@@ -492,6 +500,23 @@ async fn stolen_token_cannot_take_over_through_the_primary_email(env: Env) {
         .await;
     assert!(notice[0].decoded().contains("evil@attacker.example"));
     assert_eq!(reset_mails(&h, "victim@example.com").await, 1);
+    // Removing the owner's address is not silent either.
+    let list = h
+        .get("/api/v1/contact-channels?user_id=me", &attacker)
+        .await
+        .assert_ok();
+    let old = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["value"] == "victim@example.com")
+        .map(|c| s(c, "id"))
+        .unwrap();
+    h.delete(&format!("/api/v1/contact-channels/me/{old}"), &attacker)
+        .await
+        .assert_ok();
+    h.mails("victim@example.com", "An email address was removed", 1)
+        .await;
     // A server may change it, and the new address signs in at once (Stack's e2e relies on
     // it).
     let (uid2, _, _) = otp_account(&h, "other@example.com").await;

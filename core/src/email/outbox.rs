@@ -85,6 +85,9 @@ pub(crate) async fn notify(
     enqueue(p, repos, &project.id, &mail).await
 }
 
+/// How often the worker purges stale throttling counters.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
 /// One delivery pass: every due message is claimed, delivered (or logged, without a
 /// mailer) and marked. Stops at the first transient failure (the transport is likely
 /// down; the rest waits for the next pass). Returns how many messages were delivered or
@@ -173,12 +176,21 @@ pub(crate) fn spawn_worker(inner: &Arc<Inner>) {
     let weak: Weak<Inner> = Arc::downgrade(inner);
     let wake: Arc<Notify> = Arc::clone(&inner.outbox_wake);
     runtime.spawn(async move {
+        let mut last_purge: Option<tokio::time::Instant> = None;
         loop {
             {
                 let Some(inner) = weak.upgrade() else { return };
                 let p = Postern { inner };
                 if let Err(e) = deliver_due(&p).await {
                     tracing::warn!(target: "postern::email", error = %e, "outbox pass failed");
+                }
+                // Throttling counters outlive their use by at most a purge interval.
+                if last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {
+                    last_purge = Some(tokio::time::Instant::now());
+                    let before = p.inner.clock.now_millis() - crate::throttle::KEEP_MILLIS;
+                    if let Err(e) = p.inner.store.throttle().purge(before).await {
+                        tracing::warn!(error = %e, "purging throttling counters failed");
+                    }
                 }
             }
             tokio::select! {

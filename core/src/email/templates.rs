@@ -222,6 +222,8 @@ pub(crate) fn channel_auth_confirmation(
 pub(crate) enum Notice {
     /// The primary email changed to this address (empty: removed).
     EmailChanged(String),
+    /// This address was removed from the account.
+    EmailRemoved,
     /// The password was set or changed.
     PasswordChanged,
     /// TOTP was turned on.
@@ -240,6 +242,10 @@ pub(crate) fn security_notice(project: &str, to: &str, notice: &Notice) -> Email
                 "The email address of your {project} account was changed from {to} to {}.",
                 clean(new)
             ),
+        ),
+        Notice::EmailRemoved => (
+            format!("An email address was removed from your {project} account"),
+            format!("The address {to} was removed from your {project} account."),
         ),
         Notice::PasswordChanged => (
             format!("Your password at {project} was changed"),

@@ -713,7 +713,10 @@ fn mail_with_codes_reaches_the_log_only_in_development_mode() {
     quiet.child.wait().unwrap();
     let log = std::fs::read_to_string(&quiet.log).unwrap();
     assert!(!log.contains(&nonce), "the code reached the log");
-    assert!(!log.contains("Your code is"), "the subject carries the code");
+    assert!(
+        !log.contains("Your code is"),
+        "the subject carries the code"
+    );
     // Development mode without SMTP: the mail, code included, is logged.
     let mut dev = start_with(
         &dir,
@@ -729,9 +732,7 @@ fn mail_with_codes_reaches_the_log_only_in_development_mode() {
     let mut seen = false;
     while Instant::now() < deadline && !seen {
         std::thread::sleep(Duration::from_millis(200));
-        seen = std::fs::read_to_string(&dev.log)
-            .unwrap()
-            .contains(&nonce);
+        seen = std::fs::read_to_string(&dev.log).unwrap().contains(&nonce);
     }
     dev.child.kill().unwrap();
     dev.child.wait().unwrap();
