@@ -249,7 +249,21 @@ impl ContactChannels<'_> {
         let value_changes = new_value.as_ref().is_some_and(|v| *v != current.value);
         let will_auth = update.used_for_auth.unwrap_or(current.used_for_auth);
         let needs_confirmation = will_auth && (value_changes || !current.auth_confirmed);
-        let (confirmed, token) = if needs_confirmation {
+        // Rewriting an address that signs in would take it from its owner: a client needs a
+        // step-up for that, not just for the new address to sign in.
+        let (confirmed, token) = if value_changes && current.used_for_auth && current.auth_confirmed
+        {
+            let token = step_up::require_for(
+                self.p,
+                project,
+                caller,
+                &rec,
+                &before,
+                step_up::CHANNEL_PROOFS,
+            )
+            .await?;
+            (true, token)
+        } else if needs_confirmation {
             step_up::optional_for(
                 self.p,
                 project,
@@ -303,7 +317,21 @@ impl ContactChannels<'_> {
         if channel.used_for_auth && channel.auth_confirmed && (!was_confirmed || value_changes) {
             auth_confirmed_event(self.p, &*tx, project, &channel, "updated").await?;
         }
+        let notify = value_changes && (current.is_verified || was_confirmed);
+        if notify {
+            email::notify(
+                self.p,
+                &*tx,
+                project,
+                &current.value,
+                &email::Notice::EmailChanged(channel.value.clone()),
+            )
+            .await?;
+        }
         tx.commit().await?;
+        if notify {
+            self.p.wake_outbox();
+        }
         Ok(channel)
     }
 
@@ -504,9 +532,9 @@ impl ContactChannels<'_> {
         Ok(channel)
     }
 
-    /// Mails a link to the user's proven primary address (verified and confirmed for
-    /// sign-in) that confirms another of the user's channels for sign-in when followed, even
-    /// from a browser without a session.
+    /// Mails a link to the user's proven address (verified and confirmed for sign-in; the
+    /// primary one when it is) that confirms another of the user's channels for sign-in when
+    /// followed, even from a browser without a session.
     pub async fn send_auth_confirmation(
         &self,
         project: &Project,
@@ -525,9 +553,9 @@ impl ContactChannels<'_> {
             .iter()
             .find(|c| c.id == id)
             .ok_or_else(|| Error::status(StatusCode::NOT_FOUND, "Contact channel not found."))?;
-        let to = step_up::proven_primary(&channels)
+        let to = step_up::proven_address(&channels)
             .filter(|p| p.id != id)
-            .ok_or(Error::NoVerifiedPrimaryEmail)?;
+            .ok_or(Error::NoProvenEmail)?;
         let (code, record) = codes::new_code(
             &project.id,
             CodePurpose::ChannelAuthConfirmation,

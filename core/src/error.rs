@@ -425,20 +425,16 @@ pub enum Error {
     /// password, turning MFA off, making an address usable for sign-in, generating recovery
     /// codes) needs a step-up token from `POST /auth/step-up`, proven with one of `methods`,
     /// in the `x-postern-step-up-token` header. A stolen access token alone is not enough.
-    #[error(
-        "This change needs a fresh proof of identity. Get a step-up token from POST /auth/step-up (with one of: {}) and send it in the x-postern-step-up-token header.",
-        .methods.join(", ")
-    )]
+    #[error("{}", step_up_message(.methods))]
     StepUpRequired {
         /// The proofs this change accepts and the user can give (`password`, `totp`,
         /// `email_code`).
         methods: Vec<&'static str>,
     },
-    /// `NO_VERIFIED_PRIMARY_EMAIL` (400): a code or link was asked for the user's proven
-    /// primary address, and the user has none (no primary email, or it is not verified and
-    /// confirmed for sign-in).
-    #[error("The user has no verified primary email address to send this to.")]
-    NoVerifiedPrimaryEmail,
+    /// `NO_PROVEN_EMAIL` (400): a step-up code or confirmation link was asked for, and the
+    /// user has no proven address (verified and confirmed for sign-in) to send it to.
+    #[error("The user has no verified email address confirmed for sign-in to send this to.")]
+    NoProvenEmail,
     /// `MFA_NOT_ENABLED` (400): recovery codes were asked for a user without TOTP.
     #[error("Multi-factor authentication is not enabled for this user.")]
     MfaNotEnabled,
@@ -571,7 +567,7 @@ impl Error {
             Error::ApiKeyExpired => "API_KEY_EXPIRED",
             Error::PublicApiKeyCannotBeRevoked => "PUBLIC_API_KEY_CANNOT_BE_REVOKED",
             Error::StepUpRequired { .. } => "STEP_UP_REQUIRED",
-            Error::NoVerifiedPrimaryEmail => "NO_VERIFIED_PRIMARY_EMAIL",
+            Error::NoProvenEmail => "NO_PROVEN_EMAIL",
             Error::MfaNotEnabled => "MFA_NOT_ENABLED",
             Error::Status { .. } | Error::Internal(_) | Error::TooManyRequests { .. } => {
                 return None;
@@ -613,7 +609,7 @@ impl Error {
             | Error::DataVaultStoreDoesNotExist(_)
             | Error::DataVaultStoreHashedKeyDoesNotExist { .. }
             | Error::PublicApiKeyCannotBeRevoked
-            | Error::NoVerifiedPrimaryEmail
+            | Error::NoProvenEmail
             | Error::MfaNotEnabled => StatusCode::BAD_REQUEST,
             Error::InsufficientAccessType { .. }
             | Error::PublishableClientKeyRequiredForProject(_)
@@ -775,7 +771,7 @@ impl Error {
             | Error::InvalidTotpCode
             | Error::TeamMembershipAlreadyExists
             | Error::ExpectedInternalProject
-            | Error::NoVerifiedPrimaryEmail
+            | Error::NoProvenEmail
             | Error::MfaNotEnabled
             | Error::TooManyRequests { .. } => None,
             Error::BodyParsing(_)
@@ -847,6 +843,17 @@ fn quote_join(allowed: &[AccessType]) -> String {
 
 fn json_quote(s: &str) -> String {
     Value::String(s.to_owned()).to_string()
+}
+
+fn step_up_message(methods: &[&str]) -> String {
+    if methods.is_empty() {
+        "This change needs a fresh proof of identity, and this account has no factor to give one with (no password, no TOTP, no verified address): a server must make it.".into()
+    } else {
+        format!(
+            "This change needs a fresh proof of identity. Get a step-up token from POST /auth/step-up (with one of: {}) and send it in the x-postern-step-up-token header.",
+            methods.join(", ")
+        )
+    }
 }
 
 fn password_requirement_message(r: &PasswordRequirement) -> String {
@@ -1010,7 +1017,7 @@ mod tests {
             Error::StepUpRequired {
                 methods: vec!["totp"],
             },
-            Error::NoVerifiedPrimaryEmail,
+            Error::NoProvenEmail,
             Error::MfaNotEnabled,
         ]
     }

@@ -2,8 +2,8 @@
 //! carry, before a client makes a sensitive change.
 //!
 //! A client proves one of the user's factors with `POST /auth/step-up`: the current
-//! password, a TOTP code, or a code mailed to the user's *proven* primary address (primary,
-//! verified, and confirmed for sign-in). It gets a step-up token: single use, five
+//! password, a TOTP code, or a code mailed to a *proven* address of the user (verified and
+//! confirmed for sign-in; the primary one when it is). It gets a step-up token: single use, five
 //! minutes, bound to the user and to the session that asked for it. A sensitive request
 //! carries it in `x-postern-step-up-token`.
 //!
@@ -14,9 +14,9 @@
 //! | an address becoming usable for sign-in (new or changed auth channel, new primary email) | password, TOTP, email code |
 //! | `POST /auth/mfa/recovery-codes` | TOTP |
 //!
-//! A user who has none of the accepted factors (an anonymous user, or an account whose only
-//! credential is its session) needs no proof: the token is all there is. Servers and admins
-//! never need one.
+//! An anonymous user needs no proof: the token is all there is. A user who has none of the
+//! accepted factors cannot make these changes as a client (a server can). Servers and
+//! admins never need a proof.
 //!
 //! Proof attempts count toward the account's failure runs (a stolen token cannot be used to
 //! guess the password), and mailing a code counts toward the recipient's mail limit.
@@ -45,7 +45,7 @@ pub enum Method {
     Password,
     /// A TOTP code of the user's authenticator.
     Totp,
-    /// A code mailed to the user's proven primary address.
+    /// A code mailed to the user's proven address.
     EmailCode,
 }
 
@@ -114,11 +114,16 @@ impl std::fmt::Debug for StepUpGrant {
     }
 }
 
-/// The user's primary address if it is proven: verified and confirmed for sign-in.
-pub(crate) fn proven_primary(channels: &[ContactChannelRecord]) -> Option<&ContactChannelRecord> {
+/// The address step-up codes and confirmation links go to: a *proven* address, confirmed
+/// for sign-in and either verified or signing in (an address that receives reset links
+/// already holds the account, so a code there grants nothing more). The primary one if it
+/// is proven, else a verified one, else the oldest. Demoting it, or turning its sign-in off
+/// once verified, does not stop it from being one.
+pub(crate) fn proven_address(channels: &[ContactChannelRecord]) -> Option<&ContactChannelRecord> {
     channels
         .iter()
-        .find(|c| c.is_primary && c.is_verified && c.auth_confirmed)
+        .filter(|c| c.auth_confirmed && (c.is_verified || c.used_for_auth))
+        .min_by_key(|c| (!c.is_primary, !c.is_verified, c.created_at_millis))
 }
 
 /// The proofs the user can give.
@@ -130,15 +135,18 @@ pub(crate) fn available(rec: &UserRecord, channels: &[ContactChannelRecord]) -> 
     if rec.totp_secret.is_some() {
         m.push(Method::Totp);
     }
-    if proven_primary(channels).is_some() {
+    if proven_address(channels).is_some() {
         m.push(Method::EmailCode);
     }
     m
 }
 
 /// Checks that a sensitive client change may go ahead: a step-up token of this user and
-/// session, proven with one of `accepted`, unless the user has none of them. Returns the
-/// token's row, to spend with [`spend`] in the change's transaction.
+/// session, proven with one of `accepted`. An anonymous user needs none (the token is all
+/// it has). A user who has none of the accepted factors cannot make the change as a client
+/// at all (`STEP_UP_REQUIRED` with no methods: a server must make it), so that removing the
+/// owner's factors first does not open the way. Returns the token's row, to spend with
+/// [`spend`] in the change's transaction.
 pub(crate) async fn require(
     p: &Postern,
     project: &Project,
@@ -148,13 +156,13 @@ pub(crate) async fn require(
     token: Option<&str>,
     accepted: &[Method],
 ) -> Result<Option<VerificationCodeRecord>> {
+    if rec.is_anonymous {
+        return Ok(None);
+    }
     let usable: Vec<Method> = available(rec, channels)
         .into_iter()
         .filter(|m| accepted.contains(m))
         .collect();
-    if usable.is_empty() {
-        return Ok(None);
-    }
     let refused = || Error::StepUpRequired {
         methods: usable.iter().map(|m| m.as_str()).collect(),
     };
@@ -215,7 +223,7 @@ impl StepUp<'_> {
         Ok(available(&rec, &channels))
     }
 
-    /// Mails a step-up code to the user's proven primary address (a six-character code,
+    /// Mails a step-up code to the user's proven address (a six-character code,
     /// and a link to `callback_url` when one is given); returns the nonce the code is
     /// completed with, as for OTP sign-in.
     pub async fn send_code(
@@ -233,8 +241,8 @@ impl StepUp<'_> {
         let (_, channels) = crate::users::load(&**store, &project.id, user_id)
             .await?
             .ok_or(Error::UserNotFound)?;
-        let to = proven_primary(&channels)
-            .ok_or(Error::NoVerifiedPrimaryEmail)?
+        let to = proven_address(&channels)
+            .ok_or(Error::NoProvenEmail)?
             .value
             .clone();
         let (code, record) = codes::new_code(
@@ -421,15 +429,11 @@ pub(crate) async fn optional_for(
 ) -> Result<(bool, Option<VerificationCodeRecord>)> {
     match caller {
         Caller::Trusted => Ok((true, None)),
+        Caller::Client { .. } if rec.is_anonymous => Ok((true, None)),
         Caller::Client {
             step_up_token: None,
             ..
-        } => {
-            let none_needed = !available(rec, channels)
-                .iter()
-                .any(|m| accepted.contains(m));
-            Ok((none_needed, None))
-        }
+        } => Ok((false, None)),
         Caller::Client { .. } => {
             let token = require_for(p, project, caller, rec, channels, accepted).await?;
             Ok((true, token))

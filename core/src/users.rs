@@ -950,7 +950,7 @@ impl Users<'_> {
     }
 
     /// Sets a first password as `caller`. A client needs a step-up token proven with a TOTP
-    /// or a code mailed to the proven primary address (`STEP_UP_REQUIRED` otherwise),
+    /// or a code mailed to the proven address (`STEP_UP_REQUIRED` otherwise),
     /// unless the user has neither (an anonymous user). Checks run in Stack's order first:
     /// password sign-in enabled, no password yet, password rules; the proof last.
     pub async fn set_password_as(

@@ -1018,7 +1018,7 @@ async fn user_update_semantics(env: Env) {
 }
 
 async fn password_update_and_set(env: Env) {
-    let h = harness(&env).await;
+    let h = harness_mail(&env, ProjectConfig::default()).await;
     let (_, at, rt) = h.sign_up("heidi@example.com", "password123").await;
     let other = h
         .post(
@@ -1135,10 +1135,39 @@ async fn password_update_and_set(env: Env) {
     )
     .await
     .assert_error(400, "PASSWORD_TOO_SHORT");
+    // A client sets a first password with a fresh proof (here a code mailed to the
+    // address; tests/security.rs covers the refusals).
+    h.post(
+        "/api/v1/auth/password/set",
+        &ic,
+        json!({"password": "password999"}),
+    )
+    .await
+    .assert_error(403, "STEP_UP_REQUIRED");
+    let nonce = h
+        .post("/api/v1/auth/step-up/send-code", &ic, json!({}))
+        .await
+        .assert_ok()["nonce"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mail = h.mails("ivan@example.com", "Confirm it's you", 1).await;
+    let otp = mail[0].subject().rsplit(' ').next().unwrap().to_owned();
+    let token = h
+        .post(
+            "/api/v1/auth/step-up",
+            &ic,
+            json!({"code": format!("{otp}{nonce}")}),
+        )
+        .await
+        .assert_ok()["step_up_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(
         h.post(
             "/api/v1/auth/password/set",
-            &ic,
+            &with(ic.clone(), "x-postern-step-up-token", &token),
             json!({"password": "password999"})
         )
         .await

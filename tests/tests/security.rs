@@ -19,6 +19,7 @@ contract_suite!(
     stolen_token_cannot_make_a_new_address_sign_in,
     stolen_token_cannot_take_over_through_the_primary_email,
     stolen_token_cannot_set_a_first_password_or_turn_mfa_off,
+    stolen_token_cannot_strip_the_owners_factors_first,
     pre_hijacked_account_is_emptied_when_the_owner_resets,
     pre_hijacked_account_after_a_verification_link_and_otp,
     password_failures_are_delayed_then_locked,
@@ -334,7 +335,11 @@ async fn stolen_token_cannot_make_a_new_address_sign_in(env: Env) {
         )
         .await;
     let v = r.assert_error(403, "STEP_UP_REQUIRED");
-    assert_eq!(v["details"]["methods"], json!(["password"]));
+    assert_eq!(
+        v["details"]["methods"],
+        json!(["password", "email_code"]),
+        "a code to the sign-up address, which receives reset links anyway"
+    );
     h.post(
         "/api/v1/auth/step-up",
         &attacker,
@@ -661,6 +666,86 @@ async fn stolen_token_cannot_set_a_first_password_or_turn_mfa_off(env: Env) {
     )
     .await
     .assert_ok();
+}
+
+async fn stolen_token_cannot_strip_the_owners_factors_first(env: Env) {
+    let h = harness_mail(&env, config()).await;
+    let (_, at, _) = otp_account(&h, "victim@example.com").await;
+    let attacker = as_user(&h, &at);
+    let set_password = || async {
+        h.post(
+            "/api/v1/auth/password/set",
+            &attacker,
+            json!({"password": "attacker-password"}),
+        )
+        .await
+    };
+    // A new primary address does not take the owner's proven address away ...
+    h.patch(
+        "/api/v1/users/me",
+        &attacker,
+        json!({"primary_email": "evil@attacker.example"}),
+    )
+    .await
+    .assert_ok();
+    let v = set_password().await.assert_error(403, "STEP_UP_REQUIRED");
+    assert_eq!(v["details"]["methods"], json!(["email_code"]));
+    h.post("/api/v1/auth/step-up/send-code", &attacker, json!({}))
+        .await
+        .assert_ok();
+    h.mails("victim@example.com", "Confirm it's you", 1).await;
+    // ... nor does turning its sign-in off; rewriting it needs a proof.
+    let list = h
+        .get("/api/v1/contact-channels?user_id=me", &attacker)
+        .await
+        .assert_ok();
+    let own = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["value"] == "victim@example.com")
+        .map(|c| s(c, "id"))
+        .unwrap();
+    h.patch(
+        &format!("/api/v1/contact-channels/me/{own}"),
+        &attacker,
+        json!({"value": "evil2@attacker.example", "type": "email"}),
+    )
+    .await
+    .assert_error(403, "STEP_UP_REQUIRED");
+    h.patch(
+        &format!("/api/v1/contact-channels/me/{own}"),
+        &attacker,
+        json!({"used_for_auth": false}),
+    )
+    .await
+    .assert_ok();
+    set_password().await.assert_error(403, "STEP_UP_REQUIRED");
+    // Deleting it (allowed, as Stack; the address is told) leaves an account with no
+    // factor, whose sensitive changes only a server can make.
+    h.delete(&format!("/api/v1/contact-channels/me/{own}"), &attacker)
+        .await
+        .assert_ok();
+    h.mails("victim@example.com", "An email address was removed", 1)
+        .await;
+    let v = set_password().await.assert_error(403, "STEP_UP_REQUIRED");
+    assert_eq!(v["details"]["methods"], json!([]));
+    let c = h
+        .post(
+            "/api/v1/contact-channels",
+            &attacker,
+            json!({"user_id": "me", "type": "email", "value": "evil3@attacker.example", "used_for_auth": true}),
+        )
+        .await
+        .assert_ok();
+    assert_eq!(reset_mails(&h, "evil3@attacker.example").await, 0);
+    h.post(
+        &format!("/api/v1/contact-channels/me/{}/confirm-auth", s(&c, "id")),
+        &attacker,
+        json!({}),
+    )
+    .await
+    .assert_error(403, "STEP_UP_REQUIRED");
 }
 
 // ---------------------------------------------------------------------------------------

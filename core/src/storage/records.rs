@@ -354,11 +354,11 @@ pub enum CodePurpose {
     TeamInvitation,
     /// The second step of a sign-in that needs multi-factor authentication.
     MfaAttempt,
-    /// A step-up code mailed to a user's proven primary address.
+    /// A step-up code mailed to a user's proven address.
     StepUpCode,
     /// A step-up token: a proof, given moments ago, that a sensitive change may spend.
     StepUpToken,
-    /// A link, mailed to the proven primary address, that makes another address usable
+    /// A link, mailed to the proven address, that makes another address usable
     /// for sign-in.
     ChannelAuthConfirmation,
 }
