@@ -11,18 +11,19 @@
 //! or anonymous sign-up is not.
 //!
 //! - **Claim** (the first password reset, or the first OTP / magic-link sign-in into the
-//!   account, after its second factor if it has one): every session, every API key, every
-//!   other unverified contact channel and, unless the proof set it, the password are
-//!   revoked. The TOTP secret stays: removing it would let whoever holds the mailbox skip
-//!   the second factor.
-//! - **Any password reset**, claimed or not, revokes every session and every API key.
+//!   account, after its second factor if it has one): every session, every access token
+//!   issued before, every user API key, every other unverified contact channel, the
+//!   sign-in confirmation of every other verified one and, unless the proof set it, the
+//!   password are revoked. The TOTP secret stays: removing it would let whoever holds the
+//!   mailbox skip the second factor.
+//! - **Any password reset**, claimed or not, revokes every session, every access token
+//!   issued before and every user API key.
 //! - **A verification link** redeemed without a session of the account (the official SDK
 //!   never sends one) cannot tell the account's creator from a victim clicking an
 //!   unsolicited link: on an unclaimed account it revokes sessions, API keys and other
 //!   unverified channels, and leaves the password and the claim to the owner's first entry
 //!   (revoking the password here would delete every legitimate user's password at
-//!   verification). Redeemed with a session of the account, it claims the account and
-//!   revokes nothing: that session's holder controls the mailbox.
+//!   verification). A verification never claims.
 
 use serde_json::json;
 use uuid::Uuid;
@@ -39,8 +40,6 @@ pub(crate) enum Proof {
     Reset,
     /// An OTP / magic-link sign-in with a code sent to the address.
     Otp,
-    /// A verification link redeemed from a session of the account.
-    VerificationInSession,
 }
 
 impl Proof {
@@ -48,7 +47,6 @@ impl Proof {
         match self {
             Proof::Reset => "password_reset",
             Proof::Otp => "otp",
-            Proof::VerificationInSession => "verification",
         }
     }
 }
@@ -119,16 +117,27 @@ pub(crate) async fn revoke_sessions_and_keys(
     })
 }
 
-/// Deletes the user's unverified channels other than `keep`.
-async fn drop_unverified_channels(
+/// Deletes the user's unverified channels other than `keep`; with `unconfirm`, the verified
+/// ones stop signing in too (they stay as addresses, so nothing the owner verified is lost).
+async fn drop_other_channels(
     repos: &dyn Repos,
     project_id: &str,
     user_id: Uuid,
     keep: Uuid,
+    unconfirm: bool,
 ) -> Result<u64> {
     let mut n = 0;
-    for c in repos.users().list_channels(project_id, user_id).await? {
-        if c.id != keep && !c.is_verified && repos.users().delete_channel(project_id, c.id).await? {
+    for mut c in repos.users().list_channels(project_id, user_id).await? {
+        if c.id == keep {
+            continue;
+        }
+        if !c.is_verified {
+            if repos.users().delete_channel(project_id, c.id).await? {
+                n += 1;
+            }
+        } else if unconfirm && c.auth_confirmed {
+            c.auth_confirmed = false;
+            repos.users().update_channel(&c).await?;
             n += 1;
         }
     }
@@ -153,17 +162,16 @@ pub(crate) async fn claim(
     if rec.claimed_at_millis.is_some() {
         return Ok(false);
     }
-    let mut revoked = Revoked::default();
-    if proof != Proof::VerificationInSession {
-        revoked =
-            revoke_sessions_and_keys(p, repos, &project.id, user_id, "account_claimed").await?;
-        revoked.channels = drop_unverified_channels(repos, &project.id, user_id, channel).await?;
-        if proof == Proof::Otp && rec.password_hash.is_some() {
-            rec.password_hash = None;
-            revoked.password = true;
-        }
+    let mut revoked =
+        revoke_sessions_and_keys(p, repos, &project.id, user_id, "account_claimed").await?;
+    revoked.channels = drop_other_channels(repos, &project.id, user_id, channel, true).await?;
+    if proof == Proof::Otp && rec.password_hash.is_some() {
+        rec.password_hash = None;
+        revoked.password = true;
     }
-    rec.claimed_at_millis = Some(p.inner.clock.now_millis());
+    let now = p.inner.clock.now_millis();
+    rec.claimed_at_millis = Some(now);
+    rec.tokens_valid_after_millis = Some(now);
     repos.users().update(&rec).await?;
     crate::audit::record(
         p,
@@ -194,7 +202,7 @@ pub(crate) async fn verified_outside_session(
     }
     let mut revoked =
         revoke_sessions_and_keys(p, repos, &project.id, user_id, "address_verified").await?;
-    revoked.channels = drop_unverified_channels(repos, &project.id, user_id, channel).await?;
+    revoked.channels = drop_other_channels(repos, &project.id, user_id, channel, false).await?;
     if revoked != Revoked::default() {
         crate::audit::record(
             p,

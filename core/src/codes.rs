@@ -56,26 +56,17 @@ fn nonce_of(code: &str) -> &str {
     &code[code.len() - NONCE_LENGTH..]
 }
 
-/// Whose failure run a code's wrong guesses count toward: its user, else the address it
-/// was sent to.
-fn subject_of(record: &VerificationCodeRecord) -> Option<Subject> {
-    match (
-        record.user_id,
-        record.data.get("email").and_then(|e| e.as_str()),
-    ) {
-        (Some(u), _) => Some(Subject::User(u)),
-        (None, Some(email)) => Some(Subject::Address(crate::email::normalize_email(email))),
-        (None, None) => None,
-    }
-}
-
 /// Looks a submitted code up and checks it, in Stack's order: attempt counted, then not
 /// found, expired, already used, too many attempts. Does not consume it.
 ///
 /// The code is found by its nonce (its last 39 characters), then compared whole in
-/// constant time. A wrong guess at a sent code counts as a failure of the `code` factor of
-/// the code's user (or address), and while that run says to wait every attempt is refused
-/// (`429`), right or wrong, so the refusal tells nothing about the guess.
+/// constant time. Every request against a nonce counts toward that code's attempts. A
+/// step-up code (whose nonce its requester knows, and which only its own user can ask for)
+/// also counts toward the user's `code` failure run: while the run says to wait, every
+/// attempt is refused (`429`), right or wrong, so the refusal tells nothing about the
+/// guess. Other codes are limited per code only: their nonce is secret (a link's code) or
+/// anyone may ask for one (OTP sign-in), so an account-wide run would only let strangers
+/// lock owners out.
 pub(crate) async fn check(
     p: &Postern,
     project: &Project,
@@ -98,16 +89,23 @@ pub(crate) async fn check(
         .find_by_nonce(&project.id, purpose, &nonce_hash)
         .await?
         .ok_or(Error::VerificationCodeNotFound)?;
-    let subject = subject_of(&record);
-    if let Some(subject) = &subject {
-        let _ = p.throttle().check(project, Factor::Code, subject).await?;
-    }
-    if !ct_eq(record.code_hash.as_bytes(), hash_secret(&code).as_bytes()) {
-        if let Some(subject) = &subject {
+    let attempt = match (purpose, record.user_id) {
+        (CodePurpose::StepUpCode, Some(user)) => Some(
             p.throttle()
-                .failed(&**store, project, Factor::Code, subject)
-                .await?;
+                .begin(project, Factor::Code, &Subject::User(user))
+                .await?,
+        ),
+        _ => None,
+    };
+    let matches = ct_eq(record.code_hash.as_bytes(), hash_secret(&code).as_bytes());
+    if let Some(attempt) = attempt {
+        if matches {
+            p.throttle().succeeded(&**store, project, attempt).await?;
+        } else {
+            p.throttle().failed(&**store, project, attempt).await?;
         }
+    }
+    if !matches {
         return Err(Error::VerificationCodeNotFound);
     }
     if record.expires_at_millis <= p.inner.clock.now_millis() {
@@ -130,19 +128,15 @@ pub(crate) async fn consume(
     tx: &dyn Repos,
     record: &VerificationCodeRecord,
 ) -> Result<()> {
-    if !tx
+    if tx
         .codes()
         .mark_used(&record.project_id, record.id, p.inner.clock.now_millis())
         .await?
     {
-        return Err(Error::VerificationCodeAlreadyUsed);
+        Ok(())
+    } else {
+        Err(Error::VerificationCodeAlreadyUsed)
     }
-    if let Some(Subject::User(user)) = subject_of(record) {
-        p.throttle()
-            .clear(tx, &record.project_id, Factor::Code, user)
-            .await?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

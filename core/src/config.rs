@@ -259,6 +259,10 @@ pub struct RateLimits {
     /// API-key checks and credential-scanning revocation (default 2,000, then 30,000 a
     /// minute).
     pub key_check: RateLimit,
+    /// A client changing its account: adding, changing or removing contact channels,
+    /// `PATCH /users/me`, creating API keys (default 60, then 20 a minute). Each of these
+    /// can send a security notice, so this also bounds the mail they cause.
+    pub account_change: RateLimit,
     /// Unknown keys.
     #[serde(flatten)]
     pub extra: Extra,
@@ -271,6 +275,7 @@ impl Default for RateLimits {
             sign_in: RateLimit::new(60, 12),
             send_code: RateLimit::new(20, 4),
             key_check: RateLimit::new(2_000, 30_000),
+            account_change: RateLimit::new(60, 20),
             extra: Extra::new(),
         }
     }
@@ -298,8 +303,9 @@ impl RateLimit {
 /// codes) of one account, counted in the database so every instance sees them (NIST SP
 /// 800-63B 5.2.2). After `freeFailures` of a factor each attempt waits twice as long as the
 /// previous one (from one second up to `maxDelaySeconds`); after `maxFailures` (at most
-/// 100) the factor is locked for `lockSeconds` or until the account's password is reset.
-/// A success ends the run; so does `lockSeconds` without a failure.
+/// 100) the factor is locked for `lockSeconds`, and each further failure locks it again.
+/// A success or a password reset ends the run; a run without a failure for a week is
+/// forgotten.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct LockoutConfig {
@@ -310,8 +316,7 @@ pub struct LockoutConfig {
     pub max_failures: u32,
     /// Longest progressive delay (default 900 s).
     pub max_delay_seconds: u32,
-    /// How long a lock lasts, and how long a run of failures is remembered (default one day,
-    /// at most a week).
+    /// How long a lock lasts (default one day, at most a week).
     pub lock_seconds: u32,
     /// Unknown keys.
     #[serde(flatten)]
@@ -338,8 +343,7 @@ pub struct FreeFailures {
     pub password: u32,
     /// Wrong TOTP or recovery codes (default 5).
     pub totp: u32,
-    /// Wrong verification, reset and sign-in codes (default 30; each code also allows at
-    /// most 20 attempts of its own).
+    /// Wrong step-up codes (default 30). Other codes allow at most 20 attempts each.
     pub code: u32,
     /// Unknown keys.
     #[serde(flatten)]

@@ -196,7 +196,9 @@ fn full_user(project_id: &str) -> UserRecord {
         signed_up_at_millis: 1_700_000_123_456,
         last_active_at_millis: 1_700_000_654_321,
         totp_last_step: Some(56_666_670),
+        totp_proven: true,
         claimed_at_millis: Some(1_700_000_200_000),
+        tokens_valid_after_millis: Some(1_700_000_300_000),
     }
 }
 
@@ -873,6 +875,7 @@ pub async fn channel_round_trip_update_and_delete(store: &dyn Store) {
         is_primary: true,
         used_for_auth: true,
         is_verified: true,
+        auth_confirmed: true,
         ..alice_old.clone()
     };
     assert!(repo.update_channel(&promoted).await.unwrap());
@@ -2576,8 +2579,8 @@ pub async fn vault_entries_upsert_by_store_and_key(store: &dyn Store) {
     assert_eq!(vault.get(A, "s", "missing").await.unwrap(), None);
 }
 
-/// Throttle counters: windows start over, failure runs start over after idling, clear and
-/// purge; one atomic increment per call even when concurrent; projects apart.
+/// Throttle counters: windows start over, failure runs count reservations atomically (even
+/// when concurrent) and record failure times, clear and purge; projects apart.
 pub async fn throttle_counters_windows_and_runs(store: &dyn Store) {
     seed_projects(store).await;
     let t = store.throttle();
@@ -2597,37 +2600,39 @@ pub async fn throttle_counters_windows_and_runs(store: &dyn Store) {
     );
     assert_eq!(t.hit(B, "mail:x", 2_000, 2_001).await.unwrap().count, 1);
 
-    let fail = |now: i64, reset_before: i64| t.add_failure(A, "fail:password:u", now, reset_before);
-    assert_eq!(fail(10, 0).await.unwrap().count, 1);
-    assert_eq!(fail(20, 0).await.unwrap().count, 2);
-    let r = fail(30, 15).await.unwrap();
-    assert_eq!(
-        (r.count, r.window_start_millis),
-        (3, 10),
-        "last failure at 20 is recent"
-    );
-    let r = fail(100, 50).await.unwrap();
+    let r = t.reserve(A, "fail:password:u", 10).await.unwrap();
     assert_eq!(
         (r.count, r.window_start_millis, r.updated_at_millis),
-        (1, 100, 100),
-        "idle run starts over"
+        (1, 10, 0),
+        "no failure yet"
     );
+    t.fail(A, "fail:password:u", 20).await.unwrap();
+    let r = t.reserve(A, "fail:password:u", 30).await.unwrap();
+    assert_eq!(
+        (r.count, r.window_start_millis, r.updated_at_millis),
+        (2, 10, 20)
+    );
+    t.release(A, "fail:password:u").await.unwrap();
     assert_eq!(
         t.get(A, "fail:password:u").await.unwrap().map(|r| r.count),
         Some(1)
     );
     assert_eq!(t.get(B, "fail:password:u").await.unwrap(), None);
+    t.release(B, "fail:password:u").await.unwrap();
+    t.fail(B, "fail:password:u", 5).await.unwrap();
+    assert_eq!(
+        t.get(B, "fail:password:u").await.unwrap(),
+        None,
+        "nothing is created"
+    );
     assert!(t.clear(A, "fail:password:u").await.unwrap());
     assert!(!t.clear(A, "fail:password:u").await.unwrap());
+    t.release(A, "fail:password:u").await.unwrap();
 
     let futures: Vec<Pin<Box<dyn Future<Output = i64> + Send + '_>>> = (0..16)
         .map(|i| {
-            Box::pin(async move {
-                t.add_failure(A, "fail:code:c", 500 + i, 0)
-                    .await
-                    .unwrap()
-                    .count
-            }) as Pin<Box<dyn Future<Output = i64> + Send + '_>>
+            Box::pin(async move { t.reserve(A, "fail:code:c", 500 + i).await.unwrap().count })
+                as Pin<Box<dyn Future<Output = i64> + Send + '_>>
         })
         .collect();
     let mut counts = join_all(futures).await;
@@ -2635,11 +2640,22 @@ pub async fn throttle_counters_windows_and_runs(store: &dyn Store) {
     assert_eq!(
         counts,
         (1..=16).collect::<Vec<i64>>(),
-        "every increment counted once"
+        "every reservation counted once"
     );
+    t.release(A, "fail:code:c").await.unwrap();
+    assert_eq!(
+        t.get(A, "fail:code:c").await.unwrap().map(|r| r.count),
+        Some(15)
+    );
+    t.fail(A, "fail:code:c", 550).await.unwrap();
+    t.reserve(A, "fail:code:in-flight", 700).await.unwrap();
 
     assert_eq!(t.purge(600).await.unwrap(), 1);
     assert_eq!(t.get(A, "fail:code:c").await.unwrap(), None);
+    assert!(
+        t.get(A, "fail:code:in-flight").await.unwrap().is_some(),
+        "started at 700, its attempt still in flight: kept"
+    );
     assert!(
         t.get(A, "mail:x").await.unwrap().is_some(),
         "touched at 2_001: kept"
@@ -2860,7 +2876,28 @@ pub async fn security_columns_and_bulk_revocation(store: &dyn Store) {
             .unwrap()
             .auth_confirmed
     );
+    // Unconfirmed, the address reserves nothing: another account may claim it for sign-in,
+    // and the sign-in lookup does not find the unconfirmed one.
+    let mut v = user(A, 2);
+    v.claimed_at_millis = None;
+    insert_user(store, &v).await;
+    let squatted = email(&v, "x@example.com", true, false, true);
+    insert_channel(store, &squatted).await;
+    let found = store
+        .users()
+        .find_auth_channel(A, ChannelKind::Email, "x@example.com")
+        .await
+        .unwrap();
+    assert_eq!(found.map(|f| f.id), Some(squatted.id));
     c.auth_confirmed = true;
+    assert!(
+        matches!(
+            store.users().update_channel(&c).await,
+            Err(crate::storage::StoreError::Conflict(_))
+        ),
+        "confirming an address another account signs in with conflicts"
+    );
+    assert!(store.users().delete_channel(A, squatted.id).await.unwrap());
     assert!(store.users().update_channel(&c).await.unwrap());
     assert!(
         store

@@ -12,6 +12,10 @@ use crate::postern::Postern;
 use crate::projects::Project;
 use crate::step_up::{self, Caller};
 use crate::storage::{ChannelKind, CodePurpose, ContactChannelRecord, Repos};
+use crate::throttle::MailKind;
+
+/// The most contact channels one user may have (Stack sets no limit).
+pub const MAX_CHANNELS_PER_USER: usize = 20;
 
 /// A new channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,6 +180,11 @@ impl ContactChannels<'_> {
         if channels.iter().any(|c| c.value == value) {
             return Err(Error::bad_request("Contact channel already exists"));
         }
+        if channels.len() >= MAX_CHANNELS_PER_USER {
+            return Err(Error::bad_request(format!(
+                "A user can have at most {MAX_CHANNELS_PER_USER} contact channels."
+            )));
+        }
         if new.used_for_auth && auth_taken(&*tx, &project.id, &value, None).await? {
             return Err(taken_by_someone_else(Some(value)));
         }
@@ -247,11 +256,15 @@ impl ContactChannels<'_> {
             }
         });
         let value_changes = new_value.as_ref().is_some_and(|v| *v != current.value);
+        let stops_sign_in = update.used_for_auth == Some(false);
         let will_auth = update.used_for_auth.unwrap_or(current.used_for_auth);
         let needs_confirmation = will_auth && (value_changes || !current.auth_confirmed);
-        // Rewriting an address that signs in would take it from its owner: a client needs a
-        // step-up for that, not just for the new address to sign in.
-        let (confirmed, token) = if value_changes && current.used_for_auth && current.auth_confirmed
+        // Rewriting an address that signs in would take it from its owner, and turning its
+        // sign-in off would lock the owner out: a client needs a step-up for either, not
+        // just for a new address to sign in.
+        let (proof, token) = if (value_changes || stops_sign_in)
+            && current.used_for_auth
+            && current.auth_confirmed
         {
             let token = step_up::require_for(
                 self.p,
@@ -274,18 +287,27 @@ impl ContactChannels<'_> {
             )
             .await?
         } else {
-            (current.auth_confirmed && !value_changes, None)
+            (!caller.is_client(), None)
         };
         let tx = store.begin().await?;
+        step_up::spend(self.p, &*tx, token.as_ref()).await?;
         let channels = tx.users().list_channels(&project.id, user_id).await?;
         let mut channel = channels
             .iter()
             .find(|c| c.id == id)
             .cloned()
             .ok_or_else(not_found_400)?;
+        // Decided again on the row of the transaction: only a proof this request carried
+        // confirms, and a sign-in address that became one meanwhile is guarded too.
         let was_confirmed = channel.used_for_auth && channel.auth_confirmed;
+        let old_value = channel.value.clone();
+        let old_verified = channel.is_verified;
+        let rewrites = new_value.as_ref().is_some_and(|v| *v != channel.value);
+        if (rewrites || stops_sign_in) && was_confirmed && !proof {
+            return Err(step_up::required(&rec, &before, step_up::CHANNEL_PROOFS));
+        }
         if let Some(v) = new_value
-            && v != channel.value
+            && rewrites
         {
             if channels.iter().any(|c| c.id != id && c.value == v) {
                 return Err(Error::bad_request("Contact channel already exists"));
@@ -296,7 +318,13 @@ impl ContactChannels<'_> {
         if let Some(a) = update.used_for_auth {
             channel.used_for_auth = a;
         }
-        channel.auth_confirmed = confirmed;
+        channel.auth_confirmed = if proof && channel.used_for_auth {
+            true
+        } else {
+            channel.auth_confirmed && !rewrites
+        };
+        // An address another account signs in with is refused whether or not this one
+        // would be confirmed (Stack's error); unconfirmed ones reserve nothing.
         if channel.used_for_auth && auth_taken(&*tx, &project.id, &channel.value, Some(id)).await? {
             return Err(taken_by_someone_else(None));
         }
@@ -309,25 +337,23 @@ impl ContactChannels<'_> {
             }
             channel.is_primary = primary;
         }
-        step_up::spend(self.p, &*tx, token.as_ref()).await?;
         tx.users()
             .update_channel(&channel)
             .await
             .on_conflict(|| taken_by_someone_else(None))?;
-        if channel.used_for_auth && channel.auth_confirmed && (!was_confirmed || value_changes) {
+        if channel.used_for_auth && channel.auth_confirmed && (!was_confirmed || rewrites) {
             auth_confirmed_event(self.p, &*tx, project, &channel, "updated").await?;
         }
-        let notify = value_changes && (current.is_verified || was_confirmed);
-        if notify {
-            email::notify(
+        let notify = rewrites
+            && (old_verified || was_confirmed)
+            && email::notify(
                 self.p,
                 &*tx,
                 project,
-                &current.value,
+                &old_value,
                 &email::Notice::EmailChanged(channel.value.clone()),
             )
             .await?;
-        }
         tx.commit().await?;
         if notify {
             self.p.wake_outbox();
@@ -335,21 +361,60 @@ impl ContactChannels<'_> {
         Ok(channel)
     }
 
-    /// Deletes a user's channel; the user's auth methods stay.
+    /// Deletes a user's channel as a trusted caller; the user's auth methods stay.
     ///
     /// An address the owner has shown to be theirs (verified, or confirmed for sign-in) is
-    /// told of its removal, so a removal by someone holding a stolen session does not go
-    /// unnoticed.
+    /// told of its removal.
     pub async fn delete(&self, project: &Project, user_id: Uuid, id: Uuid) -> Result<()> {
-        let tx = self.p.inner.store.begin().await?;
+        self.delete_as(project, user_id, id, Caller::Trusted).await
+    }
+
+    /// Deletes a user's channel for `caller`. A client removing an address that signs in
+    /// needs a step-up ([`step_up::CHANNEL_PROOFS`]): with a stolen session, removing it
+    /// would lock the owner out while the thief's session lives on.
+    pub async fn delete_as(
+        &self,
+        project: &Project,
+        user_id: Uuid,
+        id: Uuid,
+        caller: Caller<'_>,
+    ) -> Result<()> {
+        let store = &self.p.inner.store;
+        let (rec, before) = crate::users::load(&**store, &project.id, user_id)
+            .await?
+            .ok_or_else(not_found_400)?;
+        let current = before
+            .iter()
+            .find(|c| c.id == id)
+            .ok_or_else(not_found_400)?;
+        let signs_in = |c: &ContactChannelRecord| c.used_for_auth && c.auth_confirmed;
+        let token = if signs_in(current) {
+            step_up::require_for(
+                self.p,
+                project,
+                caller,
+                &rec,
+                &before,
+                step_up::CHANNEL_PROOFS,
+            )
+            .await?
+        } else {
+            None
+        };
+        let proven = token.is_some() || !caller.is_client() || step_up::exempt(&rec, &before);
+        let tx = store.begin().await?;
+        step_up::spend(self.p, &*tx, token.as_ref()).await?;
         let c = match tx.users().get_channel(&project.id, id).await? {
             Some(c) if c.user_id == user_id => c,
             _ => return Err(not_found_400()),
         };
+        if signs_in(&c) && !proven {
+            // It became a sign-in address after the check above.
+            return Err(step_up::required(&rec, &before, step_up::CHANNEL_PROOFS));
+        }
         tx.users().delete_channel(&project.id, id).await?;
-        let notify = c.is_verified || (c.used_for_auth && c.auth_confirmed);
-        if notify {
-            email::notify(
+        let notify = (c.is_verified || (c.used_for_auth && c.auth_confirmed))
+            && email::notify(
                 self.p,
                 &*tx,
                 project,
@@ -357,7 +422,6 @@ impl ContactChannels<'_> {
                 &email::Notice::EmailRemoved,
             )
             .await?;
-        }
         crate::audit::record(
             self.p,
             &*tx,
@@ -400,7 +464,7 @@ impl ContactChannels<'_> {
         let tx = store.begin().await?;
         self.p
             .throttle()
-            .mail(&*tx, project, &channel.value)
+            .mail(&*tx, project, &channel.value, MailKind::Verification)
             .await?;
         send_verification(self.p, &*tx, project, user_id, &channel.value, callback_url).await?;
         tx.commit().await?;
@@ -428,9 +492,9 @@ impl ContactChannels<'_> {
     }
 
     /// Verifies the channel a code was sent for. `session_user` is the user of the
-    /// request's session, if any: a verification from a session of the channel's own user
-    /// claims the account; one from outside it, on an unclaimed account, revokes the
-    /// account's sessions, API keys and other unverified channels (see [`crate::claim`]).
+    /// request's session, if any: a verification of a sign-in address from outside the
+    /// account's sessions, on an unclaimed account, revokes the account's sessions, API keys
+    /// and other unverified channels (see [`crate::claim`]).
     pub async fn verify_as(
         &self,
         project: &Project,
@@ -462,22 +526,10 @@ impl ContactChannels<'_> {
             tx.users().update_channel(&channel).await?;
         }
         // Only an address that signs in to the account says anything about who owns it; a
-        // verified address that is not confirmed for sign-in proves nothing.
-        if channel.used_for_auth && channel.auth_confirmed {
-            if session_user == Some(user) {
-                crate::claim::claim(
-                    self.p,
-                    &*tx,
-                    project,
-                    user,
-                    channel.id,
-                    crate::claim::Proof::VerificationInSession,
-                )
-                .await?;
-            } else {
-                crate::claim::verified_outside_session(self.p, &*tx, project, user, channel.id)
-                    .await?;
-            }
+        // verified address that is not confirmed for sign-in proves nothing. From a session
+        // of the account the verifier already holds it: nothing to revoke.
+        if channel.used_for_auth && channel.auth_confirmed && session_user != Some(user) {
+            crate::claim::verified_outside_session(self.p, &*tx, project, user, channel.id).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -560,13 +612,16 @@ impl ContactChannels<'_> {
             &project.id,
             CodePurpose::ChannelAuthConfirmation,
             Some(user_id),
-            json!({ "email": to.value, "contact_channel_id": id }),
+            json!({ "email": to.value, "contact_channel_id": id, "value": channel.value }),
             self.p.inner.clock.now_millis(),
             DEFAULT_LIFETIME_MILLIS,
         );
         let link = link_with_code(callback_url, &code).ok_or(Error::RedirectUrlNotWhitelisted)?;
         let tx = store.begin().await?;
-        self.p.throttle().mail(&*tx, project, &to.value).await?;
+        self.p
+            .throttle()
+            .mail(&*tx, project, &to.value, MailKind::StepUp)
+            .await?;
         tx.codes().insert(&record).await?;
         let mail = email::channel_auth_confirmation(
             &project.display_name,
@@ -594,8 +649,20 @@ impl ContactChannels<'_> {
             .as_str()
             .and_then(|s| s.parse().ok())
             .ok_or(Error::VerificationCodeNotFound)?;
+        let value = record.data["value"].as_str().unwrap_or_default().to_owned();
         let tx = self.p.inner.store.begin().await?;
         codes::consume(self.p, &*tx, &record).await?;
+        // The link confirms the address the mail named: a channel rewritten since is not it.
+        if tx
+            .users()
+            .get_channel(&project.id, id)
+            .await?
+            .is_none_or(|c| c.value != value)
+        {
+            return Err(Error::bad_request(
+                "Contact channel not found. Was your contact channel changed or deleted?",
+            ));
+        }
         let channel = set_auth_confirmed(self.p, &*tx, project, user, id, "link").await?;
         tx.commit().await?;
         Ok(channel)
@@ -621,7 +688,10 @@ async fn set_auth_confirmed(
         })?;
     if !channel.auth_confirmed {
         channel.auth_confirmed = true;
-        tx.users().update_channel(&channel).await?;
+        tx.users()
+            .update_channel(&channel)
+            .await
+            .on_conflict(|| taken_by_someone_else(Some(channel.value.clone())))?;
         auth_confirmed_event(p, tx, project, &channel, how).await?;
     }
     Ok(channel)

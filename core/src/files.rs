@@ -46,16 +46,26 @@ pub fn parse_image_data_url(url: &str) -> Option<(&'static str, &'static str, Ve
 }
 
 /// If `url` is an image data URL, stores the image through `repos` and returns its public
-/// URL; other URLs come back unchanged.
+/// URL; `current` (the value being replaced) and other URLs come back unchanged, except a
+/// URL of another stored file, which is refused.
 pub(crate) async fn store_if_data_url(
     p: &Postern,
     repos: &dyn Repos,
     project_id: &str,
     bucket: &str,
     url: Option<String>,
+    current: Option<&str>,
 ) -> Result<Option<String>> {
     let Some(url) = url else { return Ok(None) };
+    if current == Some(url.as_str()) {
+        return Ok(Some(url));
+    }
     if !url.starts_with("data:") {
+        // A URL of a stored file is only ever the one an upload answered: naming another
+        // entity's file would let a later replacement delete it.
+        if url.starts_with(&format!("{}/", p.inner.storage_url)) {
+            return Err(Error::bad_request("Invalid profile image URL"));
+        }
         return Ok(Some(url));
     }
     let (ext, mime, data) = parse_image_data_url(&url)
@@ -78,19 +88,25 @@ pub(crate) async fn store_if_data_url(
     Ok(Some(format!("{}/{bucket}/{id}.{ext}", p.inner.storage_url)))
 }
 
-/// If `url` is the public URL of a file Postern stores (`<storage URL>/<bucket>/<id>.<ext>`),
-/// deletes the file through `repos` (the project's own files only): a replaced or orphaned
-/// profile image is not served any more. Other URLs are left alone.
+/// If `url` is the public URL of a file Postern stores in `bucket`
+/// (`<storage URL>/<bucket>/<id>.<ext>`), deletes the file through `repos` (the project's
+/// own files of that bucket only): a replaced or orphaned profile image is not served any
+/// more. Other URLs are left alone.
 pub(crate) async fn delete_if_stored(
     p: &Postern,
     repos: &dyn Repos,
     project_id: &str,
+    bucket: &str,
     url: Option<&str>,
 ) -> Result<()> {
     let Some(rest) = url.and_then(|u| u.strip_prefix(p.inner.storage_url.as_str())) else {
         return Ok(());
     };
-    let Some((bucket, file)) = rest.strip_prefix('/').and_then(|r| r.split_once('/')) else {
+    let Some(file) = rest
+        .strip_prefix('/')
+        .and_then(|r| r.strip_prefix(bucket))
+        .and_then(|r| r.strip_prefix('/'))
+    else {
         return Ok(());
     };
     if let Some(id) = file

@@ -91,7 +91,10 @@ impl Invitations<'_> {
         );
         let link = link_with_code(callback_url, &code).ok_or(Error::RedirectUrlNotWhitelisted)?;
         let tx = store.begin().await?;
-        self.p.throttle().mail(&*tx, project, email).await?;
+        self.p
+            .throttle()
+            .mail(&*tx, project, email, crate::throttle::MailKind::Invitation)
+            .await?;
         tx.codes().insert(&record).await?;
         let mail = email::team_invitation(&project.display_name, &team.display_name, email, &link);
         email::enqueue(self.p, &*tx, &project.id, &mail).await?;

@@ -147,8 +147,10 @@ pub(crate) async fn verify_second_factor(
     factor: &SecondFactor,
     failure_event: &str,
 ) -> Result<()> {
-    let subject = Subject::User(rec.id);
-    let run = p.throttle().check(project, Factor::Totp, &subject).await?;
+    let attempt = p
+        .throttle()
+        .begin(project, Factor::Totp, &Subject::User(rec.id))
+        .await?;
     let store = &p.inner.store;
     let now = p.inner.clock.now_millis();
     let ok = match factor {
@@ -204,12 +206,10 @@ pub(crate) async fn verify_second_factor(
         },
     };
     if ok {
-        return p.throttle().succeeded(&**store, project, &run).await;
+        return p.throttle().succeeded(&**store, project, attempt).await;
     }
     let tx = store.begin().await?;
-    p.throttle()
-        .failed(&*tx, project, Factor::Totp, &subject)
-        .await?;
+    p.throttle().failed(&*tx, project, attempt).await?;
     crate::audit::record(
         p,
         &*tx,
@@ -295,6 +295,16 @@ impl Mfa<'_> {
             )
             .await?;
         }
+        if matches!(factor, SecondFactor::Totp(_)) && !rec.totp_proven {
+            // A code from the secret after a full first factor: whoever enrolled it holds
+            // the account's credentials, so the secret now counts for step-up.
+            if let Some(mut fresh) = tx.users().get(&project.id, user_id).await?
+                && fresh.totp_secret == rec.totp_secret
+            {
+                fresh.totp_proven = true;
+                tx.users().update(&fresh).await?;
+            }
+        }
         let (session, refresh_token) =
             crate::sessions::insert_session(&*tx, &project.id, user_id, now, None, false).await?;
         tx.users().touch(&project.id, user_id, now).await?;
@@ -335,8 +345,8 @@ impl Mfa<'_> {
     }
 
     /// [`Mfa::generate_recovery_codes`] as `caller`: a client needs a step-up token proven
-    /// with a TOTP code (recovery codes stand in for the authenticator, so only the
-    /// authenticator may make them).
+    /// with a (proven) TOTP code or an email code; not the password, since recovery codes
+    /// stand in for the second factor.
     pub async fn generate_recovery_codes_as(
         &self,
         project: &Project,
@@ -356,7 +366,7 @@ impl Mfa<'_> {
             caller,
             &rec,
             &channels,
-            step_up::TOTP_PROOF,
+            step_up::RECOVERY_PROOFS,
         )
         .await?;
         let now = self.p.inner.clock.now_millis();

@@ -45,11 +45,16 @@ fn unverified_exists(email: &str) -> Error {
 
 impl Otp<'_> {
     /// Mails a sign-in code to `email`; returns the nonce the client completes the OTP with.
+    ///
+    /// `anonymous`: the anonymous user asking, if any. Only that user can be upgraded by the
+    /// code (see [`Otp::sign_in`]), so a link requested elsewhere cannot take over the
+    /// anonymous account of whoever opens it.
     pub async fn send_sign_in_code(
         &self,
         project: &Project,
         email: &str,
         callback_url: &str,
+        anonymous: Option<Uuid>,
     ) -> Result<String> {
         let cfg = &project.config;
         if !cfg.auth.otp.allow_sign_in {
@@ -80,14 +85,17 @@ impl Otp<'_> {
             &project.id,
             CodePurpose::OneTimePassword,
             None,
-            json!({ "email": email }),
+            json!({ "email": email, "anonymous_user_id": anonymous }),
             self.p.inner.clock.now_millis(),
             DEFAULT_LIFETIME_MILLIS,
         );
         let link = link_with_code(callback_url, &code).ok_or(Error::RedirectUrlNotWhitelisted)?;
         let otp = code[..code.len() - NONCE_LENGTH].to_uppercase();
         let tx = store.begin().await?;
-        self.p.throttle().mail(&*tx, project, &email).await?;
+        self.p
+            .throttle()
+            .mail(&*tx, project, &email, crate::throttle::MailKind::SignInCode)
+            .await?;
         if let Some(c) = &existing
             && let Some(mut user) = tx.users().get(&project.id, c.user_id).await?
             && !user.otp_auth_enabled
@@ -116,7 +124,7 @@ impl Otp<'_> {
     /// session are one transaction.
     ///
     /// `anonymous`: the anonymous user making the request, upgraded in place when the
-    /// address is new.
+    /// address is new and the code was requested by that same anonymous user.
     pub async fn sign_in(
         &self,
         project: &Project,
@@ -177,7 +185,10 @@ impl Otp<'_> {
                 if !cfg.auth.otp.allow_sign_in {
                     return Err(Error::bad_request("OTP auth not enabled in the project"));
                 }
-                let upgrading = match anonymous {
+                let requested_by: Option<Uuid> = record.data["anonymous_user_id"]
+                    .as_str()
+                    .and_then(|s| s.parse().ok());
+                let upgrading = match anonymous.filter(|id| Some(*id) == requested_by) {
                     Some(id) => tx
                         .users()
                         .get(&project.id, id)

@@ -14,9 +14,11 @@
 //! | an address becoming usable for sign-in (new or changed auth channel, new primary email) | password, TOTP, email code |
 //! | `POST /auth/mfa/recovery-codes` | TOTP |
 //!
-//! An anonymous user needs no proof: the token is all there is. A user who has none of the
-//! accepted factors cannot make these changes as a client (a server can). Servers and
-//! admins never need a proof.
+//! An anonymous user with no credential of its own yet needs no proof: the token is all
+//! there is. A user who has none of the accepted factors cannot make these changes as a
+//! client (a server can). Servers and admins never need a proof. A TOTP counts as a proof
+//! only once proven (enrolled with a proof, or used in a sign-in since): a secret a stolen
+//! token enrolled proves nothing.
 //!
 //! Proof attempts count toward the account's failure runs (a stolen token cannot be used to
 //! guess the password), and mailing a code counts toward the recipient's mail limit.
@@ -68,10 +70,11 @@ impl Method {
 
 /// What a sensitive change accepts.
 pub const CHANNEL_PROOFS: &[Method] = &[Method::Password, Method::Totp, Method::EmailCode];
-/// What setting a first password and turning MFA off accept.
+/// What setting a first password, replacing or turning off MFA accept.
 pub const SECOND_FACTOR_PROOFS: &[Method] = &[Method::Totp, Method::EmailCode];
-/// What generating recovery codes accepts.
-pub const TOTP_PROOF: &[Method] = &[Method::Totp];
+/// What generating recovery codes accepts (not the password: recovery codes stand in for the
+/// second factor).
+pub const RECOVERY_PROOFS: &[Method] = &[Method::Totp, Method::EmailCode];
 
 /// A proof given to `POST /auth/step-up`.
 #[derive(Clone, PartialEq, Eq)]
@@ -126,19 +129,29 @@ pub(crate) fn proven_address(channels: &[ContactChannelRecord]) -> Option<&Conta
         .min_by_key(|c| (!c.is_primary, !c.is_verified, c.created_at_millis))
 }
 
-/// The proofs the user can give.
+/// The proofs the user can give. A TOTP counts only once proven (see
+/// [`UserRecord::totp_proven`]): a secret a stolen access token enrolled proves nothing.
 pub(crate) fn available(rec: &UserRecord, channels: &[ContactChannelRecord]) -> Vec<Method> {
     let mut m = Vec::new();
     if rec.password_hash.is_some() {
         m.push(Method::Password);
     }
-    if rec.totp_secret.is_some() {
+    if rec.totp_secret.is_some() && rec.totp_proven {
         m.push(Method::Totp);
     }
     if proven_address(channels).is_some() {
         m.push(Method::EmailCode);
     }
     m
+}
+
+/// Whether the user needs no proof at all: an anonymous user with no credential of its own
+/// yet (no password, no TOTP, no address that signs in). The token is all it has.
+pub(crate) fn exempt(rec: &UserRecord, channels: &[ContactChannelRecord]) -> bool {
+    rec.is_anonymous
+        && rec.password_hash.is_none()
+        && rec.totp_secret.is_none()
+        && !channels.iter().any(|c| c.used_for_auth && c.auth_confirmed)
 }
 
 /// Checks that a sensitive client change may go ahead: a step-up token of this user and
@@ -156,7 +169,7 @@ pub(crate) async fn require(
     token: Option<&str>,
     accepted: &[Method],
 ) -> Result<Option<VerificationCodeRecord>> {
-    if rec.is_anonymous {
+    if exempt(rec, channels) {
         return Ok(None);
     }
     let usable: Vec<Method> = available(rec, channels)
@@ -256,7 +269,10 @@ impl StepUp<'_> {
         let otp = code[..code.len() - NONCE_LENGTH].to_uppercase();
         let link = callback_url.and_then(|u| crate::email::link_with_code(u, &code));
         let tx = store.begin().await?;
-        self.p.throttle().mail(&*tx, project, &to).await?;
+        self.p
+            .throttle()
+            .mail(&*tx, project, &to, crate::throttle::MailKind::StepUp)
+            .await?;
         tx.codes().insert(&record).await?;
         let mail = crate::email::step_up_code(&project.display_name, &to, &otp, link.as_deref());
         crate::email::enqueue(self.p, &*tx, &project.id, &mail).await?;
@@ -276,7 +292,7 @@ impl StepUp<'_> {
     ) -> Result<StepUpGrant> {
         let p = self.p;
         let store = &p.inner.store;
-        let (rec, _) = crate::users::load(&**store, &project.id, user_id)
+        let (rec, channels) = crate::users::load(&**store, &project.id, user_id)
             .await?
             .ok_or(Error::UserNotFound)?;
         let mut spent_code = None;
@@ -285,16 +301,13 @@ impl StepUp<'_> {
                 let Some(hash) = rec.password_hash.as_deref() else {
                     return Err(Error::UserDoesNotHavePassword);
                 };
-                let subject = Subject::User(user_id);
-                let run = p
+                let attempt = p
                     .throttle()
-                    .check(project, Factor::Password, &subject)
+                    .begin(project, Factor::Password, &Subject::User(user_id))
                     .await?;
                 if !p.inner.hasher.verify(pw, Some(hash)).await? {
                     let tx = store.begin().await?;
-                    p.throttle()
-                        .failed(&*tx, project, Factor::Password, &subject)
-                        .await?;
+                    p.throttle().failed(&*tx, project, attempt).await?;
                     crate::audit::record(
                         p,
                         &*tx,
@@ -307,12 +320,22 @@ impl StepUp<'_> {
                     tx.commit().await?;
                     return Err(Error::PasswordConfirmationMismatch);
                 }
-                p.throttle().succeeded(&**store, project, &run).await?;
+                p.throttle().succeeded(&**store, project, attempt).await?;
                 Method::Password
             }
             Proof::Totp(code) => {
                 if rec.totp_secret.is_none() {
                     return Err(Error::MfaNotEnabled);
+                }
+                if !rec.totp_proven {
+                    // Enrolled without a proof and never used to sign in since: it proves
+                    // nothing (whoever holds a stolen token could have enrolled it).
+                    return Err(Error::StepUpRequired {
+                        methods: available(&rec, &channels)
+                            .iter()
+                            .map(|m| m.as_str())
+                            .collect(),
+                    });
                 }
                 crate::mfa::verify_second_factor(
                     p,
@@ -386,6 +409,21 @@ impl Caller<'_> {
     }
 }
 
+/// `STEP_UP_REQUIRED`, naming the user's methods among `accepted`.
+pub(crate) fn required(
+    rec: &UserRecord,
+    channels: &[ContactChannelRecord],
+    accepted: &[Method],
+) -> Error {
+    Error::StepUpRequired {
+        methods: available(rec, channels)
+            .into_iter()
+            .filter(|m| accepted.contains(m))
+            .map(|m| m.as_str())
+            .collect(),
+    }
+}
+
 /// For a client: the step-up token it must spend for a change accepting `accepted` (see
 /// [`require`]); `Ok(None)` for a trusted caller or a user with none of the factors.
 pub(crate) async fn require_for(
@@ -429,7 +467,7 @@ pub(crate) async fn optional_for(
 ) -> Result<(bool, Option<VerificationCodeRecord>)> {
     match caller {
         Caller::Trusted => Ok((true, None)),
-        Caller::Client { .. } if rec.is_anonymous => Ok((true, None)),
+        Caller::Client { .. } if exempt(rec, channels) => Ok((true, None)),
         Caller::Client {
             step_up_token: None,
             ..

@@ -292,6 +292,7 @@ impl Teams<'_> {
             &project.id,
             crate::files::TEAM_IMAGES,
             team.profile_image_url,
+            None,
         )
         .await?;
         tx.teams().insert(&team).await?;
@@ -381,10 +382,18 @@ impl Teams<'_> {
                 &project.id,
                 crate::files::TEAM_IMAGES,
                 i,
+                old.as_deref(),
             )
             .await?;
             if old != t.profile_image_url {
-                crate::files::delete_if_stored(self.p, &*tx, &project.id, old.as_deref()).await?;
+                crate::files::delete_if_stored(
+                    self.p,
+                    &*tx,
+                    &project.id,
+                    crate::files::TEAM_IMAGES,
+                    old.as_deref(),
+                )
+                .await?;
             }
         }
         if let Some(m) = u.client_metadata {
@@ -420,6 +429,7 @@ impl Teams<'_> {
                 self.p,
                 &*tx,
                 &project.id,
+                crate::files::TEAM_IMAGES,
                 team.profile_image_url.as_deref(),
             )
             .await?;
@@ -428,6 +438,7 @@ impl Teams<'_> {
                     self.p,
                     &*tx,
                     &project.id,
+                    crate::files::MEMBER_IMAGES,
                     m.profile_image_url.as_deref(),
                 )
                 .await?;
@@ -489,6 +500,7 @@ impl Teams<'_> {
                 self.p,
                 &*tx,
                 &project.id,
+                crate::files::MEMBER_IMAGES,
                 m.profile_image_url.as_deref(),
             )
             .await?;
@@ -626,10 +638,18 @@ impl Teams<'_> {
                 &project.id,
                 crate::files::MEMBER_IMAGES,
                 i,
+                old.as_deref(),
             )
             .await?;
             if old != m.profile_image_url {
-                crate::files::delete_if_stored(self.p, &*tx, &project.id, old.as_deref()).await?;
+                crate::files::delete_if_stored(
+                    self.p,
+                    &*tx,
+                    &project.id,
+                    crate::files::MEMBER_IMAGES,
+                    old.as_deref(),
+                )
+                .await?;
             }
         }
         tx.teams().update_member(&m).await?;

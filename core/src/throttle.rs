@@ -5,16 +5,21 @@
 //!   ([`RouteClass`]) and client (an IPv6 client counts by its /64), in memory. Buckets
 //!   are per instance, so a deployment of `n` instances allows up to `n` times the
 //!   configured rate from one client; the account and mail limits below are exact.
-//! - **Per account and factor** (password, TOTP, codes): consecutive failures are counted
-//!   in the database ([`crate::storage::ThrottleRepo`]), so every instance sees the same
-//!   run. After `freeFailures` each attempt must wait `2^(n - free)` seconds (capped) after
-//!   the previous failure; after `maxFailures` (at most 100) the factor is locked for
-//!   `lockSeconds` or until a password reset. Attempts are refused **before** the factor is
-//!   checked, so a delayed or locked factor cannot be guessed. Sign-in attempts for
-//!   addresses without an account are counted the same way (by a keyed hash of the
-//!   address), so the answers do not tell which addresses have accounts.
-//! - **Per recipient**: mail (codes, reset links, invitations, step-up codes) to one address
-//!   is counted per hour in the database.
+//! - **Per account and factor** (password, TOTP, step-up codes): consecutive failures are
+//!   counted in the database ([`crate::storage::ThrottleRepo`]), so every instance sees the
+//!   same run. Each attempt is reserved in one atomic statement before the factor is
+//!   checked, so concurrent guesses cannot slip past the free failures together. After
+//!   `freeFailures` each attempt must wait `2^(n - free)` seconds (capped) after the previous
+//!   failure; after `maxFailures` (at most 100) the factor is locked for `lockSeconds`, and
+//!   each further failure locks it again, until a success or a password reset. A refused
+//!   attempt is not checked, so a delayed or locked factor cannot be guessed. Sign-in
+//!   attempts for addresses without an account are counted the same way (by a keyed hash
+//!   of the address), so the answers do not tell which addresses have accounts. Codes whose
+//!   nonce is public (OTP sign-in) are limited per code (20 attempts) and by the mail limit
+//!   instead, so nobody can lock someone else's address by guessing at a code they asked
+//!   for.
+//! - **Per recipient**: mail is counted per hour, address and kind ([`MailKind`]) in the
+//!   database.
 //!
 //! Every refusal is [`Error::TooManyRequests`]: `429` with `Retry-After`.
 
@@ -30,7 +35,7 @@ use crate::config::{LockoutConfig, RateLimit, RateLimits};
 use crate::error::{Error, Result};
 use crate::postern::Postern;
 use crate::projects::Project;
-use crate::storage::{Repos, ThrottleRecord};
+use crate::storage::Repos;
 
 /// The classes of endpoints that share a per-IP bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,6 +48,8 @@ pub enum RouteClass {
     SendCode,
     /// API-key checks.
     KeyCheck,
+    /// A client changing its account: contact channels, the user's own profile, API keys.
+    AccountChange,
 }
 
 impl RouteClass {
@@ -58,6 +65,7 @@ impl RouteClass {
             RouteClass::SignIn => l.sign_in,
             RouteClass::SendCode => l.send_code,
             RouteClass::KeyCheck => l.key_check,
+            RouteClass::AccountChange => l.account_change,
         }
     }
 }
@@ -234,31 +242,55 @@ fn failure_key(p: &Postern, factor: Factor, subject: &Subject) -> String {
     }
 }
 
-/// How long attempts must still wait at `now` after this failure run, in seconds; `None`
-/// when they need not.
+/// How long an attempt waits for the verdict of attempts still in flight; past it, they
+/// were abandoned (a request dropped mid-way) and count as failures from the run's start.
+pub const IN_FLIGHT_MILLIS: i64 = 30_000;
+
+/// How long an attempt must still wait at `now`, given the `failures` counted before it
+/// (recorded failures and attempts still in flight), the time of the last recorded failure
+/// (0: none yet, every counted attempt is in flight) and when the run started; `None` when
+/// it may go ahead.
+///
+/// Past the free failures each attempt waits `2^(failures - free)` seconds (capped) after the
+/// last failure; at `maxFailures` (at most 100) the factor is locked for `lockSeconds` after
+/// the last failure, and each further failure locks it again until a success or a reset.
+///
+/// ```
+/// use postern_core::config::LockoutConfig;
+/// use postern_core::throttle::{failure_wait, Factor};
+/// let cfg = LockoutConfig::default();
+/// // Five failures of a password, the last at t = 10 ms: wait a second.
+/// assert_eq!(failure_wait(5, 10, 0, Factor::Password, &cfg, 10), Some(1));
+/// ```
 pub fn failure_wait(
-    run: &ThrottleRecord,
+    failures: i64,
+    last_failure_millis: i64,
+    run_start_millis: i64,
     factor: Factor,
     cfg: &LockoutConfig,
     now: i64,
 ) -> Option<u64> {
-    let count = u32::try_from(run.count.max(0)).unwrap_or(u32::MAX);
-    let max = cfg.max_failures.clamp(1, 100);
-    let lock_ms = (i64::from(cfg.lock_seconds) * 1000).min(KEEP_MILLIS);
-    if now - run.updated_at_millis >= lock_ms {
+    let failures = u32::try_from(failures.max(0)).unwrap_or(u32::MAX);
+    let free = factor.free(cfg);
+    if failures < free {
         return None;
     }
-    let until = if count >= max {
-        run.updated_at_millis + lock_ms
-    } else {
-        let free = factor.free(cfg);
-        if count < free {
-            return None;
+    let mut last_failure_millis = last_failure_millis;
+    if last_failure_millis == 0 {
+        if now - run_start_millis < IN_FLIGHT_MILLIS {
+            // Attempts past the free ones are still in flight: wait for their verdict.
+            return Some(1);
         }
-        let exp = (count - free).min(30);
-        let delay_s = (1u64 << exp).min(u64::from(cfg.max_delay_seconds.max(1)));
-        run.updated_at_millis + delay_s as i64 * 1000
+        last_failure_millis = run_start_millis.max(1);
+    }
+    let max = cfg.max_failures.clamp(1, 100);
+    let wait_ms = if failures >= max {
+        (i64::from(cfg.lock_seconds) * 1000).min(KEEP_MILLIS)
+    } else {
+        let exp = (failures - free).min(30);
+        (1i64 << exp).min(i64::from(cfg.max_delay_seconds.max(1))) * 1000
     };
+    let until = last_failure_millis + wait_ms;
     (until > now).then(|| ((until - now) as u64).div_ceil(1000).max(1))
 }
 
@@ -275,77 +307,124 @@ impl Postern {
     }
 }
 
-/// What [`Throttle::check`] found: pass it back to [`Throttle::succeeded`].
+/// An attempt reserved by [`Throttle::begin`]: end it with [`Throttle::succeeded`] or
+/// [`Throttle::failed`]. One left unended counts as an attempt in flight until the run is
+/// purged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
-pub struct Run {
+pub struct Attempt {
     key: String,
-    existed: bool,
+    factor: Factor,
+    user: Option<Uuid>,
+    /// The run's count with this attempt.
+    count: i64,
+}
+
+/// What mail is sent for: each purpose has its own hourly budget per recipient, so using up
+/// one (say, reset requests anyone can send) does not block another (sign-in codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailKind {
+    /// OTP / magic-link sign-in codes.
+    SignInCode,
+    /// Password-reset links.
+    PasswordReset,
+    /// Email verification.
+    Verification,
+    /// Team invitations.
+    Invitation,
+    /// Step-up codes and sign-in address confirmations.
+    StepUp,
+    /// Security notices (email, password, MFA changes): over the budget they are skipped,
+    /// never refused.
+    Notice,
+}
+
+impl MailKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            MailKind::SignInCode => "sign_in",
+            MailKind::PasswordReset => "reset",
+            MailKind::Verification => "verification",
+            MailKind::Invitation => "invitation",
+            MailKind::StepUp => "step_up",
+            MailKind::Notice => "notice",
+        }
+    }
 }
 
 impl Throttle<'_> {
-    /// Refuses an attempt on `factor` of `subject` while its failure run says to wait
-    /// (`429` with `Retry-After`). Costs one point read.
-    pub async fn check(&self, project: &Project, factor: Factor, subject: &Subject) -> Result<Run> {
+    /// Reserves an attempt on `factor` of `subject`, in one atomic statement, and refuses it
+    /// (`429` with `Retry-After`) while the run says to wait: concurrent attempts cannot slip
+    /// past the free failures together, and a refused attempt reveals nothing about the
+    /// factor (it is not checked).
+    pub async fn begin(
+        &self,
+        project: &Project,
+        factor: Factor,
+        subject: &Subject,
+    ) -> Result<Attempt> {
         let key = failure_key(self.p, factor, subject);
-        let run = self.p.inner.store.throttle().get(&project.id, &key).await?;
-        if let Some(r) = &run
-            && let Some(wait) = failure_wait(
-                r,
-                factor,
-                &project.config.security.lockout,
-                self.p.inner.clock.now_millis(),
-            )
-        {
+        let now = self.p.inner.clock.now_millis();
+        let repo = self.p.inner.store.throttle();
+        let run = repo.reserve(&project.id, &key, now).await?;
+        if let Some(wait) = failure_wait(
+            run.count - 1,
+            run.updated_at_millis,
+            run.window_start_millis,
+            factor,
+            &project.config.security.lockout,
+            now,
+        ) {
+            repo.release(&project.id, &key).await?;
             return Err(Error::TooManyRequests {
                 retry_after_secs: wait,
             });
         }
-        Ok(Run {
+        Ok(Attempt {
             key,
-            existed: run.is_some(),
+            factor,
+            user: match subject {
+                Subject::User(u) => Some(*u),
+                Subject::Address(_) => None,
+            },
+            count: run.count,
         })
     }
 
-    /// Ends the failure run after a success (no write when there was none).
-    pub async fn succeeded(&self, repos: &dyn Repos, project: &Project, run: &Run) -> Result<()> {
-        if run.existed {
-            repos.throttle().clear(&project.id, &run.key).await?;
-        }
+    /// Ends the failure run after a success, through `repos`.
+    pub async fn succeeded(
+        &self,
+        repos: &dyn Repos,
+        project: &Project,
+        attempt: Attempt,
+    ) -> Result<()> {
+        repos.throttle().clear(&project.id, &attempt.key).await?;
         Ok(())
     }
 
-    /// Counts a failure through `repos` (the caller commits), and records the lock in the
-    /// audit log when this failure locks the factor.
+    /// Records the attempt as failed through `repos` (the caller commits), and writes the lock
+    /// to the audit log when this failure reaches `maxFailures`.
     pub async fn failed(
         &self,
         repos: &dyn Repos,
         project: &Project,
-        factor: Factor,
-        subject: &Subject,
+        attempt: Attempt,
     ) -> Result<()> {
         let cfg = &project.config.security.lockout;
-        let now = self.p.inner.clock.now_millis();
-        let key = failure_key(self.p, factor, subject);
-        let run = repos
+        repos
             .throttle()
-            .add_failure(
-                &project.id,
-                &key,
-                now,
-                now - (i64::from(cfg.lock_seconds) * 1000).min(KEEP_MILLIS),
-            )
+            .fail(&project.id, &attempt.key, self.p.inner.clock.now_millis())
             .await?;
-        if run.count == i64::from(cfg.max_failures.clamp(1, 100))
-            && let Subject::User(user) = subject
+        if attempt.count == i64::from(cfg.max_failures.clamp(1, 100))
+            && let Some(user) = attempt.user
         {
             crate::audit::record(
                 self.p,
                 repos,
                 &project.id,
                 "account.locked",
-                Some(*user),
-                serde_json::json!({ "factor": factor.as_str(), "failures": run.count, "lock_seconds": cfg.lock_seconds }),
+                Some(user),
+                serde_json::json!({ "factor": attempt.factor.as_str(), "failures": attempt.count, "lock_seconds": cfg.lock_seconds }),
             )
             .await?;
         }
@@ -366,27 +445,45 @@ impl Throttle<'_> {
         Ok(())
     }
 
-    /// Counts one mail to `recipient` (normalised) this hour, through `repos`; refuses it
-    /// (`429`) past `security.mailPerRecipientPerHour`.
-    pub async fn mail(&self, repos: &dyn Repos, project: &Project, recipient: &str) -> Result<()> {
+    /// Counts one mail of `kind` to `recipient` (normalised) this hour, through `repos`;
+    /// `false` past `security.mailPerRecipientPerHour` for that kind.
+    pub async fn mail_allowed(
+        &self,
+        repos: &dyn Repos,
+        project: &Project,
+        recipient: &str,
+        kind: MailKind,
+    ) -> Result<std::result::Result<(), u64>> {
         let limit = project.config.security.mail_per_recipient_per_hour;
         if limit == 0 {
-            return Ok(());
+            return Ok(Ok(()));
         }
         const HOUR: i64 = 3_600_000;
         let now = self.p.inner.clock.now_millis();
         let window = now - now.rem_euclid(HOUR);
         let key = format!(
-            "mail:{}",
+            "mail:{}:{}",
+            kind.as_str(),
             keyed_hash(self.p, &crate::email::normalize_email(recipient))
         );
         let hit = repos.throttle().hit(&project.id, &key, window, now).await?;
         if hit.count > i64::from(limit) {
-            return Err(Error::TooManyRequests {
-                retry_after_secs: ((window + HOUR - now) as u64).div_ceil(1000).max(1),
-            });
+            return Ok(Err(((window + HOUR - now) as u64).div_ceil(1000).max(1)));
         }
-        Ok(())
+        Ok(Ok(()))
+    }
+
+    /// Counts one mail of `kind` to `recipient` this hour; refuses it (`429`) past the limit.
+    pub async fn mail(
+        &self,
+        repos: &dyn Repos,
+        project: &Project,
+        recipient: &str,
+        kind: MailKind,
+    ) -> Result<()> {
+        self.mail_allowed(repos, project, recipient, kind)
+            .await?
+            .map_err(|retry_after_secs| Error::TooManyRequests { retry_after_secs })
     }
 }
 
@@ -399,40 +496,47 @@ pub(crate) fn throttle_key(secret: &[u8]) -> [u8; 32] {
 mod tests {
     use super::*;
 
-    fn run(count: i64, at: i64) -> ThrottleRecord {
-        ThrottleRecord {
-            project_id: "p".into(),
-            key: "k".into(),
-            count,
-            window_start_millis: at,
-            updated_at_millis: at,
-        }
-    }
-
     #[test]
     fn delays_double_after_the_free_failures_then_lock() {
         let cfg = LockoutConfig::default();
         let f = Factor::Password;
-        assert_eq!(failure_wait(&run(4, 0), f, &cfg, 0), None);
-        assert_eq!(failure_wait(&run(5, 0), f, &cfg, 0), Some(1));
-        assert_eq!(failure_wait(&run(6, 0), f, &cfg, 0), Some(2));
-        assert_eq!(failure_wait(&run(8, 0), f, &cfg, 0), Some(8));
-        assert_eq!(failure_wait(&run(8, 0), f, &cfg, 8_000), None);
-        assert_eq!(failure_wait(&run(40, 0), f, &cfg, 0), Some(900), "capped");
+        let w = |failures: i64, last: i64, now: i64| failure_wait(failures, last, 0, f, &cfg, now);
+        assert_eq!(w(4, 10, 10), None);
+        assert_eq!(w(5, 10, 10), Some(1));
+        assert_eq!(w(6, 10, 10), Some(2));
+        assert_eq!(w(8, 10, 10), Some(8));
+        assert_eq!(w(8, 10, 8_010), None);
+        assert_eq!(w(40, 10, 10), Some(900), "capped");
+        assert_eq!(w(100, 10, 10), Some(86_400), "locked");
+        assert_eq!(w(100, 10, 86_400_009), Some(1));
         assert_eq!(
-            failure_wait(&run(100, 0), f, &cfg, 0),
-            Some(86_400),
-            "locked"
+            w(100, 10, 86_400_010),
+            None,
+            "one more attempt after the lock"
         );
-        assert_eq!(failure_wait(&run(100, 0), f, &cfg, 86_399_000), Some(1));
-        assert_eq!(failure_wait(&run(100, 0), f, &cfg, 86_400_000), None);
-        assert_eq!(failure_wait(&run(29, 0), Factor::Code, &cfg, 0), None);
+        assert_eq!(
+            w(101, 86_400_010, 86_400_011),
+            Some(86_400),
+            "and its failure locks again"
+        );
+        assert_eq!(w(7, 0, 10), Some(1), "past the free ones, in flight: wait");
+        assert_eq!(
+            failure_wait(7, 0, 1_000, f, &cfg, 1_000 + IN_FLIGHT_MILLIS),
+            None,
+            "abandoned long ago: failures from the run's start, whose delay has passed"
+        );
+        assert_eq!(
+            failure_wait(20, 0, 1_000, f, &cfg, 1_000 + IN_FLIGHT_MILLIS),
+            Some(870),
+            "abandoned: the delay of that many failures, from the run's start"
+        );
+        assert_eq!(failure_wait(29, 10, 0, Factor::Code, &cfg, 10), None);
         let loose = LockoutConfig {
             max_failures: 1_000,
-            ..cfg
+            ..cfg.clone()
         };
         assert_eq!(
-            failure_wait(&run(100, 0), f, &loose, 0),
+            failure_wait(100, 10, 0, f, &loose, 10),
             Some(86_400),
             "NIST: never more than 100"
         );

@@ -15,7 +15,7 @@ use crate::postern::Postern;
 use crate::projects::Project;
 use crate::step_up::{self, Caller};
 use crate::storage::{ChannelKind, ContactChannelRecord, Repos, UserListQuery, UserRecord};
-use crate::throttle::{Factor, Subject};
+use crate::throttle::{Factor, MailKind, Subject};
 
 /// A user as Stack describes it (the server view; the REST layer hides server-only fields
 /// from clients).
@@ -73,6 +73,10 @@ pub struct User {
     pub risk_score_bot: i32,
     /// Sign-up free-trial-abuse score.
     pub risk_score_free_trial_abuse: i32,
+    /// Access tokens issued before this second (epoch milliseconds, compared at second
+    /// precision) are refused: set when the user is signed out everywhere (a password
+    /// reset, an account claim).
+    pub tokens_valid_after_millis: Option<i64>,
 }
 
 impl User {
@@ -122,7 +126,16 @@ impl User {
             country_code: rec.country_code.clone(),
             risk_score_bot: rec.risk_score_bot,
             risk_score_free_trial_abuse: rec.risk_score_free_trial_abuse,
+            tokens_valid_after_millis: rec.tokens_valid_after_millis,
         }
+    }
+
+    /// Whether an access token issued at `iat` (epoch seconds) was revoked by a sign-out
+    /// everywhere. Tokens issued in the same second as the revocation stay valid, so a
+    /// sign-in right after a reset is not refused.
+    pub fn token_revoked(&self, iat_secs: i64) -> bool {
+        self.tokens_valid_after_millis
+            .is_some_and(|after| iat_secs < after.div_euclid(1000))
     }
 
     /// Restricted (anonymous, unverified where verification is required, or by admin).
@@ -353,13 +366,14 @@ impl Users<'_> {
         let mut update = update;
         self.seal_totp(rec.id, &mut update)?;
         let tx = self.p.inner.store.begin().await?;
-        self.store_image(&*tx, project, &mut update).await?;
+        self.store_image(&*tx, project, &mut update, None).await?;
         tx.users().insert(&rec).await?;
         update.is_anonymous = None;
         let prepared = Prepared {
             password_hash: hash,
             now,
             confirmed: true,
+            totp_proven: true,
         };
         apply_update(&*tx, project, rec.clone(), Vec::new(), &update, prepared).await?;
         let (rec, channels) = load(&*tx, &project.id, rec.id)
@@ -389,10 +403,16 @@ impl Users<'_> {
         self.update_as(project, id, update, Caller::Trusted).await
     }
 
-    /// Updates a user as `caller`. A client needs a step-up token to turn MFA off
-    /// (`STEP_UP_REQUIRED` otherwise); a new primary email set by a client is not usable for
-    /// sign-in until a step-up confirms it (with the token on this request, or later). The
-    /// previous primary address is told about email, password and MFA changes.
+    /// Updates a user as `caller`.
+    ///
+    /// A client needs a step-up token to turn MFA off or replace its secret
+    /// (`STEP_UP_REQUIRED` otherwise). A new primary email set by a client does not sign in
+    /// until a step-up confirms it (with the token on this request, or later); a TOTP secret
+    /// a client enrolls without a token works as a second factor but proves nothing in a
+    /// step-up until a sign-in has used it. Whether something counts as proven is decided
+    /// only by a token spent in the update's transaction, so concurrent requests cannot
+    /// carry one request's state onto another's. Every address the user had before is told
+    /// about email, password and MFA changes.
     pub async fn update_as(
         &self,
         project: &Project,
@@ -405,35 +425,31 @@ impl Users<'_> {
         let (before, before_channels) = load(&**store, &project.id, id)
             .await?
             .ok_or(Error::UserNotFound)?;
-        let mut tokens = Vec::new();
-        let mfa_off = update.totp_secret == Some(None) && before.totp_secret.is_some();
-        if mfa_off {
-            tokens.push(
-                step_up::require_for(
-                    self.p,
-                    project,
-                    caller,
-                    &before,
-                    &before_channels,
-                    step_up::SECOND_FACTOR_PROOFS,
-                )
-                .await?,
-            );
-        }
-        let old_primary = before_channels
-            .iter()
-            .find(|c| c.is_primary && c.kind == ChannelKind::Email)
-            .cloned();
-        let new_address = match &update.primary_email {
-            Some(Some(v)) => {
-                let v = normalize_email(v);
-                (old_primary.as_ref().map(|c| &c.value) != Some(&v)).then_some(v)
-            }
-            _ => None,
+        let has_totp = before.totp_secret.is_some();
+        // Turning MFA off or replacing its secret needs a proof; setting a new primary email,
+        // or a first secret, may carry one (then it counts as proven).
+        let mfa_guarded = update.totp_secret.is_some() && has_totp;
+        let primary_value = |channels: &[ContactChannelRecord]| {
+            channels
+                .iter()
+                .find(|c| c.is_primary && c.kind == ChannelKind::Email)
+                .map(|c| c.value.clone())
         };
-        let mut confirmed = true;
-        if new_address.is_some() {
-            let (ok, token) = step_up::optional_for(
+        let wants_new_address = matches!(&update.primary_email, Some(Some(v))
+            if primary_value(&before_channels) != Some(normalize_email(v)));
+        let (proof, token) = if mfa_guarded {
+            let token = step_up::require_for(
+                self.p,
+                project,
+                caller,
+                &before,
+                &before_channels,
+                step_up::SECOND_FACTOR_PROOFS,
+            )
+            .await?;
+            (true, token)
+        } else if wants_new_address || update.totp_secret.is_some() {
+            step_up::optional_for(
                 self.p,
                 project,
                 caller,
@@ -441,36 +457,53 @@ impl Users<'_> {
                 &before_channels,
                 step_up::CHANNEL_PROOFS,
             )
-            .await?;
-            confirmed = ok;
-            tokens.push(token);
-        }
+            .await?
+        } else {
+            (!caller.is_client(), None)
+        };
         let hash = self.prepare_password(&update).await?;
         let mut update = update;
         self.seal_totp(id, &mut update)?;
         let now = self.p.inner.clock.now_millis();
         let tx = store.begin().await?;
-        for t in &tokens {
-            step_up::spend(self.p, &*tx, t.as_ref()).await?;
-        }
+        step_up::spend(self.p, &*tx, token.as_ref()).await?;
         let (rec, channels) = load(&*tx, &project.id, id)
             .await?
             .ok_or(Error::UserNotFound)?;
+        // Decided again on the rows of the transaction: a secret that appeared meanwhile is
+        // guarded too.
+        if update.totp_secret.is_some() && rec.totp_secret.is_some() && caller.is_client() && !proof
+        {
+            return Err(step_up::required(
+                &rec,
+                &channels,
+                step_up::SECOND_FACTOR_PROOFS,
+            ));
+        }
         let old_image = rec.profile_image_url.clone();
-        self.store_image(&*tx, project, &mut update).await?;
+        self.store_image(&*tx, project, &mut update, old_image.as_deref())
+            .await?;
         if update.profile_image_url.is_some() {
             let replaced = update.profile_image_url.clone().flatten();
             if old_image != replaced {
-                crate::files::delete_if_stored(self.p, &*tx, &project.id, old_image.as_deref())
-                    .await?;
+                crate::files::delete_if_stored(
+                    self.p,
+                    &*tx,
+                    &project.id,
+                    crate::files::USER_IMAGES,
+                    old_image.as_deref(),
+                )
+                .await?;
             }
         }
         let password_changed = hash.is_some();
         let totp_before = rec.totp_secret.is_some();
+        let old_primary = primary_value(&channels);
         let prepared = Prepared {
             password_hash: hash,
             now,
-            confirmed,
+            confirmed: proof,
+            totp_proven: proof,
         };
         apply_update(&*tx, project, rec, channels, &update, prepared).await?;
         if password_changed {
@@ -480,23 +513,22 @@ impl Users<'_> {
             .await?
             .ok_or(Error::UserNotFound)?;
         let mut notices = Vec::new();
-        let new_primary = channels
-            .iter()
-            .find(|c| c.is_primary && c.kind == ChannelKind::Email);
+        let new_primary = primary_value(&channels);
         if let Some(old) = &old_primary
-            && new_primary.map(|c| &c.value) != Some(&old.value)
+            && new_primary.as_ref() != Some(old)
         {
-            let to = new_primary.map(|c| c.value.clone()).unwrap_or_default();
             crate::audit::record(
                 self.p,
                 &*tx,
                 &project.id,
                 "email.changed",
                 Some(id),
-                json!({ "from": old.value, "to": new_primary.map(|c| &c.value), "confirmed_for_sign_in": confirmed }),
+                json!({ "from": old, "to": new_primary, "confirmed_for_sign_in": proof }),
             )
             .await?;
-            notices.push(Notice::EmailChanged(to));
+            notices.push(Notice::EmailChanged(
+                new_primary.clone().unwrap_or_default(),
+            ));
         }
         if password_changed {
             crate::audit::record(
@@ -510,27 +542,31 @@ impl Users<'_> {
             .await?;
             notices.push(Notice::PasswordChanged);
         }
-        if totp_before != rec.totp_secret.is_some() {
+        if update.totp_secret.is_some() {
             let on = rec.totp_secret.is_some();
-            if !on {
+            let (event, notice) = match (totp_before, on) {
+                (false, true) => ("mfa.enabled", Notice::MfaEnabled),
+                (true, true) => ("mfa.changed", Notice::MfaChanged),
+                (_, false) => ("mfa.disabled", Notice::MfaDisabled),
+            };
+            if totp_before || !on {
+                // A new or no secret: the old recovery codes go with the old one.
                 tx.recovery_codes().delete_for_user(&project.id, id).await?;
             }
-            crate::audit::record(
-                self.p,
-                &*tx,
-                &project.id,
-                if on { "mfa.enabled" } else { "mfa.disabled" },
-                Some(id),
-                json!({}),
-            )
-            .await?;
-            notices.push(if on {
-                Notice::MfaEnabled
-            } else {
-                Notice::MfaDisabled
-            });
+            if totp_before || on {
+                crate::audit::record(
+                    self.p,
+                    &*tx,
+                    &project.id,
+                    event,
+                    Some(id),
+                    json!({ "proven": on && rec.totp_proven }),
+                )
+                .await?;
+                notices.push(notice);
+            }
         }
-        let notified = notify_owner(self.p, &*tx, project, old_primary.as_ref(), &notices).await?;
+        let notified = notify_owner(self.p, &*tx, project, &before_channels, &notices).await?;
         let user = view(&*tx, &rec, &channels, &project.config).await?;
         tx.commit().await?;
         if notified {
@@ -546,14 +582,21 @@ impl Users<'_> {
         let Some(rec) = tx.users().get(&project.id, id).await? else {
             return Ok(false);
         };
-        crate::files::delete_if_stored(self.p, &*tx, &project.id, rec.profile_image_url.as_deref())
-            .await?;
+        crate::files::delete_if_stored(
+            self.p,
+            &*tx,
+            &project.id,
+            crate::files::USER_IMAGES,
+            rec.profile_image_url.as_deref(),
+        )
+        .await?;
         for team in tx.teams().list_for_user(&project.id, id).await? {
             if let Some(m) = tx.teams().get_member(&project.id, team.id, id).await? {
                 crate::files::delete_if_stored(
                     self.p,
                     &*tx,
                     &project.id,
+                    crate::files::MEMBER_IMAGES,
                     m.profile_image_url.as_deref(),
                 )
                 .await?;
@@ -570,6 +613,7 @@ impl Users<'_> {
         tx: &dyn Repos,
         project: &Project,
         update: &mut UserUpdate,
+        current: Option<&str>,
     ) -> Result<()> {
         if let Some(Some(url)) = &update.profile_image_url {
             let stored = crate::files::store_if_data_url(
@@ -578,6 +622,7 @@ impl Users<'_> {
                 &project.id,
                 crate::files::USER_IMAGES,
                 Some(url.clone()),
+                current,
             )
             .await?;
             update.profile_image_url = Some(stored);
@@ -721,7 +766,12 @@ impl Users<'_> {
         // skipped, and the sign-up stands (as a failed send would in Stack).
         let mut mailed = false;
         if let Some(url) = verification_callback_url
-            && self.p.throttle().mail(&*tx, project, &email).await.is_ok()
+            && self
+                .p
+                .throttle()
+                .mail(&*tx, project, &email, MailKind::Verification)
+                .await
+                .is_ok()
         {
             crate::contact_channels::send_verification(self.p, &*tx, project, rec.id, &email, url)
                 .await?;
@@ -796,10 +846,10 @@ impl Users<'_> {
             Some((r, _)) => Subject::User(r.id),
             None => Subject::Address(normalize_email(email)),
         };
-        let run = self
+        let attempt = self
             .p
             .throttle()
-            .check(project, Factor::Password, &subject)
+            .begin(project, Factor::Password, &subject)
             .await?;
         let hash = loaded
             .as_ref()
@@ -807,10 +857,7 @@ impl Users<'_> {
         let ok = self.p.inner.hasher.verify(password, hash).await?;
         let Some((rec, channels)) = loaded.filter(|_| ok) else {
             let tx = store.begin().await?;
-            self.p
-                .throttle()
-                .failed(&*tx, project, Factor::Password, &subject)
-                .await?;
+            self.p.throttle().failed(&*tx, project, attempt).await?;
             if let Subject::User(user) = subject {
                 crate::audit::record(
                     self.p,
@@ -825,7 +872,10 @@ impl Users<'_> {
             tx.commit().await?;
             return Err(Error::EmailPasswordMismatch);
         };
-        self.p.throttle().succeeded(&**store, project, &run).await?;
+        self.p
+            .throttle()
+            .succeeded(&**store, project, attempt)
+            .await?;
         crate::mfa::require_second_factor(self.p, project, &rec, false, None).await?;
         // A hash imported from elsewhere (bcrypt, other argon2 parameters) becomes
         // Postern's own argon2id now that the password is known.
@@ -866,7 +916,8 @@ impl Users<'_> {
     }
 
     /// Changes the password after checking the old one; deletes every other session of the
-    /// user (all of them when `keep_refresh_token` is `None`). Wrong old passwords count
+    /// user (all of them when `keep_refresh_token` is `None`) and revokes the user's API
+    /// keys. Wrong old passwords count
     /// toward the account's password failure run, so a stolen access token cannot be used
     /// to guess the password here.
     pub async fn update_password(
@@ -890,11 +941,10 @@ impl Users<'_> {
         let Some(old_hash) = rec.password_hash.as_deref() else {
             return Err(Error::UserDoesNotHavePassword);
         };
-        let subject = Subject::User(user_id);
-        let run = self
+        let attempt = self
             .p
             .throttle()
-            .check(project, Factor::Password, &subject)
+            .begin(project, Factor::Password, &Subject::User(user_id))
             .await?;
         if !self
             .p
@@ -904,10 +954,7 @@ impl Users<'_> {
             .await?
         {
             let tx = store.begin().await?;
-            self.p
-                .throttle()
-                .failed(&*tx, project, Factor::Password, &subject)
-                .await?;
+            self.p.throttle().failed(&*tx, project, attempt).await?;
             crate::audit::record(
                 self.p,
                 &*tx,
@@ -931,8 +978,24 @@ impl Users<'_> {
             None => None,
         };
         let tx = store.begin().await?;
-        self.p.throttle().succeeded(&*tx, project, &run).await?;
+        self.p.throttle().succeeded(&*tx, project, attempt).await?;
         replace_password(self.p, &*tx, project, user_id, new_hash, keep, "update").await?;
+        // Keys made with a session the owner is now ending go with it.
+        let keys = tx
+            .api_keys()
+            .revoke_for_user(&project.id, user_id, self.p.inner.clock.now_millis())
+            .await?;
+        if keys > 0 {
+            crate::audit::record(
+                self.p,
+                &*tx,
+                &project.id,
+                "api_key.revoked",
+                Some(user_id),
+                json!({ "count": keys, "reason": "password_changed" }),
+            )
+            .await?;
+        }
         tx.commit().await?;
         self.p.wake_outbox();
         Ok(())
@@ -1002,15 +1065,8 @@ impl Users<'_> {
             json!({ "how": "set" }),
         )
         .await?;
-        let primary = channels.iter().find(|c| c.is_primary).cloned();
-        let notified = notify_owner(
-            self.p,
-            &*tx,
-            project,
-            primary.as_ref(),
-            &[Notice::PasswordChanged],
-        )
-        .await?;
+        let notified =
+            notify_owner(self.p, &*tx, project, &channels, &[Notice::PasswordChanged]).await?;
         tx.commit().await?;
         if notified {
             self.p.wake_outbox();
@@ -1034,6 +1090,10 @@ async fn replace_password(
         .await?
         .ok_or(Error::UserNotFound)?;
     rec.password_hash = Some(hash);
+    if keep.is_none() {
+        // Signed out everywhere: access tokens already handed out stop working too.
+        rec.tokens_valid_after_millis = Some(p.inner.clock.now_millis());
+    }
     repos.users().update(&rec).await?;
     let sessions = repos
         .sessions()
@@ -1048,35 +1108,34 @@ async fn replace_password(
         json!({ "how": how, "sessions_revoked": sessions }),
     )
     .await?;
-    let primary = channels.iter().find(|c| c.is_primary).cloned();
-    notify_owner(
-        p,
-        repos,
-        project,
-        primary.as_ref(),
-        &[Notice::PasswordChanged],
-    )
-    .await?;
+    notify_owner(p, repos, project, &channels, &[Notice::PasswordChanged]).await?;
     Ok(())
 }
 
-/// Mails `notices` to the user's address as it was before the change, if it is one the
-/// owner has shown to be theirs (verified or confirmed for sign-in). Returns whether mail
-/// was written.
-async fn notify_owner(
+/// Mails `notices` to every address the user had before the change that the owner has
+/// shown to be theirs (verified, or signing in and confirmed for it), so moving the primary
+/// elsewhere first does not silence them. Returns whether mail was written.
+pub(crate) async fn notify_owner(
     p: &Postern,
     repos: &dyn Repos,
     project: &Project,
-    address: Option<&ContactChannelRecord>,
+    before: &[ContactChannelRecord],
     notices: &[Notice],
 ) -> Result<bool> {
-    let Some(to) = address.filter(|c| c.is_verified || c.auth_confirmed) else {
-        return Ok(false);
-    };
-    for n in notices {
-        crate::email::notify(p, repos, project, &to.value, n).await?;
+    let mut sent = false;
+    let mut seen = std::collections::BTreeSet::new();
+    for c in before
+        .iter()
+        .filter(|c| c.is_verified || (c.used_for_auth && c.auth_confirmed))
+    {
+        if !seen.insert(c.value.as_str()) {
+            continue;
+        }
+        for n in notices {
+            sent |= crate::email::notify(p, repos, project, &c.value, n).await?;
+        }
     }
-    Ok(!notices.is_empty())
+    Ok(sent)
 }
 
 /// The channel an address signs in with: an auth channel confirmed for sign-in, matched
@@ -1170,7 +1229,10 @@ impl Users<'_> {
         callback_url: &str,
     ) -> Result<bool> {
         let store = &self.p.inner.store;
-        self.p.throttle().mail(&**store, project, email).await?;
+        self.p
+            .throttle()
+            .mail(&**store, project, email, MailKind::PasswordReset)
+            .await?;
         let Some(channel) = sign_in_channel(&**store, &project.id, email).await? else {
             return Ok(false);
         };
@@ -1283,6 +1345,8 @@ struct Prepared {
     now: i64,
     /// Whether a new primary email is confirmed for sign-in.
     confirmed: bool,
+    /// Whether a TOTP secret set by the update counts as proven.
+    totp_proven: bool,
 }
 
 /// Applies an update to a loaded user inside a transaction (Stack's order of checks).
@@ -1298,6 +1362,7 @@ async fn apply_update(
         password_hash,
         now,
         confirmed,
+        totp_proven,
     } = prepared;
     let cfg = &project.config;
     // Selected team: must be a team the user belongs to.
@@ -1343,8 +1408,14 @@ async fn apply_update(
     }
     match &u.totp_secret {
         // Sealed by the caller (`Users::create` / `Users::update`).
-        Some(Some(sealed)) => rec.totp_secret = Some(sealed.clone()),
-        Some(None) => rec.totp_secret = None,
+        Some(Some(sealed)) => {
+            rec.totp_secret = Some(sealed.clone());
+            rec.totp_proven = totp_proven;
+        }
+        Some(None) => {
+            rec.totp_secret = None;
+            rec.totp_proven = false;
+        }
         None => {}
     }
     if u.is_anonymous == Some(false) && rec.is_anonymous {
@@ -1470,6 +1541,24 @@ async fn apply_email(
                 return Err(Error::schema("body.primary_email must be a valid email"));
             }
             let value = normalize_email(value);
+            // An address another account signs in with is refused (Stack's error) even when
+            // this one would not be confirmed yet: unconfirmed channels reserve nothing, so
+            // the store's uniqueness alone would not say it.
+            let will_auth = u.primary_email_auth_enabled.unwrap_or_else(|| {
+                channels
+                    .iter()
+                    .find(|c| c.kind == ChannelKind::Email && c.value == value)
+                    .or(old_primary)
+                    .is_some_and(|c| c.used_for_auth)
+            });
+            if will_auth
+                && users
+                    .find_auth_channel(&project.id, ChannelKind::Email, &value)
+                    .await?
+                    .is_some_and(|c| c.user_id != rec.id)
+            {
+                return Err(email_taken(&value));
+            }
             if let Some(p) = old_primary.filter(|p| p.value == value) {
                 let mut p = p.clone();
                 p.is_verified = u.primary_email_verified.unwrap_or(p.is_verified);

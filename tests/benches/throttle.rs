@@ -1,5 +1,6 @@
 //! The cost of throttling per request: the per-IP token bucket (in memory), and the
-//! per-account failure-run check (one point read) on SQLite (file, WAL) and PostgreSQL.
+//! per-account failure run on SQLite (file, WAL) and PostgreSQL: reserving an attempt (one
+//! atomic upsert) and ending it with a success (one delete).
 //!
 //! `cargo bench -p postern-tests --bench throttle` (PostgreSQL from
 //! POSTERN_TEST_POSTGRES_URL, or the throwaway cluster the fixture starts).
@@ -26,28 +27,42 @@ fn bench_store(c: &mut Criterion, name: &str, rt: &tokio::runtime::Runtime, stor
                 .create(None, "bench", ProjectConfig::default()),
         )
         .unwrap();
-    // Other accounts' runs, so the read is a real index probe.
+    // Other accounts' runs, so the upsert is a real index probe.
     rt.block_on(async {
-        let tx = postern.store().begin().await.unwrap();
         for _ in 0..500 {
-            postern
+            let attempt = postern
                 .throttle()
-                .failed(
-                    &*tx,
+                .begin(
                     &project,
                     Factor::Password,
                     &Subject::User(uuid::Uuid::new_v4()),
                 )
                 .await
                 .unwrap();
+            let tx = postern.store().begin().await.unwrap();
+            postern
+                .throttle()
+                .failed(&*tx, &project, attempt)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
         }
-        tx.commit().await.unwrap();
     });
     let user = Subject::User(uuid::Uuid::new_v4());
-    c.bench_function(&format!("{name}/account_run_check"), |b| {
+    c.bench_function(&format!("{name}/account_run_begin_and_succeed"), |b| {
         b.iter(|| {
-            rt.block_on(postern.throttle().check(&project, Factor::Password, &user))
-                .unwrap()
+            rt.block_on(async {
+                let attempt = postern
+                    .throttle()
+                    .begin(&project, Factor::Password, &user)
+                    .await
+                    .unwrap();
+                postern
+                    .throttle()
+                    .succeeded(postern.store().as_ref(), &project, attempt)
+                    .await
+                    .unwrap()
+            })
         })
     });
 }

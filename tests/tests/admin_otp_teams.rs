@@ -585,6 +585,7 @@ async fn totp_mfa_second_factor(env: Env) {
         .unwrap();
     let stored = row.totp_secret.unwrap();
     assert!(!stored.windows(secret.len()).any(|w| w == secret.as_slice()));
+    assert!(!row.totp_proven, "enrolled by a client without a step-up");
 
     let sign_in = json!({"email": "mfa@example.com", "password": "password123"});
     let v = h
@@ -626,6 +627,15 @@ async fn totp_mfa_second_factor(env: Env) {
         claims(v["access_token"].as_str().unwrap())["requires_totp_mfa"],
         true
     );
+    let row = h
+        .postern
+        .store()
+        .users()
+        .get(&h.project.id, uid.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.totp_proven, "a sign-in through the secret proves it");
     h.post("/api/v1/auth/mfa/sign-in", &h.client(), body(&good))
         .await
         .assert_error(409, "VERIFICATION_CODE_ALREADY_USED");
@@ -676,7 +686,7 @@ async fn totp_mfa_second_factor(env: Env) {
         )
         .await
         .assert_error(403, "STEP_UP_REQUIRED");
-    assert_eq!(v["details"]["methods"], json!(["totp"]));
+    assert_eq!(v["details"]["methods"], json!(["totp", "email_code"]));
     let now = (h.postern.clock().now_millis() / 1000) as u64;
     let grant = h
         .post(

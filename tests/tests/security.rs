@@ -30,6 +30,14 @@ contract_suite!(
     config_secrets_and_sections_are_admin_only,
     audit_log_records_and_pages_security_events,
     resource_bounds,
+    stolen_tokens_die_with_a_reset_and_keys_with_a_password_change,
+    confirmation_link_names_its_address,
+    security_notices_have_a_budget,
+    unconfirmed_addresses_reserve_nothing,
+    stored_images_belong_to_their_owner,
+    magic_link_upgrades_only_the_anonymous_user_that_asked,
+    concurrent_guesses_do_not_skip_the_delays,
+    account_changes_have_a_bucket_and_servers_none,
 );
 
 const CALLBACK: &str = "http://localhost:3000/handler/cb";
@@ -41,7 +49,13 @@ fn config() -> ProjectConfig {
     c.api_keys.enabled.user = true;
     let wide = RateLimit::new(10_000, 100_000);
     let l = &mut c.security.rate_limits;
-    (l.sign_up, l.sign_in, l.send_code, l.key_check) = (wide, wide, wide, wide);
+    (
+        l.sign_up,
+        l.sign_in,
+        l.send_code,
+        l.key_check,
+        l.account_change,
+    ) = (wide, wide, wide, wide, wide);
     c.security.mail_per_recipient_per_hour = 1_000;
     c
 }
@@ -305,13 +319,6 @@ async fn stolen_token_cannot_make_a_new_address_sign_in(env: Env) {
     .assert_ok();
     // ... but the address neither receives reset links nor sign-in codes, nor signs in.
     assert_eq!(reset_mails(&h, "evil@attacker.example").await, 0);
-    h.post(
-        "/api/v1/auth/otp/send-sign-in-code",
-        &h.client(),
-        json!({"email": "evil@attacker.example", "callback_url": CALLBACK}),
-    )
-    .await
-    .assert_error(409, "USER_EMAIL_ALREADY_EXISTS");
     password_sign_in(&h, "evil@attacker.example", "victim-password")
         .await
         .assert_error(400, "EMAIL_PASSWORD_MISMATCH");
@@ -471,11 +478,15 @@ async fn stolen_token_cannot_make_a_new_address_sign_in(env: Env) {
     .assert_ok();
     assert_eq!(reset_mails(&h, "ops@example.com").await, 1);
     let _ = mine;
+    // Unconfirmed, the attacker's address reserves nothing: a code sent to it signs in to an
+    // account of its own, never to the victim's.
+    let (other, _, _) = otp_account(&h, "evil@attacker.example").await;
+    assert_ne!(other, uid);
 }
 
 async fn stolen_token_cannot_take_over_through_the_primary_email(env: Env) {
     let h = harness_mail(&env, config()).await;
-    let (_, at, _) = otp_account(&h, "victim@example.com").await;
+    let (uid, at, _) = otp_account(&h, "victim@example.com").await;
     let attacker = as_user(&h, &at);
     let v = h
         .patch(
@@ -488,13 +499,10 @@ async fn stolen_token_cannot_take_over_through_the_primary_email(env: Env) {
     assert_eq!(v["primary_email"], "evil@attacker.example");
     assert_eq!(v["primary_email_verified"], false);
     assert_eq!(reset_mails(&h, "evil@attacker.example").await, 0);
-    h.post(
-        "/api/v1/auth/otp/send-sign-in-code",
-        &h.client(),
-        json!({"email": "evil@attacker.example", "callback_url": CALLBACK}),
-    )
-    .await
-    .assert_error(409, "USER_EMAIL_ALREADY_EXISTS");
+    // Unconfirmed, the address reserves nothing: a code sent to it signs in to an account
+    // of its own, never to the victim's.
+    let (other, _, _) = otp_account(&h, "evil@attacker.example").await;
+    assert_ne!(other, uid);
     // The owner is told at the address they had, which still signs them in.
     let notice = h
         .mails(
@@ -505,23 +513,38 @@ async fn stolen_token_cannot_take_over_through_the_primary_email(env: Env) {
         .await;
     assert!(notice[0].decoded().contains("evil@attacker.example"));
     assert_eq!(reset_mails(&h, "victim@example.com").await, 1);
-    // Removing the owner's address is not silent either.
+    // Removing the owner's address needs a proof; the unproven one just goes.
     let list = h
         .get("/api/v1/contact-channels?user_id=me", &attacker)
         .await
         .assert_ok();
-    let old = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["value"] == "victim@example.com")
-        .map(|c| s(c, "id"))
-        .unwrap();
-    h.delete(&format!("/api/v1/contact-channels/me/{old}"), &attacker)
-        .await
-        .assert_ok();
-    h.mails("victim@example.com", "An email address was removed", 1)
-        .await;
+    let id_of = |value: &str| {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["value"] == value)
+            .map(|c| s(c, "id"))
+            .unwrap()
+    };
+    h.delete(
+        &format!(
+            "/api/v1/contact-channels/me/{}",
+            id_of("victim@example.com")
+        ),
+        &attacker,
+    )
+    .await
+    .assert_error(403, "STEP_UP_REQUIRED");
+    h.delete(
+        &format!(
+            "/api/v1/contact-channels/me/{}",
+            id_of("evil@attacker.example")
+        ),
+        &attacker,
+    )
+    .await
+    .assert_ok();
     // A server may change it, and the new address signs in at once (Stack's e2e relies on
     // it).
     let (uid2, _, _) = otp_account(&h, "other@example.com").await;
@@ -610,6 +633,8 @@ async fn stolen_token_cannot_set_a_first_password_or_turn_mfa_off(env: Env) {
         1,
     )
     .await;
+    // A secret enrolled without a proof proves nothing: whoever holds a stolen token could
+    // have enrolled it. It is not offered, and a code from it is refused.
     let v = h
         .patch(
             "/api/v1/users/me",
@@ -618,7 +643,15 @@ async fn stolen_token_cannot_set_a_first_password_or_turn_mfa_off(env: Env) {
         )
         .await
         .assert_error(403, "STEP_UP_REQUIRED");
-    assert_eq!(v["details"]["methods"], json!(["totp", "email_code"]));
+    assert_eq!(v["details"]["methods"], json!(["email_code"]));
+    let now = (h.postern.clock().now_millis() / 1000) as u64;
+    h.post(
+        "/api/v1/auth/step-up",
+        &attacker,
+        json!({"totp": postern_core::mfa::totp_code(&secret, now)}),
+    )
+    .await
+    .assert_error(403, "STEP_UP_REQUIRED");
     // The password is not enough to remove the second factor.
     let pw = step_up(&h, &attacker, json!({"password": "owner-password"})).await;
     h.patch(
@@ -628,6 +661,28 @@ async fn stolen_token_cannot_set_a_first_password_or_turn_mfa_off(env: Env) {
     )
     .await
     .assert_error(403, "STEP_UP_REQUIRED");
+    // A sign-in through the secret after the first factor proves it.
+    let first = password_sign_in(&h, "otp-only@example.com", "owner-password")
+        .await
+        .assert_error(400, "MULTI_FACTOR_AUTHENTICATION_REQUIRED");
+    let now = (h.postern.clock().now_millis() / 1000) as u64;
+    h.post(
+        "/api/v1/auth/mfa/sign-in",
+        &h.client(),
+        json!({"code": first["details"]["attempt_code"], "type": "totp", "totp": postern_core::mfa::totp_code(&secret, now)}),
+    )
+    .await
+    .assert_ok();
+    let v = h
+        .patch(
+            "/api/v1/users/me",
+            &attacker,
+            json!({"totp_secret_base64": null}),
+        )
+        .await
+        .assert_error(403, "STEP_UP_REQUIRED");
+    assert_eq!(v["details"]["methods"], json!(["totp", "email_code"]));
+    h.postern.clock().advance_millis(30_000);
     let now = (h.postern.clock().now_millis() / 1000) as u64;
     let t = step_up(
         &h,
@@ -713,19 +768,38 @@ async fn stolen_token_cannot_strip_the_owners_factors_first(env: Env) {
     )
     .await
     .assert_error(403, "STEP_UP_REQUIRED");
-    h.patch(
-        &format!("/api/v1/contact-channels/me/{own}"),
-        &attacker,
-        json!({"used_for_auth": false}),
+    // ... nor turning its sign-in off or removing it: either would lock the owner out while
+    // the thief's session lives on.
+    let v = h
+        .patch(
+            &format!("/api/v1/contact-channels/me/{own}"),
+            &attacker,
+            json!({"used_for_auth": false}),
+        )
+        .await
+        .assert_error(403, "STEP_UP_REQUIRED");
+    assert_eq!(v["details"]["methods"], json!(["email_code"]));
+    h.delete(&format!("/api/v1/contact-channels/me/{own}"), &attacker)
+        .await
+        .assert_error(403, "STEP_UP_REQUIRED");
+    assert_eq!(
+        reset_mails(&h, "victim@example.com").await,
+        1,
+        "still signs in"
+    );
+    set_password().await.assert_error(403, "STEP_UP_REQUIRED");
+    // A server may remove it; the account is then left with no factor, and its sensitive
+    // changes only a server can make.
+    let uid = s(
+        &h.get("/api/v1/users/me", &attacker).await.assert_ok(),
+        "id",
+    );
+    h.delete(
+        &format!("/api/v1/contact-channels/{uid}/{own}"),
+        &h.server(),
     )
     .await
     .assert_ok();
-    set_password().await.assert_error(403, "STEP_UP_REQUIRED");
-    // Deleting it (allowed, as Stack; the address is told) leaves an account with no
-    // factor, whose sensitive changes only a server can make.
-    h.delete(&format!("/api/v1/contact-channels/me/{own}"), &attacker)
-        .await
-        .assert_ok();
     h.mails("victim@example.com", "An email address was removed", 1)
         .await;
     let v = set_password().await.assert_error(403, "STEP_UP_REQUIRED");
@@ -798,10 +872,41 @@ async fn pre_hijacked_account_is_emptied_when_the_owner_resets(env: Env) {
     )
     .await
     .assert_ok();
+    // Knowing the password, the attacker also confirms and verifies a sign-in address of
+    // their own, from inside the account's session (that claims nothing).
+    let t = step_up(&h, &attacker, json!({"password": "attacker-password"})).await;
+    let backdoor = h
+        .post(
+            "/api/v1/contact-channels",
+            &with(attacker.clone(), "x-postern-step-up-token", &t),
+            json!({"user_id": "me", "type": "email", "value": "signin@attacker.example", "used_for_auth": true}),
+        )
+        .await
+        .assert_ok();
+    h.post(
+        &format!(
+            "/api/v1/contact-channels/me/{}/send-verification-code",
+            s(&backdoor, "id")
+        ),
+        &attacker,
+        json!({"callback_url": CALLBACK}),
+    )
+    .await
+    .assert_ok();
+    let code = code_in_mail(&h, "signin@attacker.example", "Verify", 1, CALLBACK).await;
+    h.post(
+        "/api/v1/contact-channels/verify",
+        &attacker,
+        json!({"code": code}),
+    )
+    .await
+    .assert_ok();
+    assert_eq!(reset_mails(&h, "signin@attacker.example").await, 1);
     assert!(key_works(&h, &key).await && refresh_works(&h, &refresh).await);
     // The victim cannot sign up, so they reset the password.
     assert_eq!(reset_mails(&h, "victim@example.com").await, 1);
     let code = code_in_mail(&h, "victim@example.com", "Reset your password", 1, CALLBACK).await;
+    h.postern.clock().advance_millis(1_000);
     h.post(
         "/api/v1/auth/password/reset",
         &h.client(),
@@ -817,6 +922,17 @@ async fn pre_hijacked_account_is_emptied_when_the_owner_resets(env: Env) {
         !refresh_works(&h, &refresh).await,
         "the attacker's session is gone"
     );
+    h.get("/api/v1/users/me", &attacker)
+        .await
+        .assert_error(401, "ACCESS_TOKEN_EXPIRED");
+    assert_eq!(
+        reset_mails(&h, "signin@attacker.example").await,
+        0,
+        "the attacker's verified address no longer signs in"
+    );
+    password_sign_in(&h, "signin@attacker.example", "victim-password")
+        .await
+        .assert_error(400, "EMAIL_PASSWORD_MISMATCH");
     password_sign_in(&h, "victim@example.com", "attacker-password")
         .await
         .assert_error(400, "EMAIL_PASSWORD_MISMATCH");
@@ -838,8 +954,8 @@ async fn pre_hijacked_account_is_emptied_when_the_owner_resets(env: Env) {
         .collect();
     assert_eq!(
         values,
-        ["victim@example.com"],
-        "the attacker's unverified address is gone"
+        ["victim@example.com", "signin@attacker.example"],
+        "the attacker's unverified address is gone; the verified one stays, as an address"
     );
     // Any later reset revokes keys and sessions too.
     let owner = as_user(&h, &s(&v, "access_token"));
@@ -1074,10 +1190,12 @@ async fn recovery_codes_are_hashed_single_use_and_need_totp(env: Env) {
     h.post("/api/v1/auth/mfa/recovery-codes", &me, json!({}))
         .await
         .assert_error(400, "MFA_NOT_ENABLED");
+    // Enrolled with a step-up, the secret counts as proven at once.
     let secret: Vec<u8> = (90u8..110).collect();
+    let pw = step_up(&h, &me, json!({"password": "password123"})).await;
     h.patch(
         "/api/v1/users/me",
-        &me,
+        &with(me.clone(), "x-postern-step-up-token", &pw),
         json!({"totp_secret_base64": base64::engine::general_purpose::STANDARD.encode(&secret)}),
     )
     .await
@@ -1086,7 +1204,7 @@ async fn recovery_codes_are_hashed_single_use_and_need_totp(env: Env) {
         .post("/api/v1/auth/mfa/recovery-codes", &me, json!({}))
         .await
         .assert_error(403, "STEP_UP_REQUIRED");
-    assert_eq!(v["details"]["methods"], json!(["totp"]));
+    assert_eq!(v["details"]["methods"], json!(["totp", "email_code"]));
     let now = (h.postern.clock().now_millis() / 1000) as u64;
     let token = step_up(
         &h,
@@ -1244,6 +1362,15 @@ async fn per_ip_buckets_and_forwarded_for(env: Env) {
     )
     .await
     .assert_ok();
+    // A proxy that adds its own header line (HAProxy) rather than extend the client's: the
+    // lines are read as one list, so a client-written first line changes nothing.
+    let two_lines = with(via("198.51.100.99"), "x-forwarded-for", "198.51.100.7");
+    assert_eq!(
+        h.post("/api/v1/auth/password/sign-in", &two_lines, body.clone())
+            .await
+            .status,
+        429
+    );
     // Buckets refill.
     h.postern.clock().advance_millis(1_000);
     h.post("/api/v1/auth/password/sign-in", &a, body)
@@ -1624,4 +1751,469 @@ async fn resource_bounds(env: Env) {
         )
         .await;
     assert_eq!(r.status, 400, "{}", r.text());
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. The second review: what the first fixes left open
+
+async fn stolen_tokens_die_with_a_reset_and_keys_with_a_password_change(env: Env) {
+    let h = harness_mail(&env, config()).await;
+    h.sign_up("victim@example.com", "victim-password").await;
+    let stolen = password_sign_in(&h, "victim@example.com", "victim-password")
+        .await
+        .assert_ok();
+    let attacker = as_user(&h, &s(&stolen, "access_token"));
+    h.get("/api/v1/users/me", &attacker).await.assert_ok();
+    assert_eq!(reset_mails(&h, "victim@example.com").await, 1);
+    let code = code_in_mail(&h, "victim@example.com", "Reset your password", 1, CALLBACK).await;
+    h.postern.clock().advance_millis(1_000);
+    h.post(
+        "/api/v1/auth/password/reset",
+        &h.client(),
+        json!({"code": code, "password": "new-password"}),
+    )
+    .await
+    .assert_ok();
+    // Signed out everywhere: an access token handed out before stops at once, so it mints
+    // no key, no step-up and no second factor in the minutes it had left.
+    h.get("/api/v1/users/me", &attacker)
+        .await
+        .assert_error(401, "ACCESS_TOKEN_EXPIRED");
+    h.post(
+        "/api/v1/user-api-keys",
+        &attacker,
+        json!({"user_id": "me", "description": "persistence", "expires_at_millis": null}),
+    )
+    .await
+    .assert_error(401, "ACCESS_TOKEN_EXPIRED");
+    h.post("/api/v1/auth/step-up/send-code", &attacker, json!({}))
+        .await
+        .assert_error(401, "ACCESS_TOKEN_EXPIRED");
+    // A sign-in in the same second as the reset is not caught by it.
+    let v = password_sign_in(&h, "victim@example.com", "new-password")
+        .await
+        .assert_ok();
+    let owner = as_user(&h, &s(&v, "access_token"));
+    h.get("/api/v1/users/me", &owner).await.assert_ok();
+    // A password change revokes the user's API keys and other sessions; the session that
+    // made the change goes on.
+    let key = api_key_of(&h, &owner).await;
+    assert!(key_works(&h, &key).await);
+    let other = password_sign_in(&h, "victim@example.com", "new-password")
+        .await
+        .assert_ok();
+    h.post(
+        "/api/v1/auth/password/update",
+        &with(
+            owner.clone(),
+            "x-stack-refresh-token",
+            &s(&v, "refresh_token"),
+        ),
+        json!({"old_password": "new-password", "new_password": "newer-password"}),
+    )
+    .await
+    .assert_ok();
+    assert!(!key_works(&h, &key).await);
+    assert!(!refresh_works(&h, &s(&other, "refresh_token")).await);
+    assert!(refresh_works(&h, &s(&v, "refresh_token")).await);
+    h.get("/api/v1/users/me", &owner).await.assert_ok();
+}
+
+async fn confirmation_link_names_its_address(env: Env) {
+    let h = harness_mail(&env, config()).await;
+    h.sign_up("victim@example.com", "victim-password").await;
+    let stolen = password_sign_in(&h, "victim@example.com", "victim-password")
+        .await
+        .assert_ok();
+    let attacker = as_user(&h, &s(&stolen, "access_token"));
+    // The attacker asks the owner to confirm an address the owner would recognise ...
+    let c = h
+        .post(
+            "/api/v1/contact-channels",
+            &attacker,
+            json!({"user_id": "me", "type": "email", "value": "victim.work@example.com", "used_for_auth": true}),
+        )
+        .await
+        .assert_ok();
+    let id = s(&c, "id");
+    h.post(
+        &format!("/api/v1/contact-channels/me/{id}/send-auth-confirmation"),
+        &attacker,
+        json!({"callback_url": CALLBACK}),
+    )
+    .await
+    .assert_ok();
+    let mails = h
+        .mails("victim@example.com", "Confirm a new sign-in address", 1)
+        .await;
+    assert!(mails[0].decoded().contains("victim.work@example.com"));
+    let code = mails[0].code_after(CALLBACK).unwrap();
+    // ... then swaps the channel's address before the owner clicks.
+    h.patch(
+        &format!("/api/v1/contact-channels/me/{id}"),
+        &attacker,
+        json!({"value": "swap@attacker.example", "type": "email"}),
+    )
+    .await
+    .assert_ok();
+    let r = h
+        .post(
+            "/api/v1/contact-channels/confirm-auth",
+            &h.client(),
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(reset_mails(&h, "swap@attacker.example").await, 0);
+    assert_eq!(
+        h.get(
+            &format!("/api/v1/contact-channels/me/{id}/confirm-auth"),
+            &attacker
+        )
+        .await
+        .assert_ok(),
+        json!({"used_for_auth": true, "auth_confirmed": false})
+    );
+}
+
+async fn security_notices_have_a_budget(env: Env) {
+    let mut cfg = config();
+    cfg.security.mail_per_recipient_per_hour = 3;
+    let h = harness_mail(&env, cfg).await;
+    // An anonymous user has no factor to prove, so its channels sign in at once; flipping
+    // one between a target's address and others used to mail the target without limit.
+    let anon = h
+        .post("/api/v1/auth/anonymous/sign-up", &h.client(), json!({}))
+        .await
+        .assert_ok();
+    let me = with(
+        as_user(&h, &s(&anon, "access_token")),
+        "x-stack-allow-anonymous-user",
+        "true",
+    );
+    h.post(
+        "/api/v1/contact-channels",
+        &me,
+        json!({"user_id": "me", "type": "email", "value": "target@example.com", "used_for_auth": true}),
+    )
+    .await
+    .assert_ok();
+    // Rewriting that address now needs a proof the attacker lacks ...
+    let list = h
+        .get("/api/v1/contact-channels?user_id=me", &me)
+        .await
+        .assert_ok();
+    let id = s(&list["items"][0], "id");
+    h.patch(
+        &format!("/api/v1/contact-channels/me/{id}"),
+        &me,
+        json!({"value": "x@example.com", "type": "email"}),
+    )
+    .await
+    .assert_error(403, "STEP_UP_REQUIRED");
+    // ... but each new primary address still tells the target: those notices are counted.
+    let before = outbox_len(&h).await;
+    for i in 0..6 {
+        h.patch(
+            "/api/v1/users/me",
+            &me,
+            json!({"primary_email": format!("x{i}@example.com")}),
+        )
+        .await
+        .assert_ok();
+    }
+    assert_eq!(outbox_len(&h).await - before, 3);
+    h.mails(
+        "target@example.com",
+        "email address at Test project was changed",
+        3,
+    )
+    .await;
+    // Skipped notices refuse nothing; sign-in mail has a budget of its own.
+    assert_eq!(reset_mails(&h, "target@example.com").await, 1);
+}
+
+async fn unconfirmed_addresses_reserve_nothing(env: Env) {
+    let h = harness_mail(&env, config()).await;
+    let (_, at, _) = h
+        .sign_up("squatter@attacker.example", "attacker-password")
+        .await;
+    let squatter = as_user(&h, &at);
+    let c = h
+        .post(
+            "/api/v1/contact-channels",
+            &squatter,
+            json!({"user_id": "me", "type": "email", "value": "victim@example.com", "used_for_auth": true}),
+        )
+        .await
+        .assert_ok();
+    // The victim signs up as if nothing happened, and signs in by password and by mail.
+    let (uid, _, _) = h.sign_up("victim@example.com", "victim-password").await;
+    let v = password_sign_in(&h, "victim@example.com", "victim-password")
+        .await
+        .assert_ok();
+    assert_eq!(s(&v, "user_id"), uid);
+    // Nor does a squatted address keep its owner from signing up by mail.
+    h.post(
+        "/api/v1/contact-channels",
+        &squatter,
+        json!({"user_id": "me", "type": "email", "value": "otp-victim@example.com", "used_for_auth": true}),
+    )
+    .await
+    .assert_ok();
+    let squatter_id = s(
+        &h.get("/api/v1/users/me", &squatter).await.assert_ok(),
+        "id",
+    );
+    let (uid2, _, _) = otp_account(&h, "otp-victim@example.com").await;
+    assert_ne!(uid2, squatter_id);
+    // The squatter's channel can never be confirmed now.
+    let t = step_up(&h, &squatter, json!({"password": "attacker-password"})).await;
+    h.post(
+        &format!("/api/v1/contact-channels/me/{}/confirm-auth", s(&c, "id")),
+        &with(squatter.clone(), "x-postern-step-up-token", &t),
+        json!({}),
+    )
+    .await
+    .assert_error(409, "CONTACT_CHANNEL_ALREADY_USED_FOR_AUTH_BY_SOMEONE_ELSE");
+    // Nor can a new primary address that someone else signs in with be set.
+    h.patch(
+        "/api/v1/users/me",
+        &squatter,
+        json!({"primary_email": "victim@example.com"}),
+    )
+    .await
+    .assert_error(409, "USER_EMAIL_ALREADY_EXISTS");
+    // A user's channels are capped (each one is a row and a possible notice).
+    let list = h
+        .get("/api/v1/contact-channels?user_id=me", &squatter)
+        .await
+        .assert_ok();
+    let have = list["items"].as_array().unwrap().len();
+    for i in have..postern_core::contact_channels::MAX_CHANNELS_PER_USER {
+        h.post(
+            "/api/v1/contact-channels",
+            &squatter,
+            json!({"user_id": "me", "type": "email", "value": format!("c{i}@attacker.example"), "used_for_auth": false}),
+        )
+        .await
+        .assert_ok();
+    }
+    let r = h
+        .post(
+            "/api/v1/contact-channels",
+            &squatter,
+            json!({"user_id": "me", "type": "email", "value": "one-more@attacker.example", "used_for_auth": false}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+}
+
+async fn stored_images_belong_to_their_owner(env: Env) {
+    let h = harness_mail(&env, config()).await;
+    let gif = "data:image/gif;base64,R0lGODlhAQABAAAAACH5BAEKAAEALAAAAAABAAEAAAICTAEAOw==";
+    let (a_id, a, _) = h.sign_up("a@example.com", "password123").await;
+    let (b_id, b, _) = h.sign_up("b@example.com", "password123").await;
+    let v = h
+        .patch(
+            "/api/v1/users/me",
+            &as_user(&h, &a),
+            json!({"profile_image_url": gif}),
+        )
+        .await
+        .assert_ok();
+    let url = s(&v, "profile_image_url");
+    let name = url.rsplit('/').next().unwrap().to_owned();
+    let stored = || async {
+        h.postern
+            .file(postern_core::files::USER_IMAGES, &name)
+            .await
+            .unwrap()
+    };
+    assert!(stored().await.is_some());
+    // Naming that file for another user (then replacing it) would delete it: refused, even
+    // to a server. Clients send images only as data URLs anyway.
+    let r = h
+        .patch(
+            &format!("/api/v1/users/{b_id}"),
+            &h.server(),
+            json!({"profile_image_url": url}),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.text()),
+        (400, "Invalid profile image URL".into())
+    );
+    h.patch(
+        &format!("/api/v1/users/{b_id}"),
+        &h.server(),
+        json!({"profile_image_url": "https://cdn.example.com/b.png"}),
+    )
+    .await
+    .assert_ok();
+    h.patch(
+        "/api/v1/users/me",
+        &as_user(&h, &b),
+        json!({"profile_image_url": null}),
+    )
+    .await
+    .assert_ok();
+    assert!(stored().await.is_some());
+    // The owner's own URL sent back keeps it; replacing it deletes it.
+    h.patch(
+        &format!("/api/v1/users/{a_id}"),
+        &h.server(),
+        json!({"profile_image_url": url, "display_name": "A"}),
+    )
+    .await
+    .assert_ok();
+    assert!(stored().await.is_some());
+    h.patch(
+        "/api/v1/users/me",
+        &as_user(&h, &a),
+        json!({"profile_image_url": null}),
+    )
+    .await
+    .assert_ok();
+    assert!(stored().await.is_none());
+}
+
+async fn magic_link_upgrades_only_the_anonymous_user_that_asked(env: Env) {
+    let h = harness_mail(&env, config()).await;
+    let anon = h
+        .post("/api/v1/auth/anonymous/sign-up", &h.client(), json!({}))
+        .await
+        .assert_ok();
+    let anon_id = s(&anon, "user_id");
+    let victim = with(
+        as_user(&h, &s(&anon, "access_token")),
+        "x-stack-allow-anonymous-user",
+        "true",
+    );
+    // The attacker requests a link for their own address and gets the victim to open it.
+    h.post(
+        "/api/v1/auth/otp/send-sign-in-code",
+        &h.client(),
+        json!({"email": "attacker@attacker.example", "callback_url": CALLBACK}),
+    )
+    .await
+    .assert_ok();
+    let code = code_in_mail(&h, "attacker@attacker.example", "Sign in to", 1, CALLBACK).await;
+    let v = h
+        .post("/api/v1/auth/otp/sign-in", &victim, json!({"code": code}))
+        .await
+        .assert_ok();
+    assert_ne!(s(&v, "user_id"), anon_id);
+    assert_eq!(v["is_new_user"], true);
+    let still = h
+        .get(&format!("/api/v1/users/{anon_id}"), &h.server())
+        .await
+        .assert_ok();
+    assert_eq!(still["is_anonymous"], true);
+    assert_eq!(still["primary_email"], Value::Null);
+    // A link the anonymous user asked for itself upgrades it in place.
+    h.post(
+        "/api/v1/auth/otp/send-sign-in-code",
+        &victim,
+        json!({"email": "me@example.com", "callback_url": CALLBACK}),
+    )
+    .await
+    .assert_ok();
+    let code = code_in_mail(&h, "me@example.com", "Sign in to", 1, CALLBACK).await;
+    let v = h
+        .post("/api/v1/auth/otp/sign-in", &victim, json!({"code": code}))
+        .await
+        .assert_ok();
+    assert_eq!(s(&v, "user_id"), anon_id);
+}
+
+async fn concurrent_guesses_do_not_skip_the_delays(env: Env) {
+    let mut cfg = config();
+    cfg.security.lockout.free_failures.password = 3;
+    cfg.security.lockout.max_failures = 5;
+    cfg.security.lockout.lock_seconds = 600;
+    let h = harness_mail(&env, cfg).await;
+    h.sign_up("c@example.com", "right-password").await;
+    let clock = h.postern.clock().clone();
+    // Twelve guesses at once: each reserves its place in the run before it is checked, so
+    // only the free ones are checked at all.
+    let guesses = (0..12).map(|_| password_sign_in(&h, "c@example.com", "wrong-password"));
+    let results = futures_util::future::join_all(guesses).await;
+    let checked = results.iter().filter(|r| r.status == 400).count();
+    let held = results.iter().filter(|r| r.status == 429).count();
+    assert_eq!(checked + held, 12);
+    assert!((1..=3).contains(&checked), "{checked} checked");
+    // Sequential from here: the delays, then the lock.
+    clock.advance_millis(60_000);
+    for _ in checked..5 {
+        password_sign_in(&h, "c@example.com", "wrong-password")
+            .await
+            .assert_error(400, "EMAIL_PASSWORD_MISMATCH");
+        clock.advance_millis(60_000);
+    }
+    let r = password_sign_in(&h, "c@example.com", "right-password").await;
+    assert_eq!(r.status, 429);
+    // After the lock one guess goes through, and its failure locks the account again: the
+    // run does not start over without a success.
+    clock.advance_millis(600_000);
+    password_sign_in(&h, "c@example.com", "wrong-password")
+        .await
+        .assert_error(400, "EMAIL_PASSWORD_MISMATCH");
+    let r = password_sign_in(&h, "c@example.com", "right-password").await;
+    assert_eq!(
+        (r.status.as_u16(), r.header("retry-after")),
+        (429, Some("600"))
+    );
+    clock.advance_millis(600_000);
+    password_sign_in(&h, "c@example.com", "right-password")
+        .await
+        .assert_ok();
+}
+
+async fn account_changes_have_a_bucket_and_servers_none(env: Env) {
+    let mut cfg = config();
+    cfg.security.rate_limits.account_change = RateLimit::new(2, 60);
+    cfg.security.rate_limits.sign_in = RateLimit::new(2, 60);
+    let h = harness_mail(&env, cfg).await;
+    let (uid, at, _) = h.sign_up("ac@example.com", "password123").await;
+    let peer = |hd: Headers| with(hd, TEST_PEER, "203.0.113.9:4000");
+    let me = peer(as_user(&h, &at));
+    for i in 0..2 {
+        h.patch(
+            "/api/v1/users/me",
+            &me,
+            json!({"display_name": format!("n{i}")}),
+        )
+        .await
+        .assert_ok();
+    }
+    let r = h
+        .post(
+            "/api/v1/contact-channels",
+            &me,
+            json!({"user_id": "me", "type": "email", "value": "more@example.com", "used_for_auth": false}),
+        )
+        .await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    // Reads are not changes.
+    h.get("/api/v1/users/me", &me).await.assert_ok();
+    // A server acts for many end users from one address, with a key that can do more than
+    // any of these routes: no per-IP bucket holds it back.
+    let server = peer(h.server());
+    for i in 0..4 {
+        h.patch(
+            &format!("/api/v1/users/{uid}"),
+            &server,
+            json!({"display_name": format!("s{i}")}),
+        )
+        .await
+        .assert_ok();
+        h.post(
+            "/api/v1/auth/password/sign-in",
+            &server,
+            json!({"email": "ac@example.com", "password": "password123"}),
+        )
+        .await
+        .assert_ok();
+    }
 }

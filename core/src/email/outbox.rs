@@ -73,16 +73,27 @@ pub(crate) async fn enqueue(
     Ok(())
 }
 
-/// Writes a security notice (no code, no link) to `to` into the outbox through `repos`.
+/// Writes a security notice (no code, no link) to `to` into the outbox through `repos`,
+/// within the recipient's hourly notice budget (over it the notice is skipped: a change is
+/// never refused for it). Returns whether it was written.
 pub(crate) async fn notify(
     p: &Postern,
     repos: &dyn Repos,
     project: &crate::projects::Project,
     to: &str,
     notice: &super::Notice,
-) -> Result<()> {
+) -> Result<bool> {
+    if p.throttle()
+        .mail_allowed(repos, project, to, crate::throttle::MailKind::Notice)
+        .await?
+        .is_err()
+    {
+        tracing::warn!(target: "postern::email", "security notice skipped: the recipient's hourly budget is spent");
+        return Ok(false);
+    }
     let mail = super::security_notice(&project.display_name, to, notice);
-    enqueue(p, repos, &project.id, &mail).await
+    enqueue(p, repos, &project.id, &mail).await?;
+    Ok(true)
 }
 
 /// How often the worker purges stale throttling counters.

@@ -228,6 +228,8 @@ pub(crate) enum Notice {
     PasswordChanged,
     /// TOTP was turned on.
     MfaEnabled,
+    /// The TOTP secret was replaced.
+    MfaChanged,
     /// TOTP was turned off.
     MfaDisabled,
 }
@@ -254,6 +256,12 @@ pub(crate) fn security_notice(project: &str, to: &str, notice: &Notice) -> Email
         Notice::MfaEnabled => (
             format!("Two-factor authentication was turned on at {project}"),
             format!("Two-factor authentication was turned on for your {project} account."),
+        ),
+        Notice::MfaChanged => (
+            format!("Two-factor authentication was set up again at {project}"),
+            format!(
+                "A new authenticator was set up for your {project} account; the previous one and its recovery codes no longer work."
+            ),
         ),
         Notice::MfaDisabled => (
             format!("Two-factor authentication was turned off at {project}"),

@@ -123,7 +123,7 @@ impl Postern {
         }
 
         let user = match &claims {
-            Some(c) => self.users().get(&project, c.sub).await?,
+            Some(c) => live_user(self.users().get(&project, c.sub).await?, c)?,
             None => None,
         };
         Ok(Some(Auth {
@@ -149,12 +149,13 @@ impl Postern {
             return Err(Error::AdminAccessTokenIsNotAdmin);
         }
         let store = &self.inner.store;
-        if store
-            .users()
-            .get(INTERNAL_PROJECT_ID, claims.sub)
-            .await?
-            .is_none()
+        let admin = store.users().get(INTERNAL_PROJECT_ID, claims.sub).await?;
+        if let Some(after) = admin.as_ref().and_then(|u| u.tokens_valid_after_millis)
+            && claims.iat < after.div_euclid(1000)
         {
+            return Err(Error::AdminAccessTokenExpired(Some(after)));
+        }
+        if admin.is_none() {
             return Err(Error::status(
                 http::StatusCode::UNAUTHORIZED,
                 "The user associated with the admin access token is no longer valid. Please refresh the admin access token and try again.",
@@ -228,6 +229,19 @@ impl Postern {
     }
 }
 
+/// Refuses a token issued before its user was signed out everywhere, as an expired one.
+fn live_user(user: Option<User>, claims: &AccessTokenClaims) -> Result<Option<User>> {
+    match user {
+        Some(u) if u.token_revoked(claims.iat) => Err(Error::AccessTokenExpired {
+            expired_at_millis: u.tokens_valid_after_millis,
+            project_id: Some(claims.project_id.clone()),
+            user_id: Some(claims.sub),
+            refresh_token_id: Some(claims.refresh_token_id),
+        }),
+        other => Ok(other),
+    }
+}
+
 /// The access token of an app request: `x-stack-access-token`, else `Authorization: Bearer`.
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     stack_header(headers, "access-token").or_else(|| {
@@ -274,7 +288,7 @@ impl Postern {
             .get(&claims.project_id)
             .await?
             .ok_or_else(|| Error::CurrentProjectNotFound(claims.project_id.clone()))?;
-        let user = self.users().get(&project, claims.sub).await?;
+        let user = live_user(self.users().get(&project, claims.sub).await?, &claims)?;
         Ok(Some(Auth {
             project,
             access_type: AccessType::Client,

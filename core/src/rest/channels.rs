@@ -236,7 +236,7 @@ pub(super) async fn delete(rq: Rq<'_>) -> Result<Response<Bytes>> {
     )?;
     let id = path_uuid(&rq, "contact_channel_id")?;
     rq.p.contact_channels()
-        .delete(&auth.project, user, id)
+        .delete_as(&auth.project, user, id, caller(&rq, auth))
         .await?;
     Ok(success())
 }
@@ -426,6 +426,7 @@ pub(super) async fn otp_send(rq: Rq<'_>) -> Result<Response<Bytes>> {
                 &auth.project,
                 &email.unwrap_or_default(),
                 &callback.unwrap_or_default(),
+                anonymous_user(auth),
             )
             .await?;
     Ok(json(StatusCode::OK, &json!({ "nonce": nonce })))

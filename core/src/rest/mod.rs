@@ -346,7 +346,8 @@ fn methods(route: Route) -> &'static [Method] {
 }
 
 /// The per-IP bucket a route draws from, if any.
-fn class(route: Route) -> Option<RouteClass> {
+fn class(route: Route, method: &Method) -> Option<RouteClass> {
+    let changes = *method != Method::GET;
     Some(match route {
         Route::PasswordSignUp | Route::AnonymousSignUp => RouteClass::SignUp,
         Route::PasswordSignIn
@@ -372,6 +373,16 @@ fn class(route: Route) -> Option<RouteClass> {
         | Route::StepUpSendCode => RouteClass::SendCode,
         Route::UserApiKeyCheck | Route::TeamApiKeyCheck | Route::CredentialScanningRevoke => {
             RouteClass::KeyCheck
+        }
+        Route::UsersMe
+        | Route::ContactChannels
+        | Route::ContactChannelById
+        | Route::ContactChannelConfirmAuth
+        | Route::UserApiKeys
+        | Route::TeamApiKeys
+            if changes =>
+        {
+            RouteClass::AccountChange
         }
         _ => return None,
     })
@@ -447,11 +458,16 @@ pub(crate) async fn handle(p: &Postern, req: Request<Bytes>) -> Response<Bytes> 
 /// proxy.
 fn client_ip(p: &Postern, parts: &http::request::Parts) -> Option<IpAddr> {
     let peer = parts.extensions.get::<PeerAddr>().map(|a| a.0.ip());
-    let forwarded = parts
-        .headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    crate::net::client_ip(peer, forwarded, &p.inner.trusted_proxies)
+    // Every header line, in order: a proxy may append its own line rather than extend the
+    // client's. A line that is not text stops the walk where it stands.
+    let mut forwarded = String::new();
+    for line in parts.headers.get_all("x-forwarded-for") {
+        if !forwarded.is_empty() {
+            forwarded.push(',');
+        }
+        forwarded.push_str(line.to_str().unwrap_or("unreadable"));
+    }
+    crate::net::client_ip(peer, Some(&forwarded), &p.inner.trusted_proxies)
 }
 
 /// Takes a token from the request's per-IP bucket (`429` when it is empty). Clients of an
@@ -519,8 +535,14 @@ async fn dispatch(
             m.user_id = a.user_id();
         });
     }
-    if let Some(class) = class(route)
-        && (auth.is_some() || route == Route::CredentialScanningRevoke)
+    // Per-IP buckets hold back clients; a server or admin acts for many end users from
+    // one address and holds a key that can do more than any of these routes.
+    let client = match &auth {
+        Some(a) => a.access_type == crate::error::AccessType::Client,
+        None => route == Route::CredentialScanningRevoke,
+    };
+    if let Some(class) = class(route, &parts.method)
+        && client
     {
         take_ip_token(p, class, auth.as_ref().map(|a| &a.project), ip)?;
     }

@@ -91,8 +91,9 @@ pub trait UserRepo: Send + Sync {
     /// Sets `last_active_at`; `false` when the user does not exist.
     async fn touch(&self, project_id: &str, id: Uuid, at_millis: i64) -> StoreResult<bool>;
 
-    /// Inserts a contact channel. Conflicts: same (user, type, value); an auth channel with
-    /// the same (type, value) in the project; a second primary channel of the user.
+    /// Inserts a contact channel. Conflicts: same (user, type, value); an auth channel
+    /// confirmed for sign-in with the same (type, value) in the project (unconfirmed ones
+    /// reserve nothing); a second primary channel of the user.
     async fn insert_channel(&self, channel: &ContactChannelRecord) -> StoreResult<()>;
     /// Writes every column of the channel; `false` when it does not exist. Same conflicts
     /// as [`UserRepo::insert_channel`].
@@ -122,7 +123,8 @@ pub trait UserRepo: Send + Sync {
         &self,
         project_id: &str,
     ) -> StoreResult<Vec<ContactChannelRecord>>;
-    /// The channel used for authentication with exactly this type and value.
+    /// The channel used for authentication, and confirmed for it, with exactly this type and
+    /// value.
     async fn find_auth_channel(
         &self,
         project_id: &str,
@@ -392,22 +394,27 @@ pub trait ThrottleRepo: Send + Sync {
         window_start_millis: i64,
         now_millis: i64,
     ) -> StoreResult<ThrottleRecord>;
-    /// Adds one failure to the run `key`, in one atomic statement: a run whose last failure
-    /// is older than `reset_before_millis` starts over at one (and at `now_millis`).
-    /// Returns the run after the increment.
-    async fn add_failure(
+    /// Reserves an attempt in the failure run `key`: adds one to its count in one atomic
+    /// statement (a new run starts at one, with no failure yet: `updated_at` 0) and returns
+    /// the run after the increment. Concurrent reservations get distinct counts.
+    async fn reserve(
         &self,
         project_id: &str,
         key: &str,
         now_millis: i64,
-        reset_before_millis: i64,
     ) -> StoreResult<ThrottleRecord>;
+    /// Takes a reservation back (the count goes down by one, never below zero).
+    async fn release(&self, project_id: &str, key: &str) -> StoreResult<()>;
+    /// Records that the reserved attempt failed: the run's last failure is `now_millis` (its
+    /// count already includes the attempt).
+    async fn fail(&self, project_id: &str, key: &str, now_millis: i64) -> StoreResult<()>;
     /// The counter `key`.
     async fn get(&self, project_id: &str, key: &str) -> StoreResult<Option<ThrottleRecord>>;
     /// Deletes the counter `key`; `false` when there was none.
     async fn clear(&self, project_id: &str, key: &str) -> StoreResult<bool>;
-    /// Deletes every counter (of any project) last touched before `before_millis`; returns
-    /// how many went.
+    /// Deletes every counter (of any project) started and last touched before
+    /// `before_millis` (a run whose attempts are all in flight has no last touch yet);
+    /// returns how many went.
     async fn purge(&self, before_millis: i64) -> StoreResult<u64>;
 }
 

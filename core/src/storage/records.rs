@@ -125,11 +125,18 @@ pub struct UserRecord {
     pub last_active_at_millis: i64,
     /// The last TOTP time step accepted (a code of that step or an earlier one is refused).
     pub totp_last_step: Option<i64>,
+    /// The TOTP secret was set with a proof (by a server, or by a client with a step-up),
+    /// or has completed a sign-in since: only then does a TOTP code count as a step-up
+    /// proof. A secret a stolen access token set proves nothing.
+    pub totp_proven: bool,
     /// When the owner of the account's sign-in address first entered the account through
     /// it (password reset, OTP / magic link), or the account was created by such a proof or
     /// by a server. `None`: unclaimed (a password sign-up, an anonymous user); the first
     /// claim revokes what was set before it.
     pub claimed_at_millis: Option<i64>,
+    /// Access tokens issued before this time are refused (set when a reset or a claim
+    /// revokes everything), epoch milliseconds.
+    pub tokens_valid_after_millis: Option<i64>,
 }
 
 impl UserRecord {
@@ -158,7 +165,9 @@ impl UserRecord {
             signed_up_at_millis: now_millis,
             last_active_at_millis: now_millis,
             totp_last_step: None,
+            totp_proven: false,
             claimed_at_millis: None,
+            tokens_valid_after_millis: None,
         }
     }
 }
@@ -220,7 +229,7 @@ pub struct ContactChannelRecord {
     pub is_primary: bool,
     /// Verified.
     pub is_verified: bool,
-    /// Usable to sign in (unique per project, kind and value).
+    /// Usable to sign in (with `auth_confirmed`, unique per project, kind and value).
     pub used_for_auth: bool,
     /// Confirmed for sign-in by a factor a stolen access token does not give: the address
     /// an account was created with, a server's write, or a client's change confirmed by the
@@ -629,8 +638,8 @@ impl fmt::Debug for VaultEntryRecord {
     }
 }
 
-/// A throttling counter: consecutive failures of a factor for an account, or the number of
-/// events (mails to a recipient) in a fixed window.
+/// A throttling counter: a failure run of a factor for an account (consecutive failures plus
+/// attempts in flight), or the number of events (mails to a recipient) in a fixed window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThrottleRecord {
     /// Owning project.
@@ -639,10 +648,10 @@ pub struct ThrottleRecord {
     pub key: String,
     /// The count.
     pub count: i64,
-    /// Start of the window the count belongs to (failures: the first of the run), epoch
+    /// Start of the window the count belongs to (failure runs: when the run started), epoch
     /// milliseconds.
     pub window_start_millis: i64,
-    /// Last event, epoch milliseconds.
+    /// Last event (failure runs: the last failure, 0 before the first), epoch milliseconds.
     pub updated_at_millis: i64,
 }
 

@@ -2,8 +2,9 @@
 //!
 //! Two derived columns let plain unique indexes (NULLs are distinct on SQLite and
 //! PostgreSQL alike) replace partial indexes:
-//! - `auth_value` is `value` when the channel is used for authentication, else NULL:
-//!   unique per `(project_id, type, auth_value)`;
+//! - `auth_value` is `value` when the channel is used for authentication and confirmed
+//!   for it, else NULL: unique per `(project_id, type, auth_value)`, so an unconfirmed
+//!   address reserves nothing;
 //! - `primary_of` is `"<user_id>:<type>"` when the channel is primary, else NULL: unique.
 //!
 //! The repositories keep both in step with the record on every insert and update.
@@ -36,7 +37,7 @@ pub struct Model {
     pub auth_confirmed: bool,
     /// Creation time, epoch milliseconds.
     pub created_at: i64,
-    /// `value` when `used_for_auth`, else NULL.
+    /// `value` when `used_for_auth` and `auth_confirmed`, else NULL.
     pub auth_value: Option<String>,
     /// `"<user_id>:<type>"` when `is_primary`, else NULL.
     pub primary_of: Option<String>,

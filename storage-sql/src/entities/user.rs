@@ -49,8 +49,12 @@ pub struct Model {
     pub last_active_at: i64,
     /// Last accepted TOTP time step.
     pub totp_last_step: Option<i64>,
+    /// The TOTP secret was set with a proof, or has completed a sign-in since.
+    pub totp_proven: bool,
     /// When the account was claimed by the owner of its address, epoch milliseconds.
     pub claimed_at: Option<i64>,
+    /// Access tokens issued before this time are refused, epoch milliseconds.
+    pub tokens_valid_after: Option<i64>,
 }
 
 /// Redacts secrets and hashes.

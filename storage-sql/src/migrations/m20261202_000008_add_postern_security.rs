@@ -3,8 +3,11 @@
 //! windows), `postern_recovery_codes` (TOTP recovery codes, hashed) and
 //! `postern_audit_events` (the append-only audit log).
 //!
-//! Rows written before this migration are treated as confirmed and claimed: the rules they
-//! were created under cannot be replayed.
+//! Rows written before this migration: a channel counts as confirmed for sign-in when it is
+//! verified, or when it is its user's oldest sign-in address (the one the account was most
+//! likely created with); an account counts as claimed when it has a verified address; an
+//! existing TOTP secret counts as proven. Unconfirmed channels stop reserving their address
+//! (`auth_value`).
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -23,14 +26,23 @@ enum PosternUsers {
     Id,
     ProjectId,
     SignedUpAt,
+    TotpSecret,
     TotpLastStep,
+    TotpProven,
     ClaimedAt,
+    TokensValidAfter,
 }
 
 #[derive(DeriveIden)]
 enum PosternContactChannels {
     Table,
+    Id,
+    UserId,
+    IsVerified,
+    UsedForAuth,
+    CreatedAt,
     AuthConfirmed,
+    AuthValue,
 }
 
 #[derive(DeriveIden)]
@@ -75,23 +87,91 @@ impl MigrationTrait for Migration {
             .alter_table(
                 Table::alter()
                     .table(PosternContactChannels::Table)
-                    .add_column(boolean(PosternContactChannels::AuthConfirmed).default(true))
+                    .add_column(boolean(PosternContactChannels::AuthConfirmed).default(false))
                     .to_owned(),
             )
             .await?;
+        for column in [
+            big_integer_null(PosternUsers::TotpLastStep),
+            boolean(PosternUsers::TotpProven).default(false).to_owned(),
+            big_integer_null(PosternUsers::ClaimedAt),
+            big_integer_null(PosternUsers::TokensValidAfter),
+        ] {
+            let mut column = column;
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(PosternUsers::Table)
+                        .add_column(&mut column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        // Existing channels: confirmed when verified, or when the user's oldest sign-in
+        // address (the one the account was most likely created with).
+        let c2 = Alias::new("c2");
+        let oldest_auth = Query::select()
+            .column((c2.clone(), PosternContactChannels::Id))
+            .from_as(PosternContactChannels::Table, c2.clone())
+            .and_where(
+                Expr::col((c2.clone(), PosternContactChannels::UserId)).equals((
+                    PosternContactChannels::Table,
+                    PosternContactChannels::UserId,
+                )),
+            )
+            .and_where(Expr::col((c2.clone(), PosternContactChannels::UsedForAuth)).eq(true))
+            .order_by((c2.clone(), PosternContactChannels::CreatedAt), Order::Asc)
+            .order_by((c2, PosternContactChannels::Id), Order::Asc)
+            .limit(1)
+            .to_owned();
         manager
-            .alter_table(
-                Table::alter()
-                    .table(PosternUsers::Table)
-                    .add_column(big_integer_null(PosternUsers::TotpLastStep))
+            .exec_stmt(
+                Query::update()
+                    .table(PosternContactChannels::Table)
+                    .value(PosternContactChannels::AuthConfirmed, true)
+                    .cond_where(
+                        Cond::any()
+                            .add(Expr::col(PosternContactChannels::IsVerified).eq(true))
+                            .add(
+                                Expr::col((
+                                    PosternContactChannels::Table,
+                                    PosternContactChannels::Id,
+                                ))
+                                .in_subquery(oldest_auth),
+                            ),
+                    )
                     .to_owned(),
             )
             .await?;
+        // Only confirmed sign-in channels reserve their address.
         manager
-            .alter_table(
-                Table::alter()
+            .exec_stmt(
+                Query::update()
+                    .table(PosternContactChannels::Table)
+                    .value(
+                        PosternContactChannels::AuthValue,
+                        Expr::value(Option::<String>::None),
+                    )
+                    .and_where(Expr::col(PosternContactChannels::AuthConfirmed).eq(false))
+                    .to_owned(),
+            )
+            .await?;
+        // Existing accounts with a verified address count as claimed; existing TOTP
+        // secrets as proven.
+        manager
+            .exec_stmt(
+                Query::update()
                     .table(PosternUsers::Table)
-                    .add_column(big_integer_null(PosternUsers::ClaimedAt))
+                    .value(PosternUsers::ClaimedAt, Expr::col(PosternUsers::SignedUpAt))
+                    .and_where(
+                        Expr::col((PosternUsers::Table, PosternUsers::Id)).in_subquery(
+                            Query::select()
+                                .column(PosternContactChannels::UserId)
+                                .from(PosternContactChannels::Table)
+                                .and_where(Expr::col(PosternContactChannels::IsVerified).eq(true))
+                                .to_owned(),
+                        ),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -99,7 +179,8 @@ impl MigrationTrait for Migration {
             .exec_stmt(
                 Query::update()
                     .table(PosternUsers::Table)
-                    .value(PosternUsers::ClaimedAt, Expr::col(PosternUsers::SignedUpAt))
+                    .value(PosternUsers::TotpProven, true)
+                    .and_where(Expr::col(PosternUsers::TotpSecret).is_not_null())
                     .to_owned(),
             )
             .await?;
@@ -231,7 +312,15 @@ impl MigrationTrait for Migration {
         for (table, column) in [
             (
                 PosternUsers::Table.into_iden(),
+                PosternUsers::TokensValidAfter.into_iden(),
+            ),
+            (
+                PosternUsers::Table.into_iden(),
                 PosternUsers::ClaimedAt.into_iden(),
+            ),
+            (
+                PosternUsers::Table.into_iden(),
+                PosternUsers::TotpProven.into_iden(),
             ),
             (
                 PosternUsers::Table.into_iden(),

@@ -1,4 +1,4 @@
-//! [`ThrottleRepo`] over sea-orm: counters updated by one atomic upsert each.
+//! [`ThrottleRepo`] over sea-orm: counters updated by one atomic statement each.
 
 use async_trait::async_trait;
 use postern_core::storage::{StoreResult, ThrottleRecord, ThrottleRepo};
@@ -27,27 +27,28 @@ fn stored(c: throttle::Column) -> Expr {
     Expr::col((throttle::Entity, c))
 }
 
-impl<C: ConnectionTrait + Send> SeaRepos<C> {
-    /// Inserts the counter at one, or updates the stored one: when `restart` holds for the
-    /// stored row the counter starts over at one from `start`, else it grows by one.
-    async fn upsert_counter(
+#[async_trait]
+impl<C: ConnectionTrait + Send> ThrottleRepo for SeaRepos<C> {
+    async fn hit(
         &self,
         project_id: &str,
         key: &str,
-        start: i64,
-        now: i64,
-        restart: Expr,
+        window_start_millis: i64,
+        now_millis: i64,
     ) -> StoreResult<ThrottleRecord> {
+        // A counter of an earlier window starts over at one.
+        let restart = stored(throttle::Column::WindowStart).lt(window_start_millis);
         let model = throttle::ActiveModel {
             project_id: Set(project_id.to_owned()),
             key: Set(key.to_owned()),
             count: Set(1),
-            window_start: Set(start),
-            updated_at: Set(now),
+            window_start: Set(window_start_millis),
+            updated_at: Set(now_millis),
         };
         let count =
             Expr::case(restart.clone(), 1i64).finally(stored(throttle::Column::Count).add(1i64));
-        let window = Expr::case(restart, start).finally(stored(throttle::Column::WindowStart));
+        let window =
+            Expr::case(restart, window_start_millis).finally(stored(throttle::Column::WindowStart));
         let model = throttle::Entity::insert(model)
             .on_conflict(
                 OnConflict::columns([throttle::Column::ProjectId, throttle::Column::Key])
@@ -64,32 +65,59 @@ impl<C: ConnectionTrait + Send> SeaRepos<C> {
             .map_err(store_error)?;
         Ok(record(model))
     }
-}
 
-#[async_trait]
-impl<C: ConnectionTrait + Send> ThrottleRepo for SeaRepos<C> {
-    async fn hit(
+    async fn reserve(
         &self,
         project_id: &str,
         key: &str,
-        window_start_millis: i64,
         now_millis: i64,
     ) -> StoreResult<ThrottleRecord> {
-        let restart = stored(throttle::Column::WindowStart).lt(window_start_millis);
-        self.upsert_counter(project_id, key, window_start_millis, now_millis, restart)
+        let model = throttle::ActiveModel {
+            project_id: Set(project_id.to_owned()),
+            key: Set(key.to_owned()),
+            count: Set(1),
+            window_start: Set(now_millis),
+            updated_at: Set(0),
+        };
+        let model = throttle::Entity::insert(model)
+            .on_conflict(
+                OnConflict::columns([throttle::Column::ProjectId, throttle::Column::Key])
+                    .value(
+                        throttle::Column::Count,
+                        stored(throttle::Column::Count).add(1i64),
+                    )
+                    .to_owned(),
+            )
+            .exec_with_returning(&self.conn)
             .await
+            .map_err(store_error)?;
+        Ok(record(model))
     }
 
-    async fn add_failure(
-        &self,
-        project_id: &str,
-        key: &str,
-        now_millis: i64,
-        reset_before_millis: i64,
-    ) -> StoreResult<ThrottleRecord> {
-        let restart = stored(throttle::Column::UpdatedAt).lt(reset_before_millis);
-        self.upsert_counter(project_id, key, now_millis, now_millis, restart)
+    async fn release(&self, project_id: &str, key: &str) -> StoreResult<()> {
+        throttle::Entity::update_many()
+            .col_expr(
+                throttle::Column::Count,
+                Expr::col(throttle::Column::Count).sub(1i64),
+            )
+            .filter(throttle::Column::ProjectId.eq(project_id))
+            .filter(throttle::Column::Key.eq(key))
+            .filter(throttle::Column::Count.gt(0i64))
+            .exec(&self.conn)
             .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn fail(&self, project_id: &str, key: &str, now_millis: i64) -> StoreResult<()> {
+        throttle::Entity::update_many()
+            .col_expr(throttle::Column::UpdatedAt, Expr::value(now_millis))
+            .filter(throttle::Column::ProjectId.eq(project_id))
+            .filter(throttle::Column::Key.eq(key))
+            .exec(&self.conn)
+            .await
+            .map_err(store_error)?;
+        Ok(())
     }
 
     async fn get(&self, project_id: &str, key: &str) -> StoreResult<Option<ThrottleRecord>> {
@@ -115,6 +143,7 @@ impl<C: ConnectionTrait + Send> ThrottleRepo for SeaRepos<C> {
     async fn purge(&self, before_millis: i64) -> StoreResult<u64> {
         let res = throttle::Entity::delete_many()
             .filter(throttle::Column::UpdatedAt.lt(before_millis))
+            .filter(throttle::Column::WindowStart.lt(before_millis))
             .exec(&self.conn)
             .await
             .map_err(store_error)?;

@@ -46,7 +46,9 @@ fn user_active_model(u: &UserRecord) -> StoreResult<user::ActiveModel> {
         signed_up_at: Set(u.signed_up_at_millis),
         last_active_at: Set(u.last_active_at_millis),
         totp_last_step: Set(u.totp_last_step),
+        totp_proven: Set(u.totp_proven),
         claimed_at: Set(u.claimed_at_millis),
+        tokens_valid_after: Set(u.tokens_valid_after_millis),
     })
 }
 
@@ -76,7 +78,9 @@ fn user_record(m: user::Model) -> StoreResult<UserRecord> {
         signed_up_at_millis: m.signed_up_at,
         last_active_at_millis: m.last_active_at,
         totp_last_step: m.totp_last_step,
+        totp_proven: m.totp_proven,
         claimed_at_millis: m.claimed_at,
+        tokens_valid_after_millis: m.tokens_valid_after,
     })
 }
 
@@ -93,7 +97,7 @@ fn channel_active_model(c: &ContactChannelRecord) -> channel::ActiveModel {
         used_for_auth: Set(c.used_for_auth),
         auth_confirmed: Set(c.auth_confirmed),
         created_at: Set(c.created_at_millis),
-        auth_value: Set(c.used_for_auth.then(|| c.value.clone())),
+        auth_value: Set((c.used_for_auth && c.auth_confirmed).then(|| c.value.clone())),
         primary_of: Set(c
             .is_primary
             .then(|| format!("{}:{}", c.user_id, c.kind.as_str()))),
