@@ -14,8 +14,8 @@
 //!   account, after its second factor if it has one): every session, every access token
 //!   issued before, every user API key, every other unverified contact channel, the
 //!   sign-in confirmation of every other verified one and, unless the proof set it, the
-//!   password are revoked. The TOTP secret stays: removing it would let whoever holds the
-//!   mailbox skip the second factor.
+//!   password are revoked; an anonymous account becomes a regular one. The TOTP secret
+//!   stays: removing it would let whoever holds the mailbox skip the second factor.
 //! - **Any password reset**, claimed or not, revokes every session, every access token
 //!   issued before and every user API key.
 //! - **A verification link** redeemed without a session of the account (the official SDK
@@ -172,7 +172,22 @@ pub(crate) async fn claim(
     let now = p.inner.clock.now_millis();
     rec.claimed_at_millis = Some(now);
     rec.tokens_valid_after_millis = Some(now);
+    let upgraded = rec.is_anonymous;
+    if upgraded {
+        // An anonymous account that was given a sign-in address: its owner has now entered
+        // through it, so it is an account like any other.
+        rec.is_anonymous = false;
+        rec.signed_up_at_millis = now;
+    }
     repos.users().update(&rec).await?;
+    if upgraded {
+        let address = repos
+            .users()
+            .get_channel(&project.id, channel)
+            .await?
+            .map(|c| c.value);
+        crate::teams::rename_personal_teams(repos, &rec, address.as_deref()).await?;
+    }
     crate::audit::record(
         p,
         repos,

@@ -38,6 +38,7 @@ contract_suite!(
     magic_link_upgrades_only_the_anonymous_user_that_asked,
     concurrent_guesses_do_not_skip_the_delays,
     account_changes_have_a_bucket_and_servers_none,
+    anonymous_account_holding_an_address_is_claimed_as_a_regular_one,
 );
 
 const CALLBACK: &str = "http://localhost:3000/handler/cb";
@@ -2216,4 +2217,58 @@ async fn account_changes_have_a_bucket_and_servers_none(env: Env) {
         .await
         .assert_ok();
     }
+}
+
+async fn anonymous_account_holding_an_address_is_claimed_as_a_regular_one(env: Env) {
+    let h = harness_mail(&env, config()).await;
+    // An anonymous user has nothing to prove with, so the address it adds signs in at once:
+    // the same as a password sign-up with someone else's address.
+    let anon = h
+        .post("/api/v1/auth/anonymous/sign-up", &h.client(), json!({}))
+        .await
+        .assert_ok();
+    let id = s(&anon, "user_id");
+    let attacker = with(
+        as_user(&h, &s(&anon, "access_token")),
+        "x-stack-allow-anonymous-user",
+        "true",
+    );
+    h.post(
+        "/api/v1/contact-channels",
+        &attacker,
+        json!({"user_id": "me", "type": "email", "value": "victim@example.com", "used_for_auth": true, "is_primary": true}),
+    )
+    .await
+    .assert_ok();
+    assert!(refresh_works(&h, &s(&anon, "refresh_token")).await);
+    // From then on it is held to the rules: a first password needs a proof it cannot give.
+    h.post(
+        "/api/v1/auth/password/set",
+        &attacker,
+        json!({"password": "attacker-password"}),
+    )
+    .await
+    .assert_error(403, "STEP_UP_REQUIRED");
+    // The owner of the address resets the password, which claims the account: the
+    // attacker's session is gone, and the account is no longer anonymous.
+    assert_eq!(reset_mails(&h, "victim@example.com").await, 1);
+    let code = code_in_mail(&h, "victim@example.com", "Reset your password", 1, CALLBACK).await;
+    h.post(
+        "/api/v1/auth/password/reset",
+        &h.client(),
+        json!({"code": code, "password": "victim-password"}),
+    )
+    .await
+    .assert_ok();
+    assert!(!refresh_works(&h, &s(&anon, "refresh_token")).await);
+    let v = password_sign_in(&h, "victim@example.com", "victim-password")
+        .await
+        .assert_ok();
+    assert_eq!(s(&v, "user_id"), id);
+    let me = h
+        .get("/api/v1/users/me", &as_user(&h, &s(&v, "access_token")))
+        .await
+        .assert_ok();
+    assert_eq!(me["is_anonymous"], false);
+    assert_eq!(me["primary_email"], "victim@example.com");
 }
