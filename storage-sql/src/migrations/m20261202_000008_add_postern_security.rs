@@ -3,11 +3,11 @@
 //! windows), `postern_recovery_codes` (TOTP recovery codes, hashed) and
 //! `postern_audit_events` (the append-only audit log).
 //!
-//! Rows written before this migration: a channel counts as confirmed for sign-in when it is
-//! verified, or when it is its user's oldest sign-in address (the one the account was most
-//! likely created with); an account counts as claimed when it has a verified address; an
-//! existing TOTP secret counts as proven. Unconfirmed channels stop reserving their address
-//! (`auth_value`).
+//! Rows written before this migration: a sign-in channel counts as confirmed for sign-in
+//! when it is verified, or when it is its user's oldest sign-in address (the one the account
+//! was most likely created with); other channels do not. An account counts as claimed when
+//! it has a verified sign-in address; an existing TOTP secret counts as proven.
+//! Unconfirmed channels stop reserving their address (`auth_value`).
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -43,6 +43,7 @@ enum PosternContactChannels {
     CreatedAt,
     AuthConfirmed,
     AuthValue,
+    Value,
 }
 
 #[derive(DeriveIden)]
@@ -107,8 +108,9 @@ impl MigrationTrait for Migration {
                 )
                 .await?;
         }
-        // Existing channels: confirmed when verified, or when the user's oldest sign-in
-        // address (the one the account was most likely created with).
+        // Existing sign-in channels: confirmed when verified, or when the user's oldest one
+        // (the address the account was most likely created with). A contact-only channel
+        // stays unconfirmed, so turning its sign-in on later needs a proof.
         let c2 = Alias::new("c2");
         let oldest_auth = Query::select()
             .column((c2.clone(), PosternContactChannels::Id))
@@ -131,7 +133,11 @@ impl MigrationTrait for Migration {
                     .value(PosternContactChannels::AuthConfirmed, true)
                     .cond_where(
                         Cond::any()
-                            .add(Expr::col(PosternContactChannels::IsVerified).eq(true))
+                            .add(
+                                Expr::col(PosternContactChannels::IsVerified)
+                                    .eq(true)
+                                    .and(Expr::col(PosternContactChannels::UsedForAuth).eq(true)),
+                            )
                             .add(
                                 Expr::col((
                                     PosternContactChannels::Table,
@@ -156,7 +162,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        // Existing accounts with a verified address count as claimed; existing TOTP
+        // Existing accounts with a verified sign-in address count as claimed; existing TOTP
         // secrets as proven.
         manager
             .exec_stmt(
@@ -169,6 +175,7 @@ impl MigrationTrait for Migration {
                                 .column(PosternContactChannels::UserId)
                                 .from(PosternContactChannels::Table)
                                 .and_where(Expr::col(PosternContactChannels::IsVerified).eq(true))
+                                .and_where(Expr::col(PosternContactChannels::UsedForAuth).eq(true))
                                 .to_owned(),
                         ),
                     )
@@ -300,6 +307,22 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // Before this migration every sign-in channel reserved its address. If two accounts
+        // now share one (one of them unconfirmed), this fails on the unique index and the
+        // rollback stops: that state cannot be expressed without the confirmation.
+        manager
+            .exec_stmt(
+                Query::update()
+                    .table(PosternContactChannels::Table)
+                    .value(
+                        PosternContactChannels::AuthValue,
+                        Expr::col(PosternContactChannels::Value),
+                    )
+                    .and_where(Expr::col(PosternContactChannels::UsedForAuth).eq(true))
+                    .and_where(Expr::col(PosternContactChannels::AuthValue).is_null())
+                    .to_owned(),
+            )
+            .await?;
         for table in [
             PosternAuditEvents::Table.into_iden(),
             PosternRecoveryCodes::Table.into_iden(),
