@@ -4,18 +4,21 @@
 # optionally beside another server binary (for example one built before throttling):
 #   scripts/load-sign-in.sh                         this tree only
 #   scripts/load-sign-in.sh /tmp/postern-server-old  alternating rounds, this tree vs the other
-# The project allows far more than wrk sends per IP, so no request is refused: what is
-# measured is the cost of the checks. Needs wrk.
+# The project allows far more than wrk sends per IP, and the requests are spread over
+# ACCOUNTS accounts (a real sign-in load: one account seldom signs in from many places at
+# the same instant, and past the free failures an attempt waits for those in flight), so no
+# request is refused: what is measured is the cost of the checks. Needs wrk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OTHER="${1:-}"
 ROUNDS="${ROUNDS:-3}"
 DURATION="${DURATION:-15s}"
 CONNECTIONS="${CONNECTIONS:-16}"
+ACCOUNTS="${ACCOUNTS:-256}"
 PORT="${PORT:-18110}"
 cargo build --release -q -p postern-server
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 P=load-test
 PCK=pck_loadtest000000000000000000000000000000000000000
 SSK=ssk_loadtest000000000000000000000000000000000000000
@@ -35,8 +38,21 @@ perMinute = 1000000000
 TOML
 cat >"$work/signin.lua" <<LUA
 wrk.method = "POST"
-wrk.body   = '{"email":"load@example.com","password":"password123"}'
 wrk.headers["content-type"] = "application/json"
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+function init(args)
+  -- Each thread has its own Lua state: seed each apart, or they pick the same accounts.
+  math.randomseed(os.time() * 1000 + id)
+end
+request = function()
+  local body = string.format('{"email":"load%d@example.com","password":"password123"}',
+    math.random(0, $ACCOUNTS - 1))
+  return wrk.format(nil, nil, nil, body)
+end
 LUA
 H=(-H "x-stack-access-type: client" -H "x-stack-project-id: $P" -H "x-stack-publishable-client-key: $PCK")
 
@@ -48,8 +64,10 @@ run() { # binary label
     RUST_LOG=warn "$bin" >"$work/$label.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/api/v1" >/dev/null && break; sleep 0.1; done
-  curl -sf "http://127.0.0.1:$PORT/api/v1/auth/password/sign-up" "${H[@]}" -H 'content-type: application/json' \
-    -d '{"email":"load@example.com","password":"password123"}' >/dev/null
+  for i in $(seq 0 $((ACCOUNTS - 1))); do
+    curl -sf "http://127.0.0.1:$PORT/api/v1/auth/password/sign-up" "${H[@]}" -H 'content-type: application/json' \
+      -d "{\"email\":\"load$i@example.com\",\"password\":\"password123\"}" >/dev/null
+  done
   local rps
   rps=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" -s "$work/signin.lua" "${H[@]}" \
     "http://127.0.0.1:$PORT/api/v1/auth/password/sign-in" | tee "$work/$label.wrk" | awk '/Requests\/sec/ {print $2}')

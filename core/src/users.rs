@@ -872,11 +872,14 @@ impl Users<'_> {
             tx.commit().await?;
             return Err(Error::EmailPasswordMismatch);
         };
-        self.p
-            .throttle()
-            .succeeded(&**store, project, attempt)
-            .await?;
-        crate::mfa::require_second_factor(self.p, project, &rec, false, None).await?;
+        if rec.totp_secret.is_some() {
+            self.p
+                .throttle()
+                .succeeded(&**store, project, attempt)
+                .await?;
+            crate::mfa::require_second_factor(self.p, project, &rec, false, None).await?;
+            return Err(Error::Internal("second factor expected".into()));
+        }
         // A hash imported from elsewhere (bcrypt, other argon2 parameters) becomes
         // Postern's own argon2id now that the password is known.
         let upgraded = match rec.password_hash.as_deref() {
@@ -887,6 +890,8 @@ impl Users<'_> {
         };
         let now = self.p.inner.clock.now_millis();
         let tx = store.begin().await?;
+        // The run ends with the session, in one commit.
+        self.p.throttle().succeeded(&*tx, project, attempt).await?;
         if let Some(hash) = upgraded {
             let mut r = rec.clone();
             r.password_hash = Some(hash);
