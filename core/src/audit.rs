@@ -20,7 +20,7 @@
 //! | `email.changed` (`from`, `to`) | the primary email changed |
 //! | `contact_channel.auth_confirmed` (`contact_channel_id`, `how`) | an address became usable for sign-in |
 //! | `contact_channel.deleted` (`contact_channel_id`, `value`) | an address was removed |
-//! | `mfa.enabled`, `mfa.disabled` | TOTP turned on or off |
+//! | `mfa.enabled`, `mfa.changed`, `mfa.disabled` (`proven`) | TOTP turned on, its secret replaced, or turned off |
 //! | `mfa.recovery_codes_generated`, `mfa.recovery_code_used` | recovery codes |
 //! | `step_up.succeeded`, `step_up.failed` (`method`) | a step-up proof |
 //! | `api_key.created`, `api_key.revoked` (`api_key_id`, `reason`) | user and team API keys |

@@ -2081,7 +2081,7 @@ fn code_record(
     }
 }
 
-/// Codes: found only by project, purpose and hash; attempts count per nonce across
+/// Codes: found only by project, purpose and nonce hash; attempts count per nonce across
 /// purposes; single use under races; unused codes of a user deleted; codes go with their
 /// user; a code for a user of another project is refused.
 pub async fn codes_lookup_attempts_single_use_and_cascade(store: &dyn Store) {
@@ -2097,14 +2097,14 @@ pub async fn codes_lookup_attempts_single_use_and_cascade(store: &dyn Store) {
     let codes = store.codes();
     assert_eq!(
         codes
-            .find(A, CodePurpose::PasswordReset, &c0.code_hash)
+            .find_by_nonce(A, CodePurpose::PasswordReset, &c0.nonce_hash)
             .await
             .unwrap(),
         Some(c0.clone())
     );
     assert_eq!(
         codes
-            .find(A, CodePurpose::ContactChannelVerification, &c0.code_hash)
+            .find_by_nonce(A, CodePurpose::ContactChannelVerification, &c2.nonce_hash)
             .await
             .unwrap(),
         None,
@@ -2112,7 +2112,7 @@ pub async fn codes_lookup_attempts_single_use_and_cascade(store: &dyn Store) {
     );
     assert_eq!(
         codes
-            .find(B, CodePurpose::PasswordReset, &c0.code_hash)
+            .find_by_nonce(B, CodePurpose::PasswordReset, &c0.nonce_hash)
             .await
             .unwrap(),
         None
@@ -2122,13 +2122,13 @@ pub async fn codes_lookup_attempts_single_use_and_cascade(store: &dyn Store) {
     assert_eq!(codes.count_attempt(A, &c0.nonce_hash).await.unwrap(), 2);
     assert_eq!(codes.count_attempt(B, &c0.nonce_hash).await.unwrap(), 0);
     let got = codes
-        .find(A, CodePurpose::ContactChannelVerification, &c1.code_hash)
+        .find_by_nonce(A, CodePurpose::ContactChannelVerification, &c1.nonce_hash)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(got.attempt_count, 2);
     let got = codes
-        .find(A, CodePurpose::PasswordReset, &c2.code_hash)
+        .find_by_nonce(A, CodePurpose::PasswordReset, &c2.nonce_hash)
         .await
         .unwrap()
         .unwrap();
@@ -2141,7 +2141,7 @@ pub async fn codes_lookup_attempts_single_use_and_cascade(store: &dyn Store) {
     let second = store.codes().mark_used(A, c0.id, 1_600).await.unwrap();
     assert!(first && !second, "exactly one use wins");
     let got = codes
-        .find(A, CodePurpose::PasswordReset, &c0.code_hash)
+        .find_by_nonce(A, CodePurpose::PasswordReset, &c0.nonce_hash)
         .await
         .unwrap()
         .unwrap();
@@ -2163,7 +2163,7 @@ pub async fn codes_lookup_attempts_single_use_and_cascade(store: &dyn Store) {
     );
     assert!(
         codes
-            .find(A, CodePurpose::PasswordReset, &c0.code_hash)
+            .find_by_nonce(A, CodePurpose::PasswordReset, &c0.nonce_hash)
             .await
             .unwrap()
             .is_some()
@@ -2182,14 +2182,14 @@ pub async fn codes_lookup_attempts_single_use_and_cascade(store: &dyn Store) {
     assert!(store.users().delete(A, u.id).await.unwrap());
     assert_eq!(
         codes
-            .find(A, CodePurpose::ContactChannelVerification, &c1.code_hash)
+            .find_by_nonce(A, CodePurpose::ContactChannelVerification, &c1.nonce_hash)
             .await
             .unwrap(),
         None
     );
     assert!(
         codes
-            .find(A, CodePurpose::PasswordReset, &c2.code_hash)
+            .find_by_nonce(A, CodePurpose::PasswordReset, &c2.nonce_hash)
             .await
             .unwrap()
             .is_some()

@@ -388,8 +388,8 @@ impl ContactChannels<'_> {
             .find(|c| c.id == id)
             .ok_or_else(not_found_400)?;
         let signs_in = |c: &ContactChannelRecord| c.used_for_auth && c.auth_confirmed;
-        let token = if signs_in(current) {
-            step_up::require_for(
+        let (proven, token) = if signs_in(current) {
+            let token = step_up::require_for(
                 self.p,
                 project,
                 caller,
@@ -397,11 +397,11 @@ impl ContactChannels<'_> {
                 &before,
                 step_up::CHANNEL_PROOFS,
             )
-            .await?
+            .await?;
+            (true, token)
         } else {
-            None
+            (!caller.is_client() || step_up::exempt(&rec, &before), None)
         };
-        let proven = token.is_some() || !caller.is_client() || step_up::exempt(&rec, &before);
         let tx = store.begin().await?;
         step_up::spend(self.p, &*tx, token.as_ref()).await?;
         let c = match tx.users().get_channel(&project.id, id).await? {
@@ -579,7 +579,8 @@ impl ContactChannels<'_> {
         .await?;
         let tx = store.begin().await?;
         step_up::spend(self.p, &*tx, token.as_ref()).await?;
-        let channel = set_auth_confirmed(self.p, &*tx, project, user_id, id, "step_up").await?;
+        let channel =
+            set_auth_confirmed(self.p, &*tx, project, user_id, id, None, "step_up").await?;
         tx.commit().await?;
         Ok(channel)
     }
@@ -653,38 +654,33 @@ impl ContactChannels<'_> {
         let tx = self.p.inner.store.begin().await?;
         codes::consume(self.p, &*tx, &record).await?;
         // The link confirms the address the mail named: a channel rewritten since is not it.
-        if tx
-            .users()
-            .get_channel(&project.id, id)
-            .await?
-            .is_none_or(|c| c.value != value)
-        {
-            return Err(Error::bad_request(
-                "Contact channel not found. Was your contact channel changed or deleted?",
-            ));
-        }
-        let channel = set_auth_confirmed(self.p, &*tx, project, user, id, "link").await?;
+        let channel =
+            set_auth_confirmed(self.p, &*tx, project, user, id, Some(&value), "link").await?;
         tx.commit().await?;
         Ok(channel)
     }
 }
 
-/// Marks a user's channel confirmed for sign-in, with its audit event.
+/// Marks a user's channel confirmed for sign-in, with its audit event. With `value`, only
+/// if the channel still has that address.
 async fn set_auth_confirmed(
     p: &Postern,
     tx: &dyn Repos,
     project: &Project,
     user_id: Uuid,
     id: Uuid,
+    value: Option<&str>,
     how: &str,
 ) -> Result<ContactChannelRecord> {
     let mut channel = tx
         .users()
         .get_channel(&project.id, id)
         .await?
-        .filter(|c| c.user_id == user_id)
+        .filter(|c| c.user_id == user_id && value.is_none_or(|v| c.value == v))
         .ok_or_else(|| {
-            Error::bad_request("Contact channel not found. Was your contact channel deleted?")
+            Error::bad_request(
+                "Contact channel not found. Was your contact channel changed or deleted?",
+            )
         })?;
     if !channel.auth_confirmed {
         channel.auth_confirmed = true;

@@ -290,28 +290,17 @@ impl PosternBuilder {
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(ConfigError::InvalidPublicUrl(self.public_url));
         }
-        let api_key_peppers = std::iter::once(&secret)
-            .chain(self.previous.iter())
-            .map(|s| crate::api_keys::derive_pepper(s.expose_secret().as_bytes()))
-            .collect();
-        let outbox_keys = std::iter::once(&secret)
-            .chain(self.previous.iter())
-            .map(|s| crate::email::seal_key(s.expose_secret().as_bytes()))
-            .collect();
-        let vault_keys = std::iter::once(&secret)
-            .chain(self.previous.iter())
-            .map(|s| crate::vault::vault_key(s.expose_secret().as_bytes()))
-            .collect();
-        let totp_keys = std::iter::once(&secret)
-            .chain(self.previous.iter())
-            .map(|s| crate::mfa::seal_key(s.expose_secret().as_bytes()))
-            .collect();
+        // Each key of the current secret first, then of the previous ones.
         let derive_all = |f: fn(&[u8]) -> [u8; 32]| -> Vec<[u8; 32]> {
             std::iter::once(&secret)
                 .chain(self.previous.iter())
                 .map(|s| f(s.expose_secret().as_bytes()))
                 .collect()
         };
+        let api_key_peppers = derive_all(crate::api_keys::derive_pepper);
+        let outbox_keys = derive_all(crate::email::seal_key);
+        let vault_keys = derive_all(crate::vault::vault_key);
+        let totp_keys = derive_all(crate::mfa::seal_key);
         let recovery_keys = derive_all(crate::mfa::recovery_key);
         let config_keys = derive_all(crate::config_secrets::seal_key);
         let throttle_key = crate::throttle::throttle_key(secret.expose_secret().as_bytes());

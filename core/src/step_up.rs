@@ -10,9 +10,10 @@
 //! | change (client access) | accepted proofs |
 //! |---|---|
 //! | `POST /auth/password/set` (a first password) | TOTP, email code |
-//! | `PATCH /users/me` with `totp_secret_base64: null` (MFA off) | TOTP, email code |
+//! | `PATCH /users/me` with `totp_secret_base64: null` (MFA off), or a secret replacing one | TOTP, email code |
 //! | an address becoming usable for sign-in (new or changed auth channel, new primary email) | password, TOTP, email code |
-//! | `POST /auth/mfa/recovery-codes` | TOTP |
+//! | rewriting, removing or turning off the sign-in of an address that signs in | password, TOTP, email code |
+//! | `POST /auth/mfa/recovery-codes` | TOTP, email code |
 //!
 //! An anonymous user with no credential of its own yet needs no proof: the token is all
 //! there is. A user who has none of the accepted factors cannot make these changes as a
@@ -172,13 +173,7 @@ pub(crate) async fn require(
     if exempt(rec, channels) {
         return Ok(None);
     }
-    let usable: Vec<Method> = available(rec, channels)
-        .into_iter()
-        .filter(|m| accepted.contains(m))
-        .collect();
-    let refused = || Error::StepUpRequired {
-        methods: usable.iter().map(|m| m.as_str()).collect(),
-    };
+    let refused = || required(rec, channels, accepted);
     let Some(token) = token else {
         return Err(refused());
     };
@@ -195,7 +190,7 @@ pub(crate) async fn require(
         .and_then(|s| s.parse().ok());
     if record.user_id != Some(rec.id)
         || session != session_id
-        || !method.is_some_and(|m| usable.contains(&m))
+        || !method.is_some_and(|m| accepted.contains(&m) && available(rec, channels).contains(&m))
     {
         return Err(refused());
     }
@@ -330,12 +325,7 @@ impl StepUp<'_> {
                 if !rec.totp_proven {
                     // Enrolled without a proof and never used to sign in since: it proves
                     // nothing (whoever holds a stolen token could have enrolled it).
-                    return Err(Error::StepUpRequired {
-                        methods: available(&rec, &channels)
-                            .iter()
-                            .map(|m| m.as_str())
-                            .collect(),
-                    });
+                    return Err(required(&rec, &channels, CHANNEL_PROOFS));
                 }
                 crate::mfa::verify_second_factor(
                     p,

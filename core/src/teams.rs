@@ -233,24 +233,14 @@ impl Postern {
 pub const MAX_TEAM_NAME_CHARS: usize = 256;
 
 /// Refuses over-long names and over-large metadata (`SCHEMA_ERROR`).
-fn check_sizes(
-    name: Option<&str>,
-    metadata: [(&str, Option<&serde_json::Value>); 3],
-) -> Result<()> {
+fn check_sizes(name: Option<&str>, metadata: &[(&str, Option<&serde_json::Value>)]) -> Result<()> {
     let mut failures = Vec::new();
     if name.is_some_and(|n| n.chars().count() > MAX_TEAM_NAME_CHARS) {
         failures.push(format!(
             "body.display_name must be at most {MAX_TEAM_NAME_CHARS} characters"
         ));
     }
-    for (key, value) in metadata {
-        if value.is_some_and(crate::users::metadata_too_big) {
-            failures.push(format!(
-                "body.{key} must be at most {} bytes when serialized as JSON",
-                crate::users::MAX_METADATA_BYTES
-            ));
-        }
-    }
+    failures.extend(crate::users::oversized_metadata(metadata));
     if failures.is_empty() {
         Ok(())
     } else {
@@ -264,7 +254,7 @@ impl Teams<'_> {
     pub async fn create(&self, project: &Project, new: NewTeam) -> Result<Team> {
         check_sizes(
             Some(&new.display_name),
-            [
+            &[
                 ("client_metadata", new.client_metadata.as_ref()),
                 (
                     "client_read_only_metadata",
@@ -356,7 +346,7 @@ impl Teams<'_> {
     pub async fn update(&self, project: &Project, id: Uuid, u: TeamUpdate) -> Result<Team> {
         check_sizes(
             u.display_name.as_deref(),
-            [
+            &[
                 ("client_metadata", u.client_metadata.as_ref()),
                 (
                     "client_read_only_metadata",
@@ -617,10 +607,7 @@ impl Teams<'_> {
         display_name: Option<String>,
         profile_image_url: Option<Option<String>>,
     ) -> Result<MemberProfile> {
-        check_sizes(
-            display_name.as_deref(),
-            [("", None), ("", None), ("", None)],
-        )?;
+        check_sizes(display_name.as_deref(), &[])?;
         let tx = self.p.inner.store.begin().await?;
         let mut m = tx
             .teams()

@@ -14,10 +14,10 @@
 //!   each further failure locks it again, until a success or a password reset. A refused
 //!   attempt is not checked, so a delayed or locked factor cannot be guessed. Sign-in
 //!   attempts for addresses without an account are counted the same way (by a keyed hash
-//!   of the address), so the answers do not tell which addresses have accounts. Codes whose
-//!   nonce is public (OTP sign-in) are limited per code (20 attempts) and by the mail limit
-//!   instead, so nobody can lock someone else's address by guessing at a code they asked
-//!   for.
+//!   of the address), so the answers do not tell which addresses have accounts. Emailed
+//!   codes other than step-up codes are limited per code ([`crate::codes::MAX_ATTEMPTS`])
+//!   and by the mail limit instead, so nobody can lock someone else's account by guessing
+//!   at a code they asked for.
 //! - **Per recipient**: mail is counted per hour, address and kind ([`MailKind`]) in the
 //!   database.
 //!
@@ -196,7 +196,7 @@ pub enum Factor {
     Password,
     /// TOTP codes and recovery codes.
     Totp,
-    /// Verification, reset, sign-in and step-up codes.
+    /// Step-up codes (other emailed codes are limited per code).
     Code,
 }
 
@@ -308,8 +308,8 @@ impl Postern {
 }
 
 /// An attempt reserved by [`Throttle::begin`]: end it with [`Throttle::succeeded`] or
-/// [`Throttle::failed`]. One left unended counts as an attempt in flight until the run is
-/// purged.
+/// [`Throttle::failed`]. One left unended counts as in flight for [`IN_FLIGHT_MILLIS`],
+/// then as a failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct Attempt {
@@ -446,7 +446,8 @@ impl Throttle<'_> {
     }
 
     /// Counts one mail of `kind` to `recipient` (normalised) this hour, through `repos`;
-    /// `false` past `security.mailPerRecipientPerHour` for that kind.
+    /// past `security.mailPerRecipientPerHour` for that kind, `Err` with the seconds until
+    /// the next hour.
     pub async fn mail_allowed(
         &self,
         repos: &dyn Repos,

@@ -922,9 +922,8 @@ impl Users<'_> {
 
     /// Changes the password after checking the old one; deletes every other session of the
     /// user (all of them when `keep_refresh_token` is `None`) and revokes the user's API
-    /// keys. Wrong old passwords count
-    /// toward the account's password failure run, so a stolen access token cannot be used
-    /// to guess the password here.
+    /// keys. Wrong old passwords count toward the account's password failure run, so a
+    /// stolen access token cannot be used to guess the password here.
     pub async fn update_password(
         &self,
         project: &Project,
@@ -1080,8 +1079,9 @@ impl Users<'_> {
     }
 }
 
-/// Sets a user's password hash, signs it out of every session but `keep`, and records and
-/// announces the change (audit event, notice to the primary address).
+/// Sets a user's password hash, signs it out of every session but `keep` (with no `keep`,
+/// access tokens issued before stop working too), and records and announces the change
+/// (audit event, notices to the addresses the owner has proven).
 async fn replace_password(
     p: &Postern,
     repos: &dyn Repos,
@@ -1170,20 +1170,14 @@ pub const MAX_METADATA_BYTES: usize = 64 * 1024;
 
 /// Refuses metadata over [`MAX_METADATA_BYTES`] (`SCHEMA_ERROR`).
 fn check_metadata(u: &UserUpdate) -> Result<()> {
-    let mut failures = Vec::new();
-    for (name, v) in [
-        ("client_metadata", &u.client_metadata),
-        ("client_read_only_metadata", &u.client_read_only_metadata),
-        ("server_metadata", &u.server_metadata),
-    ] {
-        if let Some(v) = v
-            && metadata_too_big(v)
-        {
-            failures.push(format!(
-                "body.{name} must be at most {MAX_METADATA_BYTES} bytes when serialized as JSON"
-            ));
-        }
-    }
+    let failures = oversized_metadata(&[
+        ("client_metadata", u.client_metadata.as_ref()),
+        (
+            "client_read_only_metadata",
+            u.client_read_only_metadata.as_ref(),
+        ),
+        ("server_metadata", u.server_metadata.as_ref()),
+    ]);
     if failures.is_empty() {
         Ok(())
     } else {
@@ -1191,9 +1185,20 @@ fn check_metadata(u: &UserUpdate) -> Result<()> {
     }
 }
 
-/// Whether a metadata value is over [`MAX_METADATA_BYTES`].
-pub(crate) fn metadata_too_big(v: &Value) -> bool {
-    serde_json::to_vec(v).map_or(true, |b| b.len() > MAX_METADATA_BYTES)
+/// The schema failures of named metadata values over [`MAX_METADATA_BYTES`] (users and
+/// teams share the limit).
+pub(crate) fn oversized_metadata(fields: &[(&str, Option<&Value>)]) -> Vec<String> {
+    fields
+        .iter()
+        .filter(|(_, v)| {
+            v.is_some_and(|v| serde_json::to_vec(v).map_or(true, |b| b.len() > MAX_METADATA_BYTES))
+        })
+        .map(|(name, _)| {
+            format!(
+                "body.{name} must be at most {MAX_METADATA_BYTES} bytes when serialized as JSON"
+            )
+        })
+        .collect()
 }
 
 /// The least time a password-reset request takes, whether or not the account exists, so

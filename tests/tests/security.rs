@@ -119,6 +119,20 @@ async fn otp_account(h: &H, email: &str) -> (String, String, String) {
     )
 }
 
+/// Signs an anonymous user up; returns (user id, headers acting as it, refresh token).
+async fn anonymous_account(h: &H) -> (String, Headers, String) {
+    let v = h
+        .post("/api/v1/auth/anonymous/sign-up", &h.client(), json!({}))
+        .await
+        .assert_ok();
+    let headers = with(
+        as_user(h, &s(&v, "access_token")),
+        "x-stack-allow-anonymous-user",
+        "true",
+    );
+    (s(&v, "user_id"), headers, s(&v, "refresh_token"))
+}
+
 async fn password_sign_in(h: &H, email: &str, password: &str) -> support::Resp {
     h.post(
         "/api/v1/auth/password/sign-in",
@@ -707,17 +721,10 @@ async fn stolen_token_cannot_set_a_first_password_or_turn_mfa_off(env: Env) {
     )
     .await;
     // An anonymous user has no factor: nothing to prove.
-    let anon = h
-        .post("/api/v1/auth/anonymous/sign-up", &h.client(), json!({}))
-        .await
-        .assert_ok();
+    let (_, anon, _) = anonymous_account(&h).await;
     h.post(
         "/api/v1/auth/password/set",
-        &with(
-            as_user(&h, &s(&anon, "access_token")),
-            "x-stack-allow-anonymous-user",
-            "true",
-        ),
+        &anon,
         json!({"password": "anon-password"}),
     )
     .await
@@ -1883,15 +1890,7 @@ async fn security_notices_have_a_budget(env: Env) {
     let h = harness_mail(&env, cfg).await;
     // An anonymous user has no factor to prove, so its channels sign in at once; flipping
     // one between a target's address and others used to mail the target without limit.
-    let anon = h
-        .post("/api/v1/auth/anonymous/sign-up", &h.client(), json!({}))
-        .await
-        .assert_ok();
-    let me = with(
-        as_user(&h, &s(&anon, "access_token")),
-        "x-stack-allow-anonymous-user",
-        "true",
-    );
+    let (_, me, _) = anonymous_account(&h).await;
     h.post(
         "/api/v1/contact-channels",
         &me,
@@ -2081,16 +2080,7 @@ async fn stored_images_belong_to_their_owner(env: Env) {
 
 async fn magic_link_upgrades_only_the_anonymous_user_that_asked(env: Env) {
     let h = harness_mail(&env, config()).await;
-    let anon = h
-        .post("/api/v1/auth/anonymous/sign-up", &h.client(), json!({}))
-        .await
-        .assert_ok();
-    let anon_id = s(&anon, "user_id");
-    let victim = with(
-        as_user(&h, &s(&anon, "access_token")),
-        "x-stack-allow-anonymous-user",
-        "true",
-    );
+    let (anon_id, victim, _) = anonymous_account(&h).await;
     // The attacker requests a link for their own address and gets the victim to open it.
     h.post(
         "/api/v1/auth/otp/send-sign-in-code",
@@ -2223,16 +2213,7 @@ async fn anonymous_account_holding_an_address_is_claimed_as_a_regular_one(env: E
     let h = harness_mail(&env, config()).await;
     // An anonymous user has nothing to prove with, so the address it adds signs in at once:
     // the same as a password sign-up with someone else's address.
-    let anon = h
-        .post("/api/v1/auth/anonymous/sign-up", &h.client(), json!({}))
-        .await
-        .assert_ok();
-    let id = s(&anon, "user_id");
-    let attacker = with(
-        as_user(&h, &s(&anon, "access_token")),
-        "x-stack-allow-anonymous-user",
-        "true",
-    );
+    let (id, attacker, anon_refresh) = anonymous_account(&h).await;
     h.post(
         "/api/v1/contact-channels",
         &attacker,
@@ -2240,7 +2221,7 @@ async fn anonymous_account_holding_an_address_is_claimed_as_a_regular_one(env: E
     )
     .await
     .assert_ok();
-    assert!(refresh_works(&h, &s(&anon, "refresh_token")).await);
+    assert!(refresh_works(&h, &anon_refresh).await);
     // From then on it is held to the rules: a first password needs a proof it cannot give.
     h.post(
         "/api/v1/auth/password/set",
@@ -2260,7 +2241,7 @@ async fn anonymous_account_holding_an_address_is_claimed_as_a_regular_one(env: E
     )
     .await
     .assert_ok();
-    assert!(!refresh_works(&h, &s(&anon, "refresh_token")).await);
+    assert!(!refresh_works(&h, &anon_refresh).await);
     let v = password_sign_in(&h, "victim@example.com", "victim-password")
         .await
         .assert_ok();

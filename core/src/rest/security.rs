@@ -69,7 +69,7 @@ pub(super) async fn prove(rq: Rq<'_>) -> Result<Response<Bytes>> {
 }
 
 /// `GET /auth/mfa/recovery-codes` → `{remaining}`; `POST` → `{recovery_codes}` (shown
-/// once; a client needs a step-up token proven with a TOTP).
+/// once; a client needs a step-up token proven with a TOTP or an email code).
 pub(super) async fn recovery_codes(rq: Rq<'_>) -> Result<Response<Bytes>> {
     let auth = require(&rq, ALL)?;
     let user = signed_in(auth)?;
@@ -90,6 +90,9 @@ pub(super) async fn recovery_codes(rq: Rq<'_>) -> Result<Response<Bytes>> {
 }
 
 fn channel_path(rq: &Rq<'_>, auth: &Auth) -> Result<(Uuid, Uuid)> {
+    if auth.access_type == AccessType::Client && auth.user.is_none() {
+        return Err(Error::CannotGetOwnUserWithoutUser);
+    }
     let user = user_id_or_me(rq.param("user_id"), auth.user_id(), "params.user_id")?;
     if auth.access_type == AccessType::Client && auth.user_id() != Some(user) {
         return Err(Error::status(
@@ -106,9 +109,6 @@ fn channel_path(rq: &Rq<'_>, auth: &Auth) -> Result<(Uuid, Uuid)> {
 /// `POST` confirms the channel for sign-in (a client with a step-up token) → the channel.
 pub(super) async fn confirm_auth(rq: Rq<'_>) -> Result<Response<Bytes>> {
     let auth = require(&rq, ALL)?;
-    if auth.access_type == AccessType::Client && auth.user.is_none() {
-        return Err(Error::CannotGetOwnUserWithoutUser);
-    }
     let (user, id) = channel_path(&rq, auth)?;
     if rq.method == http::Method::GET {
         let (used, confirmed) =
@@ -135,9 +135,6 @@ pub(super) async fn send_auth_confirmation(rq: Rq<'_>) -> Result<Response<Bytes>
     let callback = f.req_str("callback_url");
     check_url_field(&mut f, "callback_url", &callback);
     f.finish()?;
-    if auth.access_type == AccessType::Client && auth.user.is_none() {
-        return Err(Error::CannotGetOwnUserWithoutUser);
-    }
     let (user, id) = channel_path(&rq, auth)?;
     rq.p.contact_channels()
         .send_auth_confirmation(&auth.project, user, id, &callback.unwrap_or_default())

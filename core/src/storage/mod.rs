@@ -213,13 +213,6 @@ pub trait ApiKeyRepo: Send + Sync {
 pub trait CodeRepo: Send + Sync {
     /// Inserts a code; [`StoreError::MissingReference`] when its user does not exist.
     async fn insert(&self, code: &VerificationCodeRecord) -> StoreResult<()>;
-    /// The code of this purpose whose hash is `code_hash`.
-    async fn find(
-        &self,
-        project_id: &str,
-        purpose: CodePurpose,
-        code_hash: &str,
-    ) -> StoreResult<Option<VerificationCodeRecord>>;
     /// The code of this purpose whose nonce hash is `nonce_hash` (nonces are random, so at
     /// most one code has it).
     async fn find_by_nonce(

@@ -57,23 +57,6 @@ impl<C: ConnectionTrait + Send> CodeRepo for SeaRepos<C> {
         Ok(())
     }
 
-    async fn find(
-        &self,
-        project_id: &str,
-        purpose: CodePurpose,
-        code_hash: &str,
-    ) -> StoreResult<Option<VerificationCodeRecord>> {
-        verification_code::Entity::find()
-            .filter(verification_code::Column::ProjectId.eq(project_id))
-            .filter(verification_code::Column::Purpose.eq(purpose.as_str()))
-            .filter(verification_code::Column::CodeHash.eq(code_hash))
-            .one(&self.conn)
-            .await
-            .map_err(store_error)?
-            .map(record)
-            .transpose()
-    }
-
     async fn find_by_nonce(
         &self,
         project_id: &str,

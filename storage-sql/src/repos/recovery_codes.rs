@@ -46,25 +46,17 @@ impl<C: ConnectionTrait + Send> RecoveryCodeRepo for SeaRepos<C> {
         code_hash: &str,
         at_millis: i64,
     ) -> StoreResult<bool> {
-        let Some(row) = rc::Entity::find()
+        // One conditional statement: of concurrent uses of a code, one wins.
+        let res = rc::Entity::update_many()
+            .col_expr(rc::Column::UsedAt, Expr::value(at_millis))
             .filter(rc::Column::ProjectId.eq(project_id))
             .filter(rc::Column::UserId.eq(user_id))
             .filter(rc::Column::CodeHash.eq(code_hash))
             .filter(rc::Column::UsedAt.is_null())
-            .one(&self.conn)
-            .await
-            .map_err(store_error)?
-        else {
-            return Ok(false);
-        };
-        let res = rc::Entity::update_many()
-            .col_expr(rc::Column::UsedAt, Expr::value(at_millis))
-            .filter(rc::Column::Id.eq(row.id))
-            .filter(rc::Column::UsedAt.is_null())
             .exec(&self.conn)
             .await
             .map_err(store_error)?;
-        Ok(res.rows_affected == 1)
+        Ok(res.rows_affected > 0)
     }
 
     async fn count_unused(&self, project_id: &str, user_id: Uuid) -> StoreResult<u64> {
