@@ -53,6 +53,17 @@ pub enum RouteClass {
 }
 
 impl RouteClass {
+    /// The class's name as the config spells it (`signIn`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            RouteClass::SignUp => "signUp",
+            RouteClass::SignIn => "signIn",
+            RouteClass::SendCode => "sendCode",
+            RouteClass::KeyCheck => "keyCheck",
+            RouteClass::AccountChange => "accountChange",
+        }
+    }
+
     /// The class's limit in a project's config.
     pub fn limit(self, project: &Project) -> RateLimit {
         self.limit_in(&project.config.security.rate_limits)

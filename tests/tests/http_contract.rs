@@ -37,6 +37,7 @@ contract_suite!(
     user_api_keys_lifecycle,
     user_api_keys_access_rules,
     imported_bcrypt_hash_signs_in_and_is_upgraded,
+    openapi_document_lists_every_route,
 );
 
 async fn root_describes_authentication(env: Env) {
@@ -1718,6 +1719,59 @@ async fn unknown_routes_and_methods(env: Env) {
         .call(Method::PUT, "/api/v1/users/me", &h.client(), None)
         .await;
     assert_eq!(r.status, 405);
+}
+
+async fn openapi_document_lists_every_route(env: Env) {
+    let h = harness(&env).await;
+    let r = h.get("/api/v1/openapi.json", &vec![]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
+    let doc = r.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc["servers"][0]["url"], "/api/v1");
+    let sign_in = &doc["paths"]["/auth/password/sign-in"]["post"];
+    assert_eq!(sign_in["x-rate-limit-class"], "signIn");
+    let access = sign_in["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "x-stack-access-type")
+        .expect("access-type header documented");
+    assert_eq!(
+        access["schema"]["enum"],
+        json!(["client", "server", "admin"])
+    );
+    let users = &doc["paths"]["/users/{user_id}"];
+    for verb in ["get", "patch", "delete"] {
+        assert_eq!(
+            users[verb]["x-access-types"], "server, admin",
+            "{verb} /users/{{user_id}}"
+        );
+    }
+    assert!(users.get("put").is_none(), "only routed methods are listed");
+    // Every routed method is documented, and nothing else: a documented operation answers
+    // with something other than 404 or 405.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for verb in item.as_object().unwrap().keys() {
+            let concrete = path
+                .split('/')
+                .map(|s| if s.starts_with('{') { "x" } else { s })
+                .collect::<Vec<_>>()
+                .join("/");
+            let method = Method::from_bytes(verb.to_uppercase().as_bytes()).unwrap();
+            let r = h
+                .call(method, &format!("/api/v1{concrete}"), &vec![], None)
+                .await;
+            assert!(
+                r.status != 405 && !r.text().starts_with("404 — this page"),
+                "{verb} {path}: {}",
+                r.status
+            );
+        }
+    }
 }
 
 fn keys_enabled() -> ProjectConfig {

@@ -2,16 +2,17 @@
 //! and the one error renderer. Adapters only convert requests and responses.
 
 mod access;
-mod channels;
 mod handlers;
 mod input;
-mod internal;
+mod openapi;
 mod response;
-mod security;
-mod teams;
+mod routes;
 pub mod views;
 
-use std::sync::OnceLock;
+use handlers::{
+    api_keys, auth, contact_channels, internal, invitations, permissions, projects, sessions,
+    step_up, teams, users, vault,
+};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
@@ -35,359 +36,6 @@ pub struct ApiPrefix(pub String);
 /// The largest request body the API accepts; adapters enforce it before buffering.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Route {
-    Root,
-    PasswordSignUp,
-    PasswordSignIn,
-    PasswordUpdate,
-    PasswordSet,
-    Sessions,
-    SessionCurrent,
-    SessionCurrentRefresh,
-    SessionById,
-    OauthToken,
-    UsersMe,
-    Users,
-    UserById,
-    ProjectCurrent,
-    Jwks,
-    AnonymousIssuerAlias,
-    UserApiKeys,
-    UserApiKeyById,
-    UserApiKeyCheck,
-    CredentialScanningRevoke,
-    PasswordSendResetCode,
-    PasswordReset,
-    PasswordResetCheckCode,
-    ContactChannels,
-    ContactChannelById,
-    ContactChannelSendCode,
-    ContactChannelLegacySendCode,
-    ContactChannelVerify,
-    ContactChannelVerifyCheck,
-    OtpSendSignInCode,
-    OtpSignIn,
-    OtpSignInCheckCode,
-    MfaSignIn,
-    AnonymousSignUp,
-    Teams,
-    TeamById,
-    StorageFile,
-    VaultSet,
-    VaultGet,
-    TeamApiKeys,
-    TeamApiKeyById,
-    TeamApiKeyCheck,
-    InvitationSend,
-    Invitations,
-    InvitationById,
-    InvitationAccept,
-    InvitationCheck,
-    InvitationDetails,
-    InvitationAcceptById,
-    TeamMembership,
-    TeamMemberProfiles,
-    TeamMemberProfile,
-    TeamPermissions,
-    TeamPermission,
-    ProjectPermissions,
-    ProjectPermission,
-    TeamPermissionDefinitions,
-    TeamPermissionDefinition,
-    ProjectPermissionDefinitions,
-    ProjectPermissionDefinition,
-    InternalProjects,
-    InternalProjectCurrent,
-    InternalApiKeys,
-    InternalApiKeyById,
-    InternalConfig,
-    InternalConfigOverride,
-    StepUpSendCode,
-    StepUp,
-    MfaRecoveryCodes,
-    ContactChannelConfirmAuth,
-    ContactChannelSendAuthConfirmation,
-    ContactChannelConfirmAuthByCode,
-    InternalAuditLog,
-}
-
-fn router() -> &'static matchit::Router<Route> {
-    static ROUTER: OnceLock<matchit::Router<Route>> = OnceLock::new();
-    ROUTER.get_or_init(|| {
-        let mut r = matchit::Router::new();
-        let routes = [
-            ("/", Route::Root),
-            ("/auth/password/sign-up", Route::PasswordSignUp),
-            ("/auth/password/sign-in", Route::PasswordSignIn),
-            ("/auth/password/update", Route::PasswordUpdate),
-            ("/auth/password/set", Route::PasswordSet),
-            ("/auth/sessions", Route::Sessions),
-            ("/auth/sessions/current", Route::SessionCurrent),
-            (
-                "/auth/sessions/current/refresh",
-                Route::SessionCurrentRefresh,
-            ),
-            ("/auth/sessions/{id}", Route::SessionById),
-            ("/auth/oauth/token", Route::OauthToken),
-            ("/users/me", Route::UsersMe),
-            ("/users", Route::Users),
-            ("/users/{user_id}", Route::UserById),
-            ("/projects/current", Route::ProjectCurrent),
-            ("/projects/{project_id}/.well-known/jwks.json", Route::Jwks),
-            (
-                "/projects-anonymous-users/{project_id}/.well-known/{*rest}",
-                Route::AnonymousIssuerAlias,
-            ),
-            ("/user-api-keys", Route::UserApiKeys),
-            ("/user-api-keys/check", Route::UserApiKeyCheck),
-            ("/user-api-keys/{api_key_id}", Route::UserApiKeyById),
-            (
-                "/integrations/credential-scanning/revoke",
-                Route::CredentialScanningRevoke,
-            ),
-            (
-                "/auth/password/send-reset-code",
-                Route::PasswordSendResetCode,
-            ),
-            ("/auth/password/reset", Route::PasswordReset),
-            (
-                "/auth/password/reset/check-code",
-                Route::PasswordResetCheckCode,
-            ),
-            ("/contact-channels", Route::ContactChannels),
-            ("/auth/otp/send-sign-in-code", Route::OtpSendSignInCode),
-            ("/auth/mfa/sign-in", Route::MfaSignIn),
-            ("/auth/anonymous/sign-up", Route::AnonymousSignUp),
-            ("/teams", Route::Teams),
-            ("/storage/{bucket}/{file}", Route::StorageFile),
-            ("/data-vault/stores/{store_id}/set", Route::VaultSet),
-            ("/data-vault/stores/{store_id}/get", Route::VaultGet),
-            ("/team-api-keys", Route::TeamApiKeys),
-            ("/team-api-keys/check", Route::TeamApiKeyCheck),
-            ("/team-api-keys/{api_key_id}", Route::TeamApiKeyById),
-            ("/team-invitations", Route::Invitations),
-            ("/team-invitations/send-code", Route::InvitationSend),
-            ("/team-invitations/accept", Route::InvitationAccept),
-            (
-                "/team-invitations/accept/check-code",
-                Route::InvitationCheck,
-            ),
-            ("/team-invitations/accept/details", Route::InvitationDetails),
-            ("/team-invitations/{id}", Route::InvitationById),
-            ("/team-invitations/{id}/accept", Route::InvitationAcceptById),
-            ("/teams/{team_id}", Route::TeamById),
-            (
-                "/team-memberships/{team_id}/{user_id}",
-                Route::TeamMembership,
-            ),
-            ("/team-member-profiles", Route::TeamMemberProfiles),
-            (
-                "/team-member-profiles/{team_id}/{user_id}",
-                Route::TeamMemberProfile,
-            ),
-            ("/team-permissions", Route::TeamPermissions),
-            (
-                "/team-permissions/{team_id}/{user_id}/{permission_id}",
-                Route::TeamPermission,
-            ),
-            ("/project-permissions", Route::ProjectPermissions),
-            (
-                "/project-permissions/{user_id}/{permission_id}",
-                Route::ProjectPermission,
-            ),
-            (
-                "/team-permission-definitions",
-                Route::TeamPermissionDefinitions,
-            ),
-            (
-                "/team-permission-definitions/{permission_id}",
-                Route::TeamPermissionDefinition,
-            ),
-            (
-                "/project-permission-definitions",
-                Route::ProjectPermissionDefinitions,
-            ),
-            (
-                "/project-permission-definitions/{permission_id}",
-                Route::ProjectPermissionDefinition,
-            ),
-            ("/internal/projects", Route::InternalProjects),
-            ("/internal/projects/current", Route::InternalProjectCurrent),
-            ("/internal/api-keys", Route::InternalApiKeys),
-            ("/internal/api-keys/{api_key_id}", Route::InternalApiKeyById),
-            ("/internal/config", Route::InternalConfig),
-            (
-                "/internal/config/override/{level}",
-                Route::InternalConfigOverride,
-            ),
-            ("/auth/otp/sign-in", Route::OtpSignIn),
-            ("/auth/otp/sign-in/check-code", Route::OtpSignInCheckCode),
-            (
-                "/contact-channels/send-verification-code",
-                Route::ContactChannelLegacySendCode,
-            ),
-            ("/contact-channels/verify", Route::ContactChannelVerify),
-            (
-                "/contact-channels/verify/check-code",
-                Route::ContactChannelVerifyCheck,
-            ),
-            (
-                "/contact-channels/{user_id}/{contact_channel_id}",
-                Route::ContactChannelById,
-            ),
-            (
-                "/contact-channels/{user_id}/{contact_channel_id}/send-verification-code",
-                Route::ContactChannelSendCode,
-            ),
-            ("/auth/step-up/send-code", Route::StepUpSendCode),
-            ("/auth/step-up", Route::StepUp),
-            ("/auth/mfa/recovery-codes", Route::MfaRecoveryCodes),
-            (
-                "/contact-channels/{user_id}/{contact_channel_id}/confirm-auth",
-                Route::ContactChannelConfirmAuth,
-            ),
-            (
-                "/contact-channels/{user_id}/{contact_channel_id}/send-auth-confirmation",
-                Route::ContactChannelSendAuthConfirmation,
-            ),
-            (
-                "/contact-channels/confirm-auth",
-                Route::ContactChannelConfirmAuthByCode,
-            ),
-            ("/internal/audit-log", Route::InternalAuditLog),
-        ];
-        for (path, route) in routes {
-            if let Err(e) = r.insert(path, route) {
-                panic!("route table is inconsistent at {path}: {e}");
-            }
-        }
-        r
-    })
-}
-
-/// Methods each route answers.
-fn methods(route: Route) -> &'static [Method] {
-    match route {
-        Route::Root | Route::ProjectCurrent | Route::Jwks => &[Method::GET],
-        Route::PasswordSignUp
-        | Route::PasswordSignIn
-        | Route::PasswordUpdate
-        | Route::PasswordSet
-        | Route::SessionCurrentRefresh
-        | Route::OauthToken
-        | Route::UserApiKeyCheck
-        | Route::TeamApiKeyCheck
-        | Route::CredentialScanningRevoke
-        | Route::PasswordSendResetCode
-        | Route::PasswordReset
-        | Route::PasswordResetCheckCode
-        | Route::ContactChannelSendCode
-        | Route::ContactChannelLegacySendCode
-        | Route::ContactChannelVerify
-        | Route::ContactChannelVerifyCheck
-        | Route::OtpSendSignInCode
-        | Route::OtpSignIn
-        | Route::OtpSignInCheckCode
-        | Route::MfaSignIn
-        | Route::VaultSet
-        | Route::VaultGet
-        | Route::AnonymousSignUp
-        | Route::InvitationSend
-        | Route::InvitationAccept
-        | Route::InvitationCheck
-        | Route::InvitationDetails
-        | Route::InvitationAcceptById
-        | Route::StepUpSendCode
-        | Route::StepUp
-        | Route::ContactChannelSendAuthConfirmation
-        | Route::ContactChannelConfirmAuthByCode => &[Method::POST],
-        Route::MfaRecoveryCodes | Route::ContactChannelConfirmAuth => &[Method::GET, Method::POST],
-        Route::InternalAuditLog => &[Method::GET],
-        Route::InvitationById => &[Method::DELETE],
-        Route::ContactChannels | Route::InternalProjects | Route::InternalApiKeys => {
-            &[Method::GET, Method::POST]
-        }
-        Route::InternalProjectCurrent
-        | Route::InternalApiKeyById
-        | Route::InternalConfigOverride => &[Method::GET, Method::PATCH],
-        Route::InternalConfig
-        | Route::StorageFile
-        | Route::TeamMemberProfiles
-        | Route::Invitations
-        | Route::TeamPermissions
-        | Route::ProjectPermissions => &[Method::GET],
-        Route::Teams | Route::TeamPermissionDefinitions | Route::ProjectPermissionDefinitions => {
-            &[Method::GET, Method::POST]
-        }
-        Route::TeamById => &[Method::GET, Method::PATCH, Method::DELETE],
-        Route::TeamMembership | Route::TeamPermission | Route::ProjectPermission => {
-            &[Method::POST, Method::DELETE]
-        }
-        Route::TeamMemberProfile => &[Method::GET, Method::PATCH],
-        Route::TeamPermissionDefinition | Route::ProjectPermissionDefinition => {
-            &[Method::PATCH, Method::DELETE]
-        }
-        Route::ContactChannelById => &[Method::GET, Method::PATCH, Method::DELETE],
-        Route::UserApiKeys | Route::TeamApiKeys => &[Method::GET, Method::POST],
-        Route::UserApiKeyById | Route::TeamApiKeyById => &[Method::GET, Method::PATCH],
-        Route::Sessions => &[Method::GET, Method::POST],
-        Route::SessionCurrent | Route::SessionById => &[Method::DELETE],
-        Route::UsersMe | Route::UserById => &[Method::GET, Method::PATCH, Method::DELETE],
-        Route::Users => &[Method::GET, Method::POST],
-        Route::AnonymousIssuerAlias => &[
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-        ],
-    }
-}
-
-/// The per-IP bucket a route draws from, if any.
-fn class(route: Route, method: &Method) -> Option<RouteClass> {
-    let changes = *method != Method::GET;
-    Some(match route {
-        Route::PasswordSignUp | Route::AnonymousSignUp => RouteClass::SignUp,
-        Route::PasswordSignIn
-        | Route::PasswordUpdate
-        | Route::PasswordReset
-        | Route::PasswordResetCheckCode
-        | Route::OtpSignIn
-        | Route::OtpSignInCheckCode
-        | Route::MfaSignIn
-        | Route::ContactChannelVerify
-        | Route::ContactChannelVerifyCheck
-        | Route::ContactChannelConfirmAuthByCode
-        | Route::InvitationAccept
-        | Route::InvitationCheck
-        | Route::InvitationDetails
-        | Route::StepUp => RouteClass::SignIn,
-        Route::PasswordSendResetCode
-        | Route::OtpSendSignInCode
-        | Route::ContactChannelSendCode
-        | Route::ContactChannelLegacySendCode
-        | Route::ContactChannelSendAuthConfirmation
-        | Route::InvitationSend
-        | Route::StepUpSendCode => RouteClass::SendCode,
-        Route::UserApiKeyCheck | Route::TeamApiKeyCheck | Route::CredentialScanningRevoke => {
-            RouteClass::KeyCheck
-        }
-        Route::UsersMe
-        | Route::ContactChannels
-        | Route::ContactChannelById
-        | Route::ContactChannelConfirmAuth
-        | Route::UserApiKeys
-        | Route::TeamApiKeys
-            if changes =>
-        {
-            RouteClass::AccountChange
-        }
-        _ => return None,
-    })
-}
-
 /// One request as the handlers see it.
 pub(crate) struct Rq<'a> {
     pub(crate) p: &'a Postern,
@@ -402,6 +50,13 @@ pub(crate) struct Rq<'a> {
 }
 
 impl Rq<'_> {
+    /// The request's authentication. The registry has checked the route's access rule
+    /// before the handler runs, so only a public route can see `ACCESS_TYPE_REQUIRED` here.
+    pub(crate) fn auth(&self) -> Result<&Auth, Error> {
+        self.auth.as_ref().ok_or(Error::AccessTypeRequired)
+    }
+
+    /// A path parameter, percent-decoded (empty when the route has none of that name).
     pub(crate) fn param(&self, name: &str) -> &str {
         self.params
             .iter()
@@ -508,16 +163,15 @@ async fn dispatch(
         path
     };
     let path = if path.is_empty() { "/" } else { path };
-    let Ok(matched) = router().at(path) else {
+    let Ok(matched) = routes::router().at(path) else {
         return Ok(not_found(parts, prefix));
     };
-    let route = *matched.value;
-    if !methods(route).contains(&parts.method) {
+    let Some(route) = matched.value.get(&parts.method) else {
         return Ok(response::text(
             StatusCode::METHOD_NOT_ALLOWED,
             "Method not allowed",
         ));
-    }
+    };
     let params: Vec<(String, String)> = matched
         .params
         .iter()
@@ -539,9 +193,9 @@ async fn dispatch(
     // one address and holds a key that can do more than any of these routes.
     let client = match &auth {
         Some(a) => a.access_type == crate::error::AccessType::Client,
-        None => route == Route::CredentialScanningRevoke,
+        None => route.access == routes::Access::Public,
     };
-    if let Some(class) = class(route, &parts.method)
+    if let Some(class) = route.limit
         && client
     {
         take_ip_token(p, class, auth.as_ref().map(|a| &a.project), ip)?;
@@ -557,7 +211,8 @@ async fn dispatch(
         auth,
         prefix,
     };
-    handlers::run(route, rq).await
+    route.access.check(&rq)?;
+    (route.handler)(rq).await
 }
 
 fn not_found(parts: &http::request::Parts, prefix: &str) -> Response<Bytes> {

@@ -1,22 +1,80 @@
-//! Handlers of the admin API under `/internal`: projects, project key sets, config.
+//! The internal (dashboard) API: projects, key sets, config overrides, audit log.
 
-use bytes::Bytes;
-use http::{Response, StatusCode};
-use serde_json::{Map, Value, json};
-use uuid::Uuid;
+use super::*;
 
-use super::Rq;
-use super::handlers::{ALL, require};
-use super::input::Fields;
-use super::response::{json, success};
-use crate::admin::{ProjectPatch, admin_project_json};
-use crate::error::{AccessType, Error, Result};
-use crate::rest::INTERNAL_PROJECT_ID;
-use crate::storage::ApiKeySetRecord;
+/// `GET /internal/audit-log` (admin): `user_id`, `type` (comma-separated), `since_millis`,
+/// `until_millis`, `limit` (at most 1,000; default 100), `cursor` → newest first.
+pub(crate) async fn audit_log(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
+    let mut f = Fields::query(
+        &rq.query,
+        &[
+            "user_id",
+            "type",
+            "since_millis",
+            "until_millis",
+            "limit",
+            "cursor",
+        ],
+    );
+    let mut q = AuditQuery::default();
+    let uuid = |f: &mut Fields, key: &str| {
+        f.opt_str(key).and_then(|v| match Uuid::parse_str(&v) {
+            Ok(u) => Some(u),
+            Err(_) => {
+                f.fail(key, "must be a valid UUID");
+                None
+            }
+        })
+    };
+    q.user_id = uuid(&mut f, "user_id");
+    q.before = uuid(&mut f, "cursor");
+    q.event_types = f
+        .opt_str("type")
+        .map(|t| {
+            t.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let number = |f: &mut Fields, key: &str| {
+        f.opt_str(key).and_then(|v| match v.parse::<i64>() {
+            Ok(n) if n >= 0 => Some(n),
+            _ => {
+                f.fail(key, "must be a non-negative integer");
+                None
+            }
+        })
+    };
+    q.since_millis = number(&mut f, "since_millis");
+    q.until_millis = number(&mut f, "until_millis");
+    q.limit = number(&mut f, "limit").map_or(0, |n| n as u64);
+    f.finish()?;
+    let page = rq.p.audit().list(&auth.project, &q).await?;
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "type": e.event_type,
+                "at_millis": e.at_millis,
+                "user_id": e.user_id,
+                "actor": e.actor,
+                "ip": e.ip,
+                "details": e.details,
+            })
+        })
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "items": items, "is_paginated": true, "pagination": { "next_cursor": page.next_cursor } }),
+    ))
+}
 
-const ADMIN: &[AccessType] = &[AccessType::Admin];
-
-const PATCH_FIELDS: &[&str] = &[
+pub(crate) const PATCH_FIELDS: &[&str] = &[
     "display_name",
     "description",
     "is_production_mode",
@@ -28,7 +86,7 @@ const PATCH_FIELDS: &[&str] = &[
     "onboarding_status",
 ];
 
-fn read_patch(f: &mut Fields) -> ProjectPatch {
+pub(crate) fn read_patch(f: &mut Fields) -> ProjectPatch {
     let display_name = f.opt_str("display_name");
     let description = f.nullable_str("description");
     let is_production_mode = f.opt_bool("is_production_mode");
@@ -57,8 +115,8 @@ fn read_patch(f: &mut Fields) -> ProjectPatch {
     }
 }
 
-pub(super) async fn create_project(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = require(&rq, ALL)?;
+pub(crate) async fn create_project(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
     let user = auth
         .user
         .as_ref()
@@ -88,8 +146,8 @@ pub(super) async fn create_project(rq: Rq<'_>) -> Result<Response<Bytes>> {
     Ok(json(StatusCode::CREATED, &admin_project_json(&project)))
 }
 
-pub(super) async fn list_projects(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = require(&rq, ALL)?;
+pub(crate) async fn list_projects(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
     let user = auth
         .user
         .as_ref()
@@ -111,14 +169,14 @@ pub(super) async fn list_projects(rq: Rq<'_>) -> Result<Response<Bytes>> {
     ))
 }
 
-pub(super) async fn current_project(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = require(&rq, ADMIN)?;
+pub(crate) async fn current_project(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
     Fields::query(&rq.query, &[]).finish()?;
     Ok(json(StatusCode::OK, &admin_project_json(&auth.project)))
 }
 
-pub(super) async fn patch_current_project(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = require(&rq, ADMIN)?;
+pub(crate) async fn patch_current_project(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
     let mut f = Fields::body(&rq.body, PATCH_FIELDS);
     let patch = read_patch(&mut f);
     f.finish()?;
@@ -126,7 +184,7 @@ pub(super) async fn patch_current_project(rq: Rq<'_>) -> Result<Response<Bytes>>
     Ok(json(StatusCode::OK, &admin_project_json(&project)))
 }
 
-fn key_set_json(s: &ApiKeySetRecord, full: &[(&str, Option<&String>)]) -> Value {
+pub(crate) fn key_set_json(s: &ApiKeySetRecord, full: &[(&str, Option<&String>)]) -> Value {
     let mut v = json!({
         "id": s.id,
         "description": s.description,
@@ -146,7 +204,7 @@ fn key_set_json(s: &ApiKeySetRecord, full: &[(&str, Option<&String>)]) -> Value 
 
 /// The stored view: only the last four characters, which Postern does not keep; an empty
 /// string stands in (the keys exist only as hashes).
-fn obfuscated(s: &ApiKeySetRecord) -> Value {
+pub(crate) fn obfuscated(s: &ApiKeySetRecord) -> Value {
     let mut v = key_set_json(s, &[]);
     for (name, present) in [
         (
@@ -166,8 +224,8 @@ fn obfuscated(s: &ApiKeySetRecord) -> Value {
     v
 }
 
-pub(super) async fn create_key_set(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = require(&rq, ADMIN)?;
+pub(crate) async fn create_key_set(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
     let mut f = Fields::body(
         &rq.body,
         &[
@@ -221,8 +279,8 @@ pub(super) async fn create_key_set(rq: Rq<'_>) -> Result<Response<Bytes>> {
     ))
 }
 
-pub(super) async fn list_key_sets(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = require(&rq, ADMIN)?;
+pub(crate) async fn list_key_sets(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
     Fields::query(&rq.query, &[]).finish()?;
     let items: Vec<Value> =
         rq.p.admin()
@@ -237,12 +295,12 @@ pub(super) async fn list_key_sets(rq: Rq<'_>) -> Result<Response<Bytes>> {
     ))
 }
 
-fn key_set_id(rq: &Rq<'_>) -> Result<Uuid> {
+pub(crate) fn key_set_id(rq: &Rq<'_>) -> Result<Uuid> {
     Uuid::parse_str(rq.param("api_key_id")).map_err(|_| Error::ApiKeyNotFound)
 }
 
-pub(super) async fn get_key_set(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = require(&rq, ADMIN)?;
+pub(crate) async fn get_key_set(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
     let id = key_set_id(&rq)?;
     let set =
         rq.p.admin()
@@ -254,8 +312,8 @@ pub(super) async fn get_key_set(rq: Rq<'_>) -> Result<Response<Bytes>> {
     Ok(json(StatusCode::OK, &obfuscated(&set)))
 }
 
-pub(super) async fn patch_key_set(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = require(&rq, ADMIN)?;
+pub(crate) async fn patch_key_set(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
     let mut f = Fields::body(&rq.body, &["description", "revoked"]);
     let description = f.opt_str("description");
     let revoked = f.opt_bool("revoked");
@@ -272,19 +330,19 @@ pub(super) async fn patch_key_set(rq: Rq<'_>) -> Result<Response<Bytes>> {
 }
 
 /// The project's config as every read shows it: third-party secrets redacted.
-fn config_string(auth: &super::Auth) -> Value {
+pub(crate) fn config_string(auth: &super::Auth) -> Value {
     let mut config = auth.project.config.to_json();
     crate::config_secrets::redact(&mut config);
     json!({ "config_string": config.to_string() })
 }
 
-pub(super) async fn get_config(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = require(&rq, ADMIN)?;
+pub(crate) async fn get_config(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
     Fields::query(&rq.query, &[]).finish()?;
     Ok(json(StatusCode::OK, &config_string(auth)))
 }
 
-fn level(rq: &Rq<'_>) -> Result<&'static str> {
+pub(crate) fn level(rq: &Rq<'_>) -> Result<&'static str> {
     match rq.param("level") {
         "project" => Ok("project"),
         "branch" => Ok("branch"),
@@ -295,14 +353,14 @@ fn level(rq: &Rq<'_>) -> Result<&'static str> {
     }
 }
 
-pub(super) async fn get_override(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = require(&rq, super::handlers::SERVER)?;
+pub(crate) async fn get_override(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
     level(&rq)?;
     Ok(json(StatusCode::OK, &config_string(auth)))
 }
 
-pub(super) async fn patch_override(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = require(&rq, super::handlers::SERVER)?;
+pub(crate) async fn patch_override(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
     let level = level(&rq)?;
     if auth.access_type == AccessType::Server && level != "branch" {
         return Err(Error::status(

@@ -1,0 +1,230 @@
+//! Endpoint handlers, one file per aggregate, and the helpers they share.
+
+pub(super) mod api_keys;
+pub(super) mod auth;
+pub(super) mod contact_channels;
+pub(super) mod internal;
+pub(super) mod invitations;
+pub(super) mod permissions;
+pub(super) mod projects;
+pub(super) mod sessions;
+pub(super) mod step_up;
+pub(super) mod teams;
+pub(super) mod users;
+pub(super) mod vault;
+
+use crate::admin::ProjectPatch;
+use crate::admin::admin_project_json;
+use crate::codes::CODE_LENGTH;
+use crate::contact_channels::ChannelUpdate;
+use crate::contact_channels::NewChannel;
+use crate::email::is_valid_email_lenient;
+use crate::email::is_valid_email_strict;
+use crate::error::AccessType;
+use crate::error::Error;
+use crate::error::Result;
+use crate::mfa::SecondFactor;
+use crate::passwords::MAX_PASSWORD_LENGTH;
+use crate::passwords::password_length;
+use crate::permissions::DefinitionInput;
+use crate::permissions::Scope;
+use crate::permissions::definition_json;
+use crate::permissions::is_system;
+use crate::permissions::is_valid_custom_id;
+use crate::rest::INTERNAL_PROJECT_ID;
+use crate::rest::Rq;
+use crate::rest::access::Auth;
+use crate::rest::access::PUBLIC_CLIENT_SENTINEL;
+use crate::rest::access::stack_header;
+use crate::rest::input::Fields;
+use crate::rest::input::user_id_or_me;
+use crate::rest::response::json;
+use crate::rest::response::success;
+use crate::rest::response::text;
+use crate::rest::views::api_key_json;
+use crate::rest::views::contact_channel_json;
+use crate::rest::views::project_json;
+use crate::rest::views::session_json;
+use crate::rest::views::team_json;
+use crate::rest::views::user_json;
+use crate::sessions::MAX_SESSION_MILLIS;
+use crate::step_up::Caller;
+use crate::step_up::Proof;
+use crate::storage::ApiKeyOwner;
+use crate::storage::ApiKeySetRecord;
+use crate::storage::AuditQuery;
+use crate::storage::KeyKind;
+use crate::storage::PermissionGrantRecord;
+use crate::teams::MemberProfile;
+use crate::teams::NewTeam;
+use crate::teams::TeamUpdate;
+use crate::users::ListUsers;
+use crate::users::UserUpdate;
+use base64::Engine as _;
+use bytes::Bytes;
+use http::HeaderValue;
+use http::Response;
+use http::StatusCode;
+use http::header;
+use serde_json::Map;
+use serde_json::Value;
+use serde_json::json;
+use uuid::Uuid;
+
+/// Who asks, for the rules that treat clients apart: a client (its session and the step-up
+/// token it carries), or a trusted server or admin.
+pub(crate) fn caller<'a>(rq: &'a Rq<'_>, auth: &Auth) -> Caller<'a> {
+    if auth.access_type == AccessType::Client {
+        Caller::Client {
+            session_id: auth.session_id(),
+            step_up_token: rq
+                .headers
+                .get(crate::step_up::STEP_UP_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty()),
+        }
+    } else {
+        Caller::Trusted
+    }
+}
+
+pub(crate) fn schema_user(auth: &Auth) -> Result<Uuid> {
+    auth.user_id()
+        .ok_or_else(|| Error::schema("auth.user must be defined"))
+}
+
+pub(crate) fn check_password_field(f: &mut Fields, key: &str, v: &Option<String>) {
+    if let Some(v) = v
+        && password_length(v) > MAX_PASSWORD_LENGTH
+    {
+        f.fail(
+            key,
+            &format!("must be at most {MAX_PASSWORD_LENGTH} characters"),
+        );
+    }
+}
+
+pub(crate) fn check_url_field(f: &mut Fields, key: &str, v: &Option<String>) {
+    if let Some(v) = v {
+        if v.contains(' ') {
+            f.fail(key, "contains spaces");
+        } else if url::Url::parse(v).is_err() {
+            f.fail(key, "is not a valid URL");
+        }
+    }
+}
+
+/// The signed-in anonymous user of a request, whom a sign-up upgrades.
+pub(crate) fn anonymous_user(auth: &Auth) -> Option<Uuid> {
+    auth.user.as_ref().filter(|u| u.is_anonymous).map(|u| u.id)
+}
+
+pub(crate) fn check_code_field(f: &mut Fields, code: &Option<String>) {
+    if let Some(c) = code
+        && c.chars().count() != CODE_LENGTH
+    {
+        f.fail("code", &format!("must be exactly {CODE_LENGTH} characters"));
+    }
+}
+
+pub(crate) fn path_uuid(rq: &Rq<'_>, name: &str) -> Result<Uuid> {
+    Uuid::parse_str(rq.param(name))
+        .map_err(|_| Error::schema(format!("params.{name} must be a valid UUID")))
+}
+
+pub(crate) fn code_body(rq: &Rq<'_>, extra: &[&str]) -> Result<(Option<String>, Fields)> {
+    let mut allowed = vec!["code"];
+    allowed.extend_from_slice(extra);
+    let mut f = Fields::body(&rq.body, &allowed);
+    let code = f.req_str("code");
+    check_code_field(&mut f, &code);
+    Ok((code, f))
+}
+
+pub(crate) fn code_valid() -> Response<Bytes> {
+    json(StatusCode::OK, &json!({ "is_code_valid": true }))
+}
+
+pub(crate) fn is_client(auth: &Auth) -> bool {
+    auth.access_type == AccessType::Client
+}
+
+pub(crate) fn items(items: Vec<Value>) -> Response<Bytes> {
+    json(
+        StatusCode::OK,
+        &json!({ "items": items, "is_paginated": false }),
+    )
+}
+
+/// The signed-in user of a client request that needs one.
+pub(crate) fn client_user(auth: &Auth) -> Result<Uuid> {
+    auth.user_id().ok_or(Error::UserAuthenticationRequired)
+}
+
+pub(crate) fn valid_image(v: &Option<Option<String>>, client: bool) -> Result<()> {
+    if let Some(Some(url)) = v {
+        if url.len() > 1_000_000 {
+            return Err(Error::schema(
+                "body.profile_image_url must be at most 1000000 characters",
+            ));
+        }
+        let data = url.starts_with("data:image/");
+        let ok = if client {
+            url.is_empty() || data
+        } else {
+            data || url.starts_with("http://") || url.starts_with("https://")
+        };
+        if !ok {
+            return Err(Error::bad_request("Invalid profile image URL"));
+        }
+    }
+    Ok(())
+}
+
+/// The team a request acts on: clients must be members (and hold `permission`, if any).
+pub(crate) async fn acting_on_team(
+    rq: &Rq<'_>,
+    auth: &Auth,
+    permission: Option<&str>,
+) -> Result<Uuid> {
+    // Path and query are validated together, as Stack reports both.
+    let mut failures = Vec::new();
+    let team = Uuid::parse_str(rq.param("team_id")).ok();
+    if team.is_none() {
+        failures.push("params.team_id must be a valid UUID".to_owned());
+    }
+    let unknown: Vec<&str> = rq.query.iter().map(|(k, _)| k.as_str()).collect();
+    if !unknown.is_empty() {
+        failures.push(format!(
+            "query contains unknown properties: {}",
+            unknown.join(", ")
+        ));
+    }
+    if !failures.is_empty() {
+        return Err(Error::Schema(failures));
+    }
+    let team = team.unwrap_or_default();
+    if is_client(auth) {
+        let me = client_user(auth)?;
+        match permission {
+            Some(p) => {
+                rq.p.permissions()
+                    .require_team_permission(&auth.project, me, team, p)
+                    .await?
+            }
+            None => {
+                if !rq.p.teams().is_member(&auth.project, team, me).await? {
+                    return Err(Error::TeamMembershipNotFound {
+                        team_id: team,
+                        user_id: me,
+                    });
+                }
+            }
+        }
+    }
+    Ok(team)
+}
+
+pub(crate) fn signed_in(auth: &Auth) -> Result<Uuid> {
+    auth.user_id().ok_or(Error::UserAuthenticationRequired)
+}

@@ -1,0 +1,116 @@
+//! The project as clients see it: welcome text, current project, JWKS, stored files.
+
+use super::*;
+
+pub(crate) async fn root(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    Fields::query(&rq.query, &[]).finish()?;
+    let mut body = String::from(
+        "Welcome to the Stack API endpoint! Please refer to the documentation at https://docs.stack-auth.com.\n\n",
+    );
+    match &rq.auth {
+        None => body.push_str("Authentication: None"),
+        Some(a) => {
+            let kind = match a.access_type {
+                AccessType::Client => "Client",
+                AccessType::Server => "Server",
+                AccessType::Admin => "Admin",
+            };
+            let user = a
+                .user
+                .as_ref()
+                .map(|u| u.primary_email.clone().unwrap_or_else(|| u.id.to_string()))
+                .unwrap_or_else(|| "None".into());
+            body.push_str(&format!(
+                "Authentication: {kind}\n  Project: {}\n  User: {user}",
+                a.project.id
+            ));
+        }
+    }
+    Ok(text(StatusCode::OK, body))
+}
+
+/// `GET /openapi.json`: the OpenAPI document of every route, generated from the registry.
+/// The document for the usual mount prefix is built once.
+pub(crate) async fn openapi(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    static DEFAULT: std::sync::OnceLock<Bytes> = std::sync::OnceLock::new();
+    Fields::query(&rq.query, &[]).finish()?;
+    let build = || {
+        Bytes::from(
+            serde_json::to_vec(&crate::rest::openapi::document(rq.prefix)).unwrap_or_default(),
+        )
+    };
+    let body = if rq.prefix == "/api/v1" {
+        DEFAULT.get_or_init(build).clone()
+    } else {
+        build()
+    };
+    let mut r = Response::new(body);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    Ok(r)
+}
+
+pub(crate) async fn current(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
+    Fields::query(&rq.query, &[]).finish()?;
+    Ok(json(StatusCode::OK, &project_json(&auth.project)))
+}
+
+pub(crate) async fn jwks(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let mut f = Fields::query(&rq.query, &["include_restricted", "include_anonymous"]);
+    let restricted = f.flag("include_restricted");
+    let anonymous = f.flag("include_anonymous");
+    f.finish()?;
+    let project_id = rq.param("project_id");
+    if rq.p.projects().get(project_id).await?.is_none() {
+        return Err(Error::status(StatusCode::NOT_FOUND, "Project not found"));
+    }
+    let keys = rq.p.sessions().jwks(project_id, restricted, anonymous)?;
+    let mut r = json(StatusCode::OK, &keys);
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    Ok(r)
+}
+
+pub(crate) async fn anonymous_alias(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let mut target = format!(
+        "{}/projects/{}/.well-known/{}",
+        rq.prefix,
+        rq.param("project_id"),
+        rq.param("rest")
+    );
+    match rq.raw_query.as_deref().filter(|q| !q.is_empty()) {
+        Some(q) => target.push_str(&format!("?{q}&include_anonymous=true")),
+        None => target.push_str("?include_anonymous=true"),
+    }
+    let mut r = Response::new(Bytes::new());
+    *r.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+    if let Ok(v) = HeaderValue::from_str(&target) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(r)
+}
+
+/// `GET /storage/{bucket}/{file}`: a stored image, cacheable (file ids are never reused).
+pub(crate) async fn storage_file(rq: Rq<'_>) -> Result<Response<Bytes>> {
+    let Some((mime, data)) = rq.p.file(rq.param("bucket"), rq.param("file")).await? else {
+        return Err(Error::status(StatusCode::NOT_FOUND, "File not found"));
+    };
+    let mut r = Response::new(Bytes::from(data));
+    if let Ok(v) = http::HeaderValue::from_str(&mime) {
+        r.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    r.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    r.headers_mut().insert(
+        "x-content-type-options",
+        http::HeaderValue::from_static("nosniff"),
+    );
+    Ok(r)
+}

@@ -1,0 +1,297 @@
+//! The OpenAPI 3.1 document, generated from the route registry: every route with its
+//! access rule, project headers, path parameters, request schema, response schema and the
+//! error responses Stack's clients expect.
+
+use serde_json::{Map, Value, json};
+
+use super::routes::{Access, ROUTES, RouteDef};
+
+/// The document, with `server` (the mount prefix, such as `/api/v1`) as its only server.
+pub(crate) fn document(server: &str) -> Value {
+    let mut paths = Map::new();
+    for route in ROUTES {
+        let path = openapi_path(route.path);
+        let item = paths
+            .entry(path)
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(item) = item {
+            item.insert(route.verb.lower().to_owned(), operation(route));
+        }
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Postern",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Stack Auth's REST API, served in-process by Postern. Authenticate with \
+                the x-stack-* (or x-hexclave-*) headers: x-stack-access-type (client, server or \
+                admin), x-stack-project-id, the key of the access type, and optionally \
+                x-stack-access-token for a signed-in user. Known errors answer JSON \
+                {code, error, details?} with an x-stack-known-error header.",
+        },
+        "servers": [{ "url": if server.is_empty() { "/" } else { server } }],
+        "paths": paths,
+        "components": components(),
+    })
+}
+
+/// `{*rest}` (a catch-all in the router) is written `{rest}` in OpenAPI.
+fn openapi_path(path: &str) -> String {
+    path.replace("{*", "{")
+}
+
+fn path_params(path: &str) -> Vec<&str> {
+    path.split('/')
+        .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+        .map(|p| p.trim_start_matches('*'))
+        .collect()
+}
+
+fn operation_id(route: &RouteDef) -> String {
+    let mut id = route.verb.lower().to_owned();
+    for seg in route.path.split('/').filter(|s| !s.is_empty()) {
+        let seg = seg.trim_matches(|c| c == '{' || c == '}' || c == '*' || c == '.');
+        id.push('_');
+        id.extend(
+            seg.chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }),
+        );
+    }
+    if route.path == "/" {
+        id.push_str("_root");
+    }
+    id
+}
+
+fn header_param(name: &str, description: &str, schema: Value, required: bool) -> Value {
+    json!({
+        "name": name,
+        "in": "header",
+        "required": required,
+        "description": description,
+        "schema": schema,
+    })
+}
+
+fn parameters(route: &RouteDef) -> Vec<Value> {
+    let mut out: Vec<Value> = path_params(route.path)
+        .into_iter()
+        .map(|p| {
+            json!({
+                "name": p,
+                "in": "path",
+                "required": true,
+                "schema": { "type": "string" },
+            })
+        })
+        .collect();
+    if route.access != Access::Public {
+        let types: Vec<&str> = route.access.allowed().iter().map(|a| a.as_str()).collect();
+        out.push(header_param(
+            "x-stack-access-type",
+            "Who calls: a client (publishable key), a server (secret key) or an admin.",
+            json!({ "type": "string", "enum": types }),
+            true,
+        ));
+        out.push(header_param(
+            "x-stack-project-id",
+            "The project's id.",
+            json!({ "type": "string" }),
+            true,
+        ));
+        for (name, what) in [
+            (
+                "x-stack-publishable-client-key",
+                "The publishable client key (client access).",
+            ),
+            (
+                "x-stack-secret-server-key",
+                "The secret server key (server access).",
+            ),
+            (
+                "x-stack-super-secret-admin-key",
+                "The super secret admin key (admin access).",
+            ),
+            (
+                "x-stack-admin-access-token",
+                "An access token of a dashboard user owning the project (admin access).",
+            ),
+            (
+                "x-stack-access-token",
+                "The signed-in user's access token (ES256 JWT).",
+            ),
+            (
+                "x-stack-refresh-token",
+                "The refresh token of the session (sign-out, refresh, password change).",
+            ),
+        ] {
+            out.push(header_param(name, what, json!({ "type": "string" }), false));
+        }
+    }
+    out
+}
+
+fn error_ref() -> Value {
+    json!({ "$ref": "#/components/schemas/KnownError" })
+}
+
+fn responses(route: &RouteDef) -> Value {
+    let known = |what: &str| {
+        json!({
+            "description": what,
+            "headers": {
+                "x-stack-known-error": {
+                    "description": "The known error's code.",
+                    "schema": { "type": "string" },
+                },
+            },
+            "content": {
+                "application/json": { "schema": error_ref() },
+                "text/plain": { "schema": { "type": "string" } },
+            },
+        })
+    };
+    let mut r = Map::new();
+    r.insert(
+        "200".into(),
+        json!({
+            "description": "Success.",
+            "content": {
+                "application/json": { "schema": {} },
+                "text/plain": { "schema": { "type": "string" } },
+            },
+        }),
+    );
+    if route.path.contains("{*rest}") {
+        r.insert(
+            "307".into(),
+            json!({ "description": "Redirect to the project's issuer." }),
+        );
+    }
+    r.insert(
+        "400".into(),
+        known("Invalid request (SCHEMA_ERROR lists every failure) or a refused operation."),
+    );
+    r.insert(
+        "401".into(),
+        known("Missing or invalid credentials (keys, tokens, codes)."),
+    );
+    r.insert(
+        "403".into(),
+        known("The caller may not do this (access type, permission, ownership)."),
+    );
+    r.insert("404".into(), known("Not found."));
+    r.insert("409".into(), known("Conflicts with the current state."));
+    r.insert(
+        "413".into(),
+        json!({ "description": "Request body too large.", "content": { "text/plain": { "schema": { "type": "string" } } } }),
+    );
+    r.insert(
+        "429".into(),
+        json!({
+            "description": "Too many attempts; wait Retry-After seconds.",
+            "headers": { "Retry-After": { "schema": { "type": "integer" } } },
+            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RateLimited" } } },
+        }),
+    );
+    Value::Object(r)
+}
+
+fn operation(route: &RouteDef) -> Value {
+    let access = match route.access {
+        Access::Public => "public".to_owned(),
+        a => a
+            .allowed()
+            .iter()
+            .map(|t| t.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    let mut op = json!({
+        "operationId": operation_id(route),
+        "summary": route.summary,
+        "description": format!("Access: {access}."),
+        "tags": [route.tag],
+        "parameters": parameters(route),
+        "responses": responses(route),
+        "x-access-types": access,
+    });
+    if let Some(class) = route.limit {
+        op["x-rate-limit-class"] = json!(class.name());
+    }
+    if route.verb.has_body() {
+        op["requestBody"] = json!({
+            "required": false,
+            "content": {
+                "application/json": { "schema": { "type": "object" } },
+            },
+        });
+    }
+    op
+}
+
+fn components() -> Value {
+    json!({
+        "schemas": {
+            "KnownError": {
+                "type": "object",
+                "required": ["code", "error"],
+                "properties": {
+                    "code": { "type": "string", "description": "Stack's known-error code, such as SCHEMA_ERROR." },
+                    "error": { "type": "string", "description": "A human-readable message." },
+                    "details": { "description": "Structured details of the error, when it has any." },
+                },
+            },
+            "RateLimited": {
+                "type": "object",
+                "required": ["message", "retry_after_seconds"],
+                "properties": {
+                    "message": { "type": "string" },
+                    "retry_after_seconds": { "type": "integer", "minimum": 0 },
+                },
+            },
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_documented_once() {
+        let doc = document("/api/v1");
+        let mut count = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (verb, op) in item.as_object().unwrap() {
+                count += 1;
+                assert!(
+                    op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+                    "{verb} {path}"
+                );
+                for p in path_params(path) {
+                    assert!(
+                        op["parameters"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .any(|q| q["name"] == p && q["in"] == "path"),
+                        "{verb} {path} documents {p}"
+                    );
+                }
+            }
+        }
+        assert_eq!(count, ROUTES.len());
+        let ids: std::collections::HashSet<String> = ROUTES.iter().map(operation_id).collect();
+        assert_eq!(ids.len(), ROUTES.len(), "operation ids are unique");
+    }
+
+    #[test]
+    fn paths_use_openapi_syntax() {
+        assert_eq!(
+            openapi_path("/projects-anonymous-users/{project_id}/.well-known/{*rest}"),
+            "/projects-anonymous-users/{project_id}/.well-known/{rest}"
+        );
+        assert_eq!(path_params("/a/{x}/b/{*rest}"), vec!["x", "rest"]);
+    }
+}

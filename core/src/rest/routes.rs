@@ -1,0 +1,391 @@
+//! The route registry: every endpoint of the API in one table. Each row states the method,
+//! the path, who may call it, the per-IP bucket it draws from, its handler and a summary.
+//! Routing, `405`s, the access check, rate limiting and the OpenAPI document all read this
+//! table; nothing else lists routes.
+//!
+//! Adding a route is one row here and one handler function.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use http::{Method, Response};
+
+use super::Rq;
+use super::{api_keys, auth, contact_channels, internal, invitations, permissions};
+use super::{projects, sessions, step_up, teams, users, vault};
+use crate::error::{AccessType, Error, Result};
+use crate::permissions::Scope;
+use crate::throttle::RouteClass::{self, *};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Anyone, with or without project headers (the handler decides what it needs).
+    Public,
+    /// Any authenticated request: client, server or admin.
+    Any,
+    /// Server or admin.
+    Server,
+    /// Admin only.
+    Admin,
+}
+
+impl Access {
+    /// The access types this rule admits (empty for [`Access::Public`]).
+    pub(crate) fn allowed(self) -> &'static [AccessType] {
+        match self {
+            Access::Public => &[],
+            Access::Any => &[AccessType::Client, AccessType::Server, AccessType::Admin],
+            Access::Server => &[AccessType::Server, AccessType::Admin],
+            Access::Admin => &[AccessType::Admin],
+        }
+    }
+
+    /// No project headers → `ACCESS_TYPE_REQUIRED`; a type the rule does not admit →
+    /// `INSUFFICIENT_ACCESS_TYPE`.
+    pub(crate) fn check(self, rq: &Rq<'_>) -> Result<()> {
+        if self == Access::Public {
+            return Ok(());
+        }
+        let auth = rq.auth.as_ref().ok_or(Error::AccessTypeRequired)?;
+        let allowed = self.allowed();
+        if !allowed.contains(&auth.access_type) {
+            return Err(Error::InsufficientAccessType {
+                actual: auth.access_type,
+                allowed: allowed.to_vec(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// An HTTP method of the table (a `Copy` stand-in for [`http::Method`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verb {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Verb {
+    /// Whether `m` is this verb.
+    pub(crate) fn is(self, m: &Method) -> bool {
+        *m == self.method()
+    }
+
+    /// The `http` method.
+    pub(crate) fn method(self) -> Method {
+        match self {
+            Verb::Get => Method::GET,
+            Verb::Post => Method::POST,
+            Verb::Put => Method::PUT,
+            Verb::Patch => Method::PATCH,
+            Verb::Delete => Method::DELETE,
+        }
+    }
+
+    /// Whether requests of this verb carry a body.
+    pub(crate) fn has_body(self) -> bool {
+        matches!(self, Verb::Post | Verb::Put | Verb::Patch)
+    }
+
+    /// The lower-case name OpenAPI uses.
+    pub(crate) fn lower(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::Post => "post",
+            Verb::Put => "put",
+            Verb::Patch => "patch",
+            Verb::Delete => "delete",
+        }
+    }
+}
+
+/// A handler's future.
+pub(crate) type Reply<'a> = Pin<Box<dyn Future<Output = Result<Response<Bytes>>> + Send + 'a>>;
+
+/// A handler: one request in, one response (or error) out.
+pub(crate) type Handler = for<'a> fn(Rq<'a>) -> Reply<'a>;
+
+/// One row of the table.
+pub(crate) struct RouteDef {
+    /// The method.
+    pub(crate) verb: Verb,
+    /// The path under the API prefix, in `matchit` syntax (`{param}`, `{*rest}`).
+    pub(crate) path: &'static str,
+    /// Who may call it, checked before the handler runs.
+    pub(crate) access: Access,
+    /// The per-IP bucket a client draws from, if any.
+    pub(crate) limit: Option<RouteClass>,
+    /// The OpenAPI tag (the aggregate).
+    pub(crate) tag: &'static str,
+    /// A one-line summary.
+    pub(crate) summary: &'static str,
+    /// The handler.
+    pub(crate) handler: Handler,
+}
+
+macro_rules! routes {
+    ($( $tag:literal {
+        $( $verb:ident $path:literal, $access:ident, $limit:expr
+            => $handler:path $([ $($arg:expr),* ])?, $summary:literal; )*
+    } )*) => {
+        /// Every route of the API.
+        pub(crate) static ROUTES: &[RouteDef] = &[ $( $( RouteDef {
+            verb: Verb::$verb,
+            path: $path,
+            access: Access::$access,
+            limit: $limit,
+            tag: $tag,
+            summary: $summary,
+            handler: {
+                fn handler(rq: Rq<'_>) -> Reply<'_> {
+                    Box::pin($handler(rq $($(, $arg)*)?))
+                }
+                handler
+            },
+        }, )* )* ];
+    };
+}
+
+routes! {
+    "meta" {
+        Get "/", Public, None => projects::root, "Welcome text naming the caller";
+        Get "/openapi.json", Public, None => projects::openapi, "This OpenAPI document";
+    }
+    "projects" {
+        Get "/projects/current", Any, None => projects::current, "The current project's client view";
+        Get "/projects/{project_id}/.well-known/jwks.json", Public, None
+            => projects::jwks, "Public keys that verify the project's access tokens";
+        Get "/projects-anonymous-users/{project_id}/.well-known/{*rest}", Public, None
+            => projects::anonymous_alias, "Redirect from the anonymous-user issuer";
+        Post "/projects-anonymous-users/{project_id}/.well-known/{*rest}", Public, None
+            => projects::anonymous_alias, "Redirect from the anonymous-user issuer";
+        Put "/projects-anonymous-users/{project_id}/.well-known/{*rest}", Public, None
+            => projects::anonymous_alias, "Redirect from the anonymous-user issuer";
+        Patch "/projects-anonymous-users/{project_id}/.well-known/{*rest}", Public, None
+            => projects::anonymous_alias, "Redirect from the anonymous-user issuer";
+        Delete "/projects-anonymous-users/{project_id}/.well-known/{*rest}", Public, None
+            => projects::anonymous_alias, "Redirect from the anonymous-user issuer";
+        Get "/storage/{bucket}/{file}", Public, None => projects::storage_file, "A stored image";
+    }
+    "auth" {
+        Post "/auth/password/sign-up", Any, Some(SignUp) => auth::sign_up, "Sign up with email and password";
+        Post "/auth/password/sign-in", Any, Some(SignIn) => auth::sign_in, "Sign in with email and password";
+        Post "/auth/password/update", Any, Some(SignIn) => auth::password_update, "Change the password (old password required)";
+        Post "/auth/password/set", Any, None => auth::password_set, "Set a password on an account without one";
+        Post "/auth/password/send-reset-code", Any, Some(SendCode) => auth::send_reset_code, "Mail a password-reset link";
+        Post "/auth/password/reset", Any, Some(SignIn) => auth::reset, "Reset the password with a code";
+        Post "/auth/password/reset/check-code", Any, Some(SignIn) => auth::reset_check, "Check a password-reset code";
+        Post "/auth/otp/send-sign-in-code", Any, Some(SendCode) => auth::otp_send, "Mail a one-time sign-in code and link";
+        Post "/auth/otp/sign-in", Any, Some(SignIn) => auth::otp_sign_in, "Sign in with a one-time code";
+        Post "/auth/otp/sign-in/check-code", Any, Some(SignIn) => auth::otp_check, "Check a one-time sign-in code";
+        Post "/auth/mfa/sign-in", Any, Some(SignIn) => auth::mfa_sign_in, "Finish a sign-in with a TOTP or recovery code";
+        Post "/auth/anonymous/sign-up", Any, Some(SignUp) => auth::anonymous_sign_up, "Create an anonymous user";
+        Post "/auth/oauth/token", Public, None => auth::oauth_token, "OAuth 2 token endpoint (refresh grant)";
+    }
+    "step-up" {
+        Post "/auth/step-up/send-code", Any, Some(SendCode) => step_up::send_code, "Mail a step-up code";
+        Post "/auth/step-up", Any, Some(SignIn) => step_up::prove, "Prove a factor; returns a step-up token";
+        Get "/auth/mfa/recovery-codes", Any, None => step_up::recovery_codes, "Recovery-code status";
+        Post "/auth/mfa/recovery-codes", Any, None => step_up::recovery_codes, "Generate new recovery codes";
+    }
+    "sessions" {
+        Get "/auth/sessions", Any, None => sessions::list, "List a user's sessions";
+        Post "/auth/sessions", Server, None => sessions::create, "Create a session for a user";
+        Delete "/auth/sessions/current", Any, None => sessions::sign_out, "Sign out of the current session";
+        Post "/auth/sessions/current/refresh", Any, None => sessions::refresh, "Trade a refresh token for an access token";
+        Delete "/auth/sessions/{id}", Any, None => sessions::delete, "End a session";
+    }
+    "users" {
+        Get "/users/me", Any, None => users::get_me, "The signed-in user";
+        Patch "/users/me", Any, Some(AccountChange) => users::patch_me, "Update the signed-in user";
+        Delete "/users/me", Any, Some(AccountChange) => users::delete_me, "Delete the signed-in user";
+        Get "/users", Server, None => users::list, "List users";
+        Post "/users", Server, None => users::create, "Create a user";
+        Get "/users/{user_id}", Server, None => users::get, "A user";
+        Patch "/users/{user_id}", Server, None => users::patch, "Update a user";
+        Delete "/users/{user_id}", Server, None => users::delete, "Delete a user";
+    }
+    "contact-channels" {
+        Get "/contact-channels", Any, None => contact_channels::list, "List a user's contact channels";
+        Post "/contact-channels", Any, Some(AccountChange) => contact_channels::create, "Add a contact channel";
+        Get "/contact-channels/{user_id}/{contact_channel_id}", Any, None
+            => contact_channels::get, "A contact channel";
+        Patch "/contact-channels/{user_id}/{contact_channel_id}", Any, Some(AccountChange)
+            => contact_channels::patch, "Update a contact channel";
+        Delete "/contact-channels/{user_id}/{contact_channel_id}", Any, Some(AccountChange)
+            => contact_channels::delete, "Delete a contact channel";
+        Post "/contact-channels/{user_id}/{contact_channel_id}/send-verification-code", Any, Some(SendCode)
+            => contact_channels::send_code, "Mail a verification link";
+        Post "/contact-channels/send-verification-code", Any, Some(SendCode)
+            => contact_channels::legacy_send_code, "Mail a verification link (by address)";
+        Post "/contact-channels/verify", Any, Some(SignIn) => contact_channels::verify, "Verify a contact channel with a code";
+        Post "/contact-channels/verify/check-code", Any, Some(SignIn)
+            => contact_channels::verify_check, "Check a verification code";
+        Get "/contact-channels/{user_id}/{contact_channel_id}/confirm-auth", Any, None
+            => contact_channels::confirm_auth, "Whether a sign-in address is confirmed";
+        Post "/contact-channels/{user_id}/{contact_channel_id}/confirm-auth", Any, Some(AccountChange)
+            => contact_channels::confirm_auth, "Confirm a sign-in address with a step-up token";
+        Post "/contact-channels/{user_id}/{contact_channel_id}/send-auth-confirmation", Any, Some(SendCode)
+            => contact_channels::send_auth_confirmation, "Mail a sign-in confirmation link to the oldest address";
+        Post "/contact-channels/confirm-auth", Any, Some(SignIn)
+            => contact_channels::confirm_auth_by_code, "Confirm a sign-in address with a mailed code";
+    }
+    "api-keys" {
+        Get "/user-api-keys", Any, None => api_keys::list_user_keys, "List user API keys";
+        Post "/user-api-keys", Any, Some(AccountChange) => api_keys::create_user_key, "Create a user API key";
+        Post "/user-api-keys/check", Server, Some(KeyCheck) => api_keys::check_user_key, "Check a user API key";
+        Get "/user-api-keys/{api_key_id}", Any, None => api_keys::get_user_key, "A user API key";
+        Patch "/user-api-keys/{api_key_id}", Any, Some(AccountChange) => api_keys::patch_user_key, "Update or revoke a user API key";
+        Get "/team-api-keys", Any, None => api_keys::list_team_keys, "List team API keys";
+        Post "/team-api-keys", Any, Some(AccountChange) => api_keys::create_team_key, "Create a team API key";
+        Post "/team-api-keys/check", Server, Some(KeyCheck) => api_keys::check_team_key, "Check a team API key";
+        Get "/team-api-keys/{api_key_id}", Any, None => api_keys::get_team_key, "A team API key";
+        Patch "/team-api-keys/{api_key_id}", Any, Some(AccountChange) => api_keys::patch_team_key, "Update or revoke a team API key";
+        Post "/integrations/credential-scanning/revoke", Public, Some(KeyCheck)
+            => api_keys::credential_scanning_revoke, "Revoke a leaked API key";
+    }
+    "teams" {
+        Get "/teams", Any, None => teams::list, "List teams";
+        Post "/teams", Any, None => teams::create, "Create a team";
+        Get "/teams/{team_id}", Any, None => teams::get, "A team";
+        Patch "/teams/{team_id}", Any, None => teams::patch, "Update a team";
+        Delete "/teams/{team_id}", Any, None => teams::delete, "Delete a team";
+        Post "/team-memberships/{team_id}/{user_id}", Server, None => teams::add_member, "Add a member";
+        Delete "/team-memberships/{team_id}/{user_id}", Any, None => teams::remove_member, "Remove a member (or leave)";
+        Get "/team-member-profiles", Any, None => teams::list_profiles, "List member profiles";
+        Get "/team-member-profiles/{team_id}/{user_id}", Any, None => teams::get_profile, "A member profile";
+        Patch "/team-member-profiles/{team_id}/{user_id}", Any, None => teams::patch_profile, "Update a member profile";
+    }
+    "invitations" {
+        Get "/team-invitations", Any, None => invitations::list, "List a team's pending invitations";
+        Post "/team-invitations/send-code", Any, Some(SendCode) => invitations::send, "Invite an address to a team";
+        Post "/team-invitations/accept", Any, Some(SignIn) => invitations::accept, "Accept an invitation by code";
+        Post "/team-invitations/accept/check-code", Any, Some(SignIn) => invitations::check, "Check an invitation code";
+        Post "/team-invitations/accept/details", Any, Some(SignIn) => invitations::details, "An invitation's team";
+        Delete "/team-invitations/{id}", Any, None => invitations::delete, "Revoke an invitation";
+        Post "/team-invitations/{id}/accept", Any, None => invitations::accept_by_id, "Accept an invitation by id";
+    }
+    "permissions" {
+        Get "/team-permissions", Any, None => permissions::list_grants[Scope::Team], "List team permission grants";
+        Post "/team-permissions/{team_id}/{user_id}/{permission_id}", Server, None
+            => permissions::grant[Scope::Team], "Grant a team permission";
+        Delete "/team-permissions/{team_id}/{user_id}/{permission_id}", Server, None
+            => permissions::revoke[Scope::Team], "Revoke a team permission";
+        Get "/project-permissions", Any, None => permissions::list_grants[Scope::Project], "List project permission grants";
+        Post "/project-permissions/{user_id}/{permission_id}", Server, None
+            => permissions::grant[Scope::Project], "Grant a project permission";
+        Delete "/project-permissions/{user_id}/{permission_id}", Server, None
+            => permissions::revoke[Scope::Project], "Revoke a project permission";
+        Get "/team-permission-definitions", Admin, None
+            => permissions::list_definitions[Scope::Team], "List team permission definitions";
+        Post "/team-permission-definitions", Admin, None
+            => permissions::create_definition[Scope::Team], "Define a team permission";
+        Patch "/team-permission-definitions/{permission_id}", Admin, None
+            => permissions::update_definition[Scope::Team], "Update a team permission definition";
+        Delete "/team-permission-definitions/{permission_id}", Admin, None
+            => permissions::delete_definition[Scope::Team], "Delete a team permission definition";
+        Get "/project-permission-definitions", Admin, None
+            => permissions::list_definitions[Scope::Project], "List project permission definitions";
+        Post "/project-permission-definitions", Admin, None
+            => permissions::create_definition[Scope::Project], "Define a project permission";
+        Patch "/project-permission-definitions/{permission_id}", Admin, None
+            => permissions::update_definition[Scope::Project], "Update a project permission definition";
+        Delete "/project-permission-definitions/{permission_id}", Admin, None
+            => permissions::delete_definition[Scope::Project], "Delete a project permission definition";
+    }
+    "data-vault" {
+        Post "/data-vault/stores/{store_id}/set", Server, None => vault::set, "Store an encrypted value";
+        Post "/data-vault/stores/{store_id}/get", Server, None => vault::get, "Read an encrypted value";
+    }
+    "internal" {
+        Get "/internal/projects", Any, None => internal::list_projects, "Projects the signed-in admin owns";
+        Post "/internal/projects", Any, None => internal::create_project, "Create a project";
+        Get "/internal/projects/current", Admin, None => internal::current_project, "The current project's admin view";
+        Patch "/internal/projects/current", Admin, None => internal::patch_current_project, "Update the current project";
+        Get "/internal/api-keys", Admin, None => internal::list_key_sets, "List project key sets";
+        Post "/internal/api-keys", Admin, None => internal::create_key_set, "Create a project key set";
+        Get "/internal/api-keys/{api_key_id}", Admin, None => internal::get_key_set, "A project key set";
+        Patch "/internal/api-keys/{api_key_id}", Admin, None => internal::patch_key_set, "Update or revoke a key set";
+        Get "/internal/config", Admin, None => internal::get_config, "The rendered project config";
+        Get "/internal/config/override/{level}", Server, None => internal::get_override, "A config override level";
+        Patch "/internal/config/override/{level}", Server, None => internal::patch_override, "Change a config override level";
+        Get "/internal/audit-log", Admin, None => internal::audit_log, "The project's security audit log";
+    }
+}
+
+/// The routes sharing one path, by method.
+pub(crate) struct PathRoutes(Vec<&'static RouteDef>);
+
+impl PathRoutes {
+    /// The route of `method`, if the path has one.
+    pub(crate) fn get(&self, method: &Method) -> Option<&'static RouteDef> {
+        self.0.iter().copied().find(|r| r.verb.is(method))
+    }
+}
+
+/// The path router built from [`ROUTES`].
+pub(crate) fn router() -> &'static matchit::Router<PathRoutes> {
+    static ROUTER: OnceLock<matchit::Router<PathRoutes>> = OnceLock::new();
+    ROUTER.get_or_init(|| {
+        let mut by_path: Vec<(&'static str, Vec<&'static RouteDef>)> = Vec::new();
+        for r in ROUTES {
+            match by_path.iter_mut().find(|(p, _)| *p == r.path) {
+                Some((_, rs)) => rs.push(r),
+                None => by_path.push((r.path, vec![r])),
+            }
+        }
+        let mut router = matchit::Router::new();
+        for (path, rs) in by_path {
+            if let Err(e) = router.insert(path, PathRoutes(rs)) {
+                panic!("route table is inconsistent at {path}: {e}");
+            }
+        }
+        router
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_row_is_reachable_and_unique() {
+        let r = router();
+        for (i, def) in ROUTES.iter().enumerate() {
+            assert!(
+                !ROUTES[..i]
+                    .iter()
+                    .any(|o| o.verb == def.verb && o.path == def.path),
+                "{:?} {} is listed twice",
+                def.verb,
+                def.path
+            );
+            let sample = def
+                .path
+                .replace("{*rest}", "x/y")
+                .split('/')
+                .map(|seg| if seg.starts_with('{') { "x" } else { seg })
+                .collect::<Vec<_>>()
+                .join("/");
+            let matched = r.at(&sample).expect(def.path);
+            let found = matched.value.get(&def.verb.method()).expect(def.path);
+            assert!(std::ptr::eq(found, def), "{sample} reaches another row");
+        }
+    }
+
+    #[test]
+    fn only_public_routes_skip_the_access_check() {
+        for def in ROUTES {
+            assert_eq!(
+                def.access == Access::Public,
+                def.access.allowed().is_empty()
+            );
+        }
+    }
+}
