@@ -83,6 +83,14 @@ impl Fields {
         f
     }
 
+    /// The body or the query of a request, with only `allowed` keys.
+    pub(crate) fn from_source(rq: &super::Rq<'_>, source: Source, allowed: &[&str]) -> Self {
+        match source {
+            Source::Body => Fields::body(&rq.body, allowed),
+            Source::Query => Fields::query(&rq.query, allowed),
+        }
+    }
+
     /// The query string with only `allowed` keys.
     pub(crate) fn query(query: &[(String, String)], allowed: &[&str]) -> Self {
         let obj = query
@@ -232,6 +240,210 @@ impl Fields {
         !self.failures.is_empty()
     }
 }
+
+/// One field type of a declared request ([`input!`]): how it is read from a body or query
+/// object, with Stack's failure lines, and how the OpenAPI document describes it.
+pub(crate) trait FieldValue: Sized {
+    /// Whether the field must be present.
+    const REQUIRED: bool = false;
+    /// Reads `key`. A failure is recorded in `f` and a harmless value returned: the request
+    /// is refused by [`Fields::finish`] before any handler sees it.
+    fn read(f: &mut Fields, key: &str) -> Self;
+    /// The JSON schema of the field.
+    fn schema() -> Value;
+}
+
+/// A required, non-null string.
+impl FieldValue for String {
+    const REQUIRED: bool = true;
+    fn read(f: &mut Fields, key: &str) -> Self {
+        f.req_str(key).unwrap_or_default()
+    }
+    fn schema() -> Value {
+        serde_json::json!({ "type": "string" })
+    }
+}
+
+/// An optional string (`null` is refused).
+impl FieldValue for Option<String> {
+    fn read(f: &mut Fields, key: &str) -> Self {
+        f.opt_str(key)
+    }
+    fn schema() -> Value {
+        serde_json::json!({ "type": "string" })
+    }
+}
+
+/// A string that may be absent (`None`), `null` (`Some(None)`) or set.
+impl FieldValue for Option<Option<String>> {
+    fn read(f: &mut Fields, key: &str) -> Self {
+        f.nullable_str(key)
+    }
+    fn schema() -> Value {
+        serde_json::json!({ "type": ["string", "null"] })
+    }
+}
+
+/// An optional boolean.
+impl FieldValue for Option<bool> {
+    fn read(f: &mut Fields, key: &str) -> Self {
+        f.opt_bool(key)
+    }
+    fn schema() -> Value {
+        serde_json::json!({ "type": "boolean" })
+    }
+}
+
+/// An optional number.
+impl FieldValue for Option<f64> {
+    fn read(f: &mut Fields, key: &str) -> Self {
+        f.opt_number(key)
+    }
+    fn schema() -> Value {
+        serde_json::json!({ "type": "number" })
+    }
+}
+
+/// Any JSON value (objects for metadata), `null` included.
+impl FieldValue for Option<Value> {
+    fn read(f: &mut Fields, key: &str) -> Self {
+        f.opt_json(key)
+    }
+    fn schema() -> Value {
+        serde_json::json!({})
+    }
+}
+
+/// A query flag: `"true"` or `"false"`, absent meaning false.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Flag(pub(crate) bool);
+
+impl FieldValue for Flag {
+    fn read(f: &mut Fields, key: &str) -> Self {
+        Flag(f.flag(key))
+    }
+    fn schema() -> Value {
+        serde_json::json!({ "type": "string", "enum": ["true", "false"] })
+    }
+}
+
+/// Where a declared request is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The JSON (or form) body.
+    Body,
+    /// The query string.
+    Query,
+}
+
+/// A request body or query string declared as a type (with [`input!`], or by hand when the
+/// accepted keys depend on the caller). The registry parses it before the handler runs.
+pub(crate) trait Input: Sized {
+    /// Where it is read from.
+    const SOURCE: Source;
+    /// Reads and validates it: `SCHEMA_ERROR` with every failure, or the value.
+    fn parse(rq: &super::Rq<'_>) -> Result<Self>;
+    /// The JSON schema the OpenAPI document shows.
+    fn schema() -> Value;
+}
+
+/// The object schema of declared fields.
+pub(crate) fn object_schema(fields: &[(&str, Value, bool)]) -> Value {
+    let mut props = Map::new();
+    let mut required = Vec::new();
+    for (key, schema, req) in fields {
+        props.insert((*key).to_owned(), schema.clone());
+        if *req {
+            required.push(Value::String((*key).to_owned()));
+        }
+    }
+    serde_json::json!({
+        "type": "object",
+        "properties": props,
+        "required": required,
+        "additionalProperties": false,
+    })
+}
+
+/// Declares a request body or query as a struct (`field as "wire-name": Type` when the wire
+/// name is not a Rust identifier). Each field is read in order (with its
+/// type's failure lines), then its check runs (`=> check`: a function or closure taking
+/// `(&mut Fields, key, &value)`); then the optional `check(this, f, rq) { ... }` block adds
+/// failures that involve several fields or the request. Unknown keys are refused. The
+/// allowed keys and the OpenAPI schema come from the same declaration.
+macro_rules! input {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident in $source:ident {
+            $( $(#[$fmeta:meta])* $field:ident $(as $key:literal)? : $ty:ty $(=> $check:expr)? ),* $(,)?
+        }
+        $( check($this:ident, $f:ident, $rq:ident) $body:block )?
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default)]
+        #[allow(dead_code)] // some fields are accepted for Stack's clients and not used
+        $vis struct $name {
+            $( $(#[$fmeta])* pub(crate) $field: $ty, )*
+        }
+
+        impl $name {
+            /// The keys the request accepts.
+            #[allow(dead_code)]
+            pub(crate) const KEYS: &'static [&'static str] = &[$($crate::rest::input::input_key!($field $(, $key)?)),*];
+        }
+
+        impl $crate::rest::input::Input for $name {
+            const SOURCE: $crate::rest::input::Source = $crate::rest::input::Source::$source;
+
+            #[allow(unused_variables, unused_mut)]
+            fn parse(rq: &$crate::rest::Rq<'_>) -> $crate::error::Result<Self> {
+                let mut f = $crate::rest::input::Fields::from_source(
+                    rq,
+                    $crate::rest::input::Source::$source,
+                    Self::KEYS,
+                );
+                let this = $name {
+                    $( $field: {
+                        let key = $crate::rest::input::input_key!($field $(, $key)?);
+                        let v = <$ty as $crate::rest::input::FieldValue>::read(&mut f, key);
+                        $( ($check)(&mut f, key, &v); )?
+                        v
+                    }, )*
+                };
+                $( {
+                    let $this = &this;
+                    let $f = &mut f;
+                    let $rq = rq;
+                    $body
+                } )?
+                f.finish()?;
+                Ok(this)
+            }
+
+            fn schema() -> serde_json::Value {
+                $crate::rest::input::object_schema(&[
+                    $( (
+                        $crate::rest::input::input_key!($field $(, $key)?),
+                        <$ty as $crate::rest::input::FieldValue>::schema(),
+                        <$ty as $crate::rest::input::FieldValue>::REQUIRED,
+                    ), )*
+                ])
+            }
+        }
+    };
+}
+pub(crate) use input;
+
+/// The wire name of a declared field: its Rust name, or the name given with `as`.
+macro_rules! input_key {
+    ($field:ident) => {
+        stringify!($field)
+    };
+    ($field:ident, $key:literal) => {
+        $key
+    };
+}
+pub(crate) use input_key;
 
 /// Upstream's `me` sentinel UUID; sending it behaves like `me`.
 pub(crate) const ME_SENTINEL: &str = "cad564fd-f81b-43f4-b390-98abf3fcc17e";

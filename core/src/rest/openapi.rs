@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::input::Source;
 use super::routes::{Access, ROUTES, RouteDef};
 
 /// The document, with `server` (the mount prefix, such as `/api/v1`) as its only server.
@@ -219,13 +220,37 @@ fn operation(route: &RouteDef) -> Value {
     if let Some(class) = route.limit {
         op["x-rate-limit-class"] = json!(class.name());
     }
-    if route.verb.has_body() {
-        op["requestBody"] = json!({
-            "required": false,
-            "content": {
-                "application/json": { "schema": { "type": "object" } },
-            },
-        });
+    match route.input {
+        Some((Source::Body, schema)) => {
+            op["requestBody"] = json!({
+                "required": true,
+                "content": { "application/json": { "schema": schema() } },
+            });
+        }
+        Some((Source::Query, schema)) => {
+            let schema = schema();
+            let required = schema["required"].as_array().cloned().unwrap_or_default();
+            if let (Some(params), Some(props)) = (
+                op["parameters"].as_array_mut(),
+                schema["properties"].as_object(),
+            ) {
+                for (name, s) in props {
+                    params.push(json!({
+                        "name": name,
+                        "in": "query",
+                        "required": required.contains(&Value::String(name.clone())),
+                        "schema": s,
+                    }));
+                }
+            }
+        }
+        None if route.verb.has_body() => {
+            op["requestBody"] = json!({
+                "required": false,
+                "content": { "application/json": { "schema": { "type": "object" } } },
+            });
+        }
+        None => {}
     }
     op
 }

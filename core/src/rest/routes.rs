@@ -12,7 +12,11 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use http::{Method, Response};
 
+use serde_json::Value;
+
 use super::Rq;
+use super::handlers::{CodeBody, NoQuery};
+use super::input::{Input, Source};
 use super::{api_keys, auth, contact_channels, internal, invitations, permissions};
 use super::{projects, sessions, step_up, teams, users, vault};
 use crate::error::{AccessType, Error, Result};
@@ -125,14 +129,29 @@ pub(crate) struct RouteDef {
     pub(crate) tag: &'static str,
     /// A one-line summary.
     pub(crate) summary: &'static str,
+    /// The declared request (body or query): where it is read from and its schema.
+    pub(crate) input: Option<(Source, fn() -> Value)>,
     /// The handler.
     pub(crate) handler: Handler,
+}
+
+/// The `input` of a row: `None`, or the declared type's source and schema.
+macro_rules! declared {
+    () => {
+        None
+    };
+    ($input:ty) => {
+        Some((
+            <$input as Input>::SOURCE,
+            <$input as Input>::schema as fn() -> Value,
+        ))
+    };
 }
 
 macro_rules! routes {
     ($( $tag:literal {
         $( $verb:ident $path:literal, $access:ident, $limit:expr
-            => $handler:path $([ $($arg:expr),* ])?, $summary:literal; )*
+            => $handler:path $([ $($arg:expr),* ])? $(, input: $input:ty)?, $summary:literal; )*
     } )*) => {
         /// Every route of the API.
         pub(crate) static ROUTES: &[RouteDef] = &[ $( $( RouteDef {
@@ -142,9 +161,13 @@ macro_rules! routes {
             limit: $limit,
             tag: $tag,
             summary: $summary,
+            input: declared!($($input)?),
             handler: {
                 fn handler(rq: Rq<'_>) -> Reply<'_> {
-                    Box::pin($handler(rq $($(, $arg)*)?))
+                    Box::pin(async move {
+                        $( let input = <$input as Input>::parse(&rq)?; )?
+                        $handler(rq $(, { let v: $input = input; v })? $($(, $arg)*)?).await
+                    })
                 }
                 handler
             },
@@ -154,13 +177,13 @@ macro_rules! routes {
 
 routes! {
     "meta" {
-        Get "/", Public, None => projects::root, "Welcome text naming the caller";
-        Get "/openapi.json", Public, None => projects::openapi, "This OpenAPI document";
+        Get "/", Public, None => projects::root, input: NoQuery, "Welcome text naming the caller";
+        Get "/openapi.json", Public, None => projects::openapi, input: NoQuery, "This OpenAPI document";
     }
     "projects" {
-        Get "/projects/current", Any, None => projects::current, "The current project's client view";
+        Get "/projects/current", Any, None => projects::current, input: NoQuery, "The current project's client view";
         Get "/projects/{project_id}/.well-known/jwks.json", Public, None
-            => projects::jwks, "Public keys that verify the project's access tokens";
+            => projects::jwks, input: projects::JwksQuery, "Public keys that verify the project's access tokens";
         Get "/projects-anonymous-users/{project_id}/.well-known/{*rest}", Public, None
             => projects::anonymous_alias, "Redirect from the anonymous-user issuer";
         Post "/projects-anonymous-users/{project_id}/.well-known/{*rest}", Public, None
@@ -174,17 +197,17 @@ routes! {
         Get "/storage/{bucket}/{file}", Public, None => projects::storage_file, "A stored image";
     }
     "auth" {
-        Post "/auth/password/sign-up", Any, Some(SignUp) => auth::sign_up, "Sign up with email and password";
-        Post "/auth/password/sign-in", Any, Some(SignIn) => auth::sign_in, "Sign in with email and password";
-        Post "/auth/password/update", Any, Some(SignIn) => auth::password_update, "Change the password (old password required)";
-        Post "/auth/password/set", Any, None => auth::password_set, "Set a password on an account without one";
-        Post "/auth/password/send-reset-code", Any, Some(SendCode) => auth::send_reset_code, "Mail a password-reset link";
-        Post "/auth/password/reset", Any, Some(SignIn) => auth::reset, "Reset the password with a code";
-        Post "/auth/password/reset/check-code", Any, Some(SignIn) => auth::reset_check, "Check a password-reset code";
-        Post "/auth/otp/send-sign-in-code", Any, Some(SendCode) => auth::otp_send, "Mail a one-time sign-in code and link";
-        Post "/auth/otp/sign-in", Any, Some(SignIn) => auth::otp_sign_in, "Sign in with a one-time code";
-        Post "/auth/otp/sign-in/check-code", Any, Some(SignIn) => auth::otp_check, "Check a one-time sign-in code";
-        Post "/auth/mfa/sign-in", Any, Some(SignIn) => auth::mfa_sign_in, "Finish a sign-in with a TOTP or recovery code";
+        Post "/auth/password/sign-up", Any, Some(SignUp) => auth::sign_up, input: auth::SignUp, "Sign up with email and password";
+        Post "/auth/password/sign-in", Any, Some(SignIn) => auth::sign_in, input: auth::SignIn, "Sign in with email and password";
+        Post "/auth/password/update", Any, Some(SignIn) => auth::password_update, input: auth::PasswordUpdate, "Change the password (old password required)";
+        Post "/auth/password/set", Any, None => auth::password_set, input: auth::PasswordSet, "Set a password on an account without one";
+        Post "/auth/password/send-reset-code", Any, Some(SendCode) => auth::send_reset_code, input: auth::SendResetCode, "Mail a password-reset link";
+        Post "/auth/password/reset", Any, Some(SignIn) => auth::reset, input: auth::PasswordReset, "Reset the password with a code";
+        Post "/auth/password/reset/check-code", Any, Some(SignIn) => auth::reset_check, input: CodeBody, "Check a password-reset code";
+        Post "/auth/otp/send-sign-in-code", Any, Some(SendCode) => auth::otp_send, input: auth::OtpSend, "Mail a one-time sign-in code and link";
+        Post "/auth/otp/sign-in", Any, Some(SignIn) => auth::otp_sign_in, input: CodeBody, "Sign in with a one-time code";
+        Post "/auth/otp/sign-in/check-code", Any, Some(SignIn) => auth::otp_check, input: CodeBody, "Check a one-time sign-in code";
+        Post "/auth/mfa/sign-in", Any, Some(SignIn) => auth::mfa_sign_in, input: auth::MfaSignIn, "Finish a sign-in with a TOTP or recovery code";
         Post "/auth/anonymous/sign-up", Any, Some(SignUp) => auth::anonymous_sign_up, "Create an anonymous user";
         Post "/auth/oauth/token", Public, None => auth::oauth_token, "OAuth 2 token endpoint (refresh grant)";
     }

@@ -1,42 +1,29 @@
 //! Sign-up and sign-in: password, one-time codes, MFA, anonymous users, password reset, and the OAuth token endpoint.
 
 use super::*;
+use crate::rest::input::input;
 
-pub(crate) async fn sign_up(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = rq.auth()?;
-    let mut f = Fields::body(
-        &rq.body,
-        &[
-            "email",
-            "password",
-            "verification_callback_url",
-            "bot_challenge_token",
-            "bot_challenge_phase",
-            "bot_challenge_unavailable",
-        ],
-    );
-    let email = f.req_str("email");
-    let password = f.req_str("password");
-    let callback = f.opt_str("verification_callback_url");
-    f.opt_str("bot_challenge_token");
-    f.opt_str("bot_challenge_phase");
-    f.opt_str("bot_challenge_unavailable");
-    if let Some(e) = &email
-        && !is_valid_email_strict(e)
-    {
-        f.fail("email", "must be a valid email");
+input! {
+    /// `POST /auth/password/sign-up`.
+    pub(crate) struct SignUp in Body {
+        email: String => email_strict,
+        password: String => password_len,
+        verification_callback_url: Option<String> => url,
+        bot_challenge_token: Option<String>,
+        bot_challenge_phase: Option<String>,
+        bot_challenge_unavailable: Option<String>,
     }
-    check_password_field(&mut f, "password", &password);
-    check_url_field(&mut f, "verification_callback_url", &callback);
-    f.finish()?;
-    let (email, password) = (email.unwrap_or_default(), password.unwrap_or_default());
+}
+
+pub(crate) async fn sign_up(rq: Rq<'_>, b: SignUp) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
     let s =
         rq.p.users()
             .sign_up_with_password_as(
                 &auth.project,
-                &email,
-                &password,
-                callback.as_deref(),
+                &b.email,
+                &b.password,
+                b.verification_callback_url.as_deref(),
                 anonymous_user(auth),
             )
             .await?;
@@ -46,27 +33,19 @@ pub(crate) async fn sign_up(rq: Rq<'_>) -> Result<Response<Bytes>> {
     ))
 }
 
-pub(crate) async fn sign_in(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = rq.auth()?;
-    let mut f = Fields::body(&rq.body, &["email", "password"]);
-    let email = f.req_str("email");
-    let password = f.req_str("password");
-    if let Some(e) = &email {
-        if e.is_empty() {
-            f.fail("email", "must not be empty");
-        } else if !is_valid_email_lenient(e) {
-            f.fail("email", "must be a valid email");
-        }
+input! {
+    /// `POST /auth/password/sign-in`.
+    pub(crate) struct SignIn in Body {
+        email: String => email_sign_in,
+        password: String => password_len,
     }
-    check_password_field(&mut f, "password", &password);
-    f.finish()?;
+}
+
+pub(crate) async fn sign_in(rq: Rq<'_>, b: SignIn) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
     let s =
         rq.p.users()
-            .sign_in_with_password(
-                &auth.project,
-                &email.unwrap_or_default(),
-                &password.unwrap_or_default(),
-            )
+            .sign_in_with_password(&auth.project, &b.email, &b.password)
             .await?;
     Ok(json(
         StatusCode::OK,
@@ -74,48 +53,47 @@ pub(crate) async fn sign_in(rq: Rq<'_>) -> Result<Response<Bytes>> {
     ))
 }
 
-pub(crate) async fn password_update(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = rq.auth()?;
-    let mut f = Fields::body(&rq.body, &["old_password", "new_password"]);
-    let old = f.req_str("old_password");
-    let new = f.req_str("new_password");
-    check_password_field(&mut f, "old_password", &old);
-    check_password_field(&mut f, "new_password", &new);
-    let user = auth.user_id();
-    if user.is_none() {
-        f.fail_raw("auth.user must be defined");
+input! {
+    /// `POST /auth/password/update`.
+    pub(crate) struct PasswordUpdate in Body {
+        old_password: String => password_len,
+        new_password: String => password_len,
     }
-    f.finish()?;
+    check(_this, f, rq) {
+        needs_user(f, rq);
+    }
+}
+
+pub(crate) async fn password_update(rq: Rq<'_>, b: PasswordUpdate) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
     let keep = stack_header(rq.headers, "refresh-token");
     rq.p.users()
         .update_password(
             &auth.project,
-            user.unwrap_or_default(),
-            &old.unwrap_or_default(),
-            &new.unwrap_or_default(),
+            schema_user(auth)?,
+            &b.old_password,
+            &b.new_password,
             keep,
         )
         .await?;
     Ok(success())
 }
 
-pub(crate) async fn password_set(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = rq.auth()?;
-    let mut f = Fields::body(&rq.body, &["password"]);
-    let pw = f.req_str("password");
-    check_password_field(&mut f, "password", &pw);
-    if auth.user.is_none() {
-        f.fail_raw("auth.user must be defined");
+input! {
+    /// `POST /auth/password/set`.
+    pub(crate) struct PasswordSet in Body {
+        password: String => password_len,
     }
-    f.finish()?;
+    check(_this, f, rq) {
+        needs_user(f, rq);
+    }
+}
+
+pub(crate) async fn password_set(rq: Rq<'_>, b: PasswordSet) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
     let user = schema_user(auth)?;
     rq.p.users()
-        .set_password_as(
-            &auth.project,
-            user,
-            &pw.unwrap_or_default(),
-            caller(&rq, auth),
-        )
+        .set_password_as(&auth.project, user, &b.password, caller(&rq, auth))
         .await?;
     Ok(success())
 }
@@ -212,24 +190,18 @@ pub(crate) async fn anonymous_sign_up(rq: Rq<'_>) -> Result<Response<Bytes>> {
     ))
 }
 
-pub(crate) async fn send_reset_code(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = rq.auth()?;
-    let mut f = Fields::body(&rq.body, &["email", "callback_url"]);
-    let email = f.req_str("email");
-    let callback = f.req_str("callback_url");
-    if let Some(e) = &email
-        && !is_valid_email_lenient(e)
-    {
-        f.fail("email", "must be a valid email");
+input! {
+    /// `POST /auth/password/send-reset-code`.
+    pub(crate) struct SendResetCode in Body {
+        email: String => email_lenient,
+        callback_url: String => url,
     }
-    check_url_field(&mut f, "callback_url", &callback);
-    f.finish()?;
+}
+
+pub(crate) async fn send_reset_code(rq: Rq<'_>, b: SendResetCode) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
     rq.p.users()
-        .send_password_reset_code(
-            &auth.project,
-            &email.unwrap_or_default(),
-            &callback.unwrap_or_default(),
-        )
+        .send_password_reset_code(&auth.project, &b.email, &b.callback_url)
         .await?;
     Ok(json(
         StatusCode::OK,
@@ -237,79 +209,60 @@ pub(crate) async fn send_reset_code(rq: Rq<'_>) -> Result<Response<Bytes>> {
     ))
 }
 
-pub(crate) async fn reset(rq: Rq<'_>) -> Result<Response<Bytes>> {
+input! {
+    /// `POST /auth/password/reset`.
+    pub(crate) struct PasswordReset in Body {
+        code: String => code_len,
+        password: String => password_len,
+    }
+}
+
+pub(crate) async fn reset(rq: Rq<'_>, b: PasswordReset) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let (code, mut f) = code_body(&rq, &["password"])?;
-    let password = f.req_str("password");
-    check_password_field(&mut f, "password", &password);
-    f.finish()?;
     rq.p.users()
-        .reset_password(
-            &auth.project,
-            &code.unwrap_or_default(),
-            &password.unwrap_or_default(),
-        )
+        .reset_password(&auth.project, &b.code, &b.password)
         .await?;
     Ok(success())
 }
 
-pub(crate) async fn reset_check(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn reset_check(rq: Rq<'_>, b: CodeBody) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let (code, f) = code_body(&rq, &[])?;
-    f.finish()?;
     rq.p.users()
-        .check_password_reset_code(&auth.project, &code.unwrap_or_default())
+        .check_password_reset_code(&auth.project, &b.code)
         .await?;
     Ok(code_valid())
 }
 
-pub(crate) async fn otp_send(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = rq.auth()?;
-    let mut f = Fields::body(
-        &rq.body,
-        &[
-            "email",
-            "callback_url",
-            "bot_challenge_token",
-            "bot_challenge_phase",
-            "bot_challenge_unavailable",
-        ],
-    );
-    let email = f.req_str("email");
-    let callback = f.req_str("callback_url");
-    f.opt_str("bot_challenge_token");
-    f.opt_str("bot_challenge_phase");
-    f.opt_str("bot_challenge_unavailable");
-    if let Some(e) = &email
-        && !is_valid_email_strict(e)
-    {
-        f.fail("email", "must be a valid email");
+input! {
+    /// `POST /auth/otp/send-sign-in-code`.
+    pub(crate) struct OtpSend in Body {
+        email: String => email_strict,
+        callback_url: String => url,
+        bot_challenge_token: Option<String>,
+        bot_challenge_phase: Option<String>,
+        bot_challenge_unavailable: Option<String>,
     }
-    check_url_field(&mut f, "callback_url", &callback);
-    f.finish()?;
+}
+
+pub(crate) async fn otp_send(rq: Rq<'_>, b: OtpSend) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
     let nonce =
         rq.p.otp()
             .send_sign_in_code(
                 &auth.project,
-                &email.unwrap_or_default(),
-                &callback.unwrap_or_default(),
+                &b.email,
+                &b.callback_url,
                 anonymous_user(auth),
             )
             .await?;
     Ok(json(StatusCode::OK, &json!({ "nonce": nonce })))
 }
 
-pub(crate) async fn otp_sign_in(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn otp_sign_in(rq: Rq<'_>, b: CodeBody) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let (code, f) = code_body(&rq, &[])?;
-    f.finish()?;
     let s =
         rq.p.otp()
-            .sign_in(
-                &auth.project,
-                &code.unwrap_or_default(),
-                anonymous_user(auth),
-            )
+            .sign_in(&auth.project, &b.code, anonymous_user(auth))
             .await?;
     Ok(json(
         StatusCode::OK,
@@ -322,39 +275,54 @@ pub(crate) async fn otp_sign_in(rq: Rq<'_>) -> Result<Response<Bytes>> {
     ))
 }
 
-pub(crate) async fn otp_check(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn otp_check(rq: Rq<'_>, b: CodeBody) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let (code, f) = code_body(&rq, &[])?;
-    f.finish()?;
-    rq.p.otp()
-        .check_code(&auth.project, &code.unwrap_or_default())
-        .await?;
+    rq.p.otp().check_code(&auth.project, &b.code).await?;
     Ok(code_valid())
 }
 
-/// `POST /auth/mfa/sign-in`: `type: "totp"` with `totp` (a recovery code typed there works
-/// too), or (a Postern extension) `type: "recovery_code"` with `recovery_code`.
-pub(crate) async fn mfa_sign_in(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = rq.auth()?;
-    let (code, mut f) = code_body(&rq, &["type", "totp", "recovery_code"])?;
-    let kind = f.req_str("type");
-    let factor = if kind.as_deref() == Some("recovery_code") {
-        f.req_str("recovery_code").map(SecondFactor::RecoveryCode)
-    } else {
-        f.opt_str("recovery_code");
-        let totp = f.req_str("totp");
-        if let Some(k) = &kind
-            && k != "totp"
-        {
-            f.fail("type", "must be one of the following values: totp");
+input! {
+    /// `POST /auth/mfa/sign-in`: `type: "totp"` with `totp` (a recovery code typed there
+    /// works too), or (a Postern extension) `type: "recovery_code"` with `recovery_code`.
+    pub(crate) struct MfaSignIn in Body {
+        code: String => code_len,
+        kind as "type": String,
+        totp: Option<String>,
+        recovery_code: Option<String>,
+    }
+    check(this, f, _rq) {
+        if this.kind == "recovery_code" {
+            if this.recovery_code.is_none() {
+                f.fail("recovery_code", "must be defined");
+            }
+        } else {
+            if this.totp.is_none() {
+                f.fail("totp", "must be defined");
+            }
+            if !this.kind.is_empty() && this.kind != "totp" {
+                f.fail("type", "must be one of the following values: totp");
+            }
         }
-        totp.map(|t| SecondFactor::guess(&t))
-    };
-    f.finish()?;
-    let factor = factor.ok_or_else(|| Error::schema("body.totp must be defined"))?;
+    }
+}
+
+impl MfaSignIn {
+    /// The factor the body proves.
+    fn factor(&self) -> SecondFactor {
+        match (&self.recovery_code, &self.totp) {
+            (Some(code), _) if self.kind == "recovery_code" => {
+                SecondFactor::RecoveryCode(code.clone())
+            }
+            (_, totp) => SecondFactor::guess(totp.as_deref().unwrap_or_default()),
+        }
+    }
+}
+
+pub(crate) async fn mfa_sign_in(rq: Rq<'_>, b: MfaSignIn) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
     let s =
         rq.p.mfa()
-            .sign_in(&auth.project, &code.unwrap_or_default(), &factor)
+            .sign_in(&auth.project, &b.code, &b.factor())
             .await?;
     Ok(json(
         StatusCode::OK,

@@ -37,6 +37,7 @@ use crate::rest::access::Auth;
 use crate::rest::access::PUBLIC_CLIENT_SENTINEL;
 use crate::rest::access::stack_header;
 use crate::rest::input::Fields;
+use crate::rest::input::input;
 use crate::rest::input::user_id_or_me;
 use crate::rest::response::json;
 use crate::rest::response::success;
@@ -93,14 +94,105 @@ pub(crate) fn schema_user(auth: &Auth) -> Result<Uuid> {
         .ok_or_else(|| Error::schema("auth.user must be defined"))
 }
 
-pub(crate) fn check_password_field(f: &mut Fields, key: &str, v: &Option<String>) {
-    if let Some(v) = v
-        && password_length(v) > MAX_PASSWORD_LENGTH
+/// A text field of a declared request, whatever its optionality.
+pub(crate) trait Text {
+    /// The text, when one was given.
+    fn text(&self) -> Option<&str>;
+}
+
+impl Text for String {
+    fn text(&self) -> Option<&str> {
+        Some(self)
+    }
+}
+
+impl Text for Option<String> {
+    fn text(&self) -> Option<&str> {
+        self.as_deref()
+    }
+}
+
+impl Text for Option<Option<String>> {
+    fn text(&self) -> Option<&str> {
+        self.as_ref().and_then(|v| v.as_deref())
+    }
+}
+
+/// Field check: an address a new account may use (strict syntax).
+pub(crate) fn email_strict(f: &mut Fields, key: &str, v: &impl Text) {
+    if let Some(e) = v.text()
+        && !is_valid_email_strict(e)
+    {
+        f.fail(key, "must be a valid email");
+    }
+}
+
+/// Field check: an address to look up (lenient syntax, as Stack accepts at sign-in).
+pub(crate) fn email_lenient(f: &mut Fields, key: &str, v: &impl Text) {
+    if let Some(e) = v.text()
+        && !is_valid_email_lenient(e)
+    {
+        f.fail(key, "must be a valid email");
+    }
+}
+
+/// Field check: a sign-in address, non-empty and of lenient syntax.
+pub(crate) fn email_sign_in(f: &mut Fields, key: &str, v: &impl Text) {
+    match v.text() {
+        Some("") => f.fail(key, "must not be empty"),
+        Some(e) if !is_valid_email_lenient(e) => f.fail(key, "must be a valid email"),
+        _ => {}
+    }
+}
+
+/// Field check: a password no longer than [`MAX_PASSWORD_LENGTH`].
+pub(crate) fn password_len(f: &mut Fields, key: &str, v: &impl Text) {
+    if let Some(p) = v.text()
+        && password_length(p) > MAX_PASSWORD_LENGTH
     {
         f.fail(
             key,
             &format!("must be at most {MAX_PASSWORD_LENGTH} characters"),
         );
+    }
+}
+
+/// Field check: an absolute URL without spaces.
+pub(crate) fn url(f: &mut Fields, key: &str, v: &impl Text) {
+    if let Some(v) = v.text() {
+        if v.contains(' ') {
+            f.fail(key, "contains spaces");
+        } else if url::Url::parse(v).is_err() {
+            f.fail(key, "is not a valid URL");
+        }
+    }
+}
+
+/// Field check: a mailed code of [`CODE_LENGTH`] characters.
+pub(crate) fn code_len(f: &mut Fields, key: &str, v: &impl Text) {
+    if let Some(c) = v.text()
+        && c.chars().count() != CODE_LENGTH
+    {
+        f.fail(key, &format!("must be exactly {CODE_LENGTH} characters"));
+    }
+}
+
+/// Request check: the request has a signed-in user (`auth.user must be defined`).
+pub(crate) fn needs_user(f: &mut Fields, rq: &Rq<'_>) {
+    if rq.auth.as_ref().and_then(|a| a.user.as_ref()).is_none() {
+        f.fail_raw("auth.user must be defined");
+    }
+}
+
+input! {
+    /// An empty query string: any key is refused.
+    pub(crate) struct NoQuery in Query {}
+}
+
+input! {
+    /// A body holding only a mailed code.
+    pub(crate) struct CodeBody in Body {
+        code: String => code_len,
     }
 }
 

@@ -1,9 +1,9 @@
 //! The project as clients see it: welcome text, current project, JWKS, stored files.
 
 use super::*;
+use crate::rest::input::{Flag, input};
 
-pub(crate) async fn root(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    Fields::query(&rq.query, &[]).finish()?;
+pub(crate) async fn root(rq: Rq<'_>, _: NoQuery) -> Result<Response<Bytes>> {
     let mut body = String::from(
         "Welcome to the Stack API endpoint! Please refer to the documentation at https://docs.stack-auth.com.\n\n",
     );
@@ -31,9 +31,8 @@ pub(crate) async fn root(rq: Rq<'_>) -> Result<Response<Bytes>> {
 
 /// `GET /openapi.json`: the OpenAPI document of every route, generated from the registry.
 /// The document for the usual mount prefix is built once.
-pub(crate) async fn openapi(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn openapi(rq: Rq<'_>, _: NoQuery) -> Result<Response<Bytes>> {
     static DEFAULT: std::sync::OnceLock<Bytes> = std::sync::OnceLock::new();
-    Fields::query(&rq.query, &[]).finish()?;
     let build = || {
         Bytes::from(
             serde_json::to_vec(&crate::rest::openapi::document(rq.prefix)).unwrap_or_default(),
@@ -52,17 +51,21 @@ pub(crate) async fn openapi(rq: Rq<'_>) -> Result<Response<Bytes>> {
     Ok(r)
 }
 
-pub(crate) async fn current(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn current(rq: Rq<'_>, _: NoQuery) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    Fields::query(&rq.query, &[]).finish()?;
     Ok(json(StatusCode::OK, &project_json(&auth.project)))
 }
 
-pub(crate) async fn jwks(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let mut f = Fields::query(&rq.query, &["include_restricted", "include_anonymous"]);
-    let restricted = f.flag("include_restricted");
-    let anonymous = f.flag("include_anonymous");
-    f.finish()?;
+input! {
+    /// `GET /projects/{project_id}/.well-known/jwks.json`: which extra issuers' keys to list.
+    pub(crate) struct JwksQuery in Query {
+        include_restricted: Flag,
+        include_anonymous: Flag,
+    }
+}
+
+pub(crate) async fn jwks(rq: Rq<'_>, q: JwksQuery) -> Result<Response<Bytes>> {
+    let (restricted, anonymous) = (q.include_restricted.0, q.include_anonymous.0);
     let project_id = rq.param("project_id");
     if rq.p.projects().get(project_id).await?.is_none() {
         return Err(Error::status(StatusCode::NOT_FOUND, "Project not found"));
