@@ -234,11 +234,6 @@ impl Fields {
             Err(Error::Schema(self.failures))
         }
     }
-
-    /// The failures so far (for merging with other checks).
-    pub(crate) fn failed(&self) -> bool {
-        !self.failures.is_empty()
-    }
 }
 
 /// One field type of a declared request ([`input!`]): how it is read from a body or query
@@ -311,6 +306,26 @@ impl FieldValue for Option<Value> {
     }
     fn schema() -> Value {
         serde_json::json!({})
+    }
+}
+
+/// A UUID that may be absent (`None`), `null` (`Some(None)`) or set.
+impl FieldValue for Option<Option<Uuid>> {
+    fn read(f: &mut Fields, key: &str) -> Self {
+        match f.obj.get(key) {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(Value::String(s)) if Uuid::parse_str(s).is_ok() => {
+                Uuid::parse_str(s).ok().map(Some)
+            }
+            Some(_) => {
+                f.fail(key, "must be a valid UUID");
+                None
+            }
+        }
+    }
+    fn schema() -> Value {
+        serde_json::json!({ "type": ["string", "null"], "format": "uuid" })
     }
 }
 

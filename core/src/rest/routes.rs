@@ -212,26 +212,26 @@ routes! {
         Post "/auth/oauth/token", Public, None => auth::oauth_token, "OAuth 2 token endpoint (refresh grant)";
     }
     "step-up" {
-        Post "/auth/step-up/send-code", Any, Some(SendCode) => step_up::send_code, "Mail a step-up code";
-        Post "/auth/step-up", Any, Some(SignIn) => step_up::prove, "Prove a factor; returns a step-up token";
-        Get "/auth/mfa/recovery-codes", Any, None => step_up::recovery_codes, "Recovery-code status";
-        Post "/auth/mfa/recovery-codes", Any, None => step_up::recovery_codes, "Generate new recovery codes";
+        Post "/auth/step-up/send-code", Any, Some(SendCode) => step_up::send_code, input: step_up::SendStepUpCode, "Mail a step-up code";
+        Post "/auth/step-up", Any, Some(SignIn) => step_up::prove, input: step_up::StepUpProof, "Prove a factor; returns a step-up token";
+        Get "/auth/mfa/recovery-codes", Any, None => step_up::recovery_codes_remaining, input: NoQuery, "Recovery-code status";
+        Post "/auth/mfa/recovery-codes", Any, None => step_up::generate_recovery_codes, input: step_up::EmptyBody, "Generate new recovery codes";
     }
     "sessions" {
-        Get "/auth/sessions", Any, None => sessions::list, "List a user's sessions";
-        Post "/auth/sessions", Server, None => sessions::create, "Create a session for a user";
+        Get "/auth/sessions", Any, None => sessions::list, input: sessions::SessionsQuery, "List a user's sessions";
+        Post "/auth/sessions", Server, None => sessions::create, input: sessions::NewSession, "Create a session for a user";
         Delete "/auth/sessions/current", Any, None => sessions::sign_out, "Sign out of the current session";
         Post "/auth/sessions/current/refresh", Any, None => sessions::refresh, "Trade a refresh token for an access token";
-        Delete "/auth/sessions/{id}", Any, None => sessions::delete, "End a session";
+        Delete "/auth/sessions/{id}", Any, None => sessions::delete, input: sessions::DeleteSessionQuery, "End a session";
     }
     "users" {
-        Get "/users/me", Any, None => users::get_me, "The signed-in user";
-        Patch "/users/me", Any, Some(AccountChange) => users::patch_me, "Update the signed-in user";
+        Get "/users/me", Any, None => users::get_me, input: NoQuery, "The signed-in user";
+        Patch "/users/me", Any, Some(AccountChange) => users::patch_me, input: users::MePatch, "Update the signed-in user";
         Delete "/users/me", Any, Some(AccountChange) => users::delete_me, "Delete the signed-in user";
-        Get "/users", Server, None => users::list, "List users";
-        Post "/users", Server, None => users::create, "Create a user";
-        Get "/users/{user_id}", Server, None => users::get, "A user";
-        Patch "/users/{user_id}", Server, None => users::patch, "Update a user";
+        Get "/users", Server, None => users::list, input: users::UsersQuery, "List users";
+        Post "/users", Server, None => users::create, input: users::NewUser, "Create a user";
+        Get "/users/{user_id}", Server, None => users::get, input: users::UserQuery, "A user";
+        Patch "/users/{user_id}", Server, None => users::patch, input: users::ServerUserPatch, "Update a user";
         Delete "/users/{user_id}", Server, None => users::delete, "Delete a user";
     }
     "contact-channels" {

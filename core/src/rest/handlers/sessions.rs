@@ -1,33 +1,31 @@
 //! Sessions: list, create, refresh, sign out.
 
 use super::*;
+use crate::rest::input::input;
 
-pub(crate) async fn create(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = rq.auth()?;
-    let mut f = Fields::body(
-        &rq.body,
-        &["user_id", "expires_in_millis", "is_impersonation"],
-    );
-    let user = f.req_str("user_id");
-    let expires = f.opt_number("expires_in_millis");
-    let imp = f.opt_bool("is_impersonation");
-    if let Some(e) = expires
-        && e > MAX_SESSION_MILLIS as f64
-    {
-        f.fail(
-            "expires_in_millis",
-            &format!("must be less than or equal to {MAX_SESSION_MILLIS}"),
-        );
+input! {
+    /// `POST /auth/sessions`.
+    pub(crate) struct NewSession in Body {
+        user_id: String,
+        expires_in_millis: Option<f64> => |f: &mut Fields, key: &str, v: &Option<f64>| {
+            if v.is_some_and(|e| e > MAX_SESSION_MILLIS as f64) {
+                f.fail(key, &format!("must be less than or equal to {MAX_SESSION_MILLIS}"));
+            }
+        },
+        is_impersonation: Option<bool>,
     }
-    f.finish()?;
-    let user_id = user_id_or_me(&user.unwrap_or_default(), auth.user_id(), "body.user_id")?;
+}
+
+pub(crate) async fn create(rq: Rq<'_>, b: NewSession) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
+    let user_id = user_id_or_me(&b.user_id, auth.user_id(), "body.user_id")?;
     let pair =
         rq.p.sessions()
             .create(
                 &auth.project,
                 user_id,
-                expires.map(|e| e as i64),
-                imp.unwrap_or(false),
+                b.expires_in_millis.map(|e| e as i64),
+                b.is_impersonation.unwrap_or(false),
             )
             .await?;
     Ok(json(
@@ -36,12 +34,16 @@ pub(crate) async fn create(rq: Rq<'_>) -> Result<Response<Bytes>> {
     ))
 }
 
-pub(crate) async fn list(rq: Rq<'_>) -> Result<Response<Bytes>> {
+input! {
+    /// `GET /auth/sessions`: whose sessions (a user id or `me`).
+    pub(crate) struct SessionsQuery in Query {
+        user_id: String,
+    }
+}
+
+pub(crate) async fn list(rq: Rq<'_>, q: SessionsQuery) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let mut f = Fields::query(&rq.query, &["user_id"]);
-    let raw = f.req_str("user_id");
-    f.finish()?;
-    let user_id = user_id_or_me(&raw.unwrap_or_default(), auth.user_id(), "query.user_id")?;
+    let user_id = user_id_or_me(&q.user_id, auth.user_id(), "query.user_id")?;
     if auth.access_type == AccessType::Client && auth.user_id() != Some(user_id) {
         return Err(Error::status(
             StatusCode::FORBIDDEN,
@@ -64,17 +66,22 @@ pub(crate) async fn list(rq: Rq<'_>) -> Result<Response<Bytes>> {
     ))
 }
 
-pub(crate) async fn delete(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = rq.auth()?;
-    let mut f = Fields::query(&rq.query, &["user_id"]);
-    let raw = f.req_str("user_id");
-    let id = Uuid::parse_str(rq.param("id")).ok();
-    if id.is_none() {
-        f.fail_raw("params.id must be a valid UUID");
+input! {
+    /// `DELETE /auth/sessions/{id}`: the session's user (a user id or `me`).
+    pub(crate) struct DeleteSessionQuery in Query {
+        user_id: String,
     }
-    f.finish()?;
-    user_id_or_me(&raw.unwrap_or_default(), auth.user_id(), "query.user_id")?;
-    let id = id.unwrap_or_default();
+    check(_this, f, rq) {
+        if Uuid::parse_str(rq.param("id")).is_err() {
+            f.fail_raw("params.id must be a valid UUID");
+        }
+    }
+}
+
+pub(crate) async fn delete(rq: Rq<'_>, q: DeleteSessionQuery) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
+    user_id_or_me(&q.user_id, auth.user_id(), "query.user_id")?;
+    let id = path_uuid(&rq, "id")?;
     let not_found = || Error::status(StatusCode::NOT_FOUND, "Session not found.");
     let session =
         rq.p.sessions()

@@ -1,60 +1,14 @@
 //! Users: the signed-in user and the server-side user admin.
 
 use super::*;
-
-pub(crate) const CLIENT_UPDATE_FIELDS: &[&str] = &[
-    "display_name",
-    "profile_image_url",
-    "client_metadata",
-    "selected_team_id",
-    "totp_secret_base64",
-    "otp_auth_enabled",
-    "passkey_auth_enabled",
-    "primary_email",
-];
-
-pub(crate) const SERVER_UPDATE_FIELDS: &[&str] = &[
-    "display_name",
-    "profile_image_url",
-    "client_metadata",
-    "client_read_only_metadata",
-    "server_metadata",
-    "primary_email",
-    "primary_email_verified",
-    "primary_email_auth_enabled",
-    "password",
-    "password_hash",
-    "otp_auth_enabled",
-    "passkey_auth_enabled",
-    "totp_secret_base64",
-    "selected_team_id",
-    "is_anonymous",
-    "restricted_by_admin",
-    "restricted_by_admin_reason",
-    "restricted_by_admin_private_details",
-    "country_code",
-    "risk_scores",
-];
-
-pub(crate) const LIST_QUERY: &[&str] = &[
-    "limit",
-    "cursor",
-    "order_by",
-    "desc",
-    "query",
-    "team_id",
-    "include_restricted",
-    "include_anonymous",
-    "only_anonymous",
-];
+use crate::rest::input::{Flag, Input, Source, input};
 
 pub(crate) fn me(auth: &Auth) -> Result<Uuid> {
     auth.user_id().ok_or(Error::CannotGetOwnUserWithoutUser)
 }
 
-pub(crate) async fn get_me(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn get_me(rq: Rq<'_>, _: NoQuery) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    Fields::query(&rq.query, &[]).finish()?;
     let user = auth
         .user
         .as_ref()
@@ -65,131 +19,342 @@ pub(crate) async fn get_me(rq: Rq<'_>) -> Result<Response<Bytes>> {
     ))
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum UpdateKind {
-    Client,
-    ServerPatch,
-    ServerCreate,
-}
-
-/// Reads a user create/update body into a [`UserUpdate`], with Stack's validation.
-pub(crate) fn parse_user_update(f: &mut Fields, kind: UpdateKind) -> Result<UserUpdate> {
-    let mut u = UserUpdate {
-        display_name: f.nullable_str("display_name"),
-        ..Default::default()
-    };
-    if let Some(Some(n)) = &u.display_name
+/// Field check: a display name of at most 256 characters.
+fn name_len(f: &mut Fields, key: &str, v: &Option<Option<String>>) {
+    if let Some(Some(n)) = v
         && n.chars().count() > 256
     {
-        f.fail("display_name", "must be at most 256 characters");
+        f.fail(key, "must be at most 256 characters");
     }
-    u.profile_image_url = f.nullable_str("profile_image_url");
-    if let Some(Some(url)) = &u.profile_image_url {
+}
+
+/// Field check: a profile image given as a URL or as base64 image data.
+fn image_url(f: &mut Fields, key: &str, v: &Option<Option<String>>) {
+    if let Some(Some(url)) = v {
         if url.contains(' ') {
-            f.fail("profile_image_url", "contains spaces");
+            f.fail(key, "contains spaces");
         } else if url.is_empty() || (!is_base64_image(url) && url::Url::parse(url).is_err()) {
-            f.fail("profile_image_url", "is not a valid URL");
+            f.fail(key, "is not a valid URL");
         }
     }
-    u.client_metadata = f.opt_json("client_metadata");
-    u.primary_email = f.nullable_str("primary_email");
-    if let Some(Some(e)) = &u.primary_email {
+}
+
+/// Field check: a new primary email.
+fn primary_email(f: &mut Fields, key: &str, v: &Option<Option<String>>) {
+    if let Some(Some(e)) = v {
         if e.is_empty() {
-            f.fail("primary_email", "must not be empty");
+            f.fail(key, "must not be empty");
         } else if !is_valid_email_lenient(e.trim()) {
-            f.fail("primary_email", "must be a valid email");
+            f.fail(key, "must be a valid email");
         }
     }
-    u.otp_auth_enabled = f.opt_bool("otp_auth_enabled");
-    u.passkey_auth_enabled = f.opt_bool("passkey_auth_enabled");
-    match f.nullable_str("totp_secret_base64") {
-        Some(Some(s)) => match base64::engine::general_purpose::STANDARD.decode(&s) {
-            Ok(bytes) => u.totp_secret = Some(Some(bytes)),
-            Err(_) => f.fail("totp_secret_base64", "is not valid base64"),
-        },
-        Some(None) => u.totp_secret = Some(None),
-        None => {}
-    }
-    if kind != UpdateKind::ServerCreate
-        && let Some(raw) = f.opt_str_raw("selected_team_id").cloned()
+}
+
+/// Field check: base64 (a TOTP secret).
+fn base64_text(f: &mut Fields, key: &str, v: &Option<Option<String>>) {
+    if let Some(Some(s)) = v
+        && base64::engine::general_purpose::STANDARD.decode(s).is_err()
     {
-        match raw {
-            Value::Null => u.selected_team_id = Some(None),
-            Value::String(s) => match Uuid::parse_str(&s) {
-                Ok(id) => u.selected_team_id = Some(Some(id)),
-                Err(_) => f.fail("selected_team_id", "must be a valid UUID"),
-            },
-            _ => f.fail("selected_team_id", "must be a valid UUID"),
-        }
+        f.fail(key, "is not valid base64");
     }
-    if kind == UpdateKind::Client {
-        if let Some(Some(url)) = &u.profile_image_url
-            && !is_base64_image(url)
-            && !f.failed()
-        {
-            return Err(Error::bad_request("Invalid profile image URL"));
-        }
-        return Ok(u);
-    }
-    u.client_read_only_metadata = f.opt_json("client_read_only_metadata");
-    u.server_metadata = f.opt_json("server_metadata");
-    u.primary_email_verified = f.opt_bool("primary_email_verified");
-    u.primary_email_auth_enabled = f.opt_bool("primary_email_auth_enabled");
-    u.password = f.nullable_str("password");
-    if let Some(Some(pw)) = &u.password
-        && password_length(pw) > MAX_PASSWORD_LENGTH
-    {
-        f.fail(
-            "password",
-            &format!("must be at most {MAX_PASSWORD_LENGTH} characters"),
-        );
-    }
-    u.password_hash = f.nullable_str("password_hash");
-    if let Some(Some(h)) = &u.password_hash
+}
+
+/// Field check: an imported password hash is not empty.
+fn not_empty(f: &mut Fields, key: &str, v: &Option<Option<String>>) {
+    if let Some(Some(h)) = v
         && h.is_empty()
     {
-        f.fail("password_hash", "must not be empty");
+        f.fail(key, "must not be empty");
     }
-    u.is_anonymous = f.opt_bool("is_anonymous");
-    if kind == UpdateKind::ServerPatch && u.is_anonymous == Some(true) {
-        f.fail("is_anonymous", "must be one of the following values: false");
+}
+
+/// Field check: a two-letter country code.
+fn country_code(f: &mut Fields, key: &str, v: &Option<Option<String>>) {
+    if let Some(Some(c)) = v {
+        let c = c.trim();
+        if c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()) {
+            f.fail(key, "must be a valid country code");
+        }
     }
-    u.restricted_by_admin = f.opt_bool("restricted_by_admin");
-    u.restricted_by_admin_reason = f.nullable_str("restricted_by_admin_reason");
-    u.restricted_by_admin_private_details = f.nullable_str("restricted_by_admin_private_details");
-    if u.restricted_by_admin != Some(true) {
-        if matches!(u.restricted_by_admin_reason, Some(Some(_))) {
+}
+
+/// The sign-up risk scores `(bot, free_trial_abuse)` of `{sign_up: {bot, free_trial_abuse}}`.
+fn risk_scores_of(v: &Value) -> Option<(i32, i32)> {
+    let score = |k: &str| {
+        v.get("sign_up")
+            .and_then(|s| s.get(k))
+            .and_then(Value::as_i64)
+            .filter(|v| (0..=100).contains(v))
+    };
+    Some((score("bot")? as i32, score("free_trial_abuse")? as i32))
+}
+
+/// Field check: risk scores are integers from 0 to 100.
+fn risk_scores(f: &mut Fields, key: &str, v: &Option<Value>) {
+    if let Some(r) = v
+        && risk_scores_of(r).is_none()
+    {
+        f.fail(
+            key,
+            "must be {sign_up: {bot, free_trial_abuse}} with integers from 0 to 100",
+        );
+    }
+}
+
+/// Request check: restriction details only on a restricted user.
+fn restriction_details(
+    restricted: Option<bool>,
+    reason: &Option<Option<String>>,
+    details: &Option<Option<String>>,
+    f: &mut Fields,
+) {
+    if restricted != Some(true) {
+        if matches!(reason, Some(Some(_))) {
             f.fail_raw(
                 "restricted_by_admin_reason must be null when restricted_by_admin is not true",
             );
         }
-        if matches!(u.restricted_by_admin_private_details, Some(Some(_))) {
+        if matches!(details, Some(Some(_))) {
             f.fail_raw("restricted_by_admin_private_details must be null when restricted_by_admin is not true");
         }
     }
-    u.country_code = f.nullable_str("country_code");
-    if let Some(Some(c)) = &u.country_code {
-        let c = c.trim();
-        if c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()) {
-            f.fail("country_code", "must be a valid country code");
+}
+
+fn totp_secret(v: &Option<Option<String>>) -> Option<Option<Vec<u8>>> {
+    v.as_ref().map(|s| {
+        s.as_ref()
+            .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+    })
+}
+
+input! {
+    /// `PATCH /users/me` from a client: what a user may change about themselves.
+    pub(crate) struct ClientUserPatch in Body {
+        display_name: Option<Option<String>> => name_len,
+        profile_image_url: Option<Option<String>> => image_url,
+        client_metadata: Option<Value>,
+        primary_email: Option<Option<String>> => primary_email,
+        otp_auth_enabled: Option<bool>,
+        passkey_auth_enabled: Option<bool>,
+        totp_secret_base64: Option<Option<String>> => base64_text,
+        selected_team_id: Option<Option<Uuid>>,
+    }
+}
+
+impl ClientUserPatch {
+    fn into_update(self) -> UserUpdate {
+        UserUpdate {
+            totp_secret: totp_secret(&self.totp_secret_base64),
+            display_name: self.display_name,
+            profile_image_url: self.profile_image_url,
+            client_metadata: self.client_metadata,
+            primary_email: self.primary_email,
+            otp_auth_enabled: self.otp_auth_enabled,
+            passkey_auth_enabled: self.passkey_auth_enabled,
+            selected_team_id: self.selected_team_id,
+            ..UserUpdate::default()
         }
     }
-    if let Some(r) = f.opt_json("risk_scores") {
-        let score = |k: &str| {
-            r.get("sign_up")
-                .and_then(|s| s.get(k))
-                .and_then(Value::as_i64)
-                .filter(|v| (0..=100).contains(v))
-        };
-        match (score("bot"), score("free_trial_abuse")) {
-            (Some(b), Some(t)) => u.risk_scores = Some((b as i32, t as i32)),
-            _ => f.fail(
-                "risk_scores",
-                "must be {sign_up: {bot, free_trial_abuse}} with integers from 0 to 100",
-            ),
+}
+
+input! {
+    /// `PATCH /users/{user_id}` (and `PATCH /users/me` from a server).
+    pub(crate) struct ServerUserPatch in Body {
+        display_name: Option<Option<String>> => name_len,
+        profile_image_url: Option<Option<String>> => image_url,
+        client_metadata: Option<Value>,
+        primary_email: Option<Option<String>> => primary_email,
+        otp_auth_enabled: Option<bool>,
+        passkey_auth_enabled: Option<bool>,
+        totp_secret_base64: Option<Option<String>> => base64_text,
+        selected_team_id: Option<Option<Uuid>>,
+        client_read_only_metadata: Option<Value>,
+        server_metadata: Option<Value>,
+        primary_email_verified: Option<bool>,
+        primary_email_auth_enabled: Option<bool>,
+        password: Option<Option<String>> => password_len,
+        password_hash: Option<Option<String>> => not_empty,
+        is_anonymous: Option<bool> => |f: &mut Fields, key: &str, v: &Option<bool>| {
+            if *v == Some(true) {
+                f.fail(key, "must be one of the following values: false");
+            }
+        },
+        restricted_by_admin: Option<bool>,
+        restricted_by_admin_reason: Option<Option<String>>,
+        restricted_by_admin_private_details: Option<Option<String>>,
+        country_code: Option<Option<String>> => country_code,
+        risk_scores: Option<Value> => risk_scores,
+    }
+    check(this, f, _rq) {
+        restriction_details(
+            this.restricted_by_admin,
+            &this.restricted_by_admin_reason,
+            &this.restricted_by_admin_private_details,
+            f,
+        );
+    }
+}
+
+impl ServerUserPatch {
+    fn into_update(self) -> UserUpdate {
+        UserUpdate {
+            totp_secret: totp_secret(&self.totp_secret_base64),
+            risk_scores: self.risk_scores.as_ref().and_then(risk_scores_of),
+            display_name: self.display_name,
+            profile_image_url: self.profile_image_url,
+            client_metadata: self.client_metadata,
+            client_read_only_metadata: self.client_read_only_metadata,
+            server_metadata: self.server_metadata,
+            primary_email: self.primary_email,
+            primary_email_verified: self.primary_email_verified,
+            primary_email_auth_enabled: self.primary_email_auth_enabled,
+            password: self.password,
+            password_hash: self.password_hash,
+            otp_auth_enabled: self.otp_auth_enabled,
+            passkey_auth_enabled: self.passkey_auth_enabled,
+            selected_team_id: self.selected_team_id,
+            is_anonymous: self.is_anonymous,
+            restricted_by_admin: self.restricted_by_admin,
+            restricted_by_admin_reason: self.restricted_by_admin_reason,
+            restricted_by_admin_private_details: self.restricted_by_admin_private_details,
+            country_code: self.country_code,
         }
     }
-    Ok(u)
+}
+
+input! {
+    /// `POST /users`.
+    pub(crate) struct NewUser in Body {
+        display_name: Option<Option<String>> => name_len,
+        profile_image_url: Option<Option<String>> => image_url,
+        client_metadata: Option<Value>,
+        primary_email: Option<Option<String>> => primary_email,
+        otp_auth_enabled: Option<bool>,
+        passkey_auth_enabled: Option<bool>,
+        totp_secret_base64: Option<Option<String>> => base64_text,
+        client_read_only_metadata: Option<Value>,
+        server_metadata: Option<Value>,
+        primary_email_verified: Option<bool>,
+        primary_email_auth_enabled: Option<bool>,
+        password: Option<Option<String>> => password_len,
+        password_hash: Option<Option<String>> => not_empty,
+        is_anonymous: Option<bool>,
+        restricted_by_admin: Option<bool>,
+        restricted_by_admin_reason: Option<Option<String>>,
+        restricted_by_admin_private_details: Option<Option<String>>,
+        country_code: Option<Option<String>> => country_code,
+        risk_scores: Option<Value> => risk_scores,
+        oauth_providers: Option<Value>,
+    }
+    check(this, f, _rq) {
+        restriction_details(
+            this.restricted_by_admin,
+            &this.restricted_by_admin_reason,
+            &this.restricted_by_admin_private_details,
+            f,
+        );
+    }
+}
+
+impl NewUser {
+    fn into_update(self) -> UserUpdate {
+        UserUpdate {
+            totp_secret: totp_secret(&self.totp_secret_base64),
+            risk_scores: self.risk_scores.as_ref().and_then(risk_scores_of),
+            display_name: self.display_name,
+            profile_image_url: self.profile_image_url,
+            client_metadata: self.client_metadata,
+            client_read_only_metadata: self.client_read_only_metadata,
+            server_metadata: self.server_metadata,
+            primary_email: self.primary_email,
+            primary_email_verified: self.primary_email_verified,
+            primary_email_auth_enabled: self.primary_email_auth_enabled,
+            password: self.password,
+            password_hash: self.password_hash,
+            otp_auth_enabled: self.otp_auth_enabled,
+            passkey_auth_enabled: self.passkey_auth_enabled,
+            selected_team_id: None,
+            is_anonymous: self.is_anonymous,
+            restricted_by_admin: self.restricted_by_admin,
+            restricted_by_admin_reason: self.restricted_by_admin_reason,
+            restricted_by_admin_private_details: self.restricted_by_admin_private_details,
+            country_code: self.country_code,
+        }
+    }
+}
+
+/// `PATCH /users/me`: a client may change its own profile fields, a server everything.
+pub(crate) enum MePatch {
+    /// From a client.
+    Client(ClientUserPatch),
+    /// From a server or admin.
+    Server(Box<ServerUserPatch>),
+}
+
+impl Input for MePatch {
+    const SOURCE: Source = Source::Body;
+
+    fn parse(rq: &Rq<'_>) -> Result<Self> {
+        let client = rq
+            .auth
+            .as_ref()
+            .is_some_and(|a| a.access_type == AccessType::Client);
+        Ok(if client {
+            MePatch::Client(ClientUserPatch::parse(rq)?)
+        } else {
+            MePatch::Server(Box::new(ServerUserPatch::parse(rq)?))
+        })
+    }
+
+    fn schema() -> Value {
+        ServerUserPatch::schema()
+    }
+}
+
+input! {
+    /// `GET /users`: paging, search and filters.
+    pub(crate) struct UsersQuery in Query {
+        limit: Option<String> => |f: &mut Fields, key: &str, v: &Option<String>| {
+            if v.as_ref().is_some_and(|l| !matches!(l.parse::<u64>(), Ok(n) if n >= 1)) {
+                f.fail(key, "must be a positive integer");
+            }
+        },
+        cursor: Option<String> => |f: &mut Fields, key: &str, v: &Option<String>| {
+            if v.as_ref().is_some_and(|c| Uuid::parse_str(c).is_err()) {
+                f.fail(key, "must be a valid UUID");
+            }
+        },
+        order_by: Option<String> => |f: &mut Fields, key: &str, v: &Option<String>| {
+            if v.as_ref().is_some_and(|o| o != "signed_up_at") {
+                f.fail(key, "must be one of the following values: signed_up_at");
+            }
+        },
+        desc: Flag,
+        query: Option<String>,
+        team_id: Option<String> => |f: &mut Fields, key: &str, v: &Option<String>| {
+            if v.as_ref().is_some_and(|t| Uuid::parse_str(t).is_err()) {
+                f.fail(key, "must be a valid UUID");
+            }
+        },
+        include_restricted: Flag,
+        include_anonymous: Flag,
+        only_anonymous: Flag,
+    }
+}
+
+input! {
+    /// `GET /users/{user_id}`: takes the list's query keys (as Stack does) and ignores them.
+    pub(crate) struct UserQuery in Query {
+        limit: Option<String>,
+        cursor: Option<String>,
+        order_by: Option<String>,
+        desc: Option<String>,
+        query: Option<String>,
+        team_id: Option<String>,
+        include_restricted: Option<String>,
+        include_anonymous: Option<String>,
+        only_anonymous: Option<String>,
+    }
 }
 
 pub(crate) fn is_base64_image(s: &str) -> bool {
@@ -211,29 +376,25 @@ pub(crate) fn is_base64_image(s: &str) -> bool {
             .is_ok()
 }
 
-pub(crate) async fn patch_me(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn patch_me(rq: Rq<'_>, b: MePatch) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let client = auth.access_type == AccessType::Client;
-    let allowed = if client {
-        CLIENT_UPDATE_FIELDS
-    } else {
-        SERVER_UPDATE_FIELDS
+    let update = match b {
+        MePatch::Client(b) => {
+            if let Some(Some(url)) = &b.profile_image_url
+                && !is_base64_image(url)
+            {
+                return Err(Error::bad_request("Invalid profile image URL"));
+            }
+            b.into_update()
+        }
+        MePatch::Server(b) => b.into_update(),
     };
-    let mut f = Fields::body(&rq.body, allowed);
-    let update = parse_user_update(
-        &mut f,
-        if client {
-            UpdateKind::Client
-        } else {
-            UpdateKind::ServerPatch
-        },
-    )?;
-    f.finish()?;
     let id = me(auth)?;
     let user =
         rq.p.users()
             .update_as(&auth.project, id, update, caller(&rq, auth))
             .await?;
+    let client = auth.access_type == AccessType::Client;
     Ok(json(StatusCode::OK, &user_json(&user, !client)))
 }
 
@@ -251,42 +412,18 @@ pub(crate) async fn delete_me(rq: Rq<'_>) -> Result<Response<Bytes>> {
     Ok(success())
 }
 
-pub(crate) async fn list(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn list(rq: Rq<'_>, q: UsersQuery) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let mut f = Fields::query(&rq.query, LIST_QUERY);
-    let mut q = ListUsers::default();
-    if let Some(l) = f.opt_str("limit") {
-        match l.parse::<u64>() {
-            Ok(n) if n >= 1 => q.limit = Some(n),
-            _ => f.fail("limit", "must be a positive integer"),
-        }
-    }
-    if let Some(c) = f.opt_str("cursor") {
-        match Uuid::parse_str(&c) {
-            Ok(id) => q.cursor = Some(id),
-            Err(_) => f.fail("cursor", "must be a valid UUID"),
-        }
-    }
-    if let Some(o) = f.opt_str("order_by")
-        && o != "signed_up_at"
-    {
-        f.fail(
-            "order_by",
-            "must be one of the following values: signed_up_at",
-        );
-    }
-    q.desc = f.flag("desc");
-    q.query = f.opt_str("query");
-    let team = f.opt_str("team_id");
-    if let Some(t) = &team
-        && Uuid::parse_str(t).is_err()
-    {
-        f.fail("team_id", "must be a valid UUID");
-    }
-    q.include_restricted = f.flag("include_restricted");
-    q.include_anonymous = f.flag("include_anonymous");
-    q.only_anonymous = f.flag("only_anonymous");
-    f.finish()?;
+    let team = q.team_id.clone();
+    let q = ListUsers {
+        limit: q.limit.and_then(|l| l.parse().ok()),
+        cursor: q.cursor.and_then(|c| Uuid::parse_str(&c).ok()),
+        desc: q.desc.0,
+        query: q.query,
+        include_restricted: q.include_restricted.0,
+        include_anonymous: q.include_anonymous.0,
+        only_anonymous: q.only_anonymous.0,
+    };
     let page = if let Some(team) = team.as_deref().and_then(|t| Uuid::parse_str(t).ok()) {
         let mut items = Vec::new();
         for p in
@@ -314,25 +451,15 @@ pub(crate) async fn list(rq: Rq<'_>) -> Result<Response<Bytes>> {
     ))
 }
 
-pub(crate) async fn create(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn create(rq: Rq<'_>, b: NewUser) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let mut fields: Vec<&str> = SERVER_UPDATE_FIELDS
-        .iter()
-        .copied()
-        .filter(|f| *f != "selected_team_id")
-        .collect();
-    fields.push("oauth_providers");
-    let mut f = Fields::body(&rq.body, &fields);
-    let update = parse_user_update(&mut f, UpdateKind::ServerCreate)?;
-    let providers = f.opt_json("oauth_providers");
-    f.finish()?;
-    if let Some(Value::Array(list)) = &providers
+    if let Some(Value::Array(list)) = &b.oauth_providers
         && let Some(first) = list.first()
     {
         let id = first.get("id").and_then(Value::as_str).unwrap_or_default();
         return Err(Error::bad_request(format!("OAuth provider {id} not found")));
     }
-    let user = rq.p.users().create(&auth.project, update).await?;
+    let user = rq.p.users().create(&auth.project, b.into_update()).await?;
     Ok(json(StatusCode::CREATED, &user_json(&user, true)))
 }
 
@@ -340,9 +467,8 @@ pub(crate) fn path_user(rq: &Rq<'_>, auth: &Auth) -> Result<Uuid> {
     user_id_or_me(rq.param("user_id"), auth.user_id(), "params.user_id")
 }
 
-pub(crate) async fn get(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn get(rq: Rq<'_>, _: UserQuery) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    Fields::query(&rq.query, LIST_QUERY).finish()?;
     let id = path_user(&rq, auth)?;
     let user =
         rq.p.users()
@@ -352,13 +478,13 @@ pub(crate) async fn get(rq: Rq<'_>) -> Result<Response<Bytes>> {
     Ok(json(StatusCode::OK, &user_json(&user, true)))
 }
 
-pub(crate) async fn patch(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn patch(rq: Rq<'_>, b: ServerUserPatch) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let mut f = Fields::body(&rq.body, SERVER_UPDATE_FIELDS);
-    let update = parse_user_update(&mut f, UpdateKind::ServerPatch)?;
-    f.finish()?;
     let id = path_user(&rq, auth)?;
-    let user = rq.p.users().update(&auth.project, id, update).await?;
+    let user =
+        rq.p.users()
+            .update(&auth.project, id, b.into_update())
+            .await?;
     Ok(json(StatusCode::OK, &user_json(&user, true)))
 }
 
