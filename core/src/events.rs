@@ -24,14 +24,17 @@ pub struct Event {
     pub data: Value,
 }
 
-/// Records an event through `repos` (the change's transaction).
+/// Records an event through `repos` (the change's transaction); `data` is the typed view
+/// the REST API returns for the same object.
 pub(crate) async fn record(
     p: &Postern,
     repos: &dyn Repos,
     project_id: &str,
     event_type: &str,
-    data: Value,
+    data: &impl Serialize,
 ) -> Result<()> {
+    let data =
+        serde_json::to_value(data).map_err(|e| crate::error::Error::Internal(e.to_string()))?;
     let id = Uuid::now_v7();
     let now = p.inner.clock.now_millis();
     let event = Event {

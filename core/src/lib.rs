@@ -71,6 +71,7 @@ pub mod teams;
 pub mod throttle;
 pub mod users;
 pub mod vault;
+pub mod views;
 
 pub use postern::{ConfigError, Postern, PosternBuilder};
 pub use projects::{Project, ProjectKeys, Projects};

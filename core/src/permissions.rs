@@ -844,17 +844,13 @@ async fn grant_event(
     g: &PermissionGrantRecord,
     what: &str,
 ) -> Result<()> {
-    let (kind, data) = match g.team_id {
-        Some(t) => (
-            "team_permission",
-            json!({ "id": g.permission_id, "team_id": t, "user_id": g.user_id }),
-        ),
-        None => (
-            "project_permission",
-            json!({ "id": g.permission_id, "user_id": g.user_id }),
-        ),
+    let kind = if g.team_id.is_some() {
+        "team_permission"
+    } else {
+        "project_permission"
     };
-    crate::events::record(p, repos, &g.project_id, &format!("{kind}.{what}"), data).await
+    let data = crate::views::PermissionGrantView::of(g);
+    crate::events::record(p, repos, &g.project_id, &format!("{kind}.{what}"), &data).await
 }
 
 /// Grants the config's default permissions of `kind` through `repos` (inside the creating

@@ -102,7 +102,7 @@ pub(crate) async fn create_personal_team(
         repos,
         &project.id,
         "team.created",
-        crate::rest::views::team_json(&created, true),
+        &crate::views::TeamView::of(&created, true),
     )
     .await?;
     let mut rec = rec.clone();
@@ -154,7 +154,7 @@ pub(crate) async fn member_events(
         repos,
         project_id,
         "team_membership.created",
-        serde_json::json!({ "team_id": team_id, "user_id": user_id }),
+        &crate::views::TeamMembershipView { team_id, user_id },
     )
     .await?;
     for id in granted {
@@ -163,7 +163,11 @@ pub(crate) async fn member_events(
             repos,
             project_id,
             "team_permission.created",
-            serde_json::json!({ "id": id, "team_id": team_id, "user_id": user_id }),
+            &crate::views::PermissionGrantView {
+                id: id.to_owned(),
+                team_id: Some(team_id),
+                user_id,
+            },
         )
         .await?;
     }
@@ -309,7 +313,7 @@ impl Teams<'_> {
             &*tx,
             &project.id,
             "team.created",
-            crate::rest::views::team_json(&team, true),
+            &crate::views::TeamView::of(&team, true),
         )
         .await?;
         tx.commit().await?;
@@ -402,7 +406,7 @@ impl Teams<'_> {
             &*tx,
             &project.id,
             "team.updated",
-            crate::rest::views::team_json(&team, true),
+            &crate::views::TeamView::of(&team, true),
         )
         .await?;
         tx.commit().await?;
@@ -442,7 +446,7 @@ impl Teams<'_> {
             &*tx,
             &project.id,
             "team.deleted",
-            serde_json::json!({ "id": id }),
+            &crate::views::DeletedView { id },
         )
         .await?;
         tx.commit().await?;
@@ -507,7 +511,7 @@ impl Teams<'_> {
             &*tx,
             &project.id,
             "team_membership.deleted",
-            serde_json::json!({ "team_id": team_id, "user_id": user_id }),
+            &crate::views::TeamMembershipView { team_id, user_id },
         )
         .await?;
         tx.commit().await?;

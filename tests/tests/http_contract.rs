@@ -38,6 +38,7 @@ contract_suite!(
     user_api_keys_access_rules,
     imported_bcrypt_hash_signs_in_and_is_upgraded,
     openapi_document_lists_every_route,
+    a_field_that_cannot_be_read_fails_once,
 );
 
 async fn root_describes_authentication(env: Env) {
@@ -1719,6 +1720,45 @@ async fn unknown_routes_and_methods(env: Env) {
         .call(Method::PUT, "/api/v1/users/me", &h.client(), None)
         .await;
     assert_eq!(r.status, 405);
+}
+
+async fn a_field_that_cannot_be_read_fails_once(env: Env) {
+    let h = harness(&env).await;
+    for (path, body, lines) in [
+        (
+            "/api/v1/auth/password/sign-up",
+            json!({}),
+            vec![
+                "body.email must be defined",
+                "body.password must be defined",
+            ],
+        ),
+        (
+            "/api/v1/auth/otp/sign-in",
+            json!({}),
+            vec!["body.code must be defined"],
+        ),
+        (
+            "/api/v1/auth/password/send-reset-code",
+            json!({"email": 1}),
+            vec![
+                "body.email must be a `string` type, but the final value was: `1`.",
+                "body.callback_url must be defined",
+            ],
+        ),
+    ] {
+        let v = h
+            .post(path, &h.client(), body)
+            .await
+            .assert_error(400, "SCHEMA_ERROR");
+        let listed: Vec<&str> = v["error"]
+            .as_str()
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.strip_prefix("  - "))
+            .collect();
+        assert_eq!(listed, lines, "{path}");
+    }
 }
 
 async fn openapi_document_lists_every_route(env: Env) {

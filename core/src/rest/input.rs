@@ -226,6 +226,11 @@ impl Fields {
         self.obj.get(key)
     }
 
+    /// How many failures were recorded so far.
+    pub(crate) fn failure_count(&self) -> usize {
+        self.failures.len()
+    }
+
     /// Ends reading: `SCHEMA_ERROR` with every failure, if any.
     pub(crate) fn finish(self) -> Result<()> {
         if self.failures.is_empty() {
@@ -382,7 +387,7 @@ pub(crate) fn object_schema(fields: &[(&str, Value, bool)]) -> Value {
 
 /// Declares a request body or query as a struct (`field as "wire-name": Type` when the wire
 /// name is not a Rust identifier). Each field is read in order (with its
-/// type's failure lines), then its check runs (`=> check`: a function or closure taking
+/// type's failure lines), then, if it could be read, its check runs (`=> check`: a function or closure taking
 /// `(&mut Fields, key, &value)`); then the optional `check(this, f, rq) { ... }` block adds
 /// failures that involve several fields or the request. Unknown keys are refused. The
 /// allowed keys and the OpenAPI schema come from the same declaration.
@@ -420,8 +425,12 @@ macro_rules! input {
                 let this = $name {
                     $( $field: {
                         let key = $crate::rest::input::input_key!($field $(, $key)?);
+                        let before = f.failure_count();
                         let v = <$ty as $crate::rest::input::FieldValue>::read(&mut f, key);
-                        $( ($check)(&mut f, key, &v); )?
+                        // A field that could not be read has its one failure line already.
+                        $( if f.failure_count() == before {
+                            ($check)(&mut f, key, &v);
+                        } )?
                         v
                     }, )*
                 };

@@ -5,18 +5,22 @@
 use serde_json::{Map, Value, json};
 
 use super::input::Source;
-use super::routes::{Access, ROUTES, RouteDef};
+use super::routes::{Access, Components, ROUTES, RouteDef};
 
 /// The document, with `server` (the mount prefix, such as `/api/v1`) as its only server.
 pub(crate) fn document(server: &str) -> Value {
     let mut paths = Map::new();
+    let mut schemas: Components = Vec::new();
     for route in ROUTES {
         let path = openapi_path(route.path);
         let item = paths
             .entry(path)
             .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(item) = item {
-            item.insert(route.verb.lower().to_owned(), operation(route));
+            item.insert(
+                route.verb.lower().to_owned(),
+                operation(route, &mut schemas),
+            );
         }
     }
     json!({
@@ -32,7 +36,7 @@ pub(crate) fn document(server: &str) -> Value {
         },
         "servers": [{ "url": if server.is_empty() { "/" } else { server } }],
         "paths": paths,
-        "components": components(),
+        "components": components(schemas),
     })
 }
 
@@ -136,7 +140,7 @@ fn error_ref() -> Value {
     json!({ "$ref": "#/components/schemas/KnownError" })
 }
 
-fn responses(route: &RouteDef) -> Value {
+fn responses(route: &RouteDef, schemas: &mut Components) -> Value {
     let known = |what: &str| {
         json!({
             "description": what,
@@ -153,16 +157,34 @@ fn responses(route: &RouteDef) -> Value {
         })
     };
     let mut r = Map::new();
-    r.insert(
-        "200".into(),
-        json!({
-            "description": "Success.",
-            "content": {
-                "application/json": { "schema": {} },
-                "text/plain": { "schema": { "type": "string" } },
-            },
-        }),
-    );
+    match &route.reply {
+        Some(reply) => {
+            let name = (reply.describe)(schemas);
+            r.insert(
+                reply.status.to_string(),
+                json!({
+                    "description": "Success.",
+                    "content": {
+                        "application/json": {
+                            "schema": { "$ref": format!("#/components/schemas/{name}") },
+                        },
+                    },
+                }),
+            );
+        }
+        None => {
+            r.insert(
+                "200".into(),
+                json!({
+                    "description": "Success.",
+                    "content": {
+                        "application/json": { "schema": {} },
+                        "text/plain": { "schema": { "type": "string" } },
+                    },
+                }),
+            );
+        }
+    }
     if route.path.contains("{*rest}") {
         r.insert(
             "307".into(),
@@ -198,7 +220,7 @@ fn responses(route: &RouteDef) -> Value {
     Value::Object(r)
 }
 
-fn operation(route: &RouteDef) -> Value {
+fn operation(route: &RouteDef, schemas: &mut Components) -> Value {
     let access = match route.access {
         Access::Public => "public".to_owned(),
         a => a
@@ -214,7 +236,7 @@ fn operation(route: &RouteDef) -> Value {
         "description": format!("Access: {access}."),
         "tags": [route.tag],
         "parameters": parameters(route),
-        "responses": responses(route),
+        "responses": responses(route, schemas),
         "x-access-types": access,
     });
     if let Some(class) = route.limit {
@@ -255,8 +277,21 @@ fn operation(route: &RouteDef) -> Value {
     op
 }
 
-fn components() -> Value {
-    json!({
+/// The views' schemas (each once), plus the error bodies. Views of a user or a team are
+/// untagged unions whose server variant extends the client one, so a server object also
+/// matches the client schema: they are written `anyOf`, not `oneOf`.
+fn components(views: Components) -> Value {
+    let mut schemas = Map::new();
+    for (name, schema) in views {
+        if schemas.contains_key(&name) {
+            continue;
+        }
+        let text = serde_json::to_string(&schema)
+            .unwrap_or_default()
+            .replace("\"oneOf\":", "\"anyOf\":");
+        schemas.insert(name, serde_json::from_str(&text).unwrap_or(Value::Null));
+    }
+    let mut doc = json!({
         "schemas": {
             "KnownError": {
                 "type": "object",
@@ -276,7 +311,11 @@ fn components() -> Value {
                 },
             },
         },
-    })
+    });
+    if let Some(errors) = doc["schemas"].as_object_mut() {
+        errors.extend(schemas);
+    }
+    doc
 }
 
 #[cfg(test)]
@@ -309,6 +348,41 @@ mod tests {
         assert_eq!(count, ROUTES.len());
         let ids: std::collections::HashSet<String> = ROUTES.iter().map(operation_id).collect();
         assert_eq!(ids.len(), ROUTES.len(), "operation ids are unique");
+    }
+
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    out.push(r.clone());
+                }
+                m.values().for_each(|x| refs(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves_and_unions_are_any_of() {
+        let doc = document("/api/v1");
+        let mut all = Vec::new();
+        refs(&doc, &mut all);
+        assert!(all.len() > 20, "views are referenced: {}", all.len());
+        for r in all {
+            let name = r.strip_prefix("#/components/schemas/").expect(&r);
+            assert!(
+                doc["components"]["schemas"].get(name).is_some(),
+                "{r} resolves"
+            );
+        }
+        assert!(!doc.to_string().contains("\"oneOf\""));
+        let user = &doc["paths"]["/users/me"]["get"]["responses"]["200"];
+        assert_eq!(
+            user["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/UserView"
+        );
+        assert!(doc["paths"]["/users"]["post"]["responses"]["201"].is_object());
     }
 
     #[test]

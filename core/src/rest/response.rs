@@ -21,6 +21,37 @@ pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Bytes
     }
 }
 
+/// A typed JSON reply: the row of a route with `reply: T` (or `created: T`) makes its
+/// handler return `Json<T>`, so the documented schema and the body cannot drift apart.
+#[derive(Debug, Clone)]
+pub(crate) struct Json<T> {
+    status: StatusCode,
+    body: T,
+}
+
+impl<T: Serialize> Json<T> {
+    /// `200` with `body`.
+    pub(crate) fn ok(body: T) -> Self {
+        Json {
+            status: StatusCode::OK,
+            body,
+        }
+    }
+
+    /// `201` with `body`.
+    pub(crate) fn created(body: T) -> Self {
+        Json {
+            status: StatusCode::CREATED,
+            body,
+        }
+    }
+
+    /// The response.
+    pub(crate) fn into_response(self) -> Response<Bytes> {
+        json(self.status, &self.body)
+    }
+}
+
 /// `200 {"success": true}`.
 pub(crate) fn success() -> Response<Bytes> {
     json(StatusCode::OK, &serde_json::json!({ "success": true }))

@@ -17,11 +17,15 @@ use serde_json::Value;
 use super::Rq;
 use super::handlers::{CodeBody, NoQuery};
 use super::input::{Input, Source};
+use super::response::Json;
 use super::{api_keys, auth, contact_channels, internal, invitations, permissions};
 use super::{projects, sessions, step_up, teams, users, vault};
 use crate::error::{AccessType, Error, Result};
 use crate::permissions::Scope;
 use crate::throttle::RouteClass::{self, *};
+use crate::views::*;
+use utoipa::ToSchema;
+use utoipa::openapi::{RefOr, schema::Schema};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,8 +135,30 @@ pub(crate) struct RouteDef {
     pub(crate) summary: &'static str,
     /// The declared request (body or query): where it is read from and its schema.
     pub(crate) input: Option<(Source, fn() -> Value)>,
+    /// The documented success: status and the reply type's schema.
+    pub(crate) reply: Option<ReplyDoc>,
     /// The handler.
     pub(crate) handler: Handler,
+}
+
+/// The schemas of the OpenAPI document's components, by name.
+pub(crate) type Components = Vec<(String, RefOr<Schema>)>;
+
+/// A route's documented success.
+pub(crate) struct ReplyDoc {
+    /// `200` or `201`.
+    pub(crate) status: u16,
+    /// Adds the reply type's schema (and those it refers to) to the components; returns
+    /// its name.
+    pub(crate) describe: fn(&mut Components) -> String,
+}
+
+/// [`ReplyDoc::describe`] of `T`.
+pub(crate) fn describe<T: ToSchema>(c: &mut Components) -> String {
+    let name = T::name().into_owned();
+    c.push((name.clone(), T::schema()));
+    T::schemas(c);
+    name
 }
 
 /// The `input` of a row: `None`, or the declared type's source and schema.
@@ -148,10 +174,30 @@ macro_rules! declared {
     };
 }
 
+/// The `reply` of a row.
+macro_rules! reply {
+    () => {
+        None
+    };
+    (reply $reply:ty) => {
+        Some(ReplyDoc {
+            status: 200,
+            describe: describe::<$reply>,
+        })
+    };
+    (created $reply:ty) => {
+        Some(ReplyDoc {
+            status: 201,
+            describe: describe::<$reply>,
+        })
+    };
+}
+
 macro_rules! routes {
     ($( $tag:literal {
         $( $verb:ident $path:literal, $access:ident, $limit:expr
-            => $handler:path $([ $($arg:expr),* ])? $(, input: $input:ty)?, $summary:literal; )*
+            => $handler:path $([ $($arg:expr),* ])? $(, input: $input:ty)?
+            $(, reply: $reply:ty)? $(, created: $created:ty)?, $summary:literal; )*
     } )*) => {
         /// Every route of the API.
         pub(crate) static ROUTES: &[RouteDef] = &[ $( $( RouteDef {
@@ -162,11 +208,15 @@ macro_rules! routes {
             tag: $tag,
             summary: $summary,
             input: declared!($($input)?),
+            reply: reply!($(reply $reply)? $(created $created)?),
             handler: {
                 fn handler(rq: Rq<'_>) -> Reply<'_> {
                     Box::pin(async move {
                         $( let input = <$input as Input>::parse(&rq)?; )?
-                        $handler(rq $(, { let v: $input = input; v })? $($(, $arg)*)?).await
+                        $handler(rq $(, { let v: $input = input; v })? $($(, $arg)*)?)
+                            .await
+                            $(.map(|r: Json<$reply>| r.into_response()))?
+                            $(.map(|r: Json<$created>| r.into_response()))?
                     })
                 }
                 handler
@@ -181,7 +231,7 @@ routes! {
         Get "/openapi.json", Public, None => projects::openapi, input: NoQuery, "This OpenAPI document";
     }
     "projects" {
-        Get "/projects/current", Any, None => projects::current, input: NoQuery, "The current project's client view";
+        Get "/projects/current", Any, None => projects::current, input: NoQuery, reply: ClientProjectView, "The current project's client view";
         Get "/projects/{project_id}/.well-known/jwks.json", Public, None
             => projects::jwks, input: projects::JwksQuery, "Public keys that verify the project's access tokens";
         Get "/projects-anonymous-users/{project_id}/.well-known/{*rest}", Public, None
@@ -197,42 +247,42 @@ routes! {
         Get "/storage/{bucket}/{file}", Public, None => projects::storage_file, "A stored image";
     }
     "auth" {
-        Post "/auth/password/sign-up", Any, Some(SignUp) => auth::sign_up, input: auth::SignUp, "Sign up with email and password";
-        Post "/auth/password/sign-in", Any, Some(SignIn) => auth::sign_in, input: auth::SignIn, "Sign in with email and password";
-        Post "/auth/password/update", Any, Some(SignIn) => auth::password_update, input: auth::PasswordUpdate, "Change the password (old password required)";
-        Post "/auth/password/set", Any, None => auth::password_set, input: auth::PasswordSet, "Set a password on an account without one";
-        Post "/auth/password/send-reset-code", Any, Some(SendCode) => auth::send_reset_code, input: auth::SendResetCode, "Mail a password-reset link";
-        Post "/auth/password/reset", Any, Some(SignIn) => auth::reset, input: auth::PasswordReset, "Reset the password with a code";
-        Post "/auth/password/reset/check-code", Any, Some(SignIn) => auth::reset_check, input: CodeBody, "Check a password-reset code";
-        Post "/auth/otp/send-sign-in-code", Any, Some(SendCode) => auth::otp_send, input: auth::OtpSend, "Mail a one-time sign-in code and link";
-        Post "/auth/otp/sign-in", Any, Some(SignIn) => auth::otp_sign_in, input: CodeBody, "Sign in with a one-time code";
-        Post "/auth/otp/sign-in/check-code", Any, Some(SignIn) => auth::otp_check, input: CodeBody, "Check a one-time sign-in code";
-        Post "/auth/mfa/sign-in", Any, Some(SignIn) => auth::mfa_sign_in, input: auth::MfaSignIn, "Finish a sign-in with a TOTP or recovery code";
-        Post "/auth/anonymous/sign-up", Any, Some(SignUp) => auth::anonymous_sign_up, "Create an anonymous user";
+        Post "/auth/password/sign-up", Any, Some(SignUp) => auth::sign_up, input: auth::SignUp, reply: SessionTokensView, "Sign up with email and password";
+        Post "/auth/password/sign-in", Any, Some(SignIn) => auth::sign_in, input: auth::SignIn, reply: SessionTokensView, "Sign in with email and password";
+        Post "/auth/password/update", Any, Some(SignIn) => auth::password_update, input: auth::PasswordUpdate, reply: SuccessView, "Change the password (old password required)";
+        Post "/auth/password/set", Any, None => auth::password_set, input: auth::PasswordSet, reply: SuccessView, "Set a password on an account without one";
+        Post "/auth/password/send-reset-code", Any, Some(SendCode) => auth::send_reset_code, input: auth::SendResetCode, reply: MaybeSentView, "Mail a password-reset link";
+        Post "/auth/password/reset", Any, Some(SignIn) => auth::reset, input: auth::PasswordReset, reply: SuccessView, "Reset the password with a code";
+        Post "/auth/password/reset/check-code", Any, Some(SignIn) => auth::reset_check, input: CodeBody, reply: CodeValidView, "Check a password-reset code";
+        Post "/auth/otp/send-sign-in-code", Any, Some(SendCode) => auth::otp_send, input: auth::OtpSend, reply: NonceView, "Mail a one-time sign-in code and link";
+        Post "/auth/otp/sign-in", Any, Some(SignIn) => auth::otp_sign_in, input: CodeBody, reply: SignedInView, "Sign in with a one-time code";
+        Post "/auth/otp/sign-in/check-code", Any, Some(SignIn) => auth::otp_check, input: CodeBody, reply: CodeValidView, "Check a one-time sign-in code";
+        Post "/auth/mfa/sign-in", Any, Some(SignIn) => auth::mfa_sign_in, input: auth::MfaSignIn, reply: SignedInView, "Finish a sign-in with a TOTP or recovery code";
+        Post "/auth/anonymous/sign-up", Any, Some(SignUp) => auth::anonymous_sign_up, reply: SessionTokensView, "Create an anonymous user";
         Post "/auth/oauth/token", Public, None => auth::oauth_token, "OAuth 2 token endpoint (refresh grant)";
     }
     "step-up" {
-        Post "/auth/step-up/send-code", Any, Some(SendCode) => step_up::send_code, input: step_up::SendStepUpCode, "Mail a step-up code";
-        Post "/auth/step-up", Any, Some(SignIn) => step_up::prove, input: step_up::StepUpProof, "Prove a factor; returns a step-up token";
-        Get "/auth/mfa/recovery-codes", Any, None => step_up::recovery_codes_remaining, input: NoQuery, "Recovery-code status";
-        Post "/auth/mfa/recovery-codes", Any, None => step_up::generate_recovery_codes, input: step_up::EmptyBody, "Generate new recovery codes";
+        Post "/auth/step-up/send-code", Any, Some(SendCode) => step_up::send_code, input: step_up::SendStepUpCode, reply: NonceView, "Mail a step-up code";
+        Post "/auth/step-up", Any, Some(SignIn) => step_up::prove, input: step_up::StepUpProof, reply: StepUpTokenView, "Prove a factor; returns a step-up token";
+        Get "/auth/mfa/recovery-codes", Any, None => step_up::recovery_codes_remaining, input: NoQuery, reply: RecoveryCodesLeftView, "Recovery-code status";
+        Post "/auth/mfa/recovery-codes", Any, None => step_up::generate_recovery_codes, input: step_up::EmptyBody, reply: RecoveryCodesView, "Generate new recovery codes";
     }
     "sessions" {
-        Get "/auth/sessions", Any, None => sessions::list, input: sessions::SessionsQuery, "List a user's sessions";
-        Post "/auth/sessions", Server, None => sessions::create, input: sessions::NewSession, "Create a session for a user";
-        Delete "/auth/sessions/current", Any, None => sessions::sign_out, "Sign out of the current session";
-        Post "/auth/sessions/current/refresh", Any, None => sessions::refresh, "Trade a refresh token for an access token";
-        Delete "/auth/sessions/{id}", Any, None => sessions::delete, input: sessions::DeleteSessionQuery, "End a session";
+        Get "/auth/sessions", Any, None => sessions::list, input: sessions::SessionsQuery, reply: ListView<SessionView>, "List a user's sessions";
+        Post "/auth/sessions", Server, None => sessions::create, input: sessions::NewSession, reply: TokenPairView, "Create a session for a user";
+        Delete "/auth/sessions/current", Any, None => sessions::sign_out, reply: SuccessView, "Sign out of the current session";
+        Post "/auth/sessions/current/refresh", Any, None => sessions::refresh, reply: AccessTokenView, "Trade a refresh token for an access token";
+        Delete "/auth/sessions/{id}", Any, None => sessions::delete, input: sessions::DeleteSessionQuery, reply: SuccessView, "End a session";
     }
     "users" {
-        Get "/users/me", Any, None => users::get_me, input: NoQuery, "The signed-in user";
-        Patch "/users/me", Any, Some(AccountChange) => users::patch_me, input: users::MePatch, "Update the signed-in user";
-        Delete "/users/me", Any, Some(AccountChange) => users::delete_me, "Delete the signed-in user";
-        Get "/users", Server, None => users::list, input: users::UsersQuery, "List users";
-        Post "/users", Server, None => users::create, input: users::NewUser, "Create a user";
-        Get "/users/{user_id}", Server, None => users::get, input: users::UserQuery, "A user";
-        Patch "/users/{user_id}", Server, None => users::patch, input: users::ServerUserPatch, "Update a user";
-        Delete "/users/{user_id}", Server, None => users::delete, "Delete a user";
+        Get "/users/me", Any, None => users::get_me, input: NoQuery, reply: UserView, "The signed-in user";
+        Patch "/users/me", Any, Some(AccountChange) => users::patch_me, input: users::MePatch, reply: UserView, "Update the signed-in user";
+        Delete "/users/me", Any, Some(AccountChange) => users::delete_me, reply: SuccessView, "Delete the signed-in user";
+        Get "/users", Server, None => users::list, input: users::UsersQuery, reply: UserPageView, "List users";
+        Post "/users", Server, None => users::create, input: users::NewUser, created: UserView, "Create a user";
+        Get "/users/{user_id}", Server, None => users::get, input: users::UserQuery, reply: UserView, "A user";
+        Patch "/users/{user_id}", Server, None => users::patch, input: users::ServerUserPatch, reply: UserView, "Update a user";
+        Delete "/users/{user_id}", Server, None => users::delete, reply: SuccessView, "Delete a user";
     }
     "contact-channels" {
         Get "/contact-channels", Any, None => contact_channels::list, "List a user's contact channels";

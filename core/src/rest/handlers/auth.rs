@@ -15,7 +15,7 @@ input! {
     }
 }
 
-pub(crate) async fn sign_up(rq: Rq<'_>, b: SignUp) -> Result<Response<Bytes>> {
+pub(crate) async fn sign_up(rq: Rq<'_>, b: SignUp) -> Result<Json<SessionTokensView>> {
     let auth = rq.auth()?;
     let s =
         rq.p.users()
@@ -27,10 +27,11 @@ pub(crate) async fn sign_up(rq: Rq<'_>, b: SignUp) -> Result<Response<Bytes>> {
                 anonymous_user(auth),
             )
             .await?;
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "access_token": s.access_token, "refresh_token": s.refresh_token, "user_id": s.user_id }),
-    ))
+    Ok(Json::ok(SessionTokensView {
+        access_token: s.access_token,
+        refresh_token: s.refresh_token,
+        user_id: s.user_id,
+    }))
 }
 
 input! {
@@ -41,16 +42,17 @@ input! {
     }
 }
 
-pub(crate) async fn sign_in(rq: Rq<'_>, b: SignIn) -> Result<Response<Bytes>> {
+pub(crate) async fn sign_in(rq: Rq<'_>, b: SignIn) -> Result<Json<SessionTokensView>> {
     let auth = rq.auth()?;
     let s =
         rq.p.users()
             .sign_in_with_password(&auth.project, &b.email, &b.password)
             .await?;
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "access_token": s.access_token, "refresh_token": s.refresh_token, "user_id": s.user_id }),
-    ))
+    Ok(Json::ok(SessionTokensView {
+        access_token: s.access_token,
+        refresh_token: s.refresh_token,
+        user_id: s.user_id,
+    }))
 }
 
 input! {
@@ -64,7 +66,7 @@ input! {
     }
 }
 
-pub(crate) async fn password_update(rq: Rq<'_>, b: PasswordUpdate) -> Result<Response<Bytes>> {
+pub(crate) async fn password_update(rq: Rq<'_>, b: PasswordUpdate) -> Result<Json<SuccessView>> {
     let auth = rq.auth()?;
     let keep = stack_header(rq.headers, "refresh-token");
     rq.p.users()
@@ -76,7 +78,7 @@ pub(crate) async fn password_update(rq: Rq<'_>, b: PasswordUpdate) -> Result<Res
             keep,
         )
         .await?;
-    Ok(success())
+    Ok(Json::ok(SuccessView::TRUE))
 }
 
 input! {
@@ -89,13 +91,13 @@ input! {
     }
 }
 
-pub(crate) async fn password_set(rq: Rq<'_>, b: PasswordSet) -> Result<Response<Bytes>> {
+pub(crate) async fn password_set(rq: Rq<'_>, b: PasswordSet) -> Result<Json<SuccessView>> {
     let auth = rq.auth()?;
     let user = schema_user(auth)?;
     rq.p.users()
         .set_password_as(&auth.project, user, &b.password, caller(&rq, auth))
         .await?;
-    Ok(success())
+    Ok(Json::ok(SuccessView::TRUE))
 }
 
 /// OAuth 2 token endpoint, refresh grant only (what the official SDK uses to refresh).
@@ -181,13 +183,14 @@ pub(crate) fn basic_credentials(headers: &http::HeaderMap) -> Option<(String, St
     Some((dec(id)?, dec(secret)?))
 }
 
-pub(crate) async fn anonymous_sign_up(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn anonymous_sign_up(rq: Rq<'_>) -> Result<Json<SessionTokensView>> {
     let auth = rq.auth()?;
     let s = rq.p.users().sign_up_anonymous(&auth.project).await?;
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "access_token": s.access_token, "refresh_token": s.refresh_token, "user_id": s.user_id }),
-    ))
+    Ok(Json::ok(SessionTokensView {
+        access_token: s.access_token,
+        refresh_token: s.refresh_token,
+        user_id: s.user_id,
+    }))
 }
 
 input! {
@@ -198,15 +201,14 @@ input! {
     }
 }
 
-pub(crate) async fn send_reset_code(rq: Rq<'_>, b: SendResetCode) -> Result<Response<Bytes>> {
+pub(crate) async fn send_reset_code(rq: Rq<'_>, b: SendResetCode) -> Result<Json<MaybeSentView>> {
     let auth = rq.auth()?;
     rq.p.users()
         .send_password_reset_code(&auth.project, &b.email, &b.callback_url)
         .await?;
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "success": "maybe, only if user with e-mail exists" }),
-    ))
+    Ok(Json::ok(MaybeSentView {
+        success: "maybe, only if user with e-mail exists",
+    }))
 }
 
 input! {
@@ -217,20 +219,22 @@ input! {
     }
 }
 
-pub(crate) async fn reset(rq: Rq<'_>, b: PasswordReset) -> Result<Response<Bytes>> {
+pub(crate) async fn reset(rq: Rq<'_>, b: PasswordReset) -> Result<Json<SuccessView>> {
     let auth = rq.auth()?;
     rq.p.users()
         .reset_password(&auth.project, &b.code, &b.password)
         .await?;
-    Ok(success())
+    Ok(Json::ok(SuccessView::TRUE))
 }
 
-pub(crate) async fn reset_check(rq: Rq<'_>, b: CodeBody) -> Result<Response<Bytes>> {
+pub(crate) async fn reset_check(rq: Rq<'_>, b: CodeBody) -> Result<Json<CodeValidView>> {
     let auth = rq.auth()?;
     rq.p.users()
         .check_password_reset_code(&auth.project, &b.code)
         .await?;
-    Ok(code_valid())
+    Ok(Json::ok(CodeValidView {
+        is_code_valid: true,
+    }))
 }
 
 input! {
@@ -244,7 +248,7 @@ input! {
     }
 }
 
-pub(crate) async fn otp_send(rq: Rq<'_>, b: OtpSend) -> Result<Response<Bytes>> {
+pub(crate) async fn otp_send(rq: Rq<'_>, b: OtpSend) -> Result<Json<NonceView>> {
     let auth = rq.auth()?;
     let nonce =
         rq.p.otp()
@@ -255,30 +259,29 @@ pub(crate) async fn otp_send(rq: Rq<'_>, b: OtpSend) -> Result<Response<Bytes>> 
                 anonymous_user(auth),
             )
             .await?;
-    Ok(json(StatusCode::OK, &json!({ "nonce": nonce })))
+    Ok(Json::ok(NonceView { nonce }))
 }
 
-pub(crate) async fn otp_sign_in(rq: Rq<'_>, b: CodeBody) -> Result<Response<Bytes>> {
+pub(crate) async fn otp_sign_in(rq: Rq<'_>, b: CodeBody) -> Result<Json<SignedInView>> {
     let auth = rq.auth()?;
     let s =
         rq.p.otp()
             .sign_in(&auth.project, &b.code, anonymous_user(auth))
             .await?;
-    Ok(json(
-        StatusCode::OK,
-        &json!({
-            "refresh_token": s.signed_in.refresh_token,
-            "access_token": s.signed_in.access_token,
-            "is_new_user": s.is_new_user,
-            "user_id": s.signed_in.user_id,
-        }),
-    ))
+    Ok(Json::ok(SignedInView {
+        refresh_token: s.signed_in.refresh_token,
+        access_token: s.signed_in.access_token,
+        is_new_user: s.is_new_user,
+        user_id: s.signed_in.user_id,
+    }))
 }
 
-pub(crate) async fn otp_check(rq: Rq<'_>, b: CodeBody) -> Result<Response<Bytes>> {
+pub(crate) async fn otp_check(rq: Rq<'_>, b: CodeBody) -> Result<Json<CodeValidView>> {
     let auth = rq.auth()?;
     rq.p.otp().check_code(&auth.project, &b.code).await?;
-    Ok(code_valid())
+    Ok(Json::ok(CodeValidView {
+        is_code_valid: true,
+    }))
 }
 
 input! {
@@ -318,19 +321,16 @@ impl MfaSignIn {
     }
 }
 
-pub(crate) async fn mfa_sign_in(rq: Rq<'_>, b: MfaSignIn) -> Result<Response<Bytes>> {
+pub(crate) async fn mfa_sign_in(rq: Rq<'_>, b: MfaSignIn) -> Result<Json<SignedInView>> {
     let auth = rq.auth()?;
     let s =
         rq.p.mfa()
             .sign_in(&auth.project, &b.code, &b.factor())
             .await?;
-    Ok(json(
-        StatusCode::OK,
-        &json!({
-            "refresh_token": s.signed_in.refresh_token,
-            "access_token": s.signed_in.access_token,
-            "is_new_user": s.is_new_user,
-            "user_id": s.signed_in.user_id,
-        }),
-    ))
+    Ok(Json::ok(SignedInView {
+        refresh_token: s.signed_in.refresh_token,
+        access_token: s.signed_in.access_token,
+        is_new_user: s.is_new_user,
+        user_id: s.signed_in.user_id,
+    }))
 }

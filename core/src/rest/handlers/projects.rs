@@ -51,9 +51,9 @@ pub(crate) async fn openapi(rq: Rq<'_>, _: NoQuery) -> Result<Response<Bytes>> {
     Ok(r)
 }
 
-pub(crate) async fn current(rq: Rq<'_>, _: NoQuery) -> Result<Response<Bytes>> {
+pub(crate) async fn current(rq: Rq<'_>, _: NoQuery) -> Result<Json<ClientProjectView>> {
     let auth = rq.auth()?;
-    Ok(json(StatusCode::OK, &project_json(&auth.project)))
+    Ok(Json::ok(ClientProjectView::of(&auth.project)))
 }
 
 input! {

@@ -16,7 +16,7 @@ input! {
     }
 }
 
-pub(crate) async fn create(rq: Rq<'_>, b: NewSession) -> Result<Response<Bytes>> {
+pub(crate) async fn create(rq: Rq<'_>, b: NewSession) -> Result<Json<TokenPairView>> {
     let auth = rq.auth()?;
     let user_id = user_id_or_me(&b.user_id, auth.user_id(), "body.user_id")?;
     let pair =
@@ -28,10 +28,10 @@ pub(crate) async fn create(rq: Rq<'_>, b: NewSession) -> Result<Response<Bytes>>
                 b.is_impersonation.unwrap_or(false),
             )
             .await?;
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "refresh_token": pair.refresh_token, "access_token": pair.access_token }),
-    ))
+    Ok(Json::ok(TokenPairView {
+        refresh_token: pair.refresh_token,
+        access_token: pair.access_token,
+    }))
 }
 
 input! {
@@ -41,7 +41,7 @@ input! {
     }
 }
 
-pub(crate) async fn list(rq: Rq<'_>, q: SessionsQuery) -> Result<Response<Bytes>> {
+pub(crate) async fn list(rq: Rq<'_>, q: SessionsQuery) -> Result<Json<ListView<SessionView>>> {
     let auth = rq.auth()?;
     let user_id = user_id_or_me(&q.user_id, auth.user_id(), "query.user_id")?;
     if auth.access_type == AccessType::Client && auth.user_id() != Some(user_id) {
@@ -59,11 +59,12 @@ pub(crate) async fn list(rq: Rq<'_>, q: SessionsQuery) -> Result<Response<Bytes>
             )
             .await?;
     let current = auth.session_id();
-    let items: Vec<Value> = sessions.iter().map(|s| session_json(s, current)).collect();
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "items": items, "is_paginated": false }),
-    ))
+    Ok(Json::ok(ListView::of(
+        sessions
+            .iter()
+            .map(|s| SessionView::of(s, current))
+            .collect(),
+    )))
 }
 
 input! {
@@ -78,7 +79,7 @@ input! {
     }
 }
 
-pub(crate) async fn delete(rq: Rq<'_>, q: DeleteSessionQuery) -> Result<Response<Bytes>> {
+pub(crate) async fn delete(rq: Rq<'_>, q: DeleteSessionQuery) -> Result<Json<SuccessView>> {
     let auth = rq.auth()?;
     user_id_or_me(&q.user_id, auth.user_id(), "query.user_id")?;
     let id = path_uuid(&rq, "id")?;
@@ -95,10 +96,10 @@ pub(crate) async fn delete(rq: Rq<'_>, q: DeleteSessionQuery) -> Result<Response
         return Err(Error::CannotDeleteCurrentSession);
     }
     rq.p.sessions().delete(&auth.project, id).await?;
-    Ok(success())
+    Ok(Json::ok(SuccessView::TRUE))
 }
 
-pub(crate) async fn sign_out(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn sign_out(rq: Rq<'_>) -> Result<Json<SuccessView>> {
     let auth = rq.auth()?;
     let Some(session) = auth.session_id() else {
         return Err(Error::AccessTokenExpired {
@@ -111,16 +112,13 @@ pub(crate) async fn sign_out(rq: Rq<'_>) -> Result<Response<Bytes>> {
     if !rq.p.sessions().delete(&auth.project, session).await? {
         return Err(Error::RefreshTokenNotFoundOrExpired);
     }
-    Ok(success())
+    Ok(Json::ok(SuccessView::TRUE))
 }
 
-pub(crate) async fn refresh(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn refresh(rq: Rq<'_>) -> Result<Json<AccessTokenView>> {
     let auth = rq.auth()?;
     let token = stack_header(rq.headers, "refresh-token")
         .ok_or_else(|| Error::schema("headers.x-stack-refresh-token must be defined"))?;
     let access_token = rq.p.sessions().refresh(&auth.project, token).await?;
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "access_token": access_token }),
-    ))
+    Ok(Json::ok(AccessTokenView { access_token }))
 }

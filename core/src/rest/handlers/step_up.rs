@@ -12,14 +12,14 @@ input! {
 
 /// `POST /auth/step-up/send-code`: mails a code that proves the signed-in user reads the
 /// primary address.
-pub(crate) async fn send_code(rq: Rq<'_>, b: SendStepUpCode) -> Result<Response<Bytes>> {
+pub(crate) async fn send_code(rq: Rq<'_>, b: SendStepUpCode) -> Result<Json<NonceView>> {
     let auth = rq.auth()?;
     let user = signed_in(auth)?;
     let nonce =
         rq.p.step_up()
             .send_code(&auth.project, user, b.callback_url.as_deref())
             .await?;
-    Ok(json(StatusCode::OK, &json!({ "nonce": nonce })))
+    Ok(Json::ok(NonceView { nonce }))
 }
 
 input! {
@@ -50,7 +50,7 @@ impl StepUpProof {
 }
 
 /// `POST /auth/step-up` → `{step_up_token, method, expires_at_millis}`.
-pub(crate) async fn prove(rq: Rq<'_>, b: StepUpProof) -> Result<Response<Bytes>> {
+pub(crate) async fn prove(rq: Rq<'_>, b: StepUpProof) -> Result<Json<StepUpTokenView>> {
     let auth = rq.auth()?;
     let user = signed_in(auth)?;
     let proof = b.proofs().pop().ok_or(Error::UserAuthenticationRequired)?;
@@ -58,14 +58,11 @@ pub(crate) async fn prove(rq: Rq<'_>, b: StepUpProof) -> Result<Response<Bytes>>
         rq.p.step_up()
             .prove(&auth.project, user, auth.session_id(), &proof)
             .await?;
-    Ok(json(
-        StatusCode::OK,
-        &json!({
-            "step_up_token": grant.token,
-            "method": grant.method.as_str(),
-            "expires_at_millis": grant.expires_at_millis,
-        }),
-    ))
+    Ok(Json::ok(StepUpTokenView {
+        step_up_token: grant.token,
+        method: grant.method.as_str(),
+        expires_at_millis: grant.expires_at_millis,
+    }))
 }
 
 input! {
@@ -74,24 +71,32 @@ input! {
 }
 
 /// `GET /auth/mfa/recovery-codes` → `{remaining}`.
-pub(crate) async fn recovery_codes_remaining(rq: Rq<'_>, _: NoQuery) -> Result<Response<Bytes>> {
+pub(crate) async fn recovery_codes_remaining(
+    rq: Rq<'_>,
+    _: NoQuery,
+) -> Result<Json<RecoveryCodesLeftView>> {
     let auth = rq.auth()?;
     let user = signed_in(auth)?;
     let remaining =
         rq.p.mfa()
             .recovery_codes_remaining(&auth.project, user)
             .await?;
-    Ok(json(StatusCode::OK, &json!({ "remaining": remaining })))
+    Ok(Json::ok(RecoveryCodesLeftView { remaining }))
 }
 
 /// `POST /auth/mfa/recovery-codes` → `{recovery_codes}` (shown once; a client needs a
 /// step-up token proven with a TOTP or an email code).
-pub(crate) async fn generate_recovery_codes(rq: Rq<'_>, _: EmptyBody) -> Result<Response<Bytes>> {
+pub(crate) async fn generate_recovery_codes(
+    rq: Rq<'_>,
+    _: EmptyBody,
+) -> Result<Json<RecoveryCodesView>> {
     let auth = rq.auth()?;
     let user = signed_in(auth)?;
     let codes =
         rq.p.mfa()
             .generate_recovery_codes_as(&auth.project, user, caller(&rq, auth))
             .await?;
-    Ok(json(StatusCode::OK, &json!({ "recovery_codes": codes })))
+    Ok(Json::ok(RecoveryCodesView {
+        recovery_codes: codes,
+    }))
 }

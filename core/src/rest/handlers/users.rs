@@ -7,16 +7,16 @@ pub(crate) fn me(auth: &Auth) -> Result<Uuid> {
     auth.user_id().ok_or(Error::CannotGetOwnUserWithoutUser)
 }
 
-pub(crate) async fn get_me(rq: Rq<'_>, _: NoQuery) -> Result<Response<Bytes>> {
+pub(crate) async fn get_me(rq: Rq<'_>, _: NoQuery) -> Result<Json<UserView>> {
     let auth = rq.auth()?;
     let user = auth
         .user
         .as_ref()
         .ok_or(Error::CannotGetOwnUserWithoutUser)?;
-    Ok(json(
-        StatusCode::OK,
-        &user_json(user, auth.access_type != AccessType::Client),
-    ))
+    Ok(Json::ok(UserView::of(
+        user,
+        auth.access_type != AccessType::Client,
+    )))
 }
 
 /// Field check: a display name of at most 256 characters.
@@ -376,7 +376,7 @@ pub(crate) fn is_base64_image(s: &str) -> bool {
             .is_ok()
 }
 
-pub(crate) async fn patch_me(rq: Rq<'_>, b: MePatch) -> Result<Response<Bytes>> {
+pub(crate) async fn patch_me(rq: Rq<'_>, b: MePatch) -> Result<Json<UserView>> {
     let auth = rq.auth()?;
     let update = match b {
         MePatch::Client(b) => {
@@ -395,10 +395,10 @@ pub(crate) async fn patch_me(rq: Rq<'_>, b: MePatch) -> Result<Response<Bytes>> 
             .update_as(&auth.project, id, update, caller(&rq, auth))
             .await?;
     let client = auth.access_type == AccessType::Client;
-    Ok(json(StatusCode::OK, &user_json(&user, !client)))
+    Ok(Json::ok(UserView::of(&user, !client)))
 }
 
-pub(crate) async fn delete_me(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn delete_me(rq: Rq<'_>) -> Result<Json<SuccessView>> {
     let auth = rq.auth()?;
     let id = me(auth)?;
     if auth.access_type == AccessType::Client
@@ -409,10 +409,10 @@ pub(crate) async fn delete_me(rq: Rq<'_>) -> Result<Response<Bytes>> {
         ));
     }
     rq.p.users().delete(&auth.project, id).await?;
-    Ok(success())
+    Ok(Json::ok(SuccessView::TRUE))
 }
 
-pub(crate) async fn list(rq: Rq<'_>, q: UsersQuery) -> Result<Response<Bytes>> {
+pub(crate) async fn list(rq: Rq<'_>, q: UsersQuery) -> Result<Json<UserPageView>> {
     let auth = rq.auth()?;
     let team = q.team_id.clone();
     let q = ListUsers {
@@ -444,14 +444,16 @@ pub(crate) async fn list(rq: Rq<'_>, q: UsersQuery) -> Result<Response<Bytes>> {
     } else {
         rq.p.users().list(&auth.project, &q).await?
     };
-    let items: Vec<Value> = page.items.iter().map(|u| user_json(u, true)).collect();
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "items": items, "is_paginated": true, "pagination": { "next_cursor": page.next_cursor } }),
-    ))
+    Ok(Json::ok(UserPageView {
+        items: page.items.iter().map(|u| UserView::of(u, true)).collect(),
+        is_paginated: true,
+        pagination: PaginationView {
+            next_cursor: page.next_cursor,
+        },
+    }))
 }
 
-pub(crate) async fn create(rq: Rq<'_>, b: NewUser) -> Result<Response<Bytes>> {
+pub(crate) async fn create(rq: Rq<'_>, b: NewUser) -> Result<Json<UserView>> {
     let auth = rq.auth()?;
     if let Some(Value::Array(list)) = &b.oauth_providers
         && let Some(first) = list.first()
@@ -460,14 +462,14 @@ pub(crate) async fn create(rq: Rq<'_>, b: NewUser) -> Result<Response<Bytes>> {
         return Err(Error::bad_request(format!("OAuth provider {id} not found")));
     }
     let user = rq.p.users().create(&auth.project, b.into_update()).await?;
-    Ok(json(StatusCode::CREATED, &user_json(&user, true)))
+    Ok(Json::created(UserView::of(&user, true)))
 }
 
 pub(crate) fn path_user(rq: &Rq<'_>, auth: &Auth) -> Result<Uuid> {
     user_id_or_me(rq.param("user_id"), auth.user_id(), "params.user_id")
 }
 
-pub(crate) async fn get(rq: Rq<'_>, _: UserQuery) -> Result<Response<Bytes>> {
+pub(crate) async fn get(rq: Rq<'_>, _: UserQuery) -> Result<Json<UserView>> {
     let auth = rq.auth()?;
     let id = path_user(&rq, auth)?;
     let user =
@@ -475,24 +477,24 @@ pub(crate) async fn get(rq: Rq<'_>, _: UserQuery) -> Result<Response<Bytes>> {
             .get(&auth.project, id)
             .await?
             .ok_or(Error::UserNotFound)?;
-    Ok(json(StatusCode::OK, &user_json(&user, true)))
+    Ok(Json::ok(UserView::of(&user, true)))
 }
 
-pub(crate) async fn patch(rq: Rq<'_>, b: ServerUserPatch) -> Result<Response<Bytes>> {
+pub(crate) async fn patch(rq: Rq<'_>, b: ServerUserPatch) -> Result<Json<UserView>> {
     let auth = rq.auth()?;
     let id = path_user(&rq, auth)?;
     let user =
         rq.p.users()
             .update(&auth.project, id, b.into_update())
             .await?;
-    Ok(json(StatusCode::OK, &user_json(&user, true)))
+    Ok(Json::ok(UserView::of(&user, true)))
 }
 
-pub(crate) async fn delete(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn delete(rq: Rq<'_>) -> Result<Json<SuccessView>> {
     let auth = rq.auth()?;
     let id = path_user(&rq, auth)?;
     if !rq.p.users().delete(&auth.project, id).await? {
         return Err(Error::UserNotFound);
     }
-    Ok(success())
+    Ok(Json::ok(SuccessView::TRUE))
 }

@@ -1,0 +1,680 @@
+//! Wire shapes (§8 of the contract): the objects the REST API returns and events carry,
+//! each a `Serialize` type whose OpenAPI schema is derived from the same declaration.
+//! Views are built from domain models and never hold secrets (no hashes, no key values
+//! except a key's one-time creation response).
+
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::api_keys::KeyType;
+use crate::projects::Project;
+use crate::sessions::Session;
+use crate::storage::{ApiKeyOwner, ApiKeyRecord, ContactChannelRecord};
+use crate::teams::Team;
+use crate::users::User;
+
+/// Why a user is restricted: `{"type": "anonymous" | "email_not_verified" |
+/// "restricted_by_administrator"}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RestrictedReasonView {
+    /// The reason.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+/// A team as clients see it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClientTeamView {
+    /// Team id.
+    pub id: Uuid,
+    /// Display name.
+    pub display_name: String,
+    /// Profile image URL (or image data).
+    pub profile_image_url: Option<String>,
+    /// Metadata the team's members may write.
+    pub client_metadata: Option<Value>,
+    /// Metadata members may read but only servers write.
+    pub client_read_only_metadata: Option<Value>,
+}
+
+/// A team as servers see it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ServerTeamView {
+    /// The client fields.
+    #[serde(flatten)]
+    pub client: ClientTeamView,
+    /// Creation time, epoch milliseconds.
+    pub created_at_millis: i64,
+    /// Metadata only servers read and write.
+    pub server_metadata: Option<Value>,
+}
+
+/// A team, in the view of the caller's access type.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum TeamView {
+    /// To a server or admin.
+    Server(ServerTeamView),
+    /// To a client.
+    Client(ClientTeamView),
+}
+
+impl TeamView {
+    /// The view of `t`: the server view when `server`.
+    pub fn of(t: &Team, server: bool) -> TeamView {
+        let client = ClientTeamView {
+            id: t.id,
+            display_name: t.display_name.clone(),
+            profile_image_url: t.profile_image_url.clone(),
+            client_metadata: t.client_metadata.clone(),
+            client_read_only_metadata: t.client_read_only_metadata.clone(),
+        };
+        if server {
+            TeamView::Server(ServerTeamView {
+                client,
+                created_at_millis: t.created_at_millis,
+                server_metadata: t.server_metadata.clone(),
+            })
+        } else {
+            TeamView::Client(client)
+        }
+    }
+}
+
+/// The user object as clients see it (21 fields).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClientUserView {
+    /// User id.
+    pub id: Uuid,
+    /// Primary email.
+    pub primary_email: Option<String>,
+    /// Whether the primary email is verified.
+    pub primary_email_verified: bool,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Profile image URL (or image data).
+    pub profile_image_url: Option<String>,
+    /// Sign-up time, epoch milliseconds.
+    pub signed_up_at_millis: i64,
+    /// Metadata the user may write.
+    pub client_metadata: Value,
+    /// Metadata the user may read but only servers write.
+    pub client_read_only_metadata: Value,
+    /// Whether the user has a password.
+    pub has_password: bool,
+    /// Whether one-time codes sign the user in.
+    pub otp_auth_enabled: bool,
+    /// Whether passkeys sign the user in.
+    pub passkey_auth_enabled: bool,
+    /// Password or one-time codes.
+    pub auth_with_email: bool,
+    /// Whether sign-in asks for a TOTP code.
+    pub requires_totp_mfa: bool,
+    /// Connected OAuth providers.
+    pub oauth_providers: Vec<Value>,
+    /// The selected team's id.
+    pub selected_team_id: Option<Uuid>,
+    /// The selected team.
+    pub selected_team: Option<TeamView>,
+    /// Anonymous user.
+    pub is_anonymous: bool,
+    /// Restricted (anonymous, unverified email where verification is required, or by an
+    /// administrator).
+    pub is_restricted: bool,
+    /// Why the user is restricted.
+    pub restricted_reason: Option<RestrictedReasonView>,
+    /// Restricted by an administrator.
+    pub restricted_by_admin: bool,
+    /// The administrator's public reason.
+    pub restricted_by_admin_reason: Option<String>,
+}
+
+/// Sign-up risk scores.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RiskScoresView {
+    /// Scores at sign-up.
+    pub sign_up: SignUpRiskScores,
+}
+
+/// Risk scores given at sign-up, from 0 to 100.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SignUpRiskScores {
+    /// Bot likelihood.
+    pub bot: i32,
+    /// Free-trial abuse likelihood.
+    pub free_trial_abuse: i32,
+}
+
+/// The user object as servers see it (27 fields).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ServerUserView {
+    /// The client fields.
+    #[serde(flatten)]
+    pub client: ClientUserView,
+    /// Whether the primary email signs the user in.
+    pub primary_email_auth_enabled: bool,
+    /// Last activity, epoch milliseconds.
+    pub last_active_at_millis: i64,
+    /// Metadata only servers read and write.
+    pub server_metadata: Value,
+    /// The administrator's private notes on a restriction.
+    pub restricted_by_admin_private_details: Option<String>,
+    /// Country code.
+    pub country_code: Option<String>,
+    /// Sign-up risk scores.
+    pub risk_scores: RiskScoresView,
+}
+
+/// A user, in the view of the caller's access type.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum UserView {
+    /// To a server or admin.
+    Server(Box<ServerUserView>),
+    /// To a client.
+    Client(Box<ClientUserView>),
+}
+
+impl UserView {
+    /// The view of `u`: the server view when `server`.
+    pub fn of(u: &User, server: bool) -> UserView {
+        let client = ClientUserView {
+            id: u.id,
+            primary_email: u.primary_email.clone(),
+            primary_email_verified: u.primary_email_verified,
+            display_name: u.display_name.clone(),
+            profile_image_url: u.profile_image_url.clone(),
+            signed_up_at_millis: u.signed_up_at_millis,
+            client_metadata: u.client_metadata.clone().unwrap_or(Value::Null),
+            client_read_only_metadata: u.client_read_only_metadata.clone().unwrap_or(Value::Null),
+            has_password: u.has_password,
+            otp_auth_enabled: u.otp_auth_enabled,
+            passkey_auth_enabled: u.passkey_auth_enabled,
+            auth_with_email: u.has_password || u.otp_auth_enabled,
+            requires_totp_mfa: u.requires_totp_mfa,
+            oauth_providers: Vec::new(),
+            selected_team_id: u.selected_team_id,
+            selected_team: u.selected_team.as_ref().map(|t| TeamView::of(t, server)),
+            is_anonymous: u.is_anonymous,
+            is_restricted: u.is_restricted(),
+            restricted_reason: u
+                .restricted_reason
+                .map(|r| RestrictedReasonView { kind: r.as_str() }),
+            restricted_by_admin: u.restricted_by_admin,
+            restricted_by_admin_reason: u.restricted_by_admin_reason.clone(),
+        };
+        if !server {
+            return UserView::Client(Box::new(client));
+        }
+        UserView::Server(Box::new(ServerUserView {
+            client,
+            primary_email_auth_enabled: u.primary_email_auth_enabled,
+            last_active_at_millis: u.last_active_at_millis,
+            server_metadata: u.server_metadata.clone().unwrap_or(Value::Null),
+            restricted_by_admin_private_details: u.restricted_by_admin_private_details.clone(),
+            country_code: u.country_code.clone(),
+            risk_scores: RiskScoresView {
+                sign_up: SignUpRiskScores {
+                    bot: u.risk_score_bot,
+                    free_trial_abuse: u.risk_score_free_trial_abuse,
+                },
+            },
+        }))
+    }
+}
+
+/// A session (`created_at` and `last_used_at` without `_millis`, as Stack names them).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SessionView {
+    /// Session id (the refresh token's id).
+    pub id: Uuid,
+    /// The user.
+    pub user_id: Uuid,
+    /// Creation time, epoch milliseconds.
+    pub created_at: i64,
+    /// Last refresh, epoch milliseconds.
+    pub last_used_at: i64,
+    /// Created by a server to impersonate the user.
+    pub is_impersonation: bool,
+    /// The session of the request's access token.
+    pub is_current_session: bool,
+}
+
+impl SessionView {
+    /// The view of `s`; `current` is the requesting session.
+    pub fn of(s: &Session, current: Option<Uuid>) -> SessionView {
+        SessionView {
+            id: s.id,
+            user_id: s.user_id,
+            created_at: s.created_at_millis,
+            last_used_at: s.last_used_at_millis,
+            is_impersonation: s.is_impersonation,
+            is_current_session: current == Some(s.id),
+        }
+    }
+}
+
+/// What a key's `value` shows after creation: its last four characters.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LastFour {
+    /// The key's last four characters.
+    pub last_four: String,
+}
+
+/// A key's `value`: the full key in the creation response only, else its last four.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ApiKeyValue {
+    /// The whole key, shown once.
+    Full(String),
+    /// The last four characters.
+    LastFour(LastFour),
+}
+
+/// A user or team API key. `expires_at_millis` and `manually_revoked_at_millis` are
+/// omitted when unset, as Stack does.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ApiKeyView {
+    /// Key id.
+    pub id: Uuid,
+    /// Description.
+    pub description: String,
+    /// Public keys may be exposed (credential scanning revokes them when leaked).
+    pub is_public: bool,
+    /// Creation time, epoch milliseconds.
+    pub created_at_millis: i64,
+    /// Expiry, epoch milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at_millis: Option<i64>,
+    /// Revocation time, epoch milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manually_revoked_at_millis: Option<i64>,
+    /// The key (creation only) or its last four characters.
+    pub value: ApiKeyValue,
+    /// `user` or `team`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The owning user (user keys).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<Uuid>,
+    /// The owning team (team keys).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<Uuid>,
+}
+
+impl ApiKeyView {
+    /// The view of `k`; `full_value` only in the creation response.
+    pub fn of(k: &ApiKeyRecord, full_value: Option<&str>) -> ApiKeyView {
+        let (user_id, team_id) = match k.owner {
+            ApiKeyOwner::User(u) => (Some(u), None),
+            ApiKeyOwner::Team(t) => (None, Some(t)),
+        };
+        ApiKeyView {
+            id: k.id,
+            description: k.description.clone(),
+            is_public: k.is_public,
+            created_at_millis: k.created_at_millis,
+            expires_at_millis: k.expires_at_millis,
+            manually_revoked_at_millis: k.revoked_at_millis,
+            value: match full_value {
+                Some(v) => ApiKeyValue::Full(v.to_owned()),
+                None => ApiKeyValue::LastFour(LastFour {
+                    last_four: k.last_four.clone(),
+                }),
+            },
+            kind: KeyType::of(k.owner).as_str(),
+            user_id,
+            team_id,
+        }
+    }
+}
+
+/// A trusted domain of the project.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DomainView {
+    /// Base URL.
+    pub domain: String,
+    /// Where the app mounts Stack's handler pages.
+    pub handler_path: String,
+}
+
+/// What clients may know of a project's configuration.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClientProjectConfigView {
+    /// Whether new users may sign up.
+    pub sign_up_enabled: bool,
+    /// Password sign-in.
+    pub credential_enabled: bool,
+    /// One-time code (magic link) sign-in.
+    pub magic_link_enabled: bool,
+    /// Passkey sign-in.
+    pub passkey_enabled: bool,
+    /// Whether clients may create teams.
+    pub client_team_creation_enabled: bool,
+    /// Whether users may delete themselves.
+    pub client_user_deletion_enabled: bool,
+    /// User API keys.
+    pub allow_user_api_keys: bool,
+    /// Team API keys.
+    pub allow_team_api_keys: bool,
+    /// Enabled OAuth providers.
+    pub enabled_oauth_providers: Vec<Value>,
+    /// Trusted domains.
+    pub domains: Vec<DomainView>,
+}
+
+/// The project object of `GET /projects/current`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClientProjectView {
+    /// Project id.
+    pub id: String,
+    /// Display name.
+    pub display_name: String,
+    /// The client configuration.
+    pub config: ClientProjectConfigView,
+}
+
+impl ClientProjectView {
+    /// The client view of `p`.
+    pub fn of(p: &Project) -> ClientProjectView {
+        let c = &p.config;
+        let mut domains: Vec<DomainView> = c
+            .domains
+            .trusted_domains
+            .values()
+            .filter_map(|d| {
+                d.base_url.clone().map(|u| DomainView {
+                    domain: u,
+                    handler_path: d.handler_path.clone().unwrap_or_else(|| "/handler".into()),
+                })
+            })
+            .collect();
+        domains.sort_by(|a, b| (&a.domain, &a.handler_path).cmp(&(&b.domain, &b.handler_path)));
+        ClientProjectView {
+            id: p.id.clone(),
+            display_name: p.display_name.clone(),
+            config: ClientProjectConfigView {
+                sign_up_enabled: c.auth.allow_sign_up,
+                credential_enabled: c.auth.password.allow_sign_in,
+                magic_link_enabled: c.auth.otp.allow_sign_in,
+                passkey_enabled: c.auth.passkey.allow_sign_in,
+                client_team_creation_enabled: c.teams.allow_client_team_creation,
+                client_user_deletion_enabled: c.users.allow_client_user_deletion,
+                allow_user_api_keys: c.api_keys.enabled.user,
+                allow_team_api_keys: c.api_keys.enabled.team,
+                enabled_oauth_providers: Vec::new(),
+                domains,
+            },
+        }
+    }
+}
+
+/// A contact channel.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ContactChannelView {
+    /// The owning user.
+    pub user_id: Uuid,
+    /// Channel id.
+    pub id: Uuid,
+    /// The address.
+    pub value: String,
+    /// `email`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Usable to sign in.
+    pub used_for_auth: bool,
+    /// Verified.
+    pub is_verified: bool,
+    /// The user's primary channel.
+    pub is_primary: bool,
+}
+
+impl ContactChannelView {
+    /// The view of `c`.
+    pub fn of(c: &ContactChannelRecord) -> ContactChannelView {
+        ContactChannelView {
+            user_id: c.user_id,
+            id: c.id,
+            value: c.value.clone(),
+            kind: c.kind.as_str(),
+            used_for_auth: c.used_for_auth,
+            is_verified: c.is_verified,
+            is_primary: c.is_primary,
+        }
+    }
+}
+
+/// A new session's tokens (sign-up, sign-in, anonymous sign-up).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SessionTokensView {
+    /// The access token (ES256 JWT).
+    pub access_token: String,
+    /// The refresh token.
+    pub refresh_token: String,
+    /// The signed-in user.
+    pub user_id: Uuid,
+}
+
+/// A sign-in that may have created the user (one-time codes, MFA).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SignedInView {
+    /// The refresh token.
+    pub refresh_token: String,
+    /// The access token (ES256 JWT).
+    pub access_token: String,
+    /// Whether this sign-in created the user.
+    pub is_new_user: bool,
+    /// The signed-in user.
+    pub user_id: Uuid,
+}
+
+/// A list without pagination: `{items, is_paginated: false}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListView<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Always `false`.
+    pub is_paginated: bool,
+}
+
+impl<T> ListView<T> {
+    /// All of `items`.
+    pub fn of(items: Vec<T>) -> ListView<T> {
+        ListView {
+            items,
+            is_paginated: false,
+        }
+    }
+}
+
+impl<T: ToSchema> utoipa::PartialSchema for ListView<T> {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .description(Some("A list without pagination."))
+            .property(
+                "items",
+                ArrayBuilder::new().items(utoipa::openapi::Ref::from_schema_name(T::name())),
+            )
+            .required("items")
+            .property(
+                "is_paginated",
+                ObjectBuilder::new().schema_type(Type::Boolean),
+            )
+            .required("is_paginated")
+            .into()
+    }
+}
+
+/// Named `<Item>List`, so lists of different items do not collide.
+impl<T: ToSchema> ToSchema for ListView<T> {
+    fn name() -> std::borrow::Cow<'static, str> {
+        format!("{}List", T::name()).into()
+    }
+
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((T::name().into_owned(), T::schema()));
+        T::schemas(schemas);
+    }
+}
+
+/// A team membership (`team_membership.*` events).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TeamMembershipView {
+    /// The team.
+    pub team_id: Uuid,
+    /// The member.
+    pub user_id: Uuid,
+}
+
+/// A permission grant: team-scoped grants carry `team_id`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PermissionGrantView {
+    /// The permission's id.
+    pub id: String,
+    /// The team (team permissions only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<Uuid>,
+    /// The user holding it.
+    pub user_id: Uuid,
+}
+
+impl PermissionGrantView {
+    /// The view of a stored grant.
+    pub fn of(g: &crate::storage::PermissionGrantRecord) -> PermissionGrantView {
+        PermissionGrantView {
+            id: g.permission_id.clone(),
+            team_id: g.team_id,
+            user_id: g.user_id,
+        }
+    }
+}
+
+/// A deleted object's id (`*.deleted` events).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeletedView {
+    /// The id.
+    pub id: Uuid,
+}
+
+/// `{success: true}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SuccessView {
+    /// Always `true`.
+    pub success: bool,
+}
+
+impl SuccessView {
+    /// `{success: true}`.
+    pub const TRUE: SuccessView = SuccessView { success: true };
+}
+
+/// The answer to a reset-code request, the same whether or not the address is known.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MaybeSentView {
+    /// `"maybe, only if user with e-mail exists"`.
+    pub success: &'static str,
+}
+
+/// `{is_code_valid: true}`: a code checked without being used.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CodeValidView {
+    /// Always `true` (an invalid code is an error).
+    pub is_code_valid: bool,
+}
+
+/// The nonce of a mailed code, to pair the code with this browser.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NonceView {
+    /// The nonce.
+    pub nonce: String,
+}
+
+/// A fresh access token.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AccessTokenView {
+    /// The access token (ES256 JWT).
+    pub access_token: String,
+}
+
+/// A session created by a server.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TokenPairView {
+    /// The refresh token.
+    pub refresh_token: String,
+    /// The access token (ES256 JWT).
+    pub access_token: String,
+}
+
+/// Where the next page starts.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PaginationView {
+    /// The cursor of the next page, if there is one.
+    pub next_cursor: Option<Uuid>,
+}
+
+/// A page of users.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserPageView {
+    /// The users (server view).
+    pub items: Vec<UserView>,
+    /// Always `true`.
+    pub is_paginated: bool,
+    /// The next page.
+    pub pagination: PaginationView,
+}
+
+/// A step-up token.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StepUpTokenView {
+    /// Send it as `x-postern-step-up-token` with the sensitive change.
+    pub step_up_token: String,
+    /// The factor proven: `password`, `totp` or `email_code`.
+    pub method: &'static str,
+    /// Expiry, epoch milliseconds.
+    pub expires_at_millis: i64,
+}
+
+/// How many recovery codes are left.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RecoveryCodesLeftView {
+    /// Unused recovery codes.
+    pub remaining: u64,
+}
+
+/// New recovery codes, shown once.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RecoveryCodesView {
+    /// The codes.
+    pub recovery_codes: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ProjectConfig;
+    use crate::storage::UserRecord;
+    use serde_json::json;
+
+    #[test]
+    fn client_and_server_views_have_stacks_field_counts() {
+        let mut rec = UserRecord::new("p", 1);
+        rec.server_metadata = Some(json!({"secret": 1}));
+        rec.password_hash = Some("$argon2id$...".into());
+        let u = User::from_parts(&rec, &[], &ProjectConfig::default());
+        let server = serde_json::to_value(UserView::of(&u, true)).unwrap();
+        let client = serde_json::to_value(UserView::of(&u, false)).unwrap();
+        assert_eq!(server.as_object().unwrap().len(), 27);
+        assert_eq!(client.as_object().unwrap().len(), 21);
+        assert!(client.get("server_metadata").is_none());
+        assert_eq!(server["server_metadata"], json!({"secret": 1}));
+        assert!(!server.to_string().contains("argon2"), "never the hash");
+    }
+}
