@@ -285,29 +285,29 @@ routes! {
         Delete "/users/{user_id}", Server, None => users::delete, reply: SuccessView, "Delete a user";
     }
     "contact-channels" {
-        Get "/contact-channels", Any, None => contact_channels::list, "List a user's contact channels";
-        Post "/contact-channels", Any, Some(AccountChange) => contact_channels::create, "Add a contact channel";
+        Get "/contact-channels", Any, None => contact_channels::list, input: contact_channels::ChannelList, "List a user's contact channels";
+        Post "/contact-channels", Any, Some(AccountChange) => contact_channels::create, input: contact_channels::ChannelCreate, "Add a contact channel";
         Get "/contact-channels/{user_id}/{contact_channel_id}", Any, None
-            => contact_channels::get, "A contact channel";
+            => contact_channels::get, input: NoQuery, "A contact channel";
         Patch "/contact-channels/{user_id}/{contact_channel_id}", Any, Some(AccountChange)
-            => contact_channels::patch, "Update a contact channel";
+            => contact_channels::patch, input: contact_channels::ChannelPatch, "Update a contact channel";
         Delete "/contact-channels/{user_id}/{contact_channel_id}", Any, Some(AccountChange)
-            => contact_channels::delete, "Delete a contact channel";
+            => contact_channels::delete, input: NoQuery, "Delete a contact channel";
         Post "/contact-channels/{user_id}/{contact_channel_id}/send-verification-code", Any, Some(SendCode)
-            => contact_channels::send_code, "Mail a verification link";
+            => contact_channels::send_code, input: contact_channels::CallbackBody, "Mail a verification link";
         Post "/contact-channels/send-verification-code", Any, Some(SendCode)
-            => contact_channels::legacy_send_code, "Mail a verification link (by address)";
-        Post "/contact-channels/verify", Any, Some(SignIn) => contact_channels::verify, "Verify a contact channel with a code";
+            => contact_channels::legacy_send_code, input: contact_channels::LegacySendCode, "Mail a verification link (by address)";
+        Post "/contact-channels/verify", Any, Some(SignIn) => contact_channels::verify, input: contact_channels::ChannelCode, "Verify a contact channel with a code";
         Post "/contact-channels/verify/check-code", Any, Some(SignIn)
-            => contact_channels::verify_check, "Check a verification code";
+            => contact_channels::verify_check, input: contact_channels::ChannelCode, "Check a verification code";
         Get "/contact-channels/{user_id}/{contact_channel_id}/confirm-auth", Any, None
-            => contact_channels::confirm_auth, "Whether a sign-in address is confirmed";
+            => contact_channels::auth_status, "Whether a sign-in address is confirmed";
         Post "/contact-channels/{user_id}/{contact_channel_id}/confirm-auth", Any, Some(AccountChange)
-            => contact_channels::confirm_auth, "Confirm a sign-in address with a step-up token";
+            => contact_channels::confirm_auth, input: contact_channels::EmptyBody, "Confirm a sign-in address with a step-up token";
         Post "/contact-channels/{user_id}/{contact_channel_id}/send-auth-confirmation", Any, Some(SendCode)
-            => contact_channels::send_auth_confirmation, "Mail a sign-in confirmation link to the oldest address";
+            => contact_channels::send_auth_confirmation, input: contact_channels::CallbackBody, "Mail a sign-in confirmation link to the oldest address";
         Post "/contact-channels/confirm-auth", Any, Some(SignIn)
-            => contact_channels::confirm_auth_by_code, "Confirm a sign-in address with a mailed code";
+            => contact_channels::confirm_auth_by_code, input: contact_channels::ChannelCode, "Confirm a sign-in address with a mailed code";
     }
     "api-keys" {
         Get "/user-api-keys", Any, None => api_keys::list_user_keys, "List user API keys";
@@ -373,8 +373,8 @@ routes! {
             => permissions::delete_definition[Scope::Project], "Delete a project permission definition";
     }
     "data-vault" {
-        Post "/data-vault/stores/{store_id}/set", Server, None => vault::set, "Store an encrypted value";
-        Post "/data-vault/stores/{store_id}/get", Server, None => vault::get, "Read an encrypted value";
+        Post "/data-vault/stores/{store_id}/set", Server, None => vault::set, input: vault::VaultSet, "Store an encrypted value";
+        Post "/data-vault/stores/{store_id}/get", Server, None => vault::get, input: vault::VaultGet, "Read an encrypted value";
     }
     "internal" {
         Get "/internal/projects", Any, None => internal::list_projects, "Projects the signed-in admin owns";

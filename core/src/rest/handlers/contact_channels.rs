@@ -1,9 +1,21 @@
 //! Contact channels: list, create, update, verify, and sign-in confirmation.
 
 use super::*;
+use crate::rest::input::{FieldValue, Input, Source, input, object_schema};
+
+/// Wraps a field check of a required string so that it runs only when the field was read:
+/// a missing or mistyped field already has its failure line (`must be defined`, `must be a
+/// \`string\` type`) and is not checked again on the empty stand-in value.
+fn when_read<T>(check: fn(&mut Fields, &str, &T)) -> impl Fn(&mut Fields, &str, &T) {
+    move |f, key, v| {
+        if matches!(f.opt_str_raw(key), Some(Value::String(_))) {
+            check(f, key, v);
+        }
+    }
+}
 
 /// `type` must be `email` and `value` a valid address (create and patch).
-pub(crate) fn check_channel_fields(f: &mut Fields, kind: &Option<String>, value: &Option<String>) {
+fn check_channel_fields(f: &mut Fields, kind: Option<&str>, value: Option<&str>) {
     if let Some(k) = kind
         && k != "email"
     {
@@ -14,6 +26,20 @@ pub(crate) fn check_channel_fields(f: &mut Fields, kind: &Option<String>, value:
     {
         f.fail("value", "must be a valid email");
     }
+}
+
+/// Whether the caller is trusted (server or admin access) and may set `is_verified`.
+fn trusted(rq: &Rq<'_>) -> Result<bool> {
+    Ok(rq.auth()?.access_type != AccessType::Client)
+}
+
+/// The keys of a create or patch body: `is_verified` only for trusted callers.
+fn channel_keys(base: &[&'static str], trusted: bool) -> Vec<&'static str> {
+    let mut keys = base.to_vec();
+    if trusted {
+        keys.push("is_verified");
+    }
+    keys
 }
 
 /// The user a contact-channel request acts on: clients need a signed-in user and may only
@@ -35,19 +61,37 @@ pub(crate) fn channel_user(
     Ok(user)
 }
 
-pub(crate) async fn list(rq: Rq<'_>) -> Result<Response<Bytes>> {
+input! {
+    /// `GET /contact-channels`: whose channels (a user id or `me`), optionally narrowed to
+    /// one channel.
+    pub(crate) struct ChannelList in Query {
+        user_id: Option<String>,
+        contact_channel_id: Option<String>,
+    }
+    check(this, f, _rq) {
+        // A malformed channel id is reported alone, once the query is otherwise valid.
+        if let Some(c) = &this.contact_channel_id
+            && !f.failed()
+            && Uuid::parse_str(c).is_err()
+        {
+            f.fail("contact_channel_id", "must be a valid UUID");
+        }
+    }
+}
+
+impl ChannelList {
+    /// The channel to narrow the list to (validated by [`Input::parse`]).
+    fn channel_id(&self) -> Option<Uuid> {
+        self.contact_channel_id
+            .as_deref()
+            .and_then(|c| Uuid::parse_str(c).ok())
+    }
+}
+
+pub(crate) async fn list(rq: Rq<'_>, q: ChannelList) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let mut f = Fields::query(&rq.query, &["user_id", "contact_channel_id"]);
-    let raw = f.opt_str("user_id");
-    let channel_id = f.opt_str("contact_channel_id");
-    f.finish()?;
-    let channel_id = channel_id
-        .map(|c| {
-            Uuid::parse_str(&c)
-                .map_err(|_| Error::schema("query.contact_channel_id must be a valid UUID"))
-        })
-        .transpose()?;
-    let user = match (&raw, auth.access_type) {
+    let channel_id = q.channel_id();
+    let user = match (&q.user_id, auth.access_type) {
         (None, AccessType::Client) => {
             if auth.user.is_none() {
                 return Err(Error::CannotGetOwnUserWithoutUser);
@@ -79,32 +123,74 @@ pub(crate) async fn list(rq: Rq<'_>) -> Result<Response<Bytes>> {
     ))
 }
 
-pub(crate) async fn create(rq: Rq<'_>) -> Result<Response<Bytes>> {
+/// `POST /contact-channels`: a new address for a user. `type` is required and must be
+/// `email` (checked, not kept). `is_verified` is accepted from trusted callers only (a
+/// client sending it gets the unknown-property line).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ChannelCreate {
+    /// A user id or `me`.
+    pub(crate) user_id: String,
+    /// The address.
+    pub(crate) value: String,
+    /// Whether the address may sign in.
+    pub(crate) used_for_auth: Option<bool>,
+    /// Whether it becomes the primary address.
+    pub(crate) is_primary: Option<bool>,
+    /// Whether it is already verified (trusted callers).
+    pub(crate) is_verified: Option<bool>,
+}
+
+impl Input for ChannelCreate {
+    const SOURCE: Source = Source::Body;
+
+    fn parse(rq: &Rq<'_>) -> Result<Self> {
+        let trusted = trusted(rq)?;
+        let keys = channel_keys(
+            &["user_id", "value", "type", "used_for_auth", "is_primary"],
+            trusted,
+        );
+        let mut f = Fields::body(&rq.body, &keys);
+        let user_id = f.req_str("user_id");
+        let value = f.req_str("value");
+        let kind = f.req_str("type");
+        let used_for_auth = f.opt_bool("used_for_auth");
+        if used_for_auth.is_none() && f.opt_str_raw("used_for_auth").is_none() {
+            f.fail("used_for_auth", "must be defined");
+        }
+        let is_primary = f.opt_bool("is_primary");
+        let is_verified = if trusted {
+            f.opt_bool("is_verified")
+        } else {
+            None
+        };
+        check_channel_fields(&mut f, kind.as_deref(), value.as_deref());
+        f.finish()?;
+        Ok(ChannelCreate {
+            user_id: user_id.unwrap_or_default(),
+            value: value.unwrap_or_default(),
+            used_for_auth,
+            is_primary,
+            is_verified,
+        })
+    }
+
+    fn schema() -> Value {
+        object_schema(&[
+            ("user_id", String::schema(), true),
+            ("value", String::schema(), true),
+            ("type", json!({ "type": "string", "enum": ["email"] }), true),
+            ("used_for_auth", <Option<bool>>::schema(), true),
+            ("is_primary", <Option<bool>>::schema(), false),
+            ("is_verified", <Option<bool>>::schema(), false),
+        ])
+    }
+}
+
+pub(crate) async fn create(rq: Rq<'_>, b: ChannelCreate) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let server = auth.access_type != AccessType::Client;
-    let mut allowed = vec!["user_id", "value", "type", "used_for_auth", "is_primary"];
-    if server {
-        allowed.push("is_verified");
-    }
-    let mut f = Fields::body(&rq.body, &allowed);
-    let raw = f.req_str("user_id");
-    let value = f.req_str("value");
-    let kind = f.req_str("type");
-    let used_for_auth = f.opt_bool("used_for_auth");
-    if used_for_auth.is_none() && f.opt_str_raw("used_for_auth").is_none() {
-        f.fail("used_for_auth", "must be defined");
-    }
-    let is_primary = f.opt_bool("is_primary");
-    let is_verified = if server {
-        f.opt_bool("is_verified")
-    } else {
-        None
-    };
-    check_channel_fields(&mut f, &kind, &value);
-    f.finish()?;
     let user = channel_user(
         auth,
-        &raw.unwrap_or_default(),
+        &b.user_id,
         "body.user_id",
         "Client can only create contact channels for their own user.",
     )?;
@@ -114,10 +200,10 @@ pub(crate) async fn create(rq: Rq<'_>) -> Result<Response<Bytes>> {
                 &auth.project,
                 user,
                 NewChannel {
-                    value: value.unwrap_or_default(),
-                    used_for_auth: used_for_auth.unwrap_or(false),
-                    is_primary: is_primary.unwrap_or(false),
-                    is_verified: is_verified.unwrap_or(false),
+                    value: b.value,
+                    used_for_auth: b.used_for_auth.unwrap_or(false),
+                    is_primary: b.is_primary.unwrap_or(false),
+                    is_verified: b.is_verified.unwrap_or(false),
                 },
                 caller(&rq, auth),
             )
@@ -125,9 +211,8 @@ pub(crate) async fn create(rq: Rq<'_>) -> Result<Response<Bytes>> {
     Ok(json(StatusCode::CREATED, &contact_channel_json(&channel)))
 }
 
-pub(crate) async fn get(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn get(rq: Rq<'_>, _: NoQuery) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    Fields::query(&rq.query, &[]).finish()?;
     let user = channel_user(
         auth,
         rq.param("user_id"),
@@ -143,25 +228,66 @@ pub(crate) async fn get(rq: Rq<'_>) -> Result<Response<Bytes>> {
     Ok(json(StatusCode::OK, &contact_channel_json(&channel)))
 }
 
-pub(crate) async fn patch(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = rq.auth()?;
-    let server = auth.access_type != AccessType::Client;
-    let mut allowed = vec!["value", "type", "used_for_auth", "is_primary"];
-    if server {
-        allowed.push("is_verified");
+/// `PATCH /contact-channels/{user_id}/{contact_channel_id}`: the fields to change.
+/// `is_verified` is accepted from trusted callers only.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ChannelPatch {
+    /// A new address.
+    pub(crate) value: Option<String>,
+    /// `email`.
+    pub(crate) kind: Option<String>,
+    /// Whether the address may sign in.
+    pub(crate) used_for_auth: Option<bool>,
+    /// Whether it becomes the primary address.
+    pub(crate) is_primary: Option<bool>,
+    /// Whether it is verified (trusted callers).
+    pub(crate) is_verified: Option<bool>,
+}
+
+impl Input for ChannelPatch {
+    const SOURCE: Source = Source::Body;
+
+    fn parse(rq: &Rq<'_>) -> Result<Self> {
+        let trusted = trusted(rq)?;
+        let keys = channel_keys(&["value", "type", "used_for_auth", "is_primary"], trusted);
+        let mut f = Fields::body(&rq.body, &keys);
+        let value = Option::<String>::read(&mut f, "value");
+        let kind = Option::<String>::read(&mut f, "type");
+        let used_for_auth = Option::<bool>::read(&mut f, "used_for_auth");
+        let is_primary = Option::<bool>::read(&mut f, "is_primary");
+        let is_verified = if trusted {
+            Option::<bool>::read(&mut f, "is_verified")
+        } else {
+            None
+        };
+        check_channel_fields(&mut f, kind.as_deref(), value.as_deref());
+        f.finish()?;
+        Ok(ChannelPatch {
+            value,
+            kind,
+            used_for_auth,
+            is_primary,
+            is_verified,
+        })
     }
-    let mut f = Fields::body(&rq.body, &allowed);
-    let value = f.opt_str("value");
-    let kind = f.opt_str("type");
-    let used_for_auth = f.opt_bool("used_for_auth");
-    let is_primary = f.opt_bool("is_primary");
-    let is_verified = if server {
-        f.opt_bool("is_verified")
-    } else {
-        None
-    };
-    check_channel_fields(&mut f, &kind, &value);
-    f.finish()?;
+
+    fn schema() -> Value {
+        object_schema(&[
+            ("value", <Option<String>>::schema(), false),
+            (
+                "type",
+                json!({ "type": "string", "enum": ["email"] }),
+                false,
+            ),
+            ("used_for_auth", <Option<bool>>::schema(), false),
+            ("is_primary", <Option<bool>>::schema(), false),
+            ("is_verified", <Option<bool>>::schema(), false),
+        ])
+    }
+}
+
+pub(crate) async fn patch(rq: Rq<'_>, b: ChannelPatch) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
     let user = channel_user(
         auth,
         rq.param("user_id"),
@@ -176,11 +302,11 @@ pub(crate) async fn patch(rq: Rq<'_>) -> Result<Response<Bytes>> {
                 user,
                 id,
                 ChannelUpdate {
-                    value,
-                    typed: kind.is_some(),
-                    used_for_auth,
-                    is_primary,
-                    is_verified,
+                    value: b.value,
+                    typed: b.kind.is_some(),
+                    used_for_auth: b.used_for_auth,
+                    is_primary: b.is_primary,
+                    is_verified: b.is_verified,
                 },
                 caller(&rq, auth),
             )
@@ -188,9 +314,8 @@ pub(crate) async fn patch(rq: Rq<'_>) -> Result<Response<Bytes>> {
     Ok(json(StatusCode::OK, &contact_channel_json(&channel)))
 }
 
-pub(crate) async fn delete(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn delete(rq: Rq<'_>, _: NoQuery) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    Fields::query(&rq.query, &[]).finish()?;
     let user = channel_user(
         auth,
         rq.param("user_id"),
@@ -204,12 +329,16 @@ pub(crate) async fn delete(rq: Rq<'_>) -> Result<Response<Bytes>> {
     Ok(success())
 }
 
-pub(crate) async fn send_code(rq: Rq<'_>) -> Result<Response<Bytes>> {
+input! {
+    /// `POST /contact-channels/{user_id}/{contact_channel_id}/send-verification-code` and
+    /// `.../send-auth-confirmation`: where the mailed link points.
+    pub(crate) struct CallbackBody in Body {
+        callback_url: String => when_read(url),
+    }
+}
+
+pub(crate) async fn send_code(rq: Rq<'_>, b: CallbackBody) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let mut f = Fields::body(&rq.body, &["callback_url"]);
-    let callback = f.req_str("callback_url");
-    check_url_field(&mut f, "callback_url", &callback);
-    f.finish()?;
     let client = auth.access_type == AccessType::Client;
     if client && auth.user.is_none() {
         return Err(Error::CannotGetOwnUserWithoutUser);
@@ -222,32 +351,31 @@ pub(crate) async fn send_code(rq: Rq<'_>) -> Result<Response<Bytes>> {
     }
     let id = path_uuid(&rq, "contact_channel_id")?;
     rq.p.contact_channels()
-        .send_verification_code(&auth.project, user, id, &callback.unwrap_or_default())
+        .send_verification_code(&auth.project, user, id, &b.callback_url)
         .await?;
     Ok(success())
 }
 
+input! {
+    /// `POST /contact-channels/send-verification-code` (deprecated): the signed-in user's
+    /// primary address and where the mailed link points.
+    pub(crate) struct LegacySendCode in Body {
+        email: String => when_read(email_strict),
+        callback_url: String => when_read(url),
+    }
+    check(_this, f, rq) {
+        needs_user(f, rq);
+    }
+}
+
 /// `POST /contact-channels/send-verification-code` (deprecated; the SDK still calls it).
-pub(crate) async fn legacy_send_code(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn legacy_send_code(rq: Rq<'_>, b: LegacySendCode) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let mut f = Fields::body(&rq.body, &["email", "callback_url"]);
-    let email = f.req_str("email");
-    let callback = f.req_str("callback_url");
-    if let Some(e) = &email
-        && !is_valid_email_strict(e)
-    {
-        f.fail("email", "must be a valid email");
-    }
-    check_url_field(&mut f, "callback_url", &callback);
-    if auth.user.is_none() {
-        f.fail_raw("auth.user must be defined");
-    }
-    f.finish()?;
     let user = auth
         .user
         .as_ref()
         .ok_or(Error::CannotGetOwnUserWithoutUser)?;
-    let email = email.unwrap_or_default();
+    let email = b.email;
     if user.primary_email.as_deref() != Some(email.as_str()) {
         return Err(Error::EmailIsNotPrimaryEmail {
             email,
@@ -265,32 +393,31 @@ pub(crate) async fn legacy_send_code(rq: Rq<'_>) -> Result<Response<Bytes>> {
             .find(|c| c.is_primary)
             .ok_or_else(|| Error::status(StatusCode::NOT_FOUND, "Contact channel not found"))?;
     rq.p.contact_channels()
-        .send_verification_code(
-            &auth.project,
-            user.id,
-            channel.id,
-            &callback.unwrap_or_default(),
-        )
+        .send_verification_code(&auth.project, user.id, channel.id, &b.callback_url)
         .await?;
     Ok(success())
 }
 
-pub(crate) async fn verify(rq: Rq<'_>) -> Result<Response<Bytes>> {
+input! {
+    /// `POST /contact-channels/verify`, `.../verify/check-code` and `.../confirm-auth`: a
+    /// mailed code.
+    pub(crate) struct ChannelCode in Body {
+        code: String => when_read(code_len),
+    }
+}
+
+pub(crate) async fn verify(rq: Rq<'_>, b: ChannelCode) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let (code, f) = code_body(&rq, &[])?;
-    f.finish()?;
     rq.p.contact_channels()
-        .verify_as(&auth.project, &code.unwrap_or_default(), auth.user_id())
+        .verify_as(&auth.project, &b.code, auth.user_id())
         .await?;
     Ok(success())
 }
 
-pub(crate) async fn verify_check(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn verify_check(rq: Rq<'_>, b: ChannelCode) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let (code, f) = code_body(&rq, &[])?;
-    f.finish()?;
     rq.p.contact_channels()
-        .check_code(&auth.project, &code.unwrap_or_default())
+        .check_code(&auth.project, &b.code)
         .await?;
     Ok(code_valid())
 }
@@ -311,22 +438,31 @@ pub(crate) fn channel_path(rq: &Rq<'_>, auth: &Auth) -> Result<(Uuid, Uuid)> {
     Ok((user, id))
 }
 
-/// `GET /contact-channels/{user_id}/{id}/confirm-auth` → `{used_for_auth, auth_confirmed}`;
-/// `POST` confirms the channel for sign-in (a client with a step-up token) → the channel.
-pub(crate) async fn confirm_auth(rq: Rq<'_>) -> Result<Response<Bytes>> {
+/// `GET /contact-channels/{user_id}/{id}/confirm-auth` → `{used_for_auth, auth_confirmed}`.
+pub(crate) async fn auth_status(rq: Rq<'_>) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
     let (user, id) = channel_path(&rq, auth)?;
-    if rq.method == http::Method::GET {
-        let (used, confirmed) =
-            rq.p.contact_channels()
-                .auth_status(&auth.project, user, id)
-                .await?;
-        return Ok(json(
-            StatusCode::OK,
-            &json!({ "used_for_auth": used, "auth_confirmed": confirmed }),
-        ));
-    }
-    Fields::body(&rq.body, &[]).finish()?;
+    let (used, confirmed) =
+        rq.p.contact_channels()
+            .auth_status(&auth.project, user, id)
+            .await?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "used_for_auth": used, "auth_confirmed": confirmed }),
+    ))
+}
+
+input! {
+    /// `POST /contact-channels/{user_id}/{contact_channel_id}/confirm-auth`: an empty object
+    /// (the proof is the step-up token header).
+    pub(crate) struct EmptyBody in Body {}
+}
+
+/// `POST /contact-channels/{user_id}/{id}/confirm-auth` confirms the channel for sign-in (a
+/// client with a step-up token) → the channel.
+pub(crate) async fn confirm_auth(rq: Rq<'_>, _: EmptyBody) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
+    let (user, id) = channel_path(&rq, auth)?;
     let channel =
         rq.p.contact_channels()
             .confirm_auth(&auth.project, user, id, caller(&rq, auth))
@@ -335,26 +471,20 @@ pub(crate) async fn confirm_auth(rq: Rq<'_>) -> Result<Response<Bytes>> {
 }
 
 /// `POST /contact-channels/{user_id}/{id}/send-auth-confirmation` `{callback_url}`.
-pub(crate) async fn send_auth_confirmation(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn send_auth_confirmation(rq: Rq<'_>, b: CallbackBody) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let mut f = Fields::body(&rq.body, &["callback_url"]);
-    let callback = f.req_str("callback_url");
-    check_url_field(&mut f, "callback_url", &callback);
-    f.finish()?;
     let (user, id) = channel_path(&rq, auth)?;
     rq.p.contact_channels()
-        .send_auth_confirmation(&auth.project, user, id, &callback.unwrap_or_default())
+        .send_auth_confirmation(&auth.project, user, id, &b.callback_url)
         .await?;
     Ok(success())
 }
 
 /// `POST /contact-channels/confirm-auth` `{code}` (the link's code; no session needed).
-pub(crate) async fn confirm_auth_by_code(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn confirm_auth_by_code(rq: Rq<'_>, b: ChannelCode) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let (code, f) = code_body(&rq, &[])?;
-    f.finish()?;
     rq.p.contact_channels()
-        .confirm_auth_by_code(&auth.project, &code.unwrap_or_default())
+        .confirm_auth_by_code(&auth.project, &b.code)
         .await?;
     Ok(success())
 }

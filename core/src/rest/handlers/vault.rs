@@ -1,47 +1,49 @@
 //! The data vault.
 
 use super::*;
+use crate::rest::input::input;
 
-pub(crate) fn vault_body(rq: &Rq<'_>, with_value: bool) -> Result<(String, Option<String>)> {
-    let allowed: &[&str] = if with_value {
-        &["hashed_key", "encrypted_value"]
-    } else {
-        &["hashed_key"]
-    };
-    let mut f = Fields::body(&rq.body, allowed);
-    let key = f.req_str("hashed_key");
-    if key.as_deref() == Some("") {
-        f.fail("hashed_key", "must not be empty");
+/// Field check: a required key, once read, must not be empty.
+fn non_empty(f: &mut Fields, key: &str, v: &impl Text) {
+    // A missing key reads as "" but already failed with `must be defined`.
+    if v.text() == Some("") && matches!(f.opt_str_raw(key), Some(Value::String(_))) {
+        f.fail(key, "must not be empty");
     }
-    let value = if with_value {
-        f.req_str("encrypted_value")
-    } else {
-        None
-    };
-    f.finish()?;
-    Ok((key.unwrap_or_default(), value))
 }
 
-pub(crate) async fn set(rq: Rq<'_>) -> Result<Response<Bytes>> {
+input! {
+    /// `POST /data-vault/stores/{store_id}/set`: a value under a hashed key.
+    pub(crate) struct VaultSet in Body {
+        hashed_key: String => non_empty,
+        encrypted_value: String,
+    }
+}
+
+pub(crate) async fn set(rq: Rq<'_>, b: VaultSet) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let (key, value) = vault_body(&rq, true)?;
     rq.p.vault()
         .set(
             &auth.project,
             rq.param("store_id"),
-            &key,
-            &value.unwrap_or_default(),
+            &b.hashed_key,
+            &b.encrypted_value,
         )
         .await?;
     Ok(json(StatusCode::OK, &json!({ "success": true })))
 }
 
-pub(crate) async fn get(rq: Rq<'_>) -> Result<Response<Bytes>> {
+input! {
+    /// `POST /data-vault/stores/{store_id}/get`: the hashed key to read.
+    pub(crate) struct VaultGet in Body {
+        hashed_key: String => non_empty,
+    }
+}
+
+pub(crate) async fn get(rq: Rq<'_>, b: VaultGet) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let (key, _) = vault_body(&rq, false)?;
     let value =
         rq.p.vault()
-            .get(&auth.project, rq.param("store_id"), &key)
+            .get(&auth.project, rq.param("store_id"), &b.hashed_key)
             .await?;
     Ok(json(StatusCode::OK, &json!({ "encrypted_value": value })))
 }
