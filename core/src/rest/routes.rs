@@ -324,51 +324,51 @@ routes! {
             => api_keys::credential_scanning_revoke, "Revoke a leaked API key";
     }
     "teams" {
-        Get "/teams", Any, None => teams::list, "List teams";
-        Post "/teams", Any, None => teams::create, "Create a team";
+        Get "/teams", Any, None => teams::list, input: teams::ListTeams, "List teams";
+        Post "/teams", Any, None => teams::create, input: teams::CreateTeam, "Create a team";
         Get "/teams/{team_id}", Any, None => teams::get, "A team";
-        Patch "/teams/{team_id}", Any, None => teams::patch, "Update a team";
+        Patch "/teams/{team_id}", Any, None => teams::patch, input: teams::TeamPatch, "Update a team";
         Delete "/teams/{team_id}", Any, None => teams::delete, "Delete a team";
-        Post "/team-memberships/{team_id}/{user_id}", Server, None => teams::add_member, "Add a member";
+        Post "/team-memberships/{team_id}/{user_id}", Server, None => teams::add_member, input: teams::NoBodyOrEmpty, "Add a member";
         Delete "/team-memberships/{team_id}/{user_id}", Any, None => teams::remove_member, "Remove a member (or leave)";
-        Get "/team-member-profiles", Any, None => teams::list_profiles, "List member profiles";
+        Get "/team-member-profiles", Any, None => teams::list_profiles, input: teams::ListProfiles, "List member profiles";
         Get "/team-member-profiles/{team_id}/{user_id}", Any, None => teams::get_profile, "A member profile";
-        Patch "/team-member-profiles/{team_id}/{user_id}", Any, None => teams::patch_profile, "Update a member profile";
+        Patch "/team-member-profiles/{team_id}/{user_id}", Any, None => teams::patch_profile, input: teams::ProfilePatch, "Update a member profile";
     }
     "invitations" {
-        Get "/team-invitations", Any, None => invitations::list, "List a team's pending invitations";
-        Post "/team-invitations/send-code", Any, Some(SendCode) => invitations::send, "Invite an address to a team";
-        Post "/team-invitations/accept", Any, Some(SignIn) => invitations::accept, "Accept an invitation by code";
-        Post "/team-invitations/accept/check-code", Any, Some(SignIn) => invitations::check, "Check an invitation code";
-        Post "/team-invitations/accept/details", Any, Some(SignIn) => invitations::details, "An invitation's team";
-        Delete "/team-invitations/{id}", Any, None => invitations::delete, "Revoke an invitation";
-        Post "/team-invitations/{id}/accept", Any, None => invitations::accept_by_id, "Accept an invitation by id";
+        Get "/team-invitations", Any, None => invitations::list, input: invitations::ListInvitations, "List a team's pending invitations";
+        Post "/team-invitations/send-code", Any, Some(SendCode) => invitations::send, input: invitations::SendInvitation, "Invite an address to a team";
+        Post "/team-invitations/accept", Any, Some(SignIn) => invitations::accept, input: invitations::InvitationCode, "Accept an invitation by code";
+        Post "/team-invitations/accept/check-code", Any, Some(SignIn) => invitations::check, input: invitations::InvitationCode, "Check an invitation code";
+        Post "/team-invitations/accept/details", Any, Some(SignIn) => invitations::details, input: invitations::InvitationCode, "An invitation's team";
+        Delete "/team-invitations/{id}", Any, None => invitations::delete, input: invitations::DeleteInvitation, "Revoke an invitation";
+        Post "/team-invitations/{id}/accept", Any, None => invitations::accept_by_id, input: invitations::AcceptById, "Accept an invitation by id";
     }
     "permissions" {
-        Get "/team-permissions", Any, None => permissions::list_grants[Scope::Team], "List team permission grants";
+        Get "/team-permissions", Any, None => permissions::list_grants[Scope::Team], input: permissions::ListTeamGrants, "List team permission grants";
         Post "/team-permissions/{team_id}/{user_id}/{permission_id}", Server, None
             => permissions::grant[Scope::Team], "Grant a team permission";
         Delete "/team-permissions/{team_id}/{user_id}/{permission_id}", Server, None
             => permissions::revoke[Scope::Team], "Revoke a team permission";
-        Get "/project-permissions", Any, None => permissions::list_grants[Scope::Project], "List project permission grants";
+        Get "/project-permissions", Any, None => permissions::list_grants[Scope::Project], input: permissions::ListProjectGrants, "List project permission grants";
         Post "/project-permissions/{user_id}/{permission_id}", Server, None
             => permissions::grant[Scope::Project], "Grant a project permission";
         Delete "/project-permissions/{user_id}/{permission_id}", Server, None
             => permissions::revoke[Scope::Project], "Revoke a project permission";
         Get "/team-permission-definitions", Admin, None
-            => permissions::list_definitions[Scope::Team], "List team permission definitions";
+            => permissions::list_definitions[Scope::Team], input: NoQuery, "List team permission definitions";
         Post "/team-permission-definitions", Admin, None
-            => permissions::create_definition[Scope::Team], "Define a team permission";
+            => permissions::create_definition[Scope::Team], input: permissions::NewDefinition, "Define a team permission";
         Patch "/team-permission-definitions/{permission_id}", Admin, None
-            => permissions::update_definition[Scope::Team], "Update a team permission definition";
+            => permissions::update_definition[Scope::Team], input: permissions::DefinitionPatch, "Update a team permission definition";
         Delete "/team-permission-definitions/{permission_id}", Admin, None
             => permissions::delete_definition[Scope::Team], "Delete a team permission definition";
         Get "/project-permission-definitions", Admin, None
-            => permissions::list_definitions[Scope::Project], "List project permission definitions";
+            => permissions::list_definitions[Scope::Project], input: NoQuery, "List project permission definitions";
         Post "/project-permission-definitions", Admin, None
-            => permissions::create_definition[Scope::Project], "Define a project permission";
+            => permissions::create_definition[Scope::Project], input: permissions::NewDefinition, "Define a project permission";
         Patch "/project-permission-definitions/{permission_id}", Admin, None
-            => permissions::update_definition[Scope::Project], "Update a project permission definition";
+            => permissions::update_definition[Scope::Project], input: permissions::DefinitionPatch, "Update a project permission definition";
         Delete "/project-permission-definitions/{permission_id}", Admin, None
             => permissions::delete_definition[Scope::Project], "Delete a project permission definition";
     }

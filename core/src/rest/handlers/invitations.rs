@@ -1,6 +1,27 @@
 //! Team invitations.
 
 use super::*;
+use crate::rest::input::input;
+
+/// Runs a field check only when the field was given as a string: a missing or mistyped
+/// required field already has its failure line, and its placeholder value (`""`) must not
+/// add another.
+pub(crate) fn given<T>(check: impl Fn(&mut Fields, &str, &T)) -> impl Fn(&mut Fields, &str, &T) {
+    move |f, key, v| {
+        if matches!(f.opt_str_raw(key), Some(Value::String(_))) {
+            check(f, key, v);
+        }
+    }
+}
+
+/// Field check: a UUID.
+pub(crate) fn uuid(f: &mut Fields, key: &str, v: &impl Text) {
+    if let Some(s) = v.text()
+        && Uuid::parse_str(s).is_err()
+    {
+        f.fail(key, "must be a valid UUID");
+    }
+}
 
 pub(crate) fn invitation_json(i: &crate::invitations::Invitation) -> Value {
     json!({
@@ -12,26 +33,19 @@ pub(crate) fn invitation_json(i: &crate::invitations::Invitation) -> Value {
     })
 }
 
-pub(crate) async fn send(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = rq.auth()?;
-    let mut f = Fields::body(&rq.body, &["team_id", "email", "callback_url"]);
-    let team = f.req_str("team_id");
-    let email = f.req_str("email");
-    let callback = f.req_str("callback_url");
-    if let Some(e) = &email
-        && !crate::email::is_valid_email_lenient(e)
-    {
-        f.fail("email", "must be a valid email");
+input! {
+    /// `POST /team-invitations/send-code`.
+    pub(crate) struct SendInvitation in Body {
+        team_id: String => given(uuid),
+        email: String => given(email_lenient),
+        callback_url: String,
     }
-    let team = team.and_then(|t| match Uuid::parse_str(&t) {
-        Ok(u) => Some(u),
-        Err(_) => {
-            f.fail("team_id", "must be a valid UUID");
-            None
-        }
-    });
-    f.finish()?;
-    let team = team.unwrap_or_default();
+}
+
+pub(crate) async fn send(rq: Rq<'_>, b: SendInvitation) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
+    let team = Uuid::parse_str(&b.team_id)
+        .map_err(|_| Error::schema("body.team_id must be a valid UUID"))?;
     if is_client(auth) {
         let me = client_user(auth)?;
         rq.p.permissions()
@@ -40,23 +54,22 @@ pub(crate) async fn send(rq: Rq<'_>) -> Result<Response<Bytes>> {
     }
     let id =
         rq.p.invitations()
-            .send(
-                &auth.project,
-                team,
-                &email.unwrap_or_default(),
-                &callback.unwrap_or_default(),
-            )
+            .send(&auth.project, team, &b.email, &b.callback_url)
             .await?;
     Ok(json(StatusCode::OK, &json!({ "success": true, "id": id })))
 }
 
-pub(crate) async fn list(rq: Rq<'_>) -> Result<Response<Bytes>> {
+input! {
+    /// `GET /team-invitations`: a team's pending invitations, or a user's.
+    pub(crate) struct ListInvitations in Query {
+        team_id: Option<String>,
+        user_id: Option<String>,
+    }
+}
+
+pub(crate) async fn list(rq: Rq<'_>, q: ListInvitations) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let mut f = Fields::query(&rq.query, &["team_id", "user_id"]);
-    let team = f.opt_str("team_id");
-    let user = f.opt_str("user_id");
-    f.finish()?;
-    let invitations = match (team, user) {
+    let invitations = match (q.team_id, q.user_id) {
         (Some(_), Some(_)) => {
             return Err(Error::bad_request(
                 "Cannot specify both team_id and user_id",
@@ -91,12 +104,16 @@ pub(crate) async fn list(rq: Rq<'_>) -> Result<Response<Bytes>> {
     Ok(items(invitations.iter().map(invitation_json).collect()))
 }
 
-pub(crate) async fn delete(rq: Rq<'_>) -> Result<Response<Bytes>> {
+input! {
+    /// `DELETE /team-invitations/{id}`: the invitation's team.
+    pub(crate) struct DeleteInvitation in Query {
+        team_id: Option<String>,
+    }
+}
+
+pub(crate) async fn delete(rq: Rq<'_>, q: DeleteInvitation) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let mut f = Fields::query(&rq.query, &["team_id"]);
-    let team = f.opt_str("team_id");
-    f.finish()?;
-    let Some(team) = team else {
+    let Some(team) = q.team_id else {
         return Err(Error::bad_request(
             "team_id is required for deleting a team invitation",
         ));
@@ -116,15 +133,17 @@ pub(crate) async fn delete(rq: Rq<'_>) -> Result<Response<Bytes>> {
     Ok(success())
 }
 
-pub(crate) fn invitation_code(rq: &Rq<'_>) -> Result<String> {
-    let (code, f) = code_body(rq, &[])?;
-    f.finish()?;
-    Ok(code.unwrap_or_default())
+input! {
+    /// `POST /team-invitations/accept`, `.../accept/check-code` and `.../accept/details`:
+    /// the mailed code (its length is checked only when it is a string).
+    pub(crate) struct InvitationCode in Body {
+        code: String => given(code_len),
+    }
 }
 
-pub(crate) async fn accept(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn accept(rq: Rq<'_>, b: InvitationCode) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let code = invitation_code(&rq)?;
+    let code = b.code;
     let user = auth
         .user
         .as_ref()
@@ -135,16 +154,16 @@ pub(crate) async fn accept(rq: Rq<'_>) -> Result<Response<Bytes>> {
     Ok(json(StatusCode::OK, &json!({})))
 }
 
-pub(crate) async fn check(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn check(rq: Rq<'_>, b: InvitationCode) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let code = invitation_code(&rq)?;
+    let code = b.code;
     rq.p.invitations().check_code(&auth.project, &code).await?;
     Ok(json(StatusCode::OK, &json!({ "is_code_valid": true })))
 }
 
-pub(crate) async fn details(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn details(rq: Rq<'_>, b: InvitationCode) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let code = invitation_code(&rq)?;
+    let code = b.code;
     let user = auth
         .user
         .as_ref()
@@ -159,12 +178,16 @@ pub(crate) async fn details(rq: Rq<'_>) -> Result<Response<Bytes>> {
     ))
 }
 
-pub(crate) async fn accept_by_id(rq: Rq<'_>) -> Result<Response<Bytes>> {
+input! {
+    /// `POST /team-invitations/{id}/accept`: who accepts (`me` or a user id).
+    pub(crate) struct AcceptById in Query {
+        user_id: String,
+    }
+}
+
+pub(crate) async fn accept_by_id(rq: Rq<'_>, q: AcceptById) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let mut f = Fields::query(&rq.query, &["user_id"]);
-    let raw = f.req_str("user_id");
-    f.finish()?;
-    let user_id = user_id_or_me(&raw.unwrap_or_default(), auth.user_id(), "query.user_id")?;
+    let user_id = user_id_or_me(&q.user_id, auth.user_id(), "query.user_id")?;
     if is_client(auth) && auth.user_id() != Some(user_id) {
         return Err(Error::CannotGetOwnUserWithoutUser);
     }

@@ -1,7 +1,9 @@
 //! Permission grants and definitions (team and project scope).
 
+use super::invitations::given;
 use super::teams::member_user;
 use super::*;
+use crate::rest::input::{FieldValue, Flag, input};
 
 pub(crate) fn grant_json(g: &PermissionGrantRecord) -> Value {
     match g.team_id {
@@ -23,28 +25,51 @@ pub(crate) fn check_permission_id(id: &str) -> Result<()> {
     }
 }
 
-pub(crate) async fn list_grants(rq: Rq<'_>, scope: Scope) -> Result<Response<Bytes>> {
-    let auth = rq.auth()?;
-    let mut keys = vec!["user_id", "permission_id", "recursive"];
-    if scope == Scope::Team {
-        keys.push("team_id");
+input! {
+    /// `GET /team-permissions`: filters of the listed grants.
+    pub(crate) struct ListTeamGrants in Query {
+        team_id: Option<String>,
+        user_id: Option<String>,
+        permission_id: Option<String>,
+        recursive: Flag,
     }
-    let mut f = Fields::query(&rq.query, &keys);
-    let team_raw = if scope == Scope::Team {
-        f.opt_str("team_id")
-    } else {
-        None
-    };
-    let user_raw = f.opt_str("user_id");
-    let permission = f.opt_str("permission_id");
-    let recursive = f.flag("recursive");
-    f.finish()?;
-    let team = team_raw
+}
+
+input! {
+    /// `GET /project-permissions`: filters of the listed grants.
+    pub(crate) struct ListProjectGrants in Query {
+        user_id: Option<String>,
+        permission_id: Option<String>,
+        recursive: Flag,
+    }
+}
+
+impl From<ListProjectGrants> for ListTeamGrants {
+    fn from(q: ListProjectGrants) -> Self {
+        ListTeamGrants {
+            team_id: None,
+            user_id: q.user_id,
+            permission_id: q.permission_id,
+            recursive: q.recursive,
+        }
+    }
+}
+
+pub(crate) async fn list_grants(
+    rq: Rq<'_>,
+    q: impl Into<ListTeamGrants>,
+    scope: Scope,
+) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
+    let q: ListTeamGrants = q.into();
+    let team = q
+        .team_id
         .map(|t| {
             Uuid::parse_str(&t).map_err(|_| Error::schema("query.team_id must be a valid UUID"))
         })
         .transpose()?;
-    let user = user_raw
+    let user = q
+        .user_id
         .map(|u| user_id_or_me(&u, auth.user_id(), "query.user_id"))
         .transpose()?;
     if is_client(auth) && (user.is_none() || user != auth.user_id()) {
@@ -60,8 +85,8 @@ pub(crate) async fn list_grants(rq: Rq<'_>, scope: Scope) -> Result<Response<Byt
                 scope,
                 team,
                 user,
-                permission.as_deref(),
-                recursive,
+                q.permission_id.as_deref(),
+                q.recursive.0,
             )
             .await?;
     Ok(items(grants.iter().map(grant_json).collect()))
@@ -97,9 +122,12 @@ pub(crate) async fn revoke(rq: Rq<'_>, scope: Scope) -> Result<Response<Bytes>> 
     Ok(success())
 }
 
-pub(crate) async fn list_definitions(rq: Rq<'_>, scope: Scope) -> Result<Response<Bytes>> {
+pub(crate) async fn list_definitions(
+    rq: Rq<'_>,
+    _: NoQuery,
+    scope: Scope,
+) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    Fields::query(&rq.query, &[]).finish()?;
     Ok(items(
         rq.p.permissions()
             .list_definitions(&auth.project, scope)
@@ -109,50 +137,69 @@ pub(crate) async fn list_definitions(rq: Rq<'_>, scope: Scope) -> Result<Respons
     ))
 }
 
-pub(crate) fn definition_body(rq: &Rq<'_>, create: bool) -> Result<DefinitionInput> {
-    let mut f = Fields::body(&rq.body, &["id", "description", "contained_permission_ids"]);
-    let id = if create {
-        f.req_str("id")
-    } else {
-        f.opt_str("id")
-    };
-    let description = f.opt_str("description");
-    let contained = match f.opt_json("contained_permission_ids") {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(items)) => {
-            let mut out = Vec::new();
-            for i in items {
-                match i.as_str() {
-                    Some(s) => out.push(s.to_owned()),
-                    None => f.fail("contained_permission_ids", "must contain only strings"),
+/// `contained_permission_ids` of a definition: absent or `null` (`None`), or a list of
+/// ids (each non-string item is a failure).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ContainedIds(pub(crate) Option<Vec<String>>);
+
+impl FieldValue for ContainedIds {
+    fn read(f: &mut Fields, key: &str) -> Self {
+        match f.opt_json(key) {
+            None | Some(Value::Null) => ContainedIds(None),
+            Some(Value::Array(items)) => {
+                let mut out = Vec::new();
+                for i in items {
+                    match i.as_str() {
+                        Some(s) => out.push(s.to_owned()),
+                        None => f.fail(key, "must contain only strings"),
+                    }
                 }
+                ContainedIds(Some(out))
             }
-            Some(out)
+            Some(_) => {
+                f.fail(key, "must be a `array` type");
+                ContainedIds(None)
+            }
         }
-        Some(_) => {
-            f.fail("contained_permission_ids", "must be a `array` type");
-            None
-        }
-    };
-    if let Some(i) = &id
-        && !is_valid_custom_id(i)
+    }
+
+    fn schema() -> Value {
+        json!({ "type": ["array", "null"], "items": { "type": "string" } })
+    }
+}
+
+/// Field check: a custom permission id (lowercase letters, digits, `:` and `_`).
+pub(crate) fn custom_id(f: &mut Fields, key: &str, v: &impl Text) {
+    if let Some(id) = v.text()
+        && !is_valid_custom_id(id)
     {
         f.fail(
-            "id",
+            key,
             "must contain only lowercase letters, numbers, \":\", and \"_\" characters",
         );
     }
-    f.finish()?;
-    Ok(DefinitionInput {
-        id,
-        description,
-        contained,
-    })
 }
 
-pub(crate) async fn create_definition(rq: Rq<'_>, scope: Scope) -> Result<Response<Bytes>> {
+input! {
+    /// `POST /team-permission-definitions` and `POST /project-permission-definitions`.
+    pub(crate) struct NewDefinition in Body {
+        id: String => given(custom_id),
+        description: Option<String>,
+        contained_permission_ids: ContainedIds,
+    }
+}
+
+pub(crate) async fn create_definition(
+    rq: Rq<'_>,
+    b: NewDefinition,
+    scope: Scope,
+) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let input = definition_body(&rq, true)?;
+    let input = DefinitionInput {
+        id: Some(b.id),
+        description: b.description,
+        contained: b.contained_permission_ids.0,
+    };
     let d =
         rq.p.permissions()
             .create_definition(&auth.project, scope, input)
@@ -160,9 +207,27 @@ pub(crate) async fn create_definition(rq: Rq<'_>, scope: Scope) -> Result<Respon
     Ok(json(StatusCode::CREATED, &definition_json(&d)))
 }
 
-pub(crate) async fn update_definition(rq: Rq<'_>, scope: Scope) -> Result<Response<Bytes>> {
+input! {
+    /// `PATCH /team-permission-definitions/{permission_id}` and
+    /// `PATCH /project-permission-definitions/{permission_id}`.
+    pub(crate) struct DefinitionPatch in Body {
+        id: Option<String> => custom_id,
+        description: Option<String>,
+        contained_permission_ids: ContainedIds,
+    }
+}
+
+pub(crate) async fn update_definition(
+    rq: Rq<'_>,
+    b: DefinitionPatch,
+    scope: Scope,
+) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let input = definition_body(&rq, false)?;
+    let input = DefinitionInput {
+        id: b.id,
+        description: b.description,
+        contained: b.contained_permission_ids.0,
+    };
     let id = rq.param("permission_id").to_owned();
     let d =
         rq.p.permissions()

@@ -1,13 +1,18 @@
 //! Teams, memberships and member profiles.
 
 use super::*;
+use crate::rest::input::{FieldValue, Input, Source, input, object_schema};
 
-pub(crate) async fn list(rq: Rq<'_>) -> Result<Response<Bytes>> {
+input! {
+    /// `GET /teams`: whose teams to list (`me` or a user id).
+    pub(crate) struct ListTeams in Query {
+        user_id: Option<String>,
+    }
+}
+
+pub(crate) async fn list(rq: Rq<'_>, q: ListTeams) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let mut f = Fields::query(&rq.query, &["user_id"]);
-    let raw = f.opt_str("user_id");
-    f.finish()?;
-    let user = match raw {
+    let user = match q.user_id {
         Some(r) => Some(user_id_or_me(&r, auth.user_id(), "query.user_id")?),
         None => None,
     };
@@ -25,37 +30,130 @@ pub(crate) async fn list(rq: Rq<'_>) -> Result<Response<Bytes>> {
     Ok(items(teams.iter().map(|t| team_json(t, server)).collect()))
 }
 
-pub(crate) async fn create(rq: Rq<'_>) -> Result<Response<Bytes>> {
+/// The metadata keys only servers may set on a team.
+const SERVER_ONLY_KEYS: [&str; 2] = ["client_read_only_metadata", "server_metadata"];
+
+/// Whether a request comes from a client (which may not set server-only keys).
+fn from_client(rq: &Rq<'_>) -> bool {
+    rq.auth.as_ref().is_some_and(is_client)
+}
+
+/// The body of a team request, accepting `keys` and, for servers, [`SERVER_ONLY_KEYS`].
+fn team_body(rq: &Rq<'_>, keys: &[&'static str]) -> Fields {
+    let mut allowed = keys.to_vec();
+    if !from_client(rq) {
+        allowed.extend(SERVER_ONLY_KEYS);
+    }
+    Fields::body(&rq.body, &allowed)
+}
+
+/// A team's metadata objects as a request sets them (the server-only ones stay `None` for
+/// clients).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TeamMetadata {
+    pub(crate) client_metadata: Option<Value>,
+    pub(crate) client_read_only_metadata: Option<Value>,
+    pub(crate) server_metadata: Option<Value>,
+}
+
+impl TeamMetadata {
+    /// Reads the metadata keys the caller may send, in Stack's order.
+    fn read(f: &mut Fields, client: bool) -> Self {
+        let client_metadata = f.opt_json("client_metadata");
+        let (client_read_only_metadata, server_metadata) = if client {
+            (None, None)
+        } else {
+            (
+                f.opt_json("client_read_only_metadata"),
+                f.opt_json("server_metadata"),
+            )
+        };
+        TeamMetadata {
+            client_metadata,
+            client_read_only_metadata,
+            server_metadata,
+        }
+    }
+
+    /// The schema of the metadata keys (the server's variant, the widest).
+    fn schema() -> [(&'static str, Value, bool); 3] {
+        let any = <Option<Value> as FieldValue>::schema;
+        [
+            ("client_metadata", any(), false),
+            ("client_read_only_metadata", any(), false),
+            ("server_metadata", any(), false),
+        ]
+    }
+}
+
+/// `POST /teams`: the deprecated `add_current_user` query flag, then the body (the query is
+/// refused on its own first). Clients may not send `client_read_only_metadata` or
+/// `server_metadata`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CreateTeam {
+    pub(crate) add_current_user: Option<String>,
+    pub(crate) display_name: String,
+    pub(crate) profile_image_url: Option<Option<String>>,
+    pub(crate) metadata: TeamMetadata,
+    pub(crate) creator_user_id: Option<String>,
+}
+
+impl Input for CreateTeam {
+    const SOURCE: Source = Source::Body;
+
+    fn parse(rq: &Rq<'_>) -> Result<Self> {
+        let mut q = Fields::query(&rq.query, &["add_current_user"]);
+        let add_current_user = q.opt_str("add_current_user");
+        q.finish()?;
+        let mut f = team_body(
+            rq,
+            &[
+                "display_name",
+                "profile_image_url",
+                "client_metadata",
+                "creator_user_id",
+            ],
+        );
+        let this = CreateTeam {
+            add_current_user,
+            display_name: FieldValue::read(&mut f, "display_name"),
+            profile_image_url: FieldValue::read(&mut f, "profile_image_url"),
+            metadata: TeamMetadata::read(&mut f, from_client(rq)),
+            creator_user_id: FieldValue::read(&mut f, "creator_user_id"),
+        };
+        f.finish()?;
+        Ok(this)
+    }
+
+    fn schema() -> Value {
+        let mut fields = vec![
+            ("display_name", <String as FieldValue>::schema(), true),
+            (
+                "profile_image_url",
+                <Option<Option<String>> as FieldValue>::schema(),
+                false,
+            ),
+        ];
+        fields.extend(TeamMetadata::schema());
+        fields.push((
+            "creator_user_id",
+            <Option<String> as FieldValue>::schema(),
+            false,
+        ));
+        object_schema(&fields)
+    }
+}
+
+pub(crate) async fn create(rq: Rq<'_>, b: CreateTeam) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
     let client = is_client(auth);
-    let mut allowed = vec![
-        "display_name",
-        "profile_image_url",
-        "client_metadata",
-        "creator_user_id",
-    ];
-    if !client {
-        allowed.extend(["client_read_only_metadata", "server_metadata"]);
-    }
-    let mut q = Fields::query(&rq.query, &["add_current_user"]);
-    let add_current = q.opt_str("add_current_user");
-    q.finish()?;
-    let mut f = Fields::body(&rq.body, &allowed);
-    let display_name = f.req_str("display_name");
-    let image = f.nullable_str("profile_image_url");
-    let client_metadata = f.opt_json("client_metadata");
-    let cro = if client {
-        None
-    } else {
-        f.opt_json("client_read_only_metadata")
-    };
-    let server_metadata = if client {
-        None
-    } else {
-        f.opt_json("server_metadata")
-    };
-    let creator_raw = f.opt_str("creator_user_id");
-    f.finish()?;
+    let CreateTeam {
+        add_current_user: add_current,
+        display_name,
+        profile_image_url: image,
+        metadata,
+        creator_user_id: creator_raw,
+    } = b;
     if creator_raw.is_some() && add_current.is_some() {
         return Err(Error::bad_request(
             "Cannot use both creator_user_id and add_current_user. add_current_user is deprecated, please only use creator_user_id in the body.",
@@ -98,11 +196,13 @@ pub(crate) async fn create(rq: Rq<'_>) -> Result<Response<Bytes>> {
             .create(
                 &auth.project,
                 NewTeam {
-                    display_name: display_name.unwrap_or_default(),
+                    display_name,
                     profile_image_url: image.flatten(),
-                    client_metadata: client_metadata.filter(|v| !v.is_null()),
-                    client_read_only_metadata: cro.filter(|v| !v.is_null()),
-                    server_metadata: server_metadata.filter(|v| !v.is_null()),
+                    client_metadata: metadata.client_metadata.filter(|v| !v.is_null()),
+                    client_read_only_metadata: metadata
+                        .client_read_only_metadata
+                        .filter(|v| !v.is_null()),
+                    server_metadata: metadata.server_metadata.filter(|v| !v.is_null()),
                     creator,
                 },
             )
@@ -121,28 +221,58 @@ pub(crate) async fn get(rq: Rq<'_>) -> Result<Response<Bytes>> {
     Ok(json(StatusCode::OK, &team_json(&team, !is_client(auth))))
 }
 
-pub(crate) async fn patch(rq: Rq<'_>) -> Result<Response<Bytes>> {
+/// `PATCH /teams/{team_id}`. Clients may not send `client_read_only_metadata` or
+/// `server_metadata`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TeamPatch {
+    pub(crate) display_name: Option<String>,
+    pub(crate) profile_image_url: Option<Option<String>>,
+    pub(crate) metadata: TeamMetadata,
+}
+
+impl Input for TeamPatch {
+    const SOURCE: Source = Source::Body;
+
+    fn parse(rq: &Rq<'_>) -> Result<Self> {
+        let mut f = team_body(
+            rq,
+            &["display_name", "profile_image_url", "client_metadata"],
+        );
+        let this = TeamPatch {
+            display_name: FieldValue::read(&mut f, "display_name"),
+            profile_image_url: FieldValue::read(&mut f, "profile_image_url"),
+            metadata: TeamMetadata::read(&mut f, from_client(rq)),
+        };
+        f.finish()?;
+        Ok(this)
+    }
+
+    fn schema() -> Value {
+        let mut fields = vec![
+            (
+                "display_name",
+                <Option<String> as FieldValue>::schema(),
+                false,
+            ),
+            (
+                "profile_image_url",
+                <Option<Option<String>> as FieldValue>::schema(),
+                false,
+            ),
+        ];
+        fields.extend(TeamMetadata::schema());
+        object_schema(&fields)
+    }
+}
+
+pub(crate) async fn patch(rq: Rq<'_>, b: TeamPatch) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
     let client = is_client(auth);
-    let mut allowed = vec!["display_name", "profile_image_url", "client_metadata"];
-    if !client {
-        allowed.extend(["client_read_only_metadata", "server_metadata"]);
-    }
-    let mut f = Fields::body(&rq.body, &allowed);
-    let display_name = f.opt_str("display_name");
-    let image = f.nullable_str("profile_image_url");
-    let client_metadata = f.opt_json("client_metadata");
-    let cro = if client {
-        None
-    } else {
-        f.opt_json("client_read_only_metadata")
-    };
-    let server_metadata = if client {
-        None
-    } else {
-        f.opt_json("server_metadata")
-    };
-    f.finish()?;
+    let TeamPatch {
+        display_name,
+        profile_image_url: image,
+        metadata,
+    } = b;
     let id = acting_on_team(&rq, auth, Some("$update_team")).await?;
     valid_image(&image, client)?;
     let team =
@@ -153,9 +283,9 @@ pub(crate) async fn patch(rq: Rq<'_>) -> Result<Response<Bytes>> {
                 TeamUpdate {
                     display_name,
                     profile_image_url: image,
-                    client_metadata,
-                    client_read_only_metadata: cro,
-                    server_metadata,
+                    client_metadata: metadata.client_metadata,
+                    client_read_only_metadata: metadata.client_read_only_metadata,
+                    server_metadata: metadata.server_metadata,
                 },
             )
             .await?;
@@ -173,14 +303,27 @@ pub(crate) fn member_user(rq: &Rq<'_>, auth: &Auth) -> Result<Uuid> {
     user_id_or_me(rq.param("user_id"), auth.user_id(), "params.user_id")
 }
 
-pub(crate) async fn add_member(rq: Rq<'_>) -> Result<Response<Bytes>> {
+/// `POST /team-memberships/{team_id}/{user_id}`: no body, or an empty object.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct NoBodyOrEmpty;
+
+impl Input for NoBodyOrEmpty {
+    const SOURCE: Source = Source::Body;
+
+    fn parse(rq: &Rq<'_>) -> Result<Self> {
+        if !matches!(rq.body, crate::rest::input::Body::None) {
+            Fields::body(&rq.body, &[]).finish()?;
+        }
+        Ok(NoBodyOrEmpty)
+    }
+
+    fn schema() -> Value {
+        object_schema(&[])
+    }
+}
+
+pub(crate) async fn add_member(rq: Rq<'_>, _: NoBodyOrEmpty) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    Fields::body(&rq.body, &[])
-        .finish()
-        .or_else(|e| match rq.body {
-            crate::rest::input::Body::None => Ok(()),
-            _ => Err(e),
-        })?;
     let team = path_uuid(&rq, "team_id")?;
     let user = member_user(&rq, auth)?;
     rq.p.teams().add_member(&auth.project, team, user).await?;
@@ -219,18 +362,24 @@ pub(crate) fn profile_json(p: &MemberProfile, server: bool) -> Value {
     v
 }
 
-pub(crate) async fn list_profiles(rq: Rq<'_>) -> Result<Response<Bytes>> {
+input! {
+    /// `GET /team-member-profiles`: a team's profiles, a user's, or both filters.
+    pub(crate) struct ListProfiles in Query {
+        team_id: Option<String>,
+        user_id: Option<String>,
+    }
+}
+
+pub(crate) async fn list_profiles(rq: Rq<'_>, q: ListProfiles) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let mut f = Fields::query(&rq.query, &["team_id", "user_id"]);
-    let team_raw = f.opt_str("team_id");
-    let user_raw = f.opt_str("user_id");
-    f.finish()?;
-    let team = team_raw
+    let team = q
+        .team_id
         .map(|t| {
             Uuid::parse_str(&t).map_err(|_| Error::schema("query.team_id must be a valid UUID"))
         })
         .transpose()?;
-    let user = user_raw
+    let user = q
+        .user_id
         .map(|u| user_id_or_me(&u, auth.user_id(), "query.user_id"))
         .transpose()?;
     if is_client(auth) {
@@ -284,12 +433,20 @@ pub(crate) async fn get_profile(rq: Rq<'_>) -> Result<Response<Bytes>> {
     Ok(json(StatusCode::OK, &profile_json(&p, !is_client(auth))))
 }
 
-pub(crate) async fn patch_profile(rq: Rq<'_>) -> Result<Response<Bytes>> {
+input! {
+    /// `PATCH /team-member-profiles/{team_id}/{user_id}`.
+    pub(crate) struct ProfilePatch in Body {
+        display_name: Option<String>,
+        profile_image_url: Option<Option<String>>,
+    }
+}
+
+pub(crate) async fn patch_profile(rq: Rq<'_>, b: ProfilePatch) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let mut f = Fields::body(&rq.body, &["display_name", "profile_image_url"]);
-    let display_name = f.opt_str("display_name");
-    let image = f.nullable_str("profile_image_url");
-    f.finish()?;
+    let ProfilePatch {
+        display_name,
+        profile_image_url: image,
+    } = b;
     let team = path_uuid(&rq, "team_id")?;
     let user = member_user(&rq, auth)?;
     if is_client(auth) && auth.user_id() != Some(user) {
