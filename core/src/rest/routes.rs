@@ -310,18 +310,18 @@ routes! {
             => contact_channels::confirm_auth_by_code, input: contact_channels::ChannelCode, "Confirm a sign-in address with a mailed code";
     }
     "api-keys" {
-        Get "/user-api-keys", Any, None => api_keys::list_user_keys, "List user API keys";
-        Post "/user-api-keys", Any, Some(AccountChange) => api_keys::create_user_key, "Create a user API key";
-        Post "/user-api-keys/check", Server, Some(KeyCheck) => api_keys::check_user_key, "Check a user API key";
-        Get "/user-api-keys/{api_key_id}", Any, None => api_keys::get_user_key, "A user API key";
-        Patch "/user-api-keys/{api_key_id}", Any, Some(AccountChange) => api_keys::patch_user_key, "Update or revoke a user API key";
-        Get "/team-api-keys", Any, None => api_keys::list_team_keys, "List team API keys";
-        Post "/team-api-keys", Any, Some(AccountChange) => api_keys::create_team_key, "Create a team API key";
-        Post "/team-api-keys/check", Server, Some(KeyCheck) => api_keys::check_team_key, "Check a team API key";
-        Get "/team-api-keys/{api_key_id}", Any, None => api_keys::get_team_key, "A team API key";
-        Patch "/team-api-keys/{api_key_id}", Any, Some(AccountChange) => api_keys::patch_team_key, "Update or revoke a team API key";
+        Get "/user-api-keys", Any, None => api_keys::list_user_keys, input: api_keys::ListUserKeys, "List user API keys";
+        Post "/user-api-keys", Any, Some(AccountChange) => api_keys::create_user_key, input: api_keys::NewUserKey, "Create a user API key";
+        Post "/user-api-keys/check", Server, Some(KeyCheck) => api_keys::check_user_key, input: api_keys::ApiKeyBody, "Check a user API key";
+        Get "/user-api-keys/{api_key_id}", Any, None => api_keys::get_user_key, input: api_keys::UserKeyQuery, "A user API key";
+        Patch "/user-api-keys/{api_key_id}", Any, Some(AccountChange) => api_keys::patch_user_key, input: api_keys::PatchUserKey, "Update or revoke a user API key";
+        Get "/team-api-keys", Any, None => api_keys::list_team_keys, input: api_keys::ListTeamKeys, "List team API keys";
+        Post "/team-api-keys", Any, Some(AccountChange) => api_keys::create_team_key, input: api_keys::NewTeamKey, "Create a team API key";
+        Post "/team-api-keys/check", Server, Some(KeyCheck) => api_keys::check_team_key, input: api_keys::ApiKeyBody, "Check a team API key";
+        Get "/team-api-keys/{api_key_id}", Any, None => api_keys::get_team_key, input: api_keys::TeamKeyQuery, "A team API key";
+        Patch "/team-api-keys/{api_key_id}", Any, Some(AccountChange) => api_keys::patch_team_key, input: api_keys::PatchTeamKey, "Update or revoke a team API key";
         Post "/integrations/credential-scanning/revoke", Public, Some(KeyCheck)
-            => api_keys::credential_scanning_revoke, "Revoke a leaked API key";
+            => api_keys::credential_scanning_revoke, input: api_keys::ApiKeyBody, "Revoke a leaked API key";
     }
     "teams" {
         Get "/teams", Any, None => teams::list, input: teams::ListTeams, "List teams";
@@ -377,18 +377,18 @@ routes! {
         Post "/data-vault/stores/{store_id}/get", Server, None => vault::get, input: vault::VaultGet, "Read an encrypted value";
     }
     "internal" {
-        Get "/internal/projects", Any, None => internal::list_projects, "Projects the signed-in admin owns";
-        Post "/internal/projects", Any, None => internal::create_project, "Create a project";
-        Get "/internal/projects/current", Admin, None => internal::current_project, "The current project's admin view";
-        Patch "/internal/projects/current", Admin, None => internal::patch_current_project, "Update the current project";
-        Get "/internal/api-keys", Admin, None => internal::list_key_sets, "List project key sets";
-        Post "/internal/api-keys", Admin, None => internal::create_key_set, "Create a project key set";
+        Get "/internal/projects", Any, None => internal::list_projects, input: internal::OwnedProjectsQuery, "Projects the signed-in admin owns";
+        Post "/internal/projects", Any, None => internal::create_project, input: internal::NewProject, "Create a project";
+        Get "/internal/projects/current", Admin, None => internal::current_project, input: NoQuery, "The current project's admin view";
+        Patch "/internal/projects/current", Admin, None => internal::patch_current_project, input: internal::PatchProject, "Update the current project";
+        Get "/internal/api-keys", Admin, None => internal::list_key_sets, input: NoQuery, "List project key sets";
+        Post "/internal/api-keys", Admin, None => internal::create_key_set, input: internal::NewKeySet, "Create a project key set";
         Get "/internal/api-keys/{api_key_id}", Admin, None => internal::get_key_set, "A project key set";
-        Patch "/internal/api-keys/{api_key_id}", Admin, None => internal::patch_key_set, "Update or revoke a key set";
-        Get "/internal/config", Admin, None => internal::get_config, "The rendered project config";
+        Patch "/internal/api-keys/{api_key_id}", Admin, None => internal::patch_key_set, input: internal::KeySetPatch, "Update or revoke a key set";
+        Get "/internal/config", Admin, None => internal::get_config, input: NoQuery, "The rendered project config";
         Get "/internal/config/override/{level}", Server, None => internal::get_override, "A config override level";
-        Patch "/internal/config/override/{level}", Server, None => internal::patch_override, "Change a config override level";
-        Get "/internal/audit-log", Admin, None => internal::audit_log, "The project's security audit log";
+        Patch "/internal/config/override/{level}", Server, None => internal::patch_override, input: internal::ConfigOverride, "Change a config override level";
+        Get "/internal/audit-log", Admin, None => internal::audit_log, input: internal::AuditLogQuery, "The project's security audit log";
     }
 }
 

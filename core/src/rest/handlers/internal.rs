@@ -1,57 +1,61 @@
 //! The internal (dashboard) API: projects, key sets, config overrides, audit log.
 
+use super::api_keys::{Id, only_true};
 use super::*;
+use crate::rest::input::{FieldValue, input};
 
-/// `GET /internal/audit-log` (admin): `user_id`, `type` (comma-separated), `since_millis`,
-/// `until_millis`, `limit` (at most 1,000; default 100), `cursor` → newest first.
-pub(crate) async fn audit_log(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = rq.auth()?;
-    let mut f = Fields::query(
-        &rq.query,
-        &[
-            "user_id",
-            "type",
-            "since_millis",
-            "until_millis",
-            "limit",
-            "cursor",
-        ],
-    );
-    let mut q = AuditQuery::default();
-    let uuid = |f: &mut Fields, key: &str| {
-        f.opt_str(key).and_then(|v| match Uuid::parse_str(&v) {
-            Ok(u) => Some(u),
-            Err(_) => {
-                f.fail(key, "must be a valid UUID");
-                None
-            }
-        })
-    };
-    q.user_id = uuid(&mut f, "user_id");
-    q.before = uuid(&mut f, "cursor");
-    q.event_types = f
-        .opt_str("type")
-        .map(|t| {
-            t.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
-    let number = |f: &mut Fields, key: &str| {
+/// A non-negative integer given in a query string (`must be a non-negative integer`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct NonNegative(pub(crate) i64);
+
+impl FieldValue for Option<NonNegative> {
+    fn read(f: &mut Fields, key: &str) -> Self {
         f.opt_str(key).and_then(|v| match v.parse::<i64>() {
-            Ok(n) if n >= 0 => Some(n),
+            Ok(n) if n >= 0 => Some(NonNegative(n)),
             _ => {
                 f.fail(key, "must be a non-negative integer");
                 None
             }
         })
+    }
+    fn schema() -> Value {
+        json!({ "type": "integer", "minimum": 0 })
+    }
+}
+
+input! {
+    /// `GET /internal/audit-log`: `user_id`, `type` (comma-separated), `since_millis`,
+    /// `until_millis`, `limit` (at most 1,000; default 100), `cursor`.
+    pub(crate) struct AuditLogQuery in Query {
+        user_id: Option<Id>,
+        cursor: Option<Id>,
+        kind as "type": Option<String>,
+        since_millis: Option<NonNegative>,
+        until_millis: Option<NonNegative>,
+        limit: Option<NonNegative>,
+    }
+}
+
+/// `GET /internal/audit-log` (admin): the project's audit events, newest first.
+pub(crate) async fn audit_log(rq: Rq<'_>, a: AuditLogQuery) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
+    let q = AuditQuery {
+        user_id: a.user_id.map(|u| u.0),
+        before: a.cursor.map(|u| u.0),
+        event_types: a
+            .kind
+            .map(|t| {
+                t.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        since_millis: a.since_millis.map(|n| n.0),
+        until_millis: a.until_millis.map(|n| n.0),
+        limit: a.limit.map_or(0, |n| n.0 as u64),
     };
-    q.since_millis = number(&mut f, "since_millis");
-    q.until_millis = number(&mut f, "until_millis");
-    q.limit = number(&mut f, "limit").map_or(0, |n| n as u64);
-    f.finish()?;
     let page = rq.p.audit().list(&auth.project, &q).await?;
     let items: Vec<Value> = page
         .items
@@ -74,91 +78,94 @@ pub(crate) async fn audit_log(rq: Rq<'_>) -> Result<Response<Bytes>> {
     ))
 }
 
-pub(crate) const PATCH_FIELDS: &[&str] = &[
-    "display_name",
-    "description",
-    "is_production_mode",
-    "config",
-    "logo_url",
-    "logo_full_url",
-    "logo_dark_mode_url",
-    "logo_full_dark_mode_url",
-    "onboarding_status",
-];
-
-pub(crate) fn read_patch(f: &mut Fields) -> ProjectPatch {
-    let display_name = f.opt_str("display_name");
-    let description = f.nullable_str("description");
-    let is_production_mode = f.opt_bool("is_production_mode");
-    let legacy_config = match f.opt_json("config") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(m)) => Some(m),
-        Some(_) => {
-            f.fail("config", "must be a `object` type");
-            None
-        }
-    };
-    for k in [
-        "logo_url",
-        "logo_full_url",
-        "logo_dark_mode_url",
-        "logo_full_dark_mode_url",
-        "onboarding_status",
-    ] {
-        f.nullable_str(k);
+/// The signed-in user of a dashboard call on the internal project. Checked before the
+/// request's body or query, whose failures it overrides.
+pub(crate) fn internal_user(auth: &Auth) -> Result<Uuid> {
+    let user = auth
+        .user
+        .as_ref()
+        .ok_or(Error::UserAuthenticationRequired)?;
+    if auth.project.id != INTERNAL_PROJECT_ID {
+        return Err(Error::ExpectedInternalProject);
     }
+    Ok(user.id)
+}
+
+/// Field check: `config` is an object or `null`.
+pub(crate) fn object_or_null(f: &mut Fields, key: &str, v: &Option<Value>) {
+    if let Some(v) = v
+        && !(v.is_null() || v.is_object())
+    {
+        f.fail(key, "must be a `object` type");
+    }
+}
+
+/// The project patch of a create or patch body (the logo fields and `onboarding_status`
+/// are accepted and not kept).
+fn project_patch(
+    display_name: Option<String>,
+    description: Option<Option<String>>,
+    is_production_mode: Option<bool>,
+    config: Option<Value>,
+) -> ProjectPatch {
     ProjectPatch {
         display_name,
         description,
         is_production_mode,
-        legacy_config,
+        legacy_config: match config {
+            Some(Value::Object(m)) => Some(m),
+            _ => None,
+        },
     }
 }
 
-pub(crate) async fn create_project(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = rq.auth()?;
-    let user = auth
-        .user
-        .as_ref()
-        .ok_or(Error::UserAuthenticationRequired)?;
-    if auth.project.id != INTERNAL_PROJECT_ID {
-        return Err(Error::ExpectedInternalProject);
+input! {
+    /// `POST /internal/projects`: a new project owned by one of the admin's teams.
+    pub(crate) struct NewProject in Body {
+        display_name: String,
+        owner_team_id: Id,
+        description: Option<Option<String>>,
+        is_production_mode: Option<bool>,
+        config: Option<Value> => object_or_null,
+        logo_url: Option<Option<String>>,
+        logo_full_url: Option<Option<String>>,
+        logo_dark_mode_url: Option<Option<String>>,
+        logo_full_dark_mode_url: Option<Option<String>>,
+        onboarding_status: Option<Option<String>>,
     }
-    let mut allowed = PATCH_FIELDS.to_vec();
-    allowed.push("owner_team_id");
-    let mut f = Fields::body(&rq.body, &allowed);
-    let display = f.req_str("display_name");
-    let owner = f.req_str("owner_team_id");
-    let owner = owner.and_then(|o| match Uuid::parse_str(&o) {
-        Ok(u) => Some(u),
-        Err(_) => {
-            f.fail("owner_team_id", "must be a valid UUID");
-            None
-        }
-    });
-    let mut patch = read_patch(&mut f);
-    f.finish()?;
-    patch.display_name = display;
+    check(_this, _f, rq) {
+        internal_user(rq.auth()?)?;
+    }
+}
+
+pub(crate) async fn create_project(rq: Rq<'_>, b: NewProject) -> Result<Response<Bytes>> {
+    let user = internal_user(rq.auth()?)?;
+    let patch = project_patch(
+        Some(b.display_name),
+        b.description,
+        b.is_production_mode,
+        b.config,
+    );
     let project =
         rq.p.admin()
-            .create_project(user.id, owner.unwrap_or_default(), patch)
+            .create_project(user, b.owner_team_id.0, patch)
             .await?;
     Ok(json(StatusCode::CREATED, &admin_project_json(&project)))
 }
 
-pub(crate) async fn list_projects(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = rq.auth()?;
-    let user = auth
-        .user
-        .as_ref()
-        .ok_or(Error::UserAuthenticationRequired)?;
-    if auth.project.id != INTERNAL_PROJECT_ID {
-        return Err(Error::ExpectedInternalProject);
+input! {
+    /// `GET /internal/projects`: no query keys.
+    pub(crate) struct OwnedProjectsQuery in Query {}
+    check(_this, _f, rq) {
+        internal_user(rq.auth()?)?;
     }
-    Fields::query(&rq.query, &[]).finish()?;
+}
+
+pub(crate) async fn list_projects(rq: Rq<'_>, _: OwnedProjectsQuery) -> Result<Response<Bytes>> {
+    let user = internal_user(rq.auth()?)?;
     let items: Vec<Value> =
         rq.p.admin()
-            .owned_projects(user.id)
+            .owned_projects(user)
             .await?
             .iter()
             .map(admin_project_json)
@@ -169,17 +176,34 @@ pub(crate) async fn list_projects(rq: Rq<'_>) -> Result<Response<Bytes>> {
     ))
 }
 
-pub(crate) async fn current_project(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn current_project(rq: Rq<'_>, _: NoQuery) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    Fields::query(&rq.query, &[]).finish()?;
     Ok(json(StatusCode::OK, &admin_project_json(&auth.project)))
 }
 
-pub(crate) async fn patch_current_project(rq: Rq<'_>) -> Result<Response<Bytes>> {
+input! {
+    /// `PATCH /internal/projects/current`.
+    pub(crate) struct PatchProject in Body {
+        display_name: Option<String>,
+        description: Option<Option<String>>,
+        is_production_mode: Option<bool>,
+        config: Option<Value> => object_or_null,
+        logo_url: Option<Option<String>>,
+        logo_full_url: Option<Option<String>>,
+        logo_dark_mode_url: Option<Option<String>>,
+        logo_full_dark_mode_url: Option<Option<String>>,
+        onboarding_status: Option<Option<String>>,
+    }
+}
+
+pub(crate) async fn patch_current_project(rq: Rq<'_>, b: PatchProject) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let mut f = Fields::body(&rq.body, PATCH_FIELDS);
-    let patch = read_patch(&mut f);
-    f.finish()?;
+    let patch = project_patch(
+        b.display_name,
+        b.description,
+        b.is_production_mode,
+        b.config,
+    );
     let project = rq.p.admin().update_project(&auth.project, patch).await?;
     Ok(json(StatusCode::OK, &admin_project_json(&project)))
 }
@@ -224,39 +248,49 @@ pub(crate) fn obfuscated(s: &ApiKeySetRecord) -> Value {
     v
 }
 
-pub(crate) async fn create_key_set(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = rq.auth()?;
-    let mut f = Fields::body(
-        &rq.body,
-        &[
-            "description",
-            "expires_at_millis",
-            "has_publishable_client_key",
-            "has_secret_server_key",
-            "has_super_secret_admin_key",
-        ],
-    );
-    let description = f.req_str("description");
-    let expires = f.opt_number("expires_at_millis");
-    let mut flag = |k: &str| {
-        let v = f.opt_bool(k);
-        if v.is_none() && f.opt_str_raw(k).is_none() {
-            f.fail(k, "must be defined");
+/// A boolean that must be given: absent is `must be defined`; `null` or another type fails
+/// as [`Option<bool>`] does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RequiredBool(pub(crate) bool);
+
+impl FieldValue for RequiredBool {
+    const REQUIRED: bool = true;
+    fn read(f: &mut Fields, key: &str) -> Self {
+        let v = f.opt_bool(key);
+        if v.is_none() && f.opt_str_raw(key).is_none() {
+            f.fail(key, "must be defined");
         }
-        v.unwrap_or(false)
-    };
+        RequiredBool(v.unwrap_or(false))
+    }
+    fn schema() -> Value {
+        json!({ "type": "boolean" })
+    }
+}
+
+input! {
+    /// `POST /internal/api-keys`: a new key set, saying which of the three keys it holds.
+    pub(crate) struct NewKeySet in Body {
+        description: String,
+        expires_at_millis: Option<f64>,
+        has_publishable_client_key: RequiredBool,
+        has_secret_server_key: RequiredBool,
+        has_super_secret_admin_key: RequiredBool,
+    }
+}
+
+pub(crate) async fn create_key_set(rq: Rq<'_>, b: NewKeySet) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
     let kinds = (
-        flag("has_publishable_client_key"),
-        flag("has_secret_server_key"),
-        flag("has_super_secret_admin_key"),
+        b.has_publishable_client_key.0,
+        b.has_secret_server_key.0,
+        b.has_super_secret_admin_key.0,
     );
-    f.finish()?;
     let set =
         rq.p.admin()
             .create_key_set(
                 &auth.project,
-                &description.unwrap_or_default(),
-                expires.map(|e| e as i64),
+                &b.description,
+                b.expires_at_millis.map(|e| e as i64),
                 kinds,
             )
             .await?;
@@ -279,9 +313,8 @@ pub(crate) async fn create_key_set(rq: Rq<'_>) -> Result<Response<Bytes>> {
     ))
 }
 
-pub(crate) async fn list_key_sets(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn list_key_sets(rq: Rq<'_>, _: NoQuery) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    Fields::query(&rq.query, &[]).finish()?;
     let items: Vec<Value> =
         rq.p.admin()
             .key_sets(&auth.project)
@@ -312,19 +345,20 @@ pub(crate) async fn get_key_set(rq: Rq<'_>) -> Result<Response<Bytes>> {
     Ok(json(StatusCode::OK, &obfuscated(&set)))
 }
 
-pub(crate) async fn patch_key_set(rq: Rq<'_>) -> Result<Response<Bytes>> {
-    let auth = rq.auth()?;
-    let mut f = Fields::body(&rq.body, &["description", "revoked"]);
-    let description = f.opt_str("description");
-    let revoked = f.opt_bool("revoked");
-    if revoked == Some(false) {
-        f.fail("revoked", "must be one of the following values: true");
+input! {
+    /// `PATCH /internal/api-keys/{api_key_id}`: a new description, or `revoked: true`.
+    pub(crate) struct KeySetPatch in Body {
+        description: Option<String>,
+        revoked: Option<bool> => only_true,
     }
-    f.finish()?;
+}
+
+pub(crate) async fn patch_key_set(rq: Rq<'_>, b: KeySetPatch) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
     let id = key_set_id(&rq)?;
     let set =
         rq.p.admin()
-            .update_key_set(&auth.project, id, description, revoked == Some(true))
+            .update_key_set(&auth.project, id, b.description, b.revoked == Some(true))
             .await?;
     Ok(json(StatusCode::OK, &obfuscated(&set)))
 }
@@ -336,9 +370,8 @@ pub(crate) fn config_string(auth: &super::Auth) -> Value {
     json!({ "config_string": config.to_string() })
 }
 
-pub(crate) async fn get_config(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn get_config(rq: Rq<'_>, _: NoQuery) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    Fields::query(&rq.query, &[]).finish()?;
     Ok(json(StatusCode::OK, &config_string(auth)))
 }
 
@@ -359,19 +392,35 @@ pub(crate) async fn get_override(rq: Rq<'_>) -> Result<Response<Bytes>> {
     Ok(json(StatusCode::OK, &config_string(auth)))
 }
 
-pub(crate) async fn patch_override(rq: Rq<'_>) -> Result<Response<Bytes>> {
+/// The level of `PATCH /internal/config/override/{level}`, if this caller may change it:
+/// servers only the branch level. Checked before the body, whose failures it overrides.
+pub(crate) fn override_level(rq: &Rq<'_>) -> Result<&'static str> {
     let auth = rq.auth()?;
-    let level = level(&rq)?;
+    let level = level(rq)?;
     if auth.access_type == AccessType::Server && level != "branch" {
         return Err(Error::status(
             StatusCode::FORBIDDEN,
             "Server access can only manage branch config overrides.",
         ));
     }
-    let mut f = Fields::body(&rq.body, &["config_override_string"]);
-    let text = f.req_str("config_override_string");
-    f.finish()?;
-    let over: Map<String, Value> = match serde_json::from_str(&text.unwrap_or_default()) {
+    Ok(level)
+}
+
+input! {
+    /// `PATCH /internal/config/override/{level}`: the override as JSON text.
+    pub(crate) struct ConfigOverride in Body {
+        config_override_string: String,
+    }
+    check(_this, _f, rq) {
+        override_level(rq)?;
+    }
+}
+
+/// The level and the caller's right to change it are checked with the body
+/// ([`ConfigOverride`]), before its fields fail.
+pub(crate) async fn patch_override(rq: Rq<'_>, b: ConfigOverride) -> Result<Response<Bytes>> {
+    let auth = rq.auth()?;
+    let over: Map<String, Value> = match serde_json::from_str(&b.config_override_string) {
         Ok(Value::Object(m)) => m,
         _ => return Err(Error::bad_request("Invalid config JSON")),
     };
