@@ -56,7 +56,7 @@ fi
 if [ -n "${SCHEMATHESIS_SERVER_BIN:-}" ]; then
   bin="$SCHEMATHESIS_SERVER_BIN"
 else
-  echo "== building postern-server (release)"
+  echo "== building postern-server (release) at $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD 2>/dev/null || echo ' + uncommitted changes')"
   cargo build --release -q -p postern-server
   bin="${CARGO_TARGET_DIR:-$root/target}/release/postern-server"
 fi

@@ -39,7 +39,6 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 /// One request as the handlers see it.
 pub(crate) struct Rq<'a> {
     pub(crate) p: &'a Postern,
-    pub(crate) method: Method,
     pub(crate) headers: &'a HeaderMap,
     pub(crate) params: Vec<(String, String)>,
     pub(crate) query: Vec<(String, String)>,
@@ -202,7 +201,6 @@ async fn dispatch(
     }
     let rq = Rq {
         p,
-        method: parts.method.clone(),
         headers: &parts.headers,
         params,
         query: input::parse_query(parts.uri.query()),

@@ -3,17 +3,6 @@
 use super::*;
 use crate::rest::input::{FieldValue, Input, Source, input, object_schema};
 
-/// Wraps a field check of a required string so that it runs only when the field was read:
-/// a missing or mistyped field already has its failure line (`must be defined`, `must be a
-/// \`string\` type`) and is not checked again on the empty stand-in value.
-fn when_read<T>(check: fn(&mut Fields, &str, &T)) -> impl Fn(&mut Fields, &str, &T) {
-    move |f, key, v| {
-        if matches!(f.opt_str_raw(key), Some(Value::String(_))) {
-            check(f, key, v);
-        }
-    }
-}
-
 /// `type` must be `email` and `value` a valid address (create and patch).
 fn check_channel_fields(f: &mut Fields, kind: Option<&str>, value: Option<&str>) {
     if let Some(k) = kind
@@ -71,7 +60,7 @@ input! {
     check(this, f, _rq) {
         // A malformed channel id is reported alone, once the query is otherwise valid.
         if let Some(c) = &this.contact_channel_id
-            && !f.failed()
+            && f.failure_count() == 0
             && Uuid::parse_str(c).is_err()
         {
             f.fail("contact_channel_id", "must be a valid UUID");
@@ -333,7 +322,7 @@ input! {
     /// `POST /contact-channels/{user_id}/{contact_channel_id}/send-verification-code` and
     /// `.../send-auth-confirmation`: where the mailed link points.
     pub(crate) struct CallbackBody in Body {
-        callback_url: String => when_read(url),
+        callback_url: String => url,
     }
 }
 
@@ -360,8 +349,8 @@ input! {
     /// `POST /contact-channels/send-verification-code` (deprecated): the signed-in user's
     /// primary address and where the mailed link points.
     pub(crate) struct LegacySendCode in Body {
-        email: String => when_read(email_strict),
-        callback_url: String => when_read(url),
+        email: String => email_strict,
+        callback_url: String => url,
     }
     check(_this, f, rq) {
         needs_user(f, rq);
@@ -402,7 +391,7 @@ input! {
     /// `POST /contact-channels/verify`, `.../verify/check-code` and `.../confirm-auth`: a
     /// mailed code.
     pub(crate) struct ChannelCode in Body {
-        code: String => when_read(code_len),
+        code: String => code_len,
     }
 }
 

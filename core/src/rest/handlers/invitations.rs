@@ -3,17 +3,6 @@
 use super::*;
 use crate::rest::input::input;
 
-/// Runs a field check only when the field was given as a string: a missing or mistyped
-/// required field already has its failure line, and its placeholder value (`""`) must not
-/// add another.
-pub(crate) fn given<T>(check: impl Fn(&mut Fields, &str, &T)) -> impl Fn(&mut Fields, &str, &T) {
-    move |f, key, v| {
-        if matches!(f.opt_str_raw(key), Some(Value::String(_))) {
-            check(f, key, v);
-        }
-    }
-}
-
 /// Field check: a UUID.
 pub(crate) fn uuid(f: &mut Fields, key: &str, v: &impl Text) {
     if let Some(s) = v.text()
@@ -36,8 +25,8 @@ pub(crate) fn invitation_json(i: &crate::invitations::Invitation) -> Value {
 input! {
     /// `POST /team-invitations/send-code`.
     pub(crate) struct SendInvitation in Body {
-        team_id: String => given(uuid),
-        email: String => given(email_lenient),
+        team_id: String => uuid,
+        email: String => email_lenient,
         callback_url: String,
     }
 }
@@ -137,7 +126,7 @@ input! {
     /// `POST /team-invitations/accept`, `.../accept/check-code` and `.../accept/details`:
     /// the mailed code (its length is checked only when it is a string).
     pub(crate) struct InvitationCode in Body {
-        code: String => given(code_len),
+        code: String => code_len,
     }
 }
 

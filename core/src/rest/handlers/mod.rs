@@ -197,41 +197,14 @@ input! {
     }
 }
 
-pub(crate) fn check_url_field(f: &mut Fields, key: &str, v: &Option<String>) {
-    if let Some(v) = v {
-        if v.contains(' ') {
-            f.fail(key, "contains spaces");
-        } else if url::Url::parse(v).is_err() {
-            f.fail(key, "is not a valid URL");
-        }
-    }
-}
-
 /// The signed-in anonymous user of a request, whom a sign-up upgrades.
 pub(crate) fn anonymous_user(auth: &Auth) -> Option<Uuid> {
     auth.user.as_ref().filter(|u| u.is_anonymous).map(|u| u.id)
 }
 
-pub(crate) fn check_code_field(f: &mut Fields, code: &Option<String>) {
-    if let Some(c) = code
-        && c.chars().count() != CODE_LENGTH
-    {
-        f.fail("code", &format!("must be exactly {CODE_LENGTH} characters"));
-    }
-}
-
 pub(crate) fn path_uuid(rq: &Rq<'_>, name: &str) -> Result<Uuid> {
     Uuid::parse_str(rq.param(name))
         .map_err(|_| Error::schema(format!("params.{name} must be a valid UUID")))
-}
-
-pub(crate) fn code_body(rq: &Rq<'_>, extra: &[&str]) -> Result<(Option<String>, Fields)> {
-    let mut allowed = vec!["code"];
-    allowed.extend_from_slice(extra);
-    let mut f = Fields::body(&rq.body, &allowed);
-    let code = f.req_str("code");
-    check_code_field(&mut f, &code);
-    Ok((code, f))
 }
 
 pub(crate) fn code_valid() -> Response<Bytes> {

@@ -1,6 +1,5 @@
 //! Permission grants and definitions (team and project scope).
 
-use super::invitations::given;
 use super::teams::member_user;
 use super::*;
 use crate::rest::input::{FieldValue, Flag, input};
@@ -183,7 +182,7 @@ pub(crate) fn custom_id(f: &mut Fields, key: &str, v: &impl Text) {
 input! {
     /// `POST /team-permission-definitions` and `POST /project-permission-definitions`.
     pub(crate) struct NewDefinition in Body {
-        id: String => given(custom_id),
+        id: String => custom_id,
         description: Option<String>,
         contained_permission_ids: ContainedIds,
     }
