@@ -11,8 +11,8 @@ use uuid::Uuid;
 use crate::config::ProjectConfig;
 use crate::error::{Error, Result};
 use crate::postern::Postern;
+use crate::projects::INTERNAL_PROJECT_ID;
 use crate::projects::{CONFIGURED_KEYS, Project, ProjectKeys};
-use crate::rest::INTERNAL_PROJECT_ID;
 use crate::secrets::hash_secret;
 use crate::storage::ApiKeySetRecord;
 

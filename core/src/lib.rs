@@ -33,6 +33,8 @@
 
 pub mod storage;
 
+pub mod actor;
+
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
@@ -79,4 +81,5 @@ pub use sessions::{Session, Sessions, TokenPair};
 pub use users::{ListUsers, SignedIn, User, UserPage, UserUpdate, Users};
 pub mod rest;
 
-pub use rest::{ApiPrefix, Auth};
+pub use actor::Auth;
+pub use rest::ApiPrefix;

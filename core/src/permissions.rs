@@ -795,48 +795,6 @@ impl RequiredPermission {
     }
 }
 
-impl Postern {
-    /// Authenticates an app request's user (as `require_user`) and requires a permission:
-    /// `TEAM_PERMISSION_REQUIRED` / `PROJECT_PERMISSION_REQUIRED` when missing (a team
-    /// that is not the user's is `TEAM_MEMBERSHIP_NOT_FOUND`). Backs the `Permitted`
-    /// extractors.
-    pub async fn require_permission(
-        &self,
-        headers: &http::HeaderMap,
-        required: &RequiredPermission,
-    ) -> Result<crate::rest::Auth> {
-        let auth = self.require_user(headers).await?;
-        let user = auth.user_id().ok_or(Error::UserAuthenticationRequired)?;
-        match &required.team_header {
-            Some(h) => {
-                let team = headers
-                    .get(h.as_str())
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| Uuid::parse_str(v.trim()).ok())
-                    .ok_or_else(|| {
-                        Error::bad_request(format!("A team id is required in the {h} header"))
-                    })?;
-                self.permissions()
-                    .require_team_permission(&auth.project, user, team, &required.permission)
-                    .await?;
-            }
-            None => {
-                if !self
-                    .permissions()
-                    .has_permission(&auth.project, user, None, &required.permission)
-                    .await?
-                {
-                    return Err(Error::ProjectPermissionRequired {
-                        user_id: user,
-                        permission_id: required.permission.clone(),
-                    });
-                }
-            }
-        }
-        Ok(auth)
-    }
-}
-
 /// Records `team_permission.<what>` or `project_permission.<what>` for a grant.
 async fn grant_event(
     p: &Postern,

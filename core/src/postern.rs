@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use secrecy::SecretString;
 
 use crate::clock::Clock;
@@ -166,13 +165,6 @@ impl Postern {
     /// messages were delivered or logged.
     pub async fn deliver_outbox(&self) -> crate::Result<usize> {
         crate::email::deliver_due(self).await
-    }
-
-    /// Answers one REST request. The URI path is relative to the API root (for example
-    /// `/users/me`); an [`crate::rest::ApiPrefix`] extension, when present, says where the
-    /// API is mounted so that messages can quote the full path.
-    pub async fn handle(&self, request: http::Request<Bytes>) -> http::Response<Bytes> {
-        crate::rest::handle(self, request).await
     }
 }
 

@@ -10,6 +10,9 @@ use crate::postern::Postern;
 use crate::secrets::{hash_secret, random_crockford};
 use crate::storage::{ApiKeySetRecord, KeyKind, ProjectRecord};
 
+/// The id of the project whose users administer other projects (Stack's dashboard project).
+pub const INTERNAL_PROJECT_ID: &str = "internal";
+
 /// A project.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Project {

@@ -3,44 +3,17 @@
 use http::HeaderMap;
 use uuid::Uuid;
 
+pub use crate::actor::Auth;
 use crate::error::{AccessType, Error, Result};
 use crate::postern::Postern;
+pub use crate::projects::INTERNAL_PROJECT_ID;
 use crate::projects::Project;
 use crate::storage::KeyKind;
 use crate::tokens::AccessTokenClaims;
 use crate::users::User;
 
-/// The id of the project whose users administer other projects (Stack's dashboard project).
-pub const INTERNAL_PROJECT_ID: &str = "internal";
-
 /// The public-client sentinel accepted as a publishable key when keys are not required.
 pub const PUBLIC_CLIENT_SENTINEL: &str = "__stack_public_client__";
-
-/// An authenticated request: project, access level and, when an access token was sent and
-/// its user still exists, the user.
-#[derive(Debug, Clone)]
-pub struct Auth {
-    /// The project of the request.
-    pub project: Project,
-    /// The access level.
-    pub access_type: AccessType,
-    /// The signed-in user, if any.
-    pub user: Option<User>,
-    /// The verified access-token claims, if a token was sent.
-    pub claims: Option<AccessTokenClaims>,
-}
-
-impl Auth {
-    /// The session of the access token (`refresh_token_id`).
-    pub fn session_id(&self) -> Option<Uuid> {
-        self.claims.as_ref().map(|c| c.refresh_token_id)
-    }
-
-    /// The signed-in user's id.
-    pub fn user_id(&self) -> Option<Uuid> {
-        self.user.as_ref().map(|u| u.id)
-    }
-}
 
 /// Reads `x-stack-<name>`, else `x-hexclave-<name>`; an empty value counts as absent.
 pub fn stack_header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -317,5 +290,47 @@ impl Postern {
             }),
             Some(a) => Ok(a),
         }
+    }
+}
+
+impl Postern {
+    /// Authenticates an app request's user (as `require_user`) and requires a permission:
+    /// `TEAM_PERMISSION_REQUIRED` / `PROJECT_PERMISSION_REQUIRED` when missing (a team
+    /// that is not the user's is `TEAM_MEMBERSHIP_NOT_FOUND`). Backs the `Permitted`
+    /// extractors.
+    pub async fn require_permission(
+        &self,
+        headers: &http::HeaderMap,
+        required: &crate::permissions::RequiredPermission,
+    ) -> Result<Auth> {
+        let auth = self.require_user(headers).await?;
+        let user = auth.user_id().ok_or(Error::UserAuthenticationRequired)?;
+        match &required.team_header {
+            Some(h) => {
+                let team = headers
+                    .get(h.as_str())
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| Uuid::parse_str(v.trim()).ok())
+                    .ok_or_else(|| {
+                        Error::bad_request(format!("A team id is required in the {h} header"))
+                    })?;
+                self.permissions()
+                    .require_team_permission(&auth.project, user, team, &required.permission)
+                    .await?;
+            }
+            None => {
+                if !self
+                    .permissions()
+                    .has_permission(&auth.project, user, None, &required.permission)
+                    .await?
+                {
+                    return Err(Error::ProjectPermissionRequired {
+                        user_id: user,
+                        permission_id: required.permission.clone(),
+                    });
+                }
+            }
+        }
+        Ok(auth)
     }
 }

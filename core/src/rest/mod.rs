@@ -65,7 +65,16 @@ impl Rq<'_> {
     }
 }
 
-pub(crate) async fn handle(p: &Postern, req: Request<Bytes>) -> Response<Bytes> {
+impl Postern {
+    /// Answers one REST request. The URI path is relative to the API root (for example
+    /// `/users/me`); an [`ApiPrefix`] extension, when present, says where the API is
+    /// mounted so that messages can quote the full path.
+    pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
+        handle(self, request).await
+    }
+}
+
+async fn handle(p: &Postern, req: Request<Bytes>) -> Response<Bytes> {
     let request_id = random_crockford(16);
     let (parts, body) = req.into_parts();
     if body.len() > MAX_BODY_BYTES {
