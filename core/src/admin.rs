@@ -527,6 +527,7 @@ impl Admin<'_> {
             config: new_project_config(),
             created_at_millis: self.p.inner.clock.now_millis(),
             owner_team_id: Some(owner_team_id),
+            config_version: 0,
         };
         apply_patch(&mut project, &patch)?;
         self.p.projects().insert_record(&project).await?;
@@ -559,9 +560,11 @@ impl Admin<'_> {
 
     /// Applies a patch to a project.
     pub async fn update_project(&self, project: &Project, patch: ProjectPatch) -> Result<Project> {
-        let mut p = project.clone();
-        apply_patch(&mut p, &patch)?;
-        self.p.projects().save(&p).await?;
+        let (p, ()) = self
+            .p
+            .projects()
+            .modify(&project.id, |p| apply_patch(p, &patch))
+            .await?;
         let mut keys: Vec<&str> = Vec::new();
         if patch.display_name.is_some() {
             keys.push("display_name");
@@ -591,9 +594,14 @@ impl Admin<'_> {
         project: &Project,
         over: &Map<String, Value>,
     ) -> Result<Project> {
-        let mut p = project.clone();
-        p.config = apply_override(&p.config, over).map_err(Error::bad_request)?;
-        self.p.projects().save(&p).await?;
+        let (p, ()) = self
+            .p
+            .projects()
+            .modify(&project.id, |p| {
+                p.config = apply_override(&p.config, over).map_err(Error::bad_request)?;
+                Ok(())
+            })
+            .await?;
         let keys: Vec<&str> = over.keys().map(String::as_str).collect();
         self.config_event(project, &keys).await?;
         Ok(p)

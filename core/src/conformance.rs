@@ -132,7 +132,8 @@ macro_rules! store_conformance_tests {
             audit_log_appends_filters_and_pages,
             totp_steps_only_move_forward,
             security_columns_and_bulk_revocation,
-            codes_found_by_nonce
+            codes_found_by_nonce,
+            project_updates_compare_and_swap_the_config_version
         );
     };
 }
@@ -152,6 +153,7 @@ fn project(id: &str) -> ProjectRecord {
         config: json!({ "auth": { "password": { "allowSignIn": true } }, "teams": [] }),
         created_at_millis: 1_700_000_000_000,
         owner_team_id: None,
+        config_version: 0,
     }
 }
 
@@ -386,6 +388,38 @@ pub async fn project_round_trip_update_and_list(store: &dyn Store) {
     );
     assert!(!repo.update(&project("missing")).await.unwrap());
     assert_eq!(repo.get("missing").await.unwrap(), None);
+}
+
+/// A project update writes only from the version it read, and bumps it: of two writers that
+/// read the same version, the second is refused and changes nothing (no lost update).
+pub async fn project_updates_compare_and_swap_the_config_version(store: &dyn Store) {
+    let repo = store.projects();
+    repo.insert(&project("cas")).await.expect("insert project");
+    let read = repo.get("cas").await.unwrap().expect("project");
+    assert_eq!(read.config_version, 0);
+
+    let mut first = read.clone();
+    first.config = json!({ "first": true });
+    let mut second = read.clone();
+    second.config = json!({ "second": true });
+    assert!(repo.update(&first).await.unwrap(), "the first writer wins");
+    assert!(
+        !repo.update(&second).await.unwrap(),
+        "a writer from a stale version is refused"
+    );
+    let got = repo.get("cas").await.unwrap().expect("project");
+    assert_eq!(got.config, json!({ "first": true }));
+    assert_eq!(got.config_version, 1);
+
+    // From the current version the write goes through, in a transaction too.
+    let tx = store.begin().await.unwrap();
+    let mut third = tx.projects().get("cas").await.unwrap().expect("project");
+    third.config = json!({ "third": true });
+    assert!(tx.projects().update(&third).await.unwrap());
+    tx.commit().await.unwrap();
+    let got = repo.get("cas").await.unwrap().expect("project");
+    assert_eq!(got.config, json!({ "third": true }));
+    assert_eq!(got.config_version, 2);
 }
 
 /// Key sets: round trip, lookup by kind and hash (scoped to the project), oldest-first

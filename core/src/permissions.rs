@@ -637,20 +637,31 @@ impl Permissions<'_> {
         Ok(out)
     }
 
-    async fn save(
+    /// Changes the project's definitions: `change` edits the definitions of the project's
+    /// current config, cycles are refused, and the config is written back only if no other
+    /// write came in between (else `change` runs again on the newer definitions), so
+    /// concurrent changes are never lost.
+    async fn change_definitions<T>(
         &self,
         project: &Project,
-        defs: &BTreeMap<String, Definition>,
-    ) -> Result<Project> {
-        if let Some(at) = has_cycle(defs) {
-            return Err(Error::bad_request(format!(
-                "Permission {at} would contain itself (through its contained permissions); cycles are not allowed."
-            )));
-        }
-        let mut p = project.clone();
-        set_definitions(&mut p.config, defs);
-        self.p.projects().save(&p).await?;
-        Ok(p)
+        mut change: impl FnMut(&mut BTreeMap<String, Definition>) -> Result<T>,
+    ) -> Result<T> {
+        let (_, out) = self
+            .p
+            .projects()
+            .modify(&project.id, |p| {
+                let mut defs = definitions(&p.config);
+                let out = change(&mut defs)?;
+                if let Some(at) = has_cycle(&defs) {
+                    return Err(Error::bad_request(format!(
+                        "Permission {at} would contain itself (through its contained permissions); cycles are not allowed."
+                    )));
+                }
+                set_definitions(&mut p.config, &defs);
+                Ok(out)
+            })
+            .await?;
+        Ok(out)
     }
 
     /// Creates a definition.
@@ -660,22 +671,23 @@ impl Permissions<'_> {
         scope: Scope,
         input: DefinitionInput,
     ) -> Result<Definition> {
-        let id = input.id.unwrap_or_default();
-        let mut defs = definitions(&project.config);
-        if defs.contains_key(&id) || is_system(&id) {
-            return Err(Error::PermissionIdAlreadyExists(id));
-        }
-        let contains =
-            Self::validate_contained(&defs, scope, &input.contained.unwrap_or_default())?;
-        let d = Definition {
-            id: id.clone(),
-            description: input.description,
-            scope,
-            contains,
-        };
-        defs.insert(id, d.clone());
-        self.save(project, &defs).await?;
-        Ok(d)
+        let id = input.id.clone().unwrap_or_default();
+        self.change_definitions(project, |defs| {
+            if defs.contains_key(&id) || is_system(&id) {
+                return Err(Error::PermissionIdAlreadyExists(id.clone()));
+            }
+            let contained = input.contained.clone().unwrap_or_default();
+            let contains = Self::validate_contained(defs, scope, &contained)?;
+            let d = Definition {
+                id: id.clone(),
+                description: input.description.clone(),
+                scope,
+                contains,
+            };
+            defs.insert(id.clone(), d.clone());
+            Ok(d)
+        })
+        .await
     }
 
     /// Replaces a definition (a new id renames it everywhere, grants included).
@@ -686,47 +698,51 @@ impl Permissions<'_> {
         id: &str,
         input: DefinitionInput,
     ) -> Result<Definition> {
-        let mut defs = definitions(&project.config);
-        if !defs.get(id).is_some_and(|d| d.scope == scope) {
-            return Err(Error::PermissionNotFound(id.to_owned()));
-        }
         let new_id = input.id.clone().unwrap_or_else(|| id.to_owned());
-        if new_id != id && (defs.contains_key(&new_id) || is_system(&new_id)) {
-            return Err(Error::PermissionIdAlreadyExists(new_id));
-        }
-        defs.remove(id);
-        let contained: Vec<String> = input
-            .contained
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| if c == id { new_id.clone() } else { c })
-            .collect();
-        if new_id != id {
-            for d in defs.values_mut() {
-                if d.contains.remove(id) {
-                    d.contains.insert(new_id.clone());
+        let d = self
+            .change_definitions(project, |defs| {
+                if !defs.get(id).is_some_and(|d| d.scope == scope) {
+                    return Err(Error::PermissionNotFound(id.to_owned()));
                 }
-            }
-        }
-        let mut check = defs.clone();
-        check.insert(
-            new_id.clone(),
-            Definition {
-                id: new_id.clone(),
-                description: None,
-                scope,
-                contains: BTreeSet::new(),
-            },
-        );
-        let contains = Self::validate_contained(&check, scope, &contained)?;
-        let d = Definition {
-            id: new_id.clone(),
-            description: input.description,
-            scope,
-            contains,
-        };
-        defs.insert(new_id.clone(), d.clone());
-        self.save(project, &defs).await?;
+                if new_id != id && (defs.contains_key(&new_id) || is_system(&new_id)) {
+                    return Err(Error::PermissionIdAlreadyExists(new_id.clone()));
+                }
+                defs.remove(id);
+                let contained: Vec<String> = input
+                    .contained
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|c| if c == id { new_id.clone() } else { c })
+                    .collect();
+                if new_id != id {
+                    for d in defs.values_mut() {
+                        if d.contains.remove(id) {
+                            d.contains.insert(new_id.clone());
+                        }
+                    }
+                }
+                let mut check = defs.clone();
+                check.insert(
+                    new_id.clone(),
+                    Definition {
+                        id: new_id.clone(),
+                        description: None,
+                        scope,
+                        contains: BTreeSet::new(),
+                    },
+                );
+                let contains = Self::validate_contained(&check, scope, &contained)?;
+                let d = Definition {
+                    id: new_id.clone(),
+                    description: input.description.clone(),
+                    scope,
+                    contains,
+                };
+                defs.insert(new_id.clone(), d.clone());
+                Ok(d)
+            })
+            .await?;
         if new_id != id {
             self.p
                 .inner
@@ -740,15 +756,17 @@ impl Permissions<'_> {
 
     /// Deletes a definition, its grants and its mentions in other definitions.
     pub async fn delete_definition(&self, project: &Project, scope: Scope, id: &str) -> Result<()> {
-        let mut defs = definitions(&project.config);
-        if !defs.get(id).is_some_and(|d| d.scope == scope) {
-            return Err(Error::PermissionNotFound(id.to_owned()));
-        }
-        defs.remove(id);
-        for d in defs.values_mut() {
-            d.contains.remove(id);
-        }
-        self.save(project, &defs).await?;
+        self.change_definitions(project, |defs| {
+            if !defs.get(id).is_some_and(|d| d.scope == scope) {
+                return Err(Error::PermissionNotFound(id.to_owned()));
+            }
+            defs.remove(id);
+            for d in defs.values_mut() {
+                d.contains.remove(id);
+            }
+            Ok(())
+        })
+        .await?;
         self.p
             .inner
             .store

@@ -27,6 +27,8 @@ pub struct Project {
     /// The team of the `internal` project whose members administer this project (through
     /// admin access tokens).
     pub owner_team_id: Option<Uuid>,
+    /// The version of the config as read; a write succeeds only from the current version.
+    pub config_version: i64,
 }
 
 impl Project {
@@ -39,6 +41,7 @@ impl Project {
             config,
             created_at_millis: r.created_at_millis,
             owner_team_id: r.owner_team_id,
+            config_version: r.config_version,
         })
     }
 }
@@ -104,6 +107,7 @@ impl Projects<'_> {
             config,
             created_at_millis: project.created_at_millis,
             owner_team_id: project.owner_team_id,
+            config_version: project.config_version,
         }
     }
 
@@ -156,6 +160,7 @@ impl Projects<'_> {
             config,
             created_at_millis: self.p.inner.clock.now_millis(),
             owner_team_id: None,
+            config_version: 0,
         };
         let keys = ProjectKeys::generate();
         let tx = self.p.inner.store.begin().await?;
@@ -190,9 +195,18 @@ impl Projects<'_> {
                 if let Some(c) = config {
                     p.config = c;
                 }
-                tx.projects()
+                // Read in this transaction: the version cannot move before the write, short
+                // of a concurrent writer, which the compare-and-swap refuses.
+                if !tx
+                    .projects()
                     .update(&self.record_of(&p, Some(&previous)))
-                    .await?;
+                    .await?
+                {
+                    return Err(Error::Internal(format!(
+                        "project {id} changed while it was being written"
+                    )));
+                }
+                p.config_version += 1;
                 p
             }
             None => {
@@ -202,6 +216,7 @@ impl Projects<'_> {
                     config: config.unwrap_or_default(),
                     created_at_millis: now,
                     owner_team_id: None,
+                    config_version: 0,
                 };
                 tx.projects().insert(&self.record_of(&p, None)).await?;
                 p
@@ -235,35 +250,48 @@ impl Projects<'_> {
             .on_conflict(|| Error::bad_request(format!("Project {} already exists", project.id)))
     }
 
-    /// Writes a project's display name, config and owner.
-    pub async fn save(&self, project: &Project) -> Result<()> {
-        let store = &self.p.inner.store;
-        let previous = store.projects().get(&project.id).await?.map(|r| r.config);
-        if store
-            .projects()
-            .update(&self.record_of(project, previous.as_ref()))
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(Error::CurrentProjectNotFound(project.id.clone()))
+    /// Changes a project without losing concurrent changes: reads the current project,
+    /// lets `change` edit it (display name, config, owner), and writes it back only if its
+    /// config version is still the one read (compare-and-swap); when another write came in
+    /// between, starts over from the newer project. Returns the written project and what
+    /// `change` returned. An error from `change` writes nothing.
+    pub async fn modify<T>(
+        &self,
+        id: &str,
+        mut change: impl FnMut(&mut Project) -> Result<T>,
+    ) -> Result<(Project, T)> {
+        const ATTEMPTS: usize = 32;
+        let repo = self.p.inner.store.projects();
+        for _ in 0..ATTEMPTS {
+            let Some(record) = repo.get(id).await? else {
+                return Err(Error::CurrentProjectNotFound(id.to_owned()));
+            };
+            let previous = record.config.clone();
+            let mut p = Project::from_record(record)?;
+            let out = change(&mut p)?;
+            if repo.update(&self.record_of(&p, Some(&previous))).await? {
+                p.config_version += 1;
+                return Ok((p, out));
+            }
         }
+        Err(Error::Internal(format!(
+            "project {id} kept changing; gave up after {ATTEMPTS} attempts"
+        )))
     }
 
     /// Replaces a project's config.
     pub async fn update_config(&self, id: &str, config: ProjectConfig) -> Result<Option<Project>> {
-        let Some(mut p) = self.get(id).await? else {
-            return Ok(None);
-        };
-        let previous = p.config.to_json();
-        p.config = config;
-        self.p
-            .inner
-            .store
-            .projects()
-            .update(&self.record_of(&p, Some(&previous)))
-            .await?;
-        Ok(Some(p))
+        match self
+            .modify(id, |p| {
+                p.config = config.clone();
+                Ok(())
+            })
+            .await
+        {
+            Ok((p, ())) => Ok(Some(p)),
+            Err(Error::CurrentProjectNotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Whether `key` is a valid, unexpired, unrevoked key of `kind` for the project.

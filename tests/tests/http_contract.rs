@@ -39,6 +39,7 @@ contract_suite!(
     imported_bcrypt_hash_signs_in_and_is_upgraded,
     openapi_document_lists_every_route,
     a_field_that_cannot_be_read_fails_once,
+    concurrent_config_changes_are_all_kept,
 );
 
 async fn root_describes_authentication(env: Env) {
@@ -1720,6 +1721,55 @@ async fn unknown_routes_and_methods(env: Env) {
         .call(Method::PUT, "/api/v1/users/me", &h.client(), None)
         .await;
     assert_eq!(r.status, 405);
+}
+
+async fn concurrent_config_changes_are_all_kept(env: Env) {
+    // Each definition is a config write that reads the config first: without the
+    // compare-and-swap on the config version, concurrent writers overwrite each other.
+    let h = harness(&env).await;
+    let admin = h.admin();
+    let creates = (0..12).map(|i| {
+        h.post(
+            "/api/v1/team-permission-definitions",
+            &admin,
+            json!({ "id": format!("race_{i}") }),
+        )
+    });
+    let overrides = (0..4).map(|i| {
+        h.call(
+            Method::PATCH,
+            "/api/v1/internal/config/override/environment",
+            &admin,
+            Some(json!({ "config_override_string": json!({ format!("users.raceMarker{i}"): true }).to_string() })),
+        )
+    });
+    let (created, overridden) = futures_util::future::join(
+        futures_util::future::join_all(creates),
+        futures_util::future::join_all(overrides),
+    )
+    .await;
+    for r in created {
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    for r in overridden {
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let listed = h
+        .get("/api/v1/team-permission-definitions", &admin)
+        .await
+        .json();
+    let ids: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["id"].as_str())
+        .filter(|id| id.starts_with("race_"))
+        .collect();
+    assert_eq!(
+        ids.len(),
+        12,
+        "every concurrent definition is kept: {ids:?}"
+    );
 }
 
 async fn a_field_that_cannot_be_read_fails_once(env: Env) {

@@ -28,6 +28,7 @@ fn project(id: &str) -> ProjectRecord {
         config: serde_json::json!({}),
         created_at_millis: 1,
         owner_team_id: None,
+        config_version: 0,
     }
 }
 

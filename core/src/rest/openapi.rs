@@ -68,6 +68,23 @@ fn operation_id(route: &RouteDef) -> String {
     id
 }
 
+/// What a path parameter holds: ids are UUIDs, and a user may be `me`.
+fn path_param_schema(name: &str) -> Value {
+    match name {
+        "user_id" => json!({
+            "anyOf": [
+                { "type": "string", "format": "uuid" },
+                { "type": "string", "enum": ["me"] },
+            ],
+        }),
+        "team_id" | "api_key_id" | "contact_channel_id" | "id" => {
+            json!({ "type": "string", "format": "uuid" })
+        }
+        "level" => json!({ "type": "string", "enum": ["project", "branch", "environment"] }),
+        _ => json!({ "type": "string" }),
+    }
+}
+
 fn header_param(name: &str, description: &str, schema: Value, required: bool) -> Value {
     json!({
         "name": name,
@@ -86,7 +103,7 @@ fn parameters(route: &RouteDef) -> Vec<Value> {
                 "name": p,
                 "in": "path",
                 "required": true,
-                "schema": { "type": "string" },
+                "schema": path_param_schema(p),
             })
         })
         .collect();
@@ -191,10 +208,15 @@ fn responses(route: &RouteDef, schemas: &mut Components) -> Value {
             json!({ "description": "Redirect to the project's issuer." }),
         );
     }
-    r.insert(
-        "400".into(),
-        known("Invalid request (SCHEMA_ERROR lists every failure) or a refused operation."),
-    );
+    let mut bad_request =
+        known("Invalid request (SCHEMA_ERROR lists every failure) or a refused operation.");
+    if route.path == "/auth/oauth/token" {
+        // The token endpoint speaks OAuth 2 (RFC 6749 §5.2) for grants it does not support.
+        bad_request["content"]["application/json"]["schema"] = json!({
+            "anyOf": [error_ref(), { "$ref": "#/components/schemas/OAuthError" }],
+        });
+    }
+    r.insert("400".into(), bad_request);
     r.insert(
         "401".into(),
         known("Missing or invalid credentials (keys, tokens, codes)."),
@@ -300,6 +322,14 @@ fn components(views: Components) -> Value {
                     "code": { "type": "string", "description": "Stack's known-error code, such as SCHEMA_ERROR." },
                     "error": { "type": "string", "description": "A human-readable message." },
                     "details": { "description": "Structured details of the error, when it has any." },
+                },
+            },
+            "OAuthError": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": { "type": "string", "description": "The OAuth 2 error code, such as unsupported_grant_type." },
+                    "error_description": { "type": "string" },
                 },
             },
             "RateLimited": {

@@ -53,7 +53,9 @@ pub trait ProjectRepo: Send + Sync {
     async fn get(&self, id: &str) -> StoreResult<Option<ProjectRecord>>;
     /// Inserts a project; [`StoreError::Conflict`] when the id exists.
     async fn insert(&self, project: &ProjectRecord) -> StoreResult<()>;
-    /// Replaces display name and config; `false` when the project does not exist.
+    /// Replaces display name, config and owner if the stored `config_version` still equals
+    /// `project.config_version`, and bumps the stored version by one (compare-and-swap).
+    /// `false` when the project does not exist or another write got there first.
     async fn update(&self, project: &ProjectRecord) -> StoreResult<bool>;
     /// All projects, ordered by id.
     async fn list(&self) -> StoreResult<Vec<ProjectRecord>>;

@@ -18,6 +18,9 @@ pub struct ProjectRecord {
     pub created_at_millis: i64,
     /// The team (of the `internal` project) whose members administer this project.
     pub owner_team_id: Option<Uuid>,
+    /// The config's version: every write bumps it, and succeeds only from the version it
+    /// read ([`crate::storage::ProjectRepo::update`]).
+    pub config_version: i64,
 }
 
 /// The three kinds of project key.

@@ -180,7 +180,7 @@ async fn seed_stack_dev(postern: &Postern) -> Result<(), String> {
         secret_server_key: "this-secret-server-key-is-for-local-development-only".into(),
         super_secret_admin_key: "this-super-secret-admin-key-is-for-local-development-only".into(),
     };
-    let mut project = postern
+    postern
         .projects()
         .upsert("internal", "Stack Dashboard", Some(config), Some(&keys))
         .await
@@ -209,10 +209,12 @@ async fn seed_stack_dev(postern: &Postern) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
     }
-    project.owner_team_id = Some(team);
     postern
         .projects()
-        .save(&project)
+        .modify("internal", |p| {
+            p.owner_team_id = Some(team);
+            Ok(())
+        })
         .await
         .map_err(|e| e.to_string())?;
     tracing::warn!(

@@ -17,6 +17,8 @@ pub struct Model {
     pub created_at: i64,
     /// The `internal`-project team whose members administer the project.
     pub owner_team_id: Option<Uuid>,
+    /// Bumped by every config write (compare-and-swap).
+    pub config_version: i64,
 }
 
 /// No relations are declared; queries join explicitly.

@@ -19,6 +19,7 @@ fn project_record(m: project::Model) -> StoreResult<ProjectRecord> {
         display_name: m.display_name,
         created_at_millis: m.created_at,
         owner_team_id: m.owner_team_id,
+        config_version: m.config_version,
     })
 }
 
@@ -62,6 +63,7 @@ impl<C: ConnectionTrait + Send> ProjectRepo for SeaRepos<C> {
             config: Set(json_text(&p.config)?),
             created_at: Set(p.created_at_millis),
             owner_team_id: Set(p.owner_team_id),
+            config_version: Set(p.config_version),
         };
         project::Entity::insert(model)
             .exec_without_returning(&self.conn)
@@ -77,10 +79,12 @@ impl<C: ConnectionTrait + Send> ProjectRepo for SeaRepos<C> {
             config: Set(json_text(&p.config)?),
             created_at: NotSet,
             owner_team_id: Set(p.owner_team_id),
+            config_version: Set(p.config_version + 1),
         };
         let res = project::Entity::update_many()
             .set(model)
             .filter(project::Column::Id.eq(p.id.as_str()))
+            .filter(project::Column::ConfigVersion.eq(p.config_version))
             .exec(&self.conn)
             .await
             .map_err(store_error)?;
