@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::config::ProjectConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 use crate::postern::Postern;
 use crate::projects::Project;
 use crate::storage::{PermissionGrantRecord, Repos};
@@ -320,11 +320,9 @@ fn children<'a>(defs: &'a BTreeMap<String, Definition>, id: &str) -> Vec<&'a str
 
 /// Checks a config's permission graph: no definition may contain itself, directly or
 /// not. Used wherever definitions are saved (API, config overrides, config files).
-pub fn validate(config: &ProjectConfig) -> std::result::Result<(), String> {
+pub fn validate(config: &ProjectConfig) -> std::result::Result<(), Refusal> {
     match has_cycle(&definitions(config)) {
-        Some(id) => Err(format!(
-            "Permission {id} would contain itself (through its contained permissions); cycles are not allowed."
-        )),
+        Some(id) => Err(Refusal::PermissionCycle { permission_id: id }),
         None => Ok(()),
     }
 }
@@ -643,9 +641,9 @@ impl Permissions<'_> {
         defs: &BTreeMap<String, Definition>,
     ) -> Result<Project> {
         if let Some(at) = has_cycle(defs) {
-            return Err(Error::bad_request(format!(
-                "Permission {at} would contain itself (through its contained permissions); cycles are not allowed."
-            )));
+            return Err(Error::Refused(Refusal::PermissionCycle {
+                permission_id: at,
+            }));
         }
         let mut p = project.clone();
         set_definitions(&mut p.config, defs);
@@ -814,7 +812,7 @@ impl Postern {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| Uuid::parse_str(v.trim()).ok())
                     .ok_or_else(|| {
-                        Error::bad_request(format!("A team id is required in the {h} header"))
+                        Error::Refused(Refusal::TeamIdHeaderRequired { header: h.clone() })
                     })?;
                 self.permissions()
                     .require_team_permission(&auth.project, user, team, &required.permission)

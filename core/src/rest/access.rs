@@ -3,7 +3,7 @@
 use http::HeaderMap;
 use uuid::Uuid;
 
-use crate::error::{AccessType, Error, Result};
+use crate::error::{AccessType, Error, Refusal, Result};
 use crate::postern::Postern;
 use crate::projects::Project;
 use crate::storage::KeyKind;
@@ -156,10 +156,7 @@ impl Postern {
             return Err(Error::AdminAccessTokenExpired(Some(after)));
         }
         if admin.is_none() {
-            return Err(Error::status(
-                http::StatusCode::UNAUTHORIZED,
-                "The user associated with the admin access token is no longer valid. Please refresh the admin access token and try again.",
-            ));
+            return Err(Error::Refused(Refusal::AdminAccessTokenUserGone));
         }
         let Some(owner) = project.owner_team_id else {
             return Err(Error::AdminAccessTokenIsNotAdmin);
