@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::config::ProjectConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 use crate::postern::Postern;
 use crate::projects::INTERNAL_PROJECT_ID;
 use crate::projects::{CONFIGURED_KEYS, Project, ProjectKeys};
@@ -65,13 +65,11 @@ fn valid_override_key(key: &str) -> bool {
         })
 }
 
-fn no_dots_below(v: &Value) -> std::result::Result<(), String> {
+fn no_dots_below(v: &Value) -> std::result::Result<(), Refusal> {
     if let Value::Object(m) = v {
         for (k, child) in m {
             if k.contains('.') {
-                return Err(format!(
-                    "Key {k} contains a dot, which is not allowed in config override."
-                ));
+                return Err(Refusal::DottedConfigOverrideKey { key: k.clone() });
             }
             no_dots_below(child)?;
         }
@@ -79,16 +77,16 @@ fn no_dots_below(v: &Value) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Applies an override object (dotted or nested keys) to a config; errors are Stack's
-/// plain-text messages.
+/// Applies an override object (dotted or nested keys) to a config; errors are refusals
+/// rendered as Stack's plain-text messages.
 pub fn apply_override(
     config: &ProjectConfig,
     over: &Map<String, Value>,
-) -> std::result::Result<ProjectConfig, String> {
+) -> std::result::Result<ProjectConfig, Refusal> {
     let mut v = config.to_json();
     for (key, value) in over {
         if !valid_override_key(key) {
-            return Err(format!("The key \"{key}\" is not valid."));
+            return Err(Refusal::InvalidConfigOverrideKey { key: key.clone() });
         }
         no_dots_below(value)?;
         set_path(&mut v, key, value.clone());
@@ -99,7 +97,9 @@ pub fn apply_override(
     {
         set_path(&mut v, "emails.selectedThemeId", json!(DEFAULT_EMAIL_THEME));
     }
-    let config = ProjectConfig::from_json(&v).map_err(|e| format!("Invalid config: {e}"))?;
+    let config = ProjectConfig::from_json(&v).map_err(|e| Refusal::InvalidConfig {
+        reason: e.to_string(),
+    })?;
     crate::permissions::validate(&config)?;
     Ok(config)
 }
@@ -289,7 +289,7 @@ pub fn legacy_overrides(legacy: &Map<String, Value>) -> Result<Map<String, Value
             "email_theme" => {
                 let t = value.as_str().unwrap_or_default();
                 if !EMAIL_THEMES.contains(&t) {
-                    return Err(Error::bad_request("Invalid email theme"));
+                    return Err(Error::Refused(Refusal::InvalidEmailTheme));
                 }
                 ("emails.selectedThemeId", value.clone())
             }
@@ -469,7 +469,7 @@ fn apply_patch(p: &mut Project, patch: &ProjectPatch) -> Result<()> {
     }
     if let Some(legacy) = &patch.legacy_config {
         let over = legacy_overrides(legacy)?;
-        p.config = apply_override(&p.config, &over).map_err(Error::bad_request)?;
+        p.config = apply_override(&p.config, &over).map_err(Error::Refused)?;
     }
     Ok(())
 }
@@ -598,7 +598,7 @@ impl Admin<'_> {
             .p
             .projects()
             .modify(&project.id, |p| {
-                p.config = apply_override(&p.config, over).map_err(Error::bad_request)?;
+                p.config = apply_override(&p.config, over).map_err(Error::Refused)?;
                 Ok(())
             })
             .await?;
@@ -747,6 +747,7 @@ mod tests {
         assert!(
             apply_override(&c, &bad)
                 .unwrap_err()
+                .to_string()
                 .contains("contains a dot")
         );
         let mut bad = Map::new();
@@ -765,7 +766,7 @@ mod tests {
             }),
         );
         let err = apply_override(&ProjectConfig::default(), &over).unwrap_err();
-        assert!(err.contains("cycles are not allowed"), "{err}");
+        assert!(err.to_string().contains("cycles are not allowed"), "{err}");
     }
 
     #[test]

@@ -1,13 +1,12 @@
 //! Contact channels (§9.10 of the contract): a user's email addresses, which of them is
 //! primary, verified and usable for sign-in, and email verification by code.
 
-use http::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::codes::{self, DEFAULT_LIFETIME_MILLIS};
 use crate::email::{self, link_with_code, normalize_email};
-use crate::error::{Error, OnConflict, Result};
+use crate::error::{Error, OnConflict, Refusal, Result};
 use crate::postern::Postern;
 use crate::projects::Project;
 use crate::step_up::{self, Caller};
@@ -59,7 +58,7 @@ impl Postern {
 }
 
 fn not_found_400() -> Error {
-    Error::bad_request("Contact channel not found")
+    Error::Refused(Refusal::ContactChannelToModifyNotFound)
 }
 
 fn taken_by_someone_else(value: Option<String>) -> Error {
@@ -178,12 +177,12 @@ impl ContactChannels<'_> {
         }
         let channels = tx.users().list_channels(&project.id, user_id).await?;
         if channels.iter().any(|c| c.value == value) {
-            return Err(Error::bad_request("Contact channel already exists"));
+            return Err(Error::Refused(Refusal::ContactChannelAlreadyExists));
         }
         if channels.len() >= MAX_CHANNELS_PER_USER {
-            return Err(Error::bad_request(format!(
-                "A user can have at most {MAX_CHANNELS_PER_USER} contact channels."
-            )));
+            return Err(Error::Refused(Refusal::TooManyContactChannels {
+                max: MAX_CHANNELS_PER_USER,
+            }));
         }
         if new.used_for_auth && auth_taken(&*tx, &project.id, &value, None).await? {
             return Err(taken_by_someone_else(Some(value)));
@@ -310,7 +309,7 @@ impl ContactChannels<'_> {
             && rewrites
         {
             if channels.iter().any(|c| c.id != id && c.value == v) {
-                return Err(Error::bad_request("Contact channel already exists"));
+                return Err(Error::Refused(Refusal::ContactChannelAlreadyExists));
             }
             channel.value = v;
             channel.is_verified = false;
@@ -454,7 +453,7 @@ impl ContactChannels<'_> {
         let channel = self
             .get(project, user_id, id)
             .await?
-            .ok_or_else(|| Error::status(StatusCode::NOT_FOUND, "Contact channel not found"))?;
+            .ok_or(Error::Refused(Refusal::ContactChannelToVerifyNotFound))?;
         if channel.is_verified {
             return Err(Error::EmailAlreadyVerified);
         }
@@ -518,9 +517,7 @@ impl ContactChannels<'_> {
             .await?
             .into_iter()
             .find(|c| c.value == email)
-            .ok_or_else(|| {
-                Error::bad_request("Contact channel not found. Was your contact channel deleted?")
-            })?;
+            .ok_or(Error::Refused(Refusal::VerifiedContactChannelGone))?;
         if !channel.is_verified {
             channel.is_verified = true;
             tx.users().update_channel(&channel).await?;
@@ -545,7 +542,7 @@ impl ContactChannels<'_> {
         let c = self
             .get(project, user_id, id)
             .await?
-            .ok_or_else(|| Error::status(StatusCode::NOT_FOUND, "Contact channel not found."))?;
+            .ok_or(Error::Refused(Refusal::ContactChannelNotFound))?;
         Ok((c.used_for_auth, c.auth_confirmed))
     }
 
@@ -563,10 +560,7 @@ impl ContactChannels<'_> {
             .await?
             .ok_or(Error::UserIdDoesNotExist(user_id))?;
         if !channels.iter().any(|c| c.id == id) {
-            return Err(Error::status(
-                StatusCode::NOT_FOUND,
-                "Contact channel not found.",
-            ));
+            return Err(Error::Refused(Refusal::ContactChannelNotFound));
         }
         let token = step_up::require_for(
             self.p,
@@ -605,7 +599,7 @@ impl ContactChannels<'_> {
         let channel = channels
             .iter()
             .find(|c| c.id == id)
-            .ok_or_else(|| Error::status(StatusCode::NOT_FOUND, "Contact channel not found."))?;
+            .ok_or(Error::Refused(Refusal::ContactChannelNotFound))?;
         let to = step_up::proven_address(&channels)
             .filter(|p| p.id != id)
             .ok_or(Error::NoProvenEmail)?;
@@ -677,11 +671,7 @@ async fn set_auth_confirmed(
         .get_channel(&project.id, id)
         .await?
         .filter(|c| c.user_id == user_id && value.is_none_or(|v| c.value == v))
-        .ok_or_else(|| {
-            Error::bad_request(
-                "Contact channel not found. Was your contact channel changed or deleted?",
-            )
-        })?;
+        .ok_or(Error::Refused(Refusal::ConfirmedContactChannelGone))?;
     if !channel.auth_confirmed {
         channel.auth_confirmed = true;
         tx.users()

@@ -6,8 +6,6 @@
 //! until it has a status and a code. Rendering to HTTP happens in one place,
 //! `rest::response`.
 
-use std::borrow::Cow;
-
 use http::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -449,14 +447,10 @@ pub enum Error {
         /// Seconds until a retry can succeed (the `Retry-After` header).
         retry_after_secs: u64,
     },
-    /// A plain status error: the message is the whole `text/plain` body, no known-error code.
-    #[error("{message}")]
-    Status {
-        /// HTTP status.
-        status: StatusCode,
-        /// The body text.
-        message: Cow<'static, str>,
-    },
+    /// A refusal without a known-error code: its message is the whole `text/plain` body,
+    /// sent with [`Refusal::status`].
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     /// An unexpected failure; the text is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -466,19 +460,6 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// A plain-text status error.
-    pub fn status(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
-        Error::Status {
-            status,
-            message: message.into(),
-        }
-    }
-
-    /// A plain 400.
-    pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Self {
-        Error::status(StatusCode::BAD_REQUEST, message)
-    }
-
     /// A `SCHEMA_ERROR` with one failure line.
     pub fn schema(failure: impl Into<String>) -> Self {
         Error::Schema(vec![failure.into()])
@@ -569,7 +550,7 @@ impl Error {
             Error::StepUpRequired { .. } => "STEP_UP_REQUIRED",
             Error::NoProvenEmail => "NO_PROVEN_EMAIL",
             Error::MfaNotEnabled => "MFA_NOT_ENABLED",
-            Error::Status { .. } | Error::Internal(_) | Error::TooManyRequests { .. } => {
+            Error::Refused(_) | Error::Internal(_) | Error::TooManyRequests { .. } => {
                 return None;
             }
         })
@@ -649,7 +630,7 @@ impl Error {
             | Error::ContactChannelAlreadyUsedForAuthBySomeoneElse { .. }
             | Error::VerificationCodeAlreadyUsed
             | Error::TeamMembershipAlreadyExists => StatusCode::CONFLICT,
-            Error::Status { status, .. } => *status,
+            Error::Refused(r) => r.status(),
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -797,8 +778,330 @@ impl Error {
             | Error::ApiKeyRevoked
             | Error::ApiKeyExpired
             | Error::PublicApiKeyCannotBeRevoked
-            | Error::Status { .. }
+            | Error::Refused(_)
             | Error::Internal(_) => None,
+        }
+    }
+}
+
+/// A refusal that is not a known error: sent, as Stack sends such refusals, as a bare
+/// `text/plain` body (the message below, byte for byte) with [`Refusal::status`], without
+/// a known-error code or header. Each variant is one situation, so an embedding
+/// application can match on it rather than on its text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    // ----- authentication -----
+    /// 401: the admin access token is well-formed and fresh, but its user no longer exists.
+    #[error(
+        "The user associated with the admin access token is no longer valid. Please refresh the admin access token and try again."
+    )]
+    AdminAccessTokenUserGone,
+    /// 400: an app route needs a team id in a request header and it is missing or not a UUID.
+    #[error("A team id is required in the {header} header")]
+    TeamIdHeaderRequired {
+        /// The header that should carry the team id.
+        header: String,
+    },
+
+    // ----- projects and configuration -----
+    /// 404: the project of a JWKS request does not exist.
+    #[error("Project not found")]
+    ProjectNotFound,
+    /// 400: a project with this id already exists.
+    #[error("Project {project_id} already exists")]
+    ProjectAlreadyExists {
+        /// The id asked for.
+        project_id: String,
+    },
+    /// 400: one of the keys of a key set is already used by another key set.
+    #[error("A project key is already used by another key set")]
+    ProjectKeyAlreadyUsed,
+    /// 400: a legacy project patch names an email theme that does not exist.
+    #[error("Invalid email theme")]
+    InvalidEmailTheme,
+    /// 400: a config override body is not a JSON object.
+    #[error("Invalid config JSON")]
+    InvalidConfigJson,
+    /// 400: a key of a config override is not a valid dotted path.
+    #[error("The key \"{key}\" is not valid.")]
+    InvalidConfigOverrideKey {
+        /// The key as given.
+        key: String,
+    },
+    /// 400: a nested object of a config override has a key containing a dot.
+    #[error("Key {key} contains a dot, which is not allowed in config override.")]
+    DottedConfigOverrideKey {
+        /// The offending key.
+        key: String,
+    },
+    /// 400: the overridden config does not deserialize.
+    #[error("Invalid config: {reason}")]
+    InvalidConfig {
+        /// Why, as the deserializer put it.
+        reason: String,
+    },
+    /// 400: the permission definitions would form a cycle.
+    #[error(
+        "Permission {permission_id} would contain itself (through its contained permissions); cycles are not allowed."
+    )]
+    PermissionCycle {
+        /// A permission on the cycle.
+        permission_id: String,
+    },
+    /// 403: server access may only change the branch level of the config.
+    #[error("Server access can only manage branch config overrides.")]
+    ServerMayOnlyOverrideBranchConfig,
+    /// 403: server access may not change a config section reserved to admins
+    /// ([`crate::admin::ADMIN_ONLY_SECTIONS`]).
+    #[error(
+        "Server access cannot change {key}: trusted domains, email, OAuth and security settings need admin access."
+    )]
+    ServerCannotOverrideAdminOnlyConfig {
+        /// The first key of the override reaching into an admin-only section.
+        key: String,
+    },
+
+    // ----- files -----
+    /// 404: no stored file by this bucket and id.
+    #[error("File not found")]
+    FileNotFound,
+    /// 400: a profile image URL is neither a stored file's nor an `http(s)` URL nor an
+    /// image data URL (or names another entity's stored file).
+    #[error("Invalid profile image URL")]
+    InvalidProfileImageUrl,
+    /// 400: an uploaded image is larger than [`crate::files::MAX_IMAGE_BYTES`].
+    #[error("Image too large")]
+    ImageTooLarge,
+
+    // ----- users -----
+    /// 400: `only_anonymous=true` without `include_anonymous=true`.
+    #[error("only_anonymous=true requires include_anonymous=true")]
+    OnlyAnonymousWithoutIncludeAnonymous,
+    /// 400: both `password` and `password_hash` were given.
+    #[error("Cannot set both password and password_hash at the same time.")]
+    PasswordAndPasswordHash,
+    /// 400: `password_hash` is not in a supported Modular Crypt Format algorithm.
+    #[error("Invalid password hash. Make sure it's a supported algorithm in Modular Crypt Format.")]
+    UnsupportedPasswordHash,
+    /// 400: setting a first password for a user who already has one.
+    #[error("User already has a password set.")]
+    PasswordAlreadySet,
+    /// 400: enabling OTP sign-in for a user, or signing up with an OTP code, while the
+    /// project does not allow OTP sign-in.
+    #[error("OTP auth not enabled in the project")]
+    OtpAuthNotEnabled,
+    /// 403: asking for an OTP sign-in code while the project does not allow OTP sign-in.
+    #[error("OTP sign-in is not enabled for this project")]
+    OtpSignInNotEnabled,
+    /// 400: `passkey_auth_enabled: true` (it follows the user's passkeys).
+    #[error(
+        "Cannot manually enable passkey auth, it is enabled iff there is a passkey auth method"
+    )]
+    CannotEnablePasskeyAuth,
+    /// 400: giving a user a password while the project does not allow password sign-in.
+    #[error("Password auth not enabled in the project")]
+    PasswordAuthNotEnabled,
+    /// 400: `restricted_by_admin_reason` without `restricted_by_admin=true`.
+    #[error("restricted_by_admin_reason requires restricted_by_admin=true")]
+    RestrictionReasonWithoutRestriction,
+    /// 400: `restricted_by_admin_private_details` without `restricted_by_admin=true`.
+    #[error("restricted_by_admin_private_details requires restricted_by_admin=true")]
+    RestrictionDetailsWithoutRestriction,
+    /// 400: `primary_email_auth_enabled: true` for a user left without a primary email.
+    #[error("primary_email_auth_enabled cannot be true without primary_email")]
+    PrimaryEmailAuthWithoutPrimaryEmail,
+    /// 400: `primary_email_verified: true` for a user left without a primary email.
+    #[error("primary_email_verified cannot be true without primary_email")]
+    PrimaryEmailVerifiedWithoutPrimaryEmail,
+    /// 400: a client deleting its user while the project does not allow it.
+    #[error("Client user deletion is not enabled for this project")]
+    ClientUserDeletionDisabled,
+    /// 400: creating a user with an OAuth provider the project does not have.
+    #[error("OAuth provider {provider_id} not found")]
+    OauthProviderNotFound {
+        /// The provider id as given.
+        provider_id: String,
+    },
+
+    // ----- sessions -----
+    /// 403: a client listing another user's sessions.
+    #[error("Client can only list sessions for their own user.")]
+    ClientMayOnlyListOwnSessions,
+    /// 404: no session by this id in the project (or not the client's own).
+    #[error("Session not found.")]
+    SessionNotFound,
+
+    // ----- contact channels -----
+    /// 404: no contact channel by this id for this user.
+    #[error("Contact channel not found.")]
+    ContactChannelNotFound,
+    /// 404: the channel to send a verification code to does not exist (Stack's text has
+    /// no trailing period here).
+    #[error("Contact channel not found")]
+    ContactChannelToVerifyNotFound,
+    /// 400: the channel to update or delete does not exist (a 400, as in Stack).
+    #[error("Contact channel not found")]
+    ContactChannelToModifyNotFound,
+    /// 400: a verification code's channel no longer has the address the code was sent to.
+    #[error("Contact channel not found. Was your contact channel deleted?")]
+    VerifiedContactChannelGone,
+    /// 400: a sign-in confirmation's channel was deleted or its address changed.
+    #[error("Contact channel not found. Was your contact channel changed or deleted?")]
+    ConfirmedContactChannelGone,
+    /// 400: the user already has a channel with this address.
+    #[error("Contact channel already exists")]
+    ContactChannelAlreadyExists,
+    /// 400: the user already has the maximum number of channels
+    /// ([`crate::contact_channels::MAX_CHANNELS_PER_USER`]).
+    #[error("A user can have at most {max} contact channels.")]
+    TooManyContactChannels {
+        /// The maximum.
+        max: usize,
+    },
+    /// 403: a client listing another user's contact channels.
+    #[error("Client can only list contact channels for their own user.")]
+    ClientMayOnlyListOwnContactChannels,
+    /// 403: a client creating a contact channel for another user.
+    #[error("Client can only create contact channels for their own user.")]
+    ClientMayOnlyCreateOwnContactChannels,
+    /// 403: a client reading another user's contact channel.
+    #[error("Client can only read contact channels for their own user.")]
+    ClientMayOnlyReadOwnContactChannels,
+    /// 403: a client updating another user's contact channel.
+    #[error("Client can only update contact channels for their own user.")]
+    ClientMayOnlyUpdateOwnContactChannels,
+    /// 403: a client deleting another user's contact channel.
+    #[error("Client can only delete contact channels for their own user.")]
+    ClientMayOnlyDeleteOwnContactChannels,
+    /// 403: a client confirming, or asking confirmation of, another user's contact channel
+    /// for sign-in.
+    #[error("Client can only manage contact channels for their own user.")]
+    ClientMayOnlyManageOwnContactChannels,
+    /// 400: a client sending a verification code for another user's channel.
+    #[error("Can only send verification code for your own user")]
+    ClientMayOnlyVerifyOwnContactChannels,
+
+    // ----- teams, invitations and permissions -----
+    /// 403: a client listing another user's teams.
+    #[error(
+        "Client can only list teams for their own user. user_id must be either \"me\" or the ID of the current user"
+    )]
+    ClientMayOnlyListOwnTeams,
+    /// 400: both `creator_user_id` and the deprecated `add_current_user`.
+    #[error(
+        "Cannot use both creator_user_id and add_current_user. add_current_user is deprecated, please only use creator_user_id in the body."
+    )]
+    CreatorUserIdAndAddCurrentUser,
+    /// 403: a client creating a team while the project does not allow it.
+    #[error("Client team creation is disabled for this project")]
+    ClientTeamCreationDisabled,
+    /// 403: a client creating a team with another user as its creator.
+    #[error(
+        "You cannot create a team as a user that is not yourself. Make sure you set the creator_user_id to 'me'."
+    )]
+    ClientMayOnlyCreateTeamsAsSelf,
+    /// 401: `add_current_user=true` without a signed-in user.
+    #[error("You must be logged in to create a team with the current user as a member.")]
+    AddCurrentUserWithoutUser,
+    /// 400: a client listing team member profiles without a `team_id`.
+    #[error("team_id is required for access type client")]
+    ClientTeamIdRequired,
+    /// 403: a client updating another member's team profile.
+    #[error("Cannot update another user's profile")]
+    ClientMayOnlyUpdateOwnTeamProfile,
+    /// 400: listing invitations by both `team_id` and `user_id`.
+    #[error("Cannot specify both team_id and user_id")]
+    TeamIdAndUserId,
+    /// 400: listing invitations by neither `team_id` nor `user_id`.
+    #[error("Must specify either team_id or user_id")]
+    NeitherTeamIdNorUserId,
+    /// 400: deleting an invitation without a `team_id`.
+    #[error("team_id is required for deleting a team invitation")]
+    InvitationTeamIdRequired,
+    /// 403: a client listing another user's permissions.
+    #[error(
+        "Client can only list permissions for their own user. user_id must be either \"me\" or the ID of the current user"
+    )]
+    ClientMayOnlyListOwnPermissions,
+
+    // ----- API keys -----
+    /// 400: user API keys are disabled in the project's config.
+    #[error("User API keys are not enabled for this project.")]
+    UserApiKeysDisabled,
+    /// 400: team API keys are disabled in the project's config.
+    #[error("Team API keys are not enabled for this project.")]
+    TeamApiKeysDisabled,
+    /// 403: a client managing another user's API keys.
+    #[error("Client can only manage their own api keys")]
+    ClientMayOnlyManageOwnApiKeys,
+}
+
+impl Refusal {
+    /// The HTTP status the refusal is sent with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Refusal::TeamIdHeaderRequired { .. }
+            | Refusal::ProjectAlreadyExists { .. }
+            | Refusal::ProjectKeyAlreadyUsed
+            | Refusal::InvalidEmailTheme
+            | Refusal::InvalidConfigJson
+            | Refusal::InvalidConfigOverrideKey { .. }
+            | Refusal::DottedConfigOverrideKey { .. }
+            | Refusal::InvalidConfig { .. }
+            | Refusal::PermissionCycle { .. }
+            | Refusal::InvalidProfileImageUrl
+            | Refusal::ImageTooLarge
+            | Refusal::OnlyAnonymousWithoutIncludeAnonymous
+            | Refusal::PasswordAndPasswordHash
+            | Refusal::UnsupportedPasswordHash
+            | Refusal::PasswordAlreadySet
+            | Refusal::OtpAuthNotEnabled
+            | Refusal::CannotEnablePasskeyAuth
+            | Refusal::PasswordAuthNotEnabled
+            | Refusal::RestrictionReasonWithoutRestriction
+            | Refusal::RestrictionDetailsWithoutRestriction
+            | Refusal::PrimaryEmailAuthWithoutPrimaryEmail
+            | Refusal::PrimaryEmailVerifiedWithoutPrimaryEmail
+            | Refusal::ClientUserDeletionDisabled
+            | Refusal::OauthProviderNotFound { .. }
+            | Refusal::ContactChannelToModifyNotFound
+            | Refusal::VerifiedContactChannelGone
+            | Refusal::ConfirmedContactChannelGone
+            | Refusal::ContactChannelAlreadyExists
+            | Refusal::TooManyContactChannels { .. }
+            | Refusal::ClientMayOnlyVerifyOwnContactChannels
+            | Refusal::CreatorUserIdAndAddCurrentUser
+            | Refusal::ClientTeamIdRequired
+            | Refusal::TeamIdAndUserId
+            | Refusal::NeitherTeamIdNorUserId
+            | Refusal::InvitationTeamIdRequired
+            | Refusal::UserApiKeysDisabled
+            | Refusal::TeamApiKeysDisabled => StatusCode::BAD_REQUEST,
+            Refusal::AdminAccessTokenUserGone | Refusal::AddCurrentUserWithoutUser => {
+                StatusCode::UNAUTHORIZED
+            }
+            Refusal::ServerMayOnlyOverrideBranchConfig
+            | Refusal::ServerCannotOverrideAdminOnlyConfig { .. }
+            | Refusal::OtpSignInNotEnabled
+            | Refusal::ClientMayOnlyListOwnSessions
+            | Refusal::ClientMayOnlyListOwnContactChannels
+            | Refusal::ClientMayOnlyCreateOwnContactChannels
+            | Refusal::ClientMayOnlyReadOwnContactChannels
+            | Refusal::ClientMayOnlyUpdateOwnContactChannels
+            | Refusal::ClientMayOnlyDeleteOwnContactChannels
+            | Refusal::ClientMayOnlyManageOwnContactChannels
+            | Refusal::ClientMayOnlyListOwnTeams
+            | Refusal::ClientTeamCreationDisabled
+            | Refusal::ClientMayOnlyCreateTeamsAsSelf
+            | Refusal::ClientMayOnlyUpdateOwnTeamProfile
+            | Refusal::ClientMayOnlyListOwnPermissions
+            | Refusal::ClientMayOnlyManageOwnApiKeys => StatusCode::FORBIDDEN,
+            Refusal::ProjectNotFound
+            | Refusal::FileNotFound
+            | Refusal::SessionNotFound
+            | Refusal::ContactChannelNotFound
+            | Refusal::ContactChannelToVerifyNotFound => StatusCode::NOT_FOUND,
         }
     }
 }
@@ -1093,9 +1396,244 @@ mod tests {
         assert_eq!(e.http_status(), StatusCode::TOO_MANY_REQUESTS);
     }
 
+    /// Every refusal, once each (keep in step with [`Refusal`]: the match in
+    /// `refusals_cover_every_variant` does not compile when one is missing).
+    fn refusals() -> Vec<Refusal> {
+        vec![
+            Refusal::AdminAccessTokenUserGone,
+            Refusal::TeamIdHeaderRequired {
+                header: "x-team-id".into(),
+            },
+            Refusal::ProjectNotFound,
+            Refusal::ProjectAlreadyExists {
+                project_id: "p".into(),
+            },
+            Refusal::ProjectKeyAlreadyUsed,
+            Refusal::InvalidEmailTheme,
+            Refusal::InvalidConfigJson,
+            Refusal::InvalidConfigOverrideKey { key: "a..b".into() },
+            Refusal::DottedConfigOverrideKey { key: "a.b".into() },
+            Refusal::InvalidConfig {
+                reason: "invalid type".into(),
+            },
+            Refusal::PermissionCycle {
+                permission_id: "a".into(),
+            },
+            Refusal::ServerMayOnlyOverrideBranchConfig,
+            Refusal::ServerCannotOverrideAdminOnlyConfig {
+                key: "domains".into(),
+            },
+            Refusal::FileNotFound,
+            Refusal::InvalidProfileImageUrl,
+            Refusal::ImageTooLarge,
+            Refusal::OnlyAnonymousWithoutIncludeAnonymous,
+            Refusal::PasswordAndPasswordHash,
+            Refusal::UnsupportedPasswordHash,
+            Refusal::PasswordAlreadySet,
+            Refusal::OtpAuthNotEnabled,
+            Refusal::OtpSignInNotEnabled,
+            Refusal::CannotEnablePasskeyAuth,
+            Refusal::PasswordAuthNotEnabled,
+            Refusal::RestrictionReasonWithoutRestriction,
+            Refusal::RestrictionDetailsWithoutRestriction,
+            Refusal::PrimaryEmailAuthWithoutPrimaryEmail,
+            Refusal::PrimaryEmailVerifiedWithoutPrimaryEmail,
+            Refusal::ClientUserDeletionDisabled,
+            Refusal::OauthProviderNotFound {
+                provider_id: "github".into(),
+            },
+            Refusal::ClientMayOnlyListOwnSessions,
+            Refusal::SessionNotFound,
+            Refusal::ContactChannelNotFound,
+            Refusal::ContactChannelToVerifyNotFound,
+            Refusal::ContactChannelToModifyNotFound,
+            Refusal::VerifiedContactChannelGone,
+            Refusal::ConfirmedContactChannelGone,
+            Refusal::ContactChannelAlreadyExists,
+            Refusal::TooManyContactChannels { max: 20 },
+            Refusal::ClientMayOnlyListOwnContactChannels,
+            Refusal::ClientMayOnlyCreateOwnContactChannels,
+            Refusal::ClientMayOnlyReadOwnContactChannels,
+            Refusal::ClientMayOnlyUpdateOwnContactChannels,
+            Refusal::ClientMayOnlyDeleteOwnContactChannels,
+            Refusal::ClientMayOnlyManageOwnContactChannels,
+            Refusal::ClientMayOnlyVerifyOwnContactChannels,
+            Refusal::ClientMayOnlyListOwnTeams,
+            Refusal::CreatorUserIdAndAddCurrentUser,
+            Refusal::ClientTeamCreationDisabled,
+            Refusal::ClientMayOnlyCreateTeamsAsSelf,
+            Refusal::AddCurrentUserWithoutUser,
+            Refusal::ClientTeamIdRequired,
+            Refusal::ClientMayOnlyUpdateOwnTeamProfile,
+            Refusal::TeamIdAndUserId,
+            Refusal::NeitherTeamIdNorUserId,
+            Refusal::InvitationTeamIdRequired,
+            Refusal::ClientMayOnlyListOwnPermissions,
+            Refusal::UserApiKeysDisabled,
+            Refusal::TeamApiKeysDisabled,
+            Refusal::ClientMayOnlyManageOwnApiKeys,
+        ]
+    }
+
+    #[test]
+    fn refusals_cover_every_variant() {
+        // Adding a variant breaks this match until it is listed in `refusals()` too.
+        let listed = |r: &Refusal| match r {
+            Refusal::AdminAccessTokenUserGone
+            | Refusal::TeamIdHeaderRequired { .. }
+            | Refusal::ProjectNotFound
+            | Refusal::ProjectAlreadyExists { .. }
+            | Refusal::ProjectKeyAlreadyUsed
+            | Refusal::InvalidEmailTheme
+            | Refusal::InvalidConfigJson
+            | Refusal::InvalidConfigOverrideKey { .. }
+            | Refusal::DottedConfigOverrideKey { .. }
+            | Refusal::InvalidConfig { .. }
+            | Refusal::PermissionCycle { .. }
+            | Refusal::ServerMayOnlyOverrideBranchConfig
+            | Refusal::ServerCannotOverrideAdminOnlyConfig { .. }
+            | Refusal::FileNotFound
+            | Refusal::InvalidProfileImageUrl
+            | Refusal::ImageTooLarge
+            | Refusal::OnlyAnonymousWithoutIncludeAnonymous
+            | Refusal::PasswordAndPasswordHash
+            | Refusal::UnsupportedPasswordHash
+            | Refusal::PasswordAlreadySet
+            | Refusal::OtpAuthNotEnabled
+            | Refusal::OtpSignInNotEnabled
+            | Refusal::CannotEnablePasskeyAuth
+            | Refusal::PasswordAuthNotEnabled
+            | Refusal::RestrictionReasonWithoutRestriction
+            | Refusal::RestrictionDetailsWithoutRestriction
+            | Refusal::PrimaryEmailAuthWithoutPrimaryEmail
+            | Refusal::PrimaryEmailVerifiedWithoutPrimaryEmail
+            | Refusal::ClientUserDeletionDisabled
+            | Refusal::OauthProviderNotFound { .. }
+            | Refusal::ClientMayOnlyListOwnSessions
+            | Refusal::SessionNotFound
+            | Refusal::ContactChannelNotFound
+            | Refusal::ContactChannelToVerifyNotFound
+            | Refusal::ContactChannelToModifyNotFound
+            | Refusal::VerifiedContactChannelGone
+            | Refusal::ConfirmedContactChannelGone
+            | Refusal::ContactChannelAlreadyExists
+            | Refusal::TooManyContactChannels { .. }
+            | Refusal::ClientMayOnlyListOwnContactChannels
+            | Refusal::ClientMayOnlyCreateOwnContactChannels
+            | Refusal::ClientMayOnlyReadOwnContactChannels
+            | Refusal::ClientMayOnlyUpdateOwnContactChannels
+            | Refusal::ClientMayOnlyDeleteOwnContactChannels
+            | Refusal::ClientMayOnlyManageOwnContactChannels
+            | Refusal::ClientMayOnlyVerifyOwnContactChannels
+            | Refusal::ClientMayOnlyListOwnTeams
+            | Refusal::CreatorUserIdAndAddCurrentUser
+            | Refusal::ClientTeamCreationDisabled
+            | Refusal::ClientMayOnlyCreateTeamsAsSelf
+            | Refusal::AddCurrentUserWithoutUser
+            | Refusal::ClientTeamIdRequired
+            | Refusal::ClientMayOnlyUpdateOwnTeamProfile
+            | Refusal::TeamIdAndUserId
+            | Refusal::NeitherTeamIdNorUserId
+            | Refusal::InvitationTeamIdRequired
+            | Refusal::ClientMayOnlyListOwnPermissions
+            | Refusal::UserApiKeysDisabled
+            | Refusal::TeamApiKeysDisabled
+            | Refusal::ClientMayOnlyManageOwnApiKeys => (),
+        };
+        let all = refusals();
+        all.iter().for_each(listed);
+        let distinct: std::collections::HashSet<_> =
+            all.iter().map(std::mem::discriminant).collect();
+        assert_eq!(distinct.len(), all.len(), "a variant is listed twice");
+        assert_eq!(
+            all.len(),
+            60,
+            "as many entries in `refusals()` as arms above"
+        );
+    }
+
+    #[test]
+    fn refusals_are_client_errors_without_code() {
+        for r in refusals() {
+            let status = r.status();
+            assert!(status.is_client_error(), "{r:?} is {status}, not a 4xx");
+            let e = Error::from(r.clone());
+            assert_eq!(e.http_status(), status, "{r:?}");
+            assert_eq!(e.code(), None, "{r:?}");
+            assert_eq!(e.details(), None, "{r:?}");
+            assert_eq!(e.to_string(), r.to_string(), "{r:?}");
+            assert!(!r.to_string().is_empty(), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn refusal_messages_are_stacks() {
+        let cases = [
+            (
+                Refusal::ContactChannelNotFound,
+                StatusCode::NOT_FOUND,
+                "Contact channel not found.",
+            ),
+            (
+                Refusal::ContactChannelToVerifyNotFound,
+                StatusCode::NOT_FOUND,
+                "Contact channel not found",
+            ),
+            (
+                Refusal::ContactChannelToModifyNotFound,
+                StatusCode::BAD_REQUEST,
+                "Contact channel not found",
+            ),
+            (
+                Refusal::TooManyContactChannels { max: 20 },
+                StatusCode::BAD_REQUEST,
+                "A user can have at most 20 contact channels.",
+            ),
+            (
+                Refusal::ProjectAlreadyExists {
+                    project_id: "internal".into(),
+                },
+                StatusCode::BAD_REQUEST,
+                "Project internal already exists",
+            ),
+            (
+                Refusal::InvalidConfigOverrideKey { key: "a..b".into() },
+                StatusCode::BAD_REQUEST,
+                "The key \"a..b\" is not valid.",
+            ),
+            (
+                Refusal::ClientMayOnlyListOwnTeams,
+                StatusCode::FORBIDDEN,
+                "Client can only list teams for their own user. user_id must be either \"me\" or the ID of the current user",
+            ),
+        ];
+        for (r, status, message) in cases {
+            assert_eq!((r.status(), r.to_string().as_str()), (status, message));
+        }
+    }
+
+    #[test]
+    fn refusals_render_as_plain_text() {
+        let e = Error::Refused(Refusal::ClientMayOnlyListOwnSessions);
+        let r = crate::rest::error_response(&e, &http::HeaderMap::new());
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            r.headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+            Some("text/plain; charset=utf-8")
+        );
+        assert!(r.headers().get("x-stack-known-error").is_none());
+        assert_eq!(
+            r.body().as_ref(),
+            b"Client can only list sessions for their own user."
+        );
+    }
+
     #[test]
     fn plain_errors_have_no_code() {
-        assert_eq!(Error::bad_request("x").code(), None);
+        assert_eq!(Error::Refused(Refusal::FileNotFound).code(), None);
+        assert_eq!(Error::Refused(Refusal::FileNotFound).details(), None);
         assert_eq!(
             Error::Internal("x".into()).http_status(),
             StatusCode::INTERNAL_SERVER_ERROR

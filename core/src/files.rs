@@ -6,7 +6,7 @@
 use base64::Engine;
 use uuid::Uuid;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 use crate::postern::Postern;
 use crate::storage::{FileRecord, Repos};
 
@@ -64,14 +64,14 @@ pub(crate) async fn store_if_data_url(
         // A URL of a stored file is only ever the one an upload answered: naming another
         // entity's file would let a later replacement delete it.
         if url.starts_with(&format!("{}/", p.inner.storage_url)) {
-            return Err(Error::bad_request("Invalid profile image URL"));
+            return Err(Error::Refused(Refusal::InvalidProfileImageUrl));
         }
         return Ok(Some(url));
     }
-    let (ext, mime, data) = parse_image_data_url(&url)
-        .ok_or_else(|| Error::bad_request("Invalid profile image URL"))?;
+    let (ext, mime, data) =
+        parse_image_data_url(&url).ok_or(Error::Refused(Refusal::InvalidProfileImageUrl))?;
     if data.len() > MAX_IMAGE_BYTES {
-        return Err(Error::bad_request("Image too large"));
+        return Err(Error::Refused(Refusal::ImageTooLarge));
     }
     let id = Uuid::new_v4();
     repos

@@ -49,7 +49,7 @@ pub mod secrets;
 pub mod tokens;
 
 pub use config::ProjectConfig;
-pub use error::{AccessType, Error, PasswordRequirement, RestrictedReason, Result};
+pub use error::{AccessType, Error, PasswordRequirement, Refusal, RestrictedReason, Result};
 pub use passwords::{PasswordHasher, PasswordParams};
 pub mod admin;
 pub mod api_keys;

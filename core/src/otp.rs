@@ -2,13 +2,12 @@
 //! six-character one-time password; `OTP + nonce` (or the link's full code) signs in,
 //! creating the account when the address is new.
 
-use http::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::codes::{self, DEFAULT_LIFETIME_MILLIS, NONCE_LENGTH};
 use crate::email::{self, link_with_code, normalize_email};
-use crate::error::{Error, OnConflict, Result};
+use crate::error::{Error, OnConflict, Refusal, Result};
 use crate::postern::Postern;
 use crate::projects::Project;
 use crate::storage::{ChannelKind, CodePurpose, ContactChannelRecord, UserRecord};
@@ -58,10 +57,7 @@ impl Otp<'_> {
     ) -> Result<String> {
         let cfg = &project.config;
         if !cfg.auth.otp.allow_sign_in {
-            return Err(Error::status(
-                StatusCode::FORBIDDEN,
-                "OTP sign-in is not enabled for this project",
-            ));
+            return Err(Error::Refused(Refusal::OtpSignInNotEnabled));
         }
         let email = normalize_email(email);
         let store = &self.p.inner.store;
@@ -183,7 +179,7 @@ impl Otp<'_> {
                     return Err(Error::SignUpNotEnabled);
                 }
                 if !cfg.auth.otp.allow_sign_in {
-                    return Err(Error::bad_request("OTP auth not enabled in the project"));
+                    return Err(Error::Refused(Refusal::OtpAuthNotEnabled));
                 }
                 let requested_by: Option<Uuid> = record.data["anonymous_user_id"]
                     .as_str()

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::config::ProjectConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 use crate::postern::Postern;
 use crate::projects::Project;
 use crate::storage::{PermissionGrantRecord, Repos};
@@ -320,11 +320,9 @@ fn children<'a>(defs: &'a BTreeMap<String, Definition>, id: &str) -> Vec<&'a str
 
 /// Checks a config's permission graph: no definition may contain itself, directly or
 /// not. Used wherever definitions are saved (API, config overrides, config files).
-pub fn validate(config: &ProjectConfig) -> std::result::Result<(), String> {
+pub fn validate(config: &ProjectConfig) -> std::result::Result<(), Refusal> {
     match has_cycle(&definitions(config)) {
-        Some(id) => Err(format!(
-            "Permission {id} would contain itself (through its contained permissions); cycles are not allowed."
-        )),
+        Some(id) => Err(Refusal::PermissionCycle { permission_id: id }),
         None => Ok(()),
     }
 }
@@ -653,9 +651,9 @@ impl Permissions<'_> {
                 let mut defs = definitions(&p.config);
                 let out = change(&mut defs)?;
                 if let Some(at) = has_cycle(&defs) {
-                    return Err(Error::bad_request(format!(
-                        "Permission {at} would contain itself (through its contained permissions); cycles are not allowed."
-                    )));
+                    return Err(Error::Refused(Refusal::PermissionCycle {
+                        permission_id: at,
+                    }));
                 }
                 set_definitions(&mut p.config, &defs);
                 Ok(out)

@@ -5,7 +5,7 @@ use std::fmt;
 use uuid::Uuid;
 
 use crate::config::ProjectConfig;
-use crate::error::{Error, OnConflict, Result};
+use crate::error::{Error, OnConflict, Refusal, Result};
 use crate::postern::Postern;
 use crate::secrets::{hash_secret, random_crockford};
 use crate::storage::{ApiKeySetRecord, KeyKind, ProjectRecord};
@@ -167,7 +167,11 @@ impl Projects<'_> {
         tx.projects()
             .insert(&self.record_of(&project, None))
             .await
-            .on_conflict(|| Error::bad_request(format!("Project {} already exists", project.id)))?;
+            .on_conflict(|| {
+                Error::Refused(Refusal::ProjectAlreadyExists {
+                    project_id: project.id.clone(),
+                })
+            })?;
         tx.projects()
             .insert_key_set(&self.key_set(&project.id, &keys, CONFIGURED_KEYS))
             .await?;
@@ -231,9 +235,7 @@ impl Projects<'_> {
             tx.projects()
                 .insert_key_set(&self.key_set(id, keys, CONFIGURED_KEYS))
                 .await
-                .on_conflict(|| {
-                    Error::bad_request("A project key is already used by another key set")
-                })?;
+                .on_conflict(|| Error::Refused(Refusal::ProjectKeyAlreadyUsed))?;
         }
         tx.commit().await?;
         Ok(project)
@@ -247,7 +249,11 @@ impl Projects<'_> {
             .projects()
             .insert(&self.record_of(project, None))
             .await
-            .on_conflict(|| Error::bad_request(format!("Project {} already exists", project.id)))
+            .on_conflict(|| {
+                Error::Refused(Refusal::ProjectAlreadyExists {
+                    project_id: project.id.clone(),
+                })
+            })
     }
 
     /// Changes a project without losing concurrent changes: reads the current project,

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::config::ProjectConfig;
 use crate::email::{Notice, is_valid_email_lenient, normalize_email};
-use crate::error::{Error, OnConflict, RestrictedReason, Result};
+use crate::error::{Error, OnConflict, Refusal, RestrictedReason, Result};
 use crate::passwords::{check_password_rules, is_supported_hash};
 use crate::postern::Postern;
 use crate::projects::Project;
@@ -309,8 +309,8 @@ impl Users<'_> {
     /// A page of users, ordered by sign-up time then id.
     pub async fn list(&self, project: &Project, q: &ListUsers) -> Result<UserPage> {
         if q.only_anonymous && !q.include_anonymous {
-            return Err(Error::bad_request(
-                "only_anonymous=true requires include_anonymous=true",
+            return Err(Error::Refused(
+                Refusal::OnlyAnonymousWithoutIncludeAnonymous,
             ));
         }
         let include_restricted = q.include_restricted || q.include_anonymous;
@@ -641,17 +641,13 @@ impl Users<'_> {
     /// Validates and hashes `password` / `password_hash` before any transaction.
     async fn prepare_password(&self, u: &UserUpdate) -> Result<Option<Option<String>>> {
         match (&u.password, &u.password_hash) {
-            (Some(_), Some(_)) => Err(Error::bad_request(
-                "Cannot set both password and password_hash at the same time.",
-            )),
+            (Some(_), Some(_)) => Err(Error::Refused(Refusal::PasswordAndPasswordHash)),
             (Some(Some(pw)), None) => Ok(Some(Some(self.p.inner.hasher.hash(pw).await?))),
             (None, Some(Some(h))) => {
                 if is_supported_hash(h) {
                     Ok(Some(Some(h.clone())))
                 } else {
-                    Err(Error::bad_request(
-                        "Invalid password hash. Make sure it's a supported algorithm in Modular Crypt Format.",
-                    ))
+                    Err(Error::Refused(Refusal::UnsupportedPasswordHash))
                 }
             }
             (Some(None), None) | (None, Some(None)) => Ok(Some(None)),
@@ -1035,7 +1031,7 @@ impl Users<'_> {
             .await?
             .ok_or(Error::UserNotFound)?;
         if rec.password_hash.is_some() {
-            return Err(Error::bad_request("User already has a password set."));
+            return Err(Error::Refused(Refusal::PasswordAlreadySet));
         }
         check_password_rules(password)?;
         let token = step_up::require_for(
@@ -1056,7 +1052,7 @@ impl Users<'_> {
             .await?
             .ok_or(Error::UserNotFound)?;
         if rec.password_hash.is_some() {
-            return Err(Error::bad_request("User already has a password set."));
+            return Err(Error::Refused(Refusal::PasswordAlreadySet));
         }
         rec.password_hash = Some(hash);
         tx.users().update(&rec).await?;
@@ -1399,20 +1395,16 @@ async fn apply_update(
 
     if let Some(otp) = u.otp_auth_enabled {
         if otp && !cfg.auth.otp.allow_sign_in {
-            return Err(Error::bad_request("OTP auth not enabled in the project"));
+            return Err(Error::Refused(Refusal::OtpAuthNotEnabled));
         }
         rec.otp_auth_enabled = otp;
     }
     if u.passkey_auth_enabled == Some(true) {
-        return Err(Error::bad_request(
-            "Cannot manually enable passkey auth, it is enabled iff there is a passkey auth method",
-        ));
+        return Err(Error::Refused(Refusal::CannotEnablePasskeyAuth));
     }
     if let Some(hash) = password_hash {
         if hash.is_some() && rec.password_hash.is_none() && !cfg.auth.password.allow_sign_in {
-            return Err(Error::bad_request(
-                "Password auth not enabled in the project",
-            ));
+            return Err(Error::Refused(Refusal::PasswordAuthNotEnabled));
         }
         rec.password_hash = hash;
     }
@@ -1455,13 +1447,11 @@ async fn apply_update(
         }
     } else {
         if matches!(u.restricted_by_admin_reason, Some(Some(_))) {
-            return Err(Error::bad_request(
-                "restricted_by_admin_reason requires restricted_by_admin=true",
-            ));
+            return Err(Error::Refused(Refusal::RestrictionReasonWithoutRestriction));
         }
         if matches!(u.restricted_by_admin_private_details, Some(Some(_))) {
-            return Err(Error::bad_request(
-                "restricted_by_admin_private_details requires restricted_by_admin=true",
+            return Err(Error::Refused(
+                Refusal::RestrictionDetailsWithoutRestriction,
             ));
         }
         rec.restricted_by_admin = false;
@@ -1514,13 +1504,11 @@ async fn apply_email(
     };
     if !resulting_has_primary {
         if u.primary_email_auth_enabled == Some(true) {
-            return Err(Error::bad_request(
-                "primary_email_auth_enabled cannot be true without primary_email",
-            ));
+            return Err(Error::Refused(Refusal::PrimaryEmailAuthWithoutPrimaryEmail));
         }
         if u.primary_email_verified == Some(true) {
-            return Err(Error::bad_request(
-                "primary_email_verified cannot be true without primary_email",
+            return Err(Error::Refused(
+                Refusal::PrimaryEmailVerifiedWithoutPrimaryEmail,
             ));
         }
     }

@@ -4,7 +4,7 @@ use http::HeaderMap;
 use uuid::Uuid;
 
 pub use crate::actor::Auth;
-use crate::error::{AccessType, Error, Result};
+use crate::error::{AccessType, Error, Refusal, Result};
 use crate::postern::Postern;
 pub use crate::projects::INTERNAL_PROJECT_ID;
 use crate::projects::Project;
@@ -129,10 +129,7 @@ impl Postern {
             return Err(Error::AdminAccessTokenExpired(Some(after)));
         }
         if admin.is_none() {
-            return Err(Error::status(
-                http::StatusCode::UNAUTHORIZED,
-                "The user associated with the admin access token is no longer valid. Please refresh the admin access token and try again.",
-            ));
+            return Err(Error::Refused(Refusal::AdminAccessTokenUserGone));
         }
         let Some(owner) = project.owner_team_id else {
             return Err(Error::AdminAccessTokenIsNotAdmin);
@@ -312,7 +309,7 @@ impl Postern {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| Uuid::parse_str(v.trim()).ok())
                     .ok_or_else(|| {
-                        Error::bad_request(format!("A team id is required in the {h} header"))
+                        Error::Refused(Refusal::TeamIdHeaderRequired { header: h.clone() })
                     })?;
                 self.permissions()
                     .require_team_permission(&auth.project, user, team, &required.permission)

@@ -94,7 +94,7 @@ pub(crate) struct ErrorContext<'a> {
 pub(crate) fn render(err: &Error, ctx: &ErrorContext<'_>) -> Response<Bytes> {
     match err {
         Error::Internal(cause) => internal_body(cause, ctx.request_id),
-        Error::Status { status, message } => text(*status, message.to_string()),
+        Error::Refused(refusal) => text(refusal.status(), refusal.to_string()),
         Error::TooManyRequests { retry_after_secs } => {
             let mut r = json(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -263,7 +263,7 @@ mod tests {
     #[test]
     fn plain_and_internal() {
         let r = render(
-            &Error::bad_request("User already has a password set."),
+            &Error::Refused(crate::error::Refusal::PasswordAlreadySet),
             &ctx(),
         );
         assert_eq!(r.status(), 400);

@@ -174,7 +174,8 @@ async fn seed_stack_dev(postern: &Postern) -> Result<(), String> {
             "team_admin": {"description": "2", "scope": "team", "containedPermissionIds": {"$read_members": true, "$remove_members": true, "$update_team": true}}
         }),
     );
-    let config = postern_core::admin::apply_override(&ProjectConfig::default(), &over)?;
+    let config = postern_core::admin::apply_override(&ProjectConfig::default(), &over)
+        .map_err(|e| e.to_string())?;
     let keys = postern_core::ProjectKeys {
         publishable_client_key: "this-publishable-client-key-is-for-local-development-only".into(),
         secret_server_key: "this-secret-server-key-is-for-local-development-only".into(),

@@ -142,9 +142,7 @@ pub(crate) fn user_keys_enabled(auth: &Auth) -> Result<()> {
     if auth.project.config.api_keys.enabled.user {
         Ok(())
     } else {
-        Err(Error::bad_request(
-            "User API keys are not enabled for this project.",
-        ))
+        Err(Error::Refused(Refusal::UserApiKeysDisabled))
     }
 }
 
@@ -156,10 +154,7 @@ pub(crate) fn client_may_manage(auth: &Auth, owner: Uuid) -> Result<()> {
     match auth.user_id() {
         None => Err(Error::UserAuthenticationRequired),
         Some(me) if me == owner => Ok(()),
-        Some(_) => Err(Error::status(
-            StatusCode::FORBIDDEN,
-            "Client can only manage their own api keys",
-        )),
+        Some(_) => Err(Error::Refused(Refusal::ClientMayOnlyManageOwnApiKeys)),
     }
 }
 
@@ -342,9 +337,7 @@ pub(crate) fn team_keys_enabled(auth: &Auth) -> Result<()> {
     if auth.project.config.api_keys.enabled.team {
         Ok(())
     } else {
-        Err(Error::bad_request(
-            "Team API keys are not enabled for this project.",
-        ))
+        Err(Error::Refused(Refusal::TeamApiKeysDisabled))
     }
 }
 

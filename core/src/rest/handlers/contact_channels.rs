@@ -33,19 +33,14 @@ fn channel_keys(base: &[&'static str], trusted: bool) -> Vec<&'static str> {
 
 /// The user a contact-channel request acts on: clients need a signed-in user and may only
 /// act on themselves (`forbidden` otherwise).
-pub(crate) fn channel_user(
-    auth: &Auth,
-    raw: &str,
-    path: &str,
-    forbidden: &'static str,
-) -> Result<Uuid> {
+pub(crate) fn channel_user(auth: &Auth, raw: &str, path: &str, forbidden: Refusal) -> Result<Uuid> {
     let client = auth.access_type == AccessType::Client;
     if client && auth.user.is_none() {
         return Err(Error::CannotGetOwnUserWithoutUser);
     }
     let user = user_id_or_me(raw, auth.user_id(), path)?;
     if client && auth.user_id() != Some(user) {
-        return Err(Error::status(StatusCode::FORBIDDEN, forbidden));
+        return Err(Error::Refused(forbidden));
     }
     Ok(user)
 }
@@ -85,17 +80,14 @@ pub(crate) async fn list(rq: Rq<'_>, q: ChannelList) -> Result<Response<Bytes>> 
             if auth.user.is_none() {
                 return Err(Error::CannotGetOwnUserWithoutUser);
             }
-            return Err(Error::status(
-                StatusCode::FORBIDDEN,
-                "Client can only list contact channels for their own user.",
-            ));
+            return Err(Error::Refused(Refusal::ClientMayOnlyListOwnContactChannels));
         }
         (None, _) => None,
         (Some(raw), _) => Some(channel_user(
             auth,
             raw,
             "query.user_id",
-            "Client can only list contact channels for their own user.",
+            Refusal::ClientMayOnlyListOwnContactChannels,
         )?),
     };
     let items: Vec<Value> =
@@ -181,7 +173,7 @@ pub(crate) async fn create(rq: Rq<'_>, b: ChannelCreate) -> Result<Response<Byte
         auth,
         &b.user_id,
         "body.user_id",
-        "Client can only create contact channels for their own user.",
+        Refusal::ClientMayOnlyCreateOwnContactChannels,
     )?;
     let channel =
         rq.p.contact_channels()
@@ -206,14 +198,14 @@ pub(crate) async fn get(rq: Rq<'_>, _: NoQuery) -> Result<Response<Bytes>> {
         auth,
         rq.param("user_id"),
         "params.user_id",
-        "Client can only read contact channels for their own user.",
+        Refusal::ClientMayOnlyReadOwnContactChannels,
     )?;
     let id = path_uuid(&rq, "contact_channel_id")?;
     let channel =
         rq.p.contact_channels()
             .get(&auth.project, user, id)
             .await?
-            .ok_or_else(|| Error::status(StatusCode::NOT_FOUND, "Contact channel not found."))?;
+            .ok_or(Error::Refused(Refusal::ContactChannelNotFound))?;
     Ok(json(StatusCode::OK, &contact_channel_json(&channel)))
 }
 
@@ -281,7 +273,7 @@ pub(crate) async fn patch(rq: Rq<'_>, b: ChannelPatch) -> Result<Response<Bytes>
         auth,
         rq.param("user_id"),
         "params.user_id",
-        "Client can only update contact channels for their own user.",
+        Refusal::ClientMayOnlyUpdateOwnContactChannels,
     )?;
     let id = path_uuid(&rq, "contact_channel_id")?;
     let channel =
@@ -309,7 +301,7 @@ pub(crate) async fn delete(rq: Rq<'_>, _: NoQuery) -> Result<Response<Bytes>> {
         auth,
         rq.param("user_id"),
         "params.user_id",
-        "Client can only delete contact channels for their own user.",
+        Refusal::ClientMayOnlyDeleteOwnContactChannels,
     )?;
     let id = path_uuid(&rq, "contact_channel_id")?;
     rq.p.contact_channels()
@@ -334,8 +326,8 @@ pub(crate) async fn send_code(rq: Rq<'_>, b: CallbackBody) -> Result<Response<By
     }
     let user = user_id_or_me(rq.param("user_id"), auth.user_id(), "params.user_id")?;
     if client && auth.user_id() != Some(user) {
-        return Err(Error::bad_request(
-            "Can only send verification code for your own user",
+        return Err(Error::Refused(
+            Refusal::ClientMayOnlyVerifyOwnContactChannels,
         ));
     }
     let id = path_uuid(&rq, "contact_channel_id")?;
@@ -380,7 +372,7 @@ pub(crate) async fn legacy_send_code(rq: Rq<'_>, b: LegacySendCode) -> Result<Re
             .await?
             .into_iter()
             .find(|c| c.is_primary)
-            .ok_or_else(|| Error::status(StatusCode::NOT_FOUND, "Contact channel not found"))?;
+            .ok_or(Error::Refused(Refusal::ContactChannelToVerifyNotFound))?;
     rq.p.contact_channels()
         .send_verification_code(&auth.project, user.id, channel.id, &b.callback_url)
         .await?;
@@ -417,9 +409,8 @@ pub(crate) fn channel_path(rq: &Rq<'_>, auth: &Auth) -> Result<(Uuid, Uuid)> {
     }
     let user = user_id_or_me(rq.param("user_id"), auth.user_id(), "params.user_id")?;
     if auth.access_type == AccessType::Client && auth.user_id() != Some(user) {
-        return Err(Error::status(
-            StatusCode::FORBIDDEN,
-            "Client can only manage contact channels for their own user.",
+        return Err(Error::Refused(
+            Refusal::ClientMayOnlyManageOwnContactChannels,
         ));
     }
     let id = Uuid::parse_str(rq.param("contact_channel_id"))

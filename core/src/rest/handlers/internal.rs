@@ -398,10 +398,7 @@ pub(crate) fn override_level(rq: &Rq<'_>) -> Result<&'static str> {
     let auth = rq.auth()?;
     let level = level(rq)?;
     if auth.access_type == AccessType::Server && level != "branch" {
-        return Err(Error::status(
-            StatusCode::FORBIDDEN,
-            "Server access can only manage branch config overrides.",
-        ));
+        return Err(Error::Refused(Refusal::ServerMayOnlyOverrideBranchConfig));
     }
     Ok(level)
 }
@@ -422,16 +419,13 @@ pub(crate) async fn patch_override(rq: Rq<'_>, b: ConfigOverride) -> Result<Resp
     let auth = rq.auth()?;
     let over: Map<String, Value> = match serde_json::from_str(&b.config_override_string) {
         Ok(Value::Object(m)) => m,
-        _ => return Err(Error::bad_request("Invalid config JSON")),
+        _ => return Err(Error::Refused(Refusal::InvalidConfigJson)),
     };
     if auth.access_type == AccessType::Server
         && let Some(key) = crate::admin::admin_only_key(&over)
     {
-        return Err(Error::status(
-            StatusCode::FORBIDDEN,
-            format!(
-                "Server access cannot change {key}: trusted domains, email, OAuth and security settings need admin access."
-            ),
+        return Err(Error::Refused(
+            Refusal::ServerCannotOverrideAdminOnlyConfig { key },
         ));
     }
     rq.p.admin().override_config(&auth.project, &over).await?;

@@ -60,11 +60,9 @@ pub(crate) async fn list(rq: Rq<'_>, q: ListInvitations) -> Result<Response<Byte
     let auth = rq.auth()?;
     let invitations = match (q.team_id, q.user_id) {
         (Some(_), Some(_)) => {
-            return Err(Error::bad_request(
-                "Cannot specify both team_id and user_id",
-            ));
+            return Err(Error::Refused(Refusal::TeamIdAndUserId));
         }
-        (None, None) => return Err(Error::bad_request("Must specify either team_id or user_id")),
+        (None, None) => return Err(Error::Refused(Refusal::NeitherTeamIdNorUserId)),
         (Some(t), None) => {
             let t = Uuid::parse_str(&t)
                 .map_err(|_| Error::schema("query.team_id must be a valid UUID"))?;
@@ -103,9 +101,7 @@ input! {
 pub(crate) async fn delete(rq: Rq<'_>, q: DeleteInvitation) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
     let Some(team) = q.team_id else {
-        return Err(Error::bad_request(
-            "team_id is required for deleting a team invitation",
-        ));
+        return Err(Error::Refused(Refusal::InvitationTeamIdRequired));
     };
     let team =
         Uuid::parse_str(&team).map_err(|_| Error::schema("query.team_id must be a valid UUID"))?;

@@ -22,6 +22,7 @@ use crate::email::is_valid_email_lenient;
 use crate::email::is_valid_email_strict;
 use crate::error::AccessType;
 use crate::error::Error;
+use crate::error::Refusal;
 use crate::error::Result;
 use crate::mfa::SecondFactor;
 use crate::passwords::MAX_PASSWORD_LENGTH;
@@ -241,7 +242,7 @@ pub(crate) fn valid_image(v: &Option<Option<String>>, client: bool) -> Result<()
             data || url.starts_with("http://") || url.starts_with("https://")
         };
         if !ok {
-            return Err(Error::bad_request("Invalid profile image URL"));
+            return Err(Error::Refused(Refusal::InvalidProfileImageUrl));
         }
     }
     Ok(())

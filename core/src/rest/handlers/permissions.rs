@@ -72,10 +72,7 @@ pub(crate) async fn list_grants(
         .map(|u| user_id_or_me(&u, auth.user_id(), "query.user_id"))
         .transpose()?;
     if is_client(auth) && (user.is_none() || user != auth.user_id()) {
-        return Err(Error::status(
-            StatusCode::FORBIDDEN,
-            "Client can only list permissions for their own user. user_id must be either \"me\" or the ID of the current user",
-        ));
+        return Err(Error::Refused(Refusal::ClientMayOnlyListOwnPermissions));
     }
     let grants =
         rq.p.permissions()

@@ -68,7 +68,7 @@ pub(crate) async fn jwks(rq: Rq<'_>, q: JwksQuery) -> Result<Response<Bytes>> {
     let (restricted, anonymous) = (q.include_restricted.0, q.include_anonymous.0);
     let project_id = rq.param("project_id");
     if rq.p.projects().get(project_id).await?.is_none() {
-        return Err(Error::status(StatusCode::NOT_FOUND, "Project not found"));
+        return Err(Error::Refused(Refusal::ProjectNotFound));
     }
     let keys = rq.p.sessions().jwks(project_id, restricted, anonymous)?;
     let mut r = json(StatusCode::OK, &keys);
@@ -101,7 +101,7 @@ pub(crate) async fn anonymous_alias(rq: Rq<'_>) -> Result<Response<Bytes>> {
 /// `GET /storage/{bucket}/{file}`: a stored image, cacheable (file ids are never reused).
 pub(crate) async fn storage_file(rq: Rq<'_>) -> Result<Response<Bytes>> {
     let Some((mime, data)) = rq.p.file(rq.param("bucket"), rq.param("file")).await? else {
-        return Err(Error::status(StatusCode::NOT_FOUND, "File not found"));
+        return Err(Error::Refused(Refusal::FileNotFound));
     };
     let mut r = Response::new(Bytes::from(data));
     if let Ok(v) = http::HeaderValue::from_str(&mime) {

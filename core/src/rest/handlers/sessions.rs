@@ -45,10 +45,7 @@ pub(crate) async fn list(rq: Rq<'_>, q: SessionsQuery) -> Result<Json<ListView<S
     let auth = rq.auth()?;
     let user_id = user_id_or_me(&q.user_id, auth.user_id(), "query.user_id")?;
     if auth.access_type == AccessType::Client && auth.user_id() != Some(user_id) {
-        return Err(Error::status(
-            StatusCode::FORBIDDEN,
-            "Client can only list sessions for their own user.",
-        ));
+        return Err(Error::Refused(Refusal::ClientMayOnlyListOwnSessions));
     }
     let sessions =
         rq.p.sessions()
@@ -83,7 +80,7 @@ pub(crate) async fn delete(rq: Rq<'_>, q: DeleteSessionQuery) -> Result<Json<Suc
     let auth = rq.auth()?;
     user_id_or_me(&q.user_id, auth.user_id(), "query.user_id")?;
     let id = path_uuid(&rq, "id")?;
-    let not_found = || Error::status(StatusCode::NOT_FOUND, "Session not found.");
+    let not_found = || Error::Refused(Refusal::SessionNotFound);
     let session =
         rq.p.sessions()
             .get(&auth.project, id)

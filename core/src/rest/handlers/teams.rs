@@ -20,10 +20,7 @@ pub(crate) async fn list(rq: Rq<'_>, q: ListTeams) -> Result<Response<Bytes>> {
         if auth.user.is_none() {
             return Err(Error::CannotGetOwnUserWithoutUser);
         }
-        return Err(Error::status(
-            StatusCode::FORBIDDEN,
-            "Client can only list teams for their own user. user_id must be either \"me\" or the ID of the current user",
-        ));
+        return Err(Error::Refused(Refusal::ClientMayOnlyListOwnTeams));
     }
     let server = !is_client(auth);
     let teams = rq.p.teams().list(&auth.project, user).await?;
@@ -155,9 +152,7 @@ pub(crate) async fn create(rq: Rq<'_>, b: CreateTeam) -> Result<Response<Bytes>>
         creator_user_id: creator_raw,
     } = b;
     if creator_raw.is_some() && add_current.is_some() {
-        return Err(Error::bad_request(
-            "Cannot use both creator_user_id and add_current_user. add_current_user is deprecated, please only use creator_user_id in the body.",
-        ));
+        return Err(Error::Refused(Refusal::CreatorUserIdAndAddCurrentUser));
     }
     let creator = match &creator_raw {
         Some(r) => Some(user_id_or_me(r, auth.user_id(), "body.creator_user_id")?),
@@ -166,28 +161,20 @@ pub(crate) async fn create(rq: Rq<'_>, b: CreateTeam) -> Result<Response<Bytes>>
     let creator = if client {
         let me = client_user(auth)?;
         if !auth.project.config.teams.allow_client_team_creation {
-            return Err(Error::status(
-                StatusCode::FORBIDDEN,
-                "Client team creation is disabled for this project",
-            ));
+            return Err(Error::Refused(Refusal::ClientTeamCreationDisabled));
         }
         valid_image(&image, true)?;
         if creator.is_some_and(|c| c != me) {
-            return Err(Error::status(
-                StatusCode::FORBIDDEN,
-                "You cannot create a team as a user that is not yourself. Make sure you set the creator_user_id to 'me'.",
-            ));
+            return Err(Error::Refused(Refusal::ClientMayOnlyCreateTeamsAsSelf));
         }
         Some(me)
     } else {
         valid_image(&image, false)?;
         match add_current.as_deref() {
-            Some("true") => Some(auth.user_id().ok_or_else(|| {
-                Error::status(
-                    StatusCode::UNAUTHORIZED,
-                    "You must be logged in to create a team with the current user as a member.",
-                )
-            })?),
+            Some("true") => Some(
+                auth.user_id()
+                    .ok_or(Error::Refused(Refusal::AddCurrentUserWithoutUser))?,
+            ),
             _ => creator,
         }
     };
@@ -384,9 +371,7 @@ pub(crate) async fn list_profiles(rq: Rq<'_>, q: ListProfiles) -> Result<Respons
         .transpose()?;
     if is_client(auth) {
         let Some(team) = team else {
-            return Err(Error::bad_request(
-                "team_id is required for access type client",
-            ));
+            return Err(Error::Refused(Refusal::ClientTeamIdRequired));
         };
         let me = client_user(auth)?;
         if user != Some(me) {
@@ -450,10 +435,7 @@ pub(crate) async fn patch_profile(rq: Rq<'_>, b: ProfilePatch) -> Result<Respons
     let team = path_uuid(&rq, "team_id")?;
     let user = member_user(&rq, auth)?;
     if is_client(auth) && auth.user_id() != Some(user) {
-        return Err(Error::status(
-            StatusCode::FORBIDDEN,
-            "Cannot update another user's profile",
-        ));
+        return Err(Error::Refused(Refusal::ClientMayOnlyUpdateOwnTeamProfile));
     }
     valid_image(&image, false)?;
     let p =

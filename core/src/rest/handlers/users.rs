@@ -383,7 +383,7 @@ pub(crate) async fn patch_me(rq: Rq<'_>, b: MePatch) -> Result<Json<UserView>> {
             if let Some(Some(url)) = &b.profile_image_url
                 && !is_base64_image(url)
             {
-                return Err(Error::bad_request("Invalid profile image URL"));
+                return Err(Error::Refused(Refusal::InvalidProfileImageUrl));
             }
             b.into_update()
         }
@@ -404,9 +404,7 @@ pub(crate) async fn delete_me(rq: Rq<'_>) -> Result<Json<SuccessView>> {
     if auth.access_type == AccessType::Client
         && !auth.project.config.users.allow_client_user_deletion
     {
-        return Err(Error::bad_request(
-            "Client user deletion is not enabled for this project",
-        ));
+        return Err(Error::Refused(Refusal::ClientUserDeletionDisabled));
     }
     rq.p.users().delete(&auth.project, id).await?;
     Ok(Json::ok(SuccessView::TRUE))
@@ -459,7 +457,9 @@ pub(crate) async fn create(rq: Rq<'_>, b: NewUser) -> Result<Json<UserView>> {
         && let Some(first) = list.first()
     {
         let id = first.get("id").and_then(Value::as_str).unwrap_or_default();
-        return Err(Error::bad_request(format!("OAuth provider {id} not found")));
+        return Err(Error::Refused(Refusal::OauthProviderNotFound {
+            provider_id: id.to_owned(),
+        }));
     }
     let user = rq.p.users().create(&auth.project, b.into_update()).await?;
     Ok(Json::created(UserView::of(&user, true)))
