@@ -11,7 +11,8 @@ use hmac::{KeyInit, Mac};
 use sha2::Sha256;
 use uuid::Uuid;
 
-use crate::error::{Error, Result};
+use crate::actor::Auth;
+use crate::error::{Error, Refusal, Result};
 use crate::postern::Postern;
 use crate::projects::Project;
 use crate::secrets::{CROCKFORD, ct_eq, hex, random_crockford};
@@ -262,6 +263,127 @@ impl Postern {
     /// User and team API keys.
     pub fn api_keys(&self) -> ApiKeys<'_> {
         ApiKeys { p: self }
+    }
+}
+
+impl ApiKeys<'_> {
+    /// Whether the project enables keys of `kind` (`apiKeys.enabled.user` / `.team`).
+    pub fn enabled(&self, project: &Project, kind: KeyType) -> Result<()> {
+        let on = match kind {
+            KeyType::User => project.config.api_keys.enabled.user,
+            KeyType::Team => project.config.api_keys.enabled.team,
+        };
+        match (on, kind) {
+            (true, _) => Ok(()),
+            (false, KeyType::User) => Err(Error::Refused(Refusal::UserApiKeysDisabled)),
+            (false, KeyType::Team) => Err(Error::Refused(Refusal::TeamApiKeysDisabled)),
+        }
+    }
+
+    /// Whether `actor` may manage the keys of `owner`: servers and admins may (a team must
+    /// exist); a client only its own user's keys, or a team's where it holds
+    /// `$manage_api_keys` (else the team's keys do not exist for it: `API_KEY_NOT_FOUND`).
+    pub async fn authorize(&self, actor: &Auth, owner: ApiKeyOwner) -> Result<()> {
+        match owner {
+            ApiKeyOwner::User(owner) => {
+                if !actor.is_client() {
+                    return Ok(());
+                }
+                match actor.user_id() {
+                    None => Err(Error::UserAuthenticationRequired),
+                    Some(me) if me == owner => Ok(()),
+                    Some(_) => Err(Error::Refused(Refusal::ClientMayOnlyManageOwnApiKeys)),
+                }
+            }
+            ApiKeyOwner::Team(team) => {
+                if actor.is_client() {
+                    let me = actor.user_id().ok_or(Error::UserAuthenticationRequired)?;
+                    if !self
+                        .p
+                        .permissions()
+                        .has_permission(&actor.project, me, Some(team), "$manage_api_keys")
+                        .await?
+                    {
+                        return Err(Error::ApiKeyNotFound);
+                    }
+                } else if self.p.teams().get(&actor.project, team).await?.is_none() {
+                    return Err(Error::TeamNotFound(team));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Creates a key for `owner` as `actor`: the kind must be enabled and the actor allowed
+    /// ([`Self::authorize`]).
+    pub async fn create_as(
+        &self,
+        actor: &Auth,
+        owner: ApiKeyOwner,
+        description: &str,
+        expires_at_millis: Option<i64>,
+        is_public: bool,
+    ) -> Result<CreatedKey> {
+        self.enabled(&actor.project, KeyType::of(owner))?;
+        self.authorize(actor, owner).await?;
+        self.create(
+            &actor.project,
+            owner,
+            description,
+            expires_at_millis,
+            is_public,
+        )
+        .await
+    }
+
+    /// The keys of `owner`, newest first, as `actor` may see them.
+    pub async fn list_as(&self, actor: &Auth, owner: ApiKeyOwner) -> Result<Vec<ApiKeyRecord>> {
+        self.enabled(&actor.project, KeyType::of(owner))?;
+        self.authorize(actor, owner).await?;
+        match owner {
+            ApiKeyOwner::User(u) => self.list_for_user(&actor.project, u).await,
+            ApiKeyOwner::Team(t) => self.list_for_team(&actor.project, t).await,
+        }
+    }
+
+    /// The key `id` of `kind`, if `actor` may manage it (`API_KEY_NOT_FOUND` otherwise,
+    /// and for a key of the other kind).
+    pub async fn get_as(&self, actor: &Auth, kind: KeyType, id: Uuid) -> Result<ApiKeyRecord> {
+        self.enabled(&actor.project, kind)?;
+        let key = self
+            .get(&actor.project, id)
+            .await?
+            .filter(|k| KeyType::of(k.owner) == kind)
+            .ok_or(Error::ApiKeyNotFound)?;
+        self.authorize(actor, key.owner).await?;
+        Ok(key)
+    }
+
+    /// Changes the description, expiry or revocation of key `id` of `kind` as `actor`.
+    pub async fn update_as(
+        &self,
+        actor: &Auth,
+        kind: KeyType,
+        id: Uuid,
+        description: Option<String>,
+        expires_at_millis: Option<Option<i64>>,
+        revoke: bool,
+    ) -> Result<ApiKeyRecord> {
+        let key = self.get_as(actor, kind, id).await?;
+        self.update(
+            &actor.project,
+            key.id,
+            description,
+            expires_at_millis,
+            revoke,
+        )
+        .await
+    }
+
+    /// Checks a presented key of `kind` for `actor`'s project (the kind must be enabled).
+    pub async fn check_as(&self, actor: &Auth, kind: KeyType, key: &str) -> Result<ApiKeyRecord> {
+        self.enabled(&actor.project, kind)?;
+        self.check(&actor.project, key, kind).await
     }
 }
 

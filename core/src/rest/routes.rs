@@ -310,16 +310,16 @@ routes! {
             => contact_channels::confirm_auth_by_code, input: contact_channels::ChannelCode, "Confirm a sign-in address with a mailed code";
     }
     "api-keys" {
-        Get "/user-api-keys", Any, None => api_keys::list_user_keys, input: api_keys::ListUserKeys, "List user API keys";
-        Post "/user-api-keys", Any, Some(AccountChange) => api_keys::create_user_key, input: api_keys::NewUserKey, "Create a user API key";
-        Post "/user-api-keys/check", Server, Some(KeyCheck) => api_keys::check_user_key, input: api_keys::ApiKeyBody, "Check a user API key";
-        Get "/user-api-keys/{api_key_id}", Any, None => api_keys::get_user_key, input: api_keys::UserKeyQuery, "A user API key";
-        Patch "/user-api-keys/{api_key_id}", Any, Some(AccountChange) => api_keys::patch_user_key, input: api_keys::PatchUserKey, "Update or revoke a user API key";
-        Get "/team-api-keys", Any, None => api_keys::list_team_keys, input: api_keys::ListTeamKeys, "List team API keys";
-        Post "/team-api-keys", Any, Some(AccountChange) => api_keys::create_team_key, input: api_keys::NewTeamKey, "Create a team API key";
-        Post "/team-api-keys/check", Server, Some(KeyCheck) => api_keys::check_team_key, input: api_keys::ApiKeyBody, "Check a team API key";
-        Get "/team-api-keys/{api_key_id}", Any, None => api_keys::get_team_key, input: api_keys::TeamKeyQuery, "A team API key";
-        Patch "/team-api-keys/{api_key_id}", Any, Some(AccountChange) => api_keys::patch_team_key, input: api_keys::PatchTeamKey, "Update or revoke a team API key";
+        Get "/user-api-keys", Any, None => api_keys::list_user_keys, input: api_keys::ListUserKeys, reply: ListView<ApiKeyView>, "List user API keys";
+        Post "/user-api-keys", Any, Some(AccountChange) => api_keys::create_user_key, input: api_keys::NewUserKey, reply: ApiKeyView, "Create a user API key";
+        Post "/user-api-keys/check", Server, Some(KeyCheck) => api_keys::check_user_key, input: api_keys::ApiKeyBody, reply: ApiKeyView, "Check a user API key";
+        Get "/user-api-keys/{api_key_id}", Any, None => api_keys::get_user_key, input: api_keys::UserKeyQuery, reply: ApiKeyView, "A user API key";
+        Patch "/user-api-keys/{api_key_id}", Any, Some(AccountChange) => api_keys::patch_user_key, input: api_keys::PatchUserKey, reply: ApiKeyView, "Update or revoke a user API key";
+        Get "/team-api-keys", Any, None => api_keys::list_team_keys, input: api_keys::ListTeamKeys, reply: ListView<ApiKeyView>, "List team API keys";
+        Post "/team-api-keys", Any, Some(AccountChange) => api_keys::create_team_key, input: api_keys::NewTeamKey, reply: ApiKeyView, "Create a team API key";
+        Post "/team-api-keys/check", Server, Some(KeyCheck) => api_keys::check_team_key, input: api_keys::ApiKeyBody, reply: ApiKeyView, "Check a team API key";
+        Get "/team-api-keys/{api_key_id}", Any, None => api_keys::get_team_key, input: api_keys::TeamKeyQuery, reply: ApiKeyView, "A team API key";
+        Patch "/team-api-keys/{api_key_id}", Any, Some(AccountChange) => api_keys::patch_team_key, input: api_keys::PatchTeamKey, reply: ApiKeyView, "Update or revoke a team API key";
         Post "/integrations/credential-scanning/revoke", Public, Some(KeyCheck)
             => api_keys::credential_scanning_revoke, input: api_keys::ApiKeyBody, "Revoke a leaked API key";
     }

@@ -1,6 +1,7 @@
 //! User and team API keys, key checks, and credential-scanning revocation.
 
 use super::*;
+use crate::api_keys::KeyType;
 use crate::rest::input::{FieldValue, Input, ME_SENTINEL, Source, input};
 
 // ----- field types and checks shared by the key requests -----
@@ -137,27 +138,6 @@ input! {
     }
 }
 
-// ----- user API keys -----
-pub(crate) fn user_keys_enabled(auth: &Auth) -> Result<()> {
-    if auth.project.config.api_keys.enabled.user {
-        Ok(())
-    } else {
-        Err(Error::Refused(Refusal::UserApiKeysDisabled))
-    }
-}
-
-/// Client rules on a key's owner: a signed-in user, and only their own keys.
-pub(crate) fn client_may_manage(auth: &Auth, owner: Uuid) -> Result<()> {
-    if auth.access_type != AccessType::Client {
-        return Ok(());
-    }
-    match auth.user_id() {
-        None => Err(Error::UserAuthenticationRequired),
-        Some(me) if me == owner => Ok(()),
-        Some(_) => Err(Error::Refused(Refusal::ClientMayOnlyManageOwnApiKeys)),
-    }
-}
-
 /// The owner a `user_id` (a UUID, `me` or its sentinel) of create and list names; `None`
 /// when it is not a UUID. Absent is Stack's schema message, and `me` needs a signed-in
 /// user: both refuse the request whatever else failed.
@@ -216,25 +196,23 @@ input! {
     }
 }
 
-pub(crate) async fn create_user_key(rq: Rq<'_>, b: NewUserKey) -> Result<Response<Bytes>> {
+pub(crate) async fn create_user_key(rq: Rq<'_>, b: NewUserKey) -> Result<Json<ApiKeyView>> {
     let auth = rq.auth()?;
-    user_keys_enabled(auth)?;
     let owner = key_owner(b.user_id.0.as_deref(), auth)?.unwrap_or_default();
-    client_may_manage(auth, owner)?;
     let created =
         rq.p.api_keys()
-            .create(
-                &auth.project,
+            .create_as(
+                auth,
                 ApiKeyOwner::User(owner),
                 &b.description,
                 b.expires_at_millis.0,
                 b.is_public.unwrap_or(false),
             )
             .await?;
-    Ok(json(
-        StatusCode::OK,
-        &api_key_json(&created.record, Some(&created.value)),
-    ))
+    Ok(Json::ok(ApiKeyView::of(
+        &created.record,
+        Some(&created.value),
+    )))
 }
 
 input! {
@@ -247,37 +225,25 @@ input! {
     }
 }
 
-pub(crate) async fn list_user_keys(rq: Rq<'_>, q: ListUserKeys) -> Result<Response<Bytes>> {
+pub(crate) async fn list_user_keys(
+    rq: Rq<'_>,
+    q: ListUserKeys,
+) -> Result<Json<ListView<ApiKeyView>>> {
     let auth = rq.auth()?;
-    user_keys_enabled(auth)?;
     let owner = key_owner(q.user_id.0.as_deref(), auth)?.unwrap_or_default();
-    client_may_manage(auth, owner)?;
-    let keys = rq.p.api_keys().list_for_user(&auth.project, owner).await?;
-    let items: Vec<Value> = keys.iter().map(|k| api_key_json(k, None)).collect();
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "items": items, "is_paginated": false }),
-    ))
+    let keys =
+        rq.p.api_keys()
+            .list_as(auth, ApiKeyOwner::User(owner))
+            .await?;
+    Ok(Json::ok(ListView::of(
+        keys.iter().map(|k| ApiKeyView::of(k, None)).collect(),
+    )))
 }
 
-/// The user key with the path's id, visible to this caller.
-pub(crate) async fn user_key_in_path(
-    rq: &Rq<'_>,
-    auth: &Auth,
-) -> Result<crate::storage::ApiKeyRecord> {
-    let id = Uuid::parse_str(rq.param("api_key_id"))
-        .map_err(|_| Error::schema("params.api_key_id must be a valid UUID"))?;
-    user_keys_enabled(auth)?;
-    let key =
-        rq.p.api_keys()
-            .get(&auth.project, id)
-            .await?
-            .ok_or(Error::ApiKeyNotFound)?;
-    let ApiKeyOwner::User(owner) = key.owner else {
-        return Err(Error::ApiKeyNotFound);
-    };
-    client_may_manage(auth, owner)?;
-    Ok(key)
+/// The key id of the path (`params.api_key_id must be a valid UUID` otherwise).
+fn key_in_path(rq: &Rq<'_>) -> Result<Uuid> {
+    Uuid::parse_str(rq.param("api_key_id"))
+        .map_err(|_| Error::schema("params.api_key_id must be a valid UUID"))
 }
 
 input! {
@@ -288,40 +254,42 @@ input! {
     }
 }
 
-pub(crate) async fn get_user_key(rq: Rq<'_>, _: UserKeyQuery) -> Result<Response<Bytes>> {
+pub(crate) async fn get_user_key(rq: Rq<'_>, _: UserKeyQuery) -> Result<Json<ApiKeyView>> {
     let auth = rq.auth()?;
-    let key = user_key_in_path(&rq, auth).await?;
-    Ok(json(StatusCode::OK, &api_key_json(&key, None)))
+    let key =
+        rq.p.api_keys()
+            .get_as(auth, KeyType::User, key_in_path(&rq)?)
+            .await?;
+    Ok(Json::ok(ApiKeyView::of(&key, None)))
 }
 
 /// `PATCH /user-api-keys/{api_key_id}`: the query, then the patch.
 pub(crate) type PatchUserKey = QueryAndBody<UserKeyQuery, KeyPatch>;
 
-pub(crate) async fn patch_user_key(rq: Rq<'_>, r: PatchUserKey) -> Result<Response<Bytes>> {
+pub(crate) async fn patch_user_key(rq: Rq<'_>, r: PatchUserKey) -> Result<Json<ApiKeyView>> {
     let auth = rq.auth()?;
     let b = r.body;
-    let key = user_key_in_path(&rq, auth).await?;
     let updated =
         rq.p.api_keys()
-            .update(
-                &auth.project,
-                key.id,
+            .update_as(
+                auth,
+                KeyType::User,
+                key_in_path(&rq)?,
                 b.description,
                 b.expires_at_millis.0,
                 b.revoked == Some(true),
             )
             .await?;
-    Ok(json(StatusCode::OK, &api_key_json(&updated, None)))
+    Ok(Json::ok(ApiKeyView::of(&updated, None)))
 }
 
-pub(crate) async fn check_user_key(rq: Rq<'_>, b: ApiKeyBody) -> Result<Response<Bytes>> {
+pub(crate) async fn check_user_key(rq: Rq<'_>, b: ApiKeyBody) -> Result<Json<ApiKeyView>> {
     let auth = rq.auth()?;
-    user_keys_enabled(auth)?;
     let record =
         rq.p.api_keys()
-            .check(&auth.project, &b.api_key, crate::api_keys::KeyType::User)
+            .check_as(auth, KeyType::User, &b.api_key)
             .await?;
-    Ok(json(StatusCode::OK, &api_key_json(&record, None)))
+    Ok(Json::ok(ApiKeyView::of(&record, None)))
 }
 
 pub(crate) async fn credential_scanning_revoke(
@@ -330,34 +298,6 @@ pub(crate) async fn credential_scanning_revoke(
 ) -> Result<Response<Bytes>> {
     rq.p.api_keys().revoke_leaked(&b.api_key).await?;
     Ok(success())
-}
-
-// ----- team API keys -----
-pub(crate) fn team_keys_enabled(auth: &Auth) -> Result<()> {
-    if auth.project.config.api_keys.enabled.team {
-        Ok(())
-    } else {
-        Err(Error::Refused(Refusal::TeamApiKeysDisabled))
-    }
-}
-
-/// Who may manage a team's keys: servers (the team must exist); clients holding
-/// `$manage_api_keys` in it. Anything else is `API_KEY_NOT_FOUND`, hiding the team.
-pub(crate) async fn may_manage_team_keys(rq: &Rq<'_>, auth: &Auth, team: Uuid) -> Result<()> {
-    if is_client(auth) {
-        let me = client_user(auth)?;
-        if !rq
-            .p
-            .permissions()
-            .has_permission(&auth.project, me, Some(team), "$manage_api_keys")
-            .await?
-        {
-            return Err(Error::ApiKeyNotFound);
-        }
-    } else if rq.p.teams().get(&auth.project, team).await?.is_none() {
-        return Err(Error::TeamNotFound(team));
-    }
-    Ok(())
 }
 
 input! {
@@ -370,25 +310,22 @@ input! {
     }
 }
 
-pub(crate) async fn create_team_key(rq: Rq<'_>, b: NewTeamKey) -> Result<Response<Bytes>> {
+pub(crate) async fn create_team_key(rq: Rq<'_>, b: NewTeamKey) -> Result<Json<ApiKeyView>> {
     let auth = rq.auth()?;
-    team_keys_enabled(auth)?;
-    let team = b.team_id.0;
-    may_manage_team_keys(&rq, auth, team).await?;
     let created =
         rq.p.api_keys()
-            .create(
-                &auth.project,
-                ApiKeyOwner::Team(team),
+            .create_as(
+                auth,
+                ApiKeyOwner::Team(b.team_id.0),
                 &b.description,
                 b.expires_at_millis.0,
                 b.is_public.unwrap_or(false),
             )
             .await?;
-    Ok(json(
-        StatusCode::OK,
-        &api_key_json(&created.record, Some(&created.value)),
-    ))
+    Ok(Json::ok(ApiKeyView::of(
+        &created.record,
+        Some(&created.value),
+    )))
 }
 
 input! {
@@ -398,32 +335,18 @@ input! {
     }
 }
 
-pub(crate) async fn list_team_keys(rq: Rq<'_>, q: ListTeamKeys) -> Result<Response<Bytes>> {
+pub(crate) async fn list_team_keys(
+    rq: Rq<'_>,
+    q: ListTeamKeys,
+) -> Result<Json<ListView<ApiKeyView>>> {
     let auth = rq.auth()?;
-    team_keys_enabled(auth)?;
-    let team = q.team_id.0;
-    may_manage_team_keys(&rq, auth, team).await?;
-    let keys = rq.p.api_keys().list_for_team(&auth.project, team).await?;
-    Ok(items(keys.iter().map(|k| api_key_json(k, None)).collect()))
-}
-
-pub(crate) async fn team_key_in_path(
-    rq: &Rq<'_>,
-    auth: &Auth,
-) -> Result<crate::storage::ApiKeyRecord> {
-    let id = Uuid::parse_str(rq.param("api_key_id"))
-        .map_err(|_| Error::schema("params.api_key_id must be a valid UUID"))?;
-    team_keys_enabled(auth)?;
-    let key =
+    let keys =
         rq.p.api_keys()
-            .get(&auth.project, id)
-            .await?
-            .ok_or(Error::ApiKeyNotFound)?;
-    let ApiKeyOwner::Team(team) = key.owner else {
-        return Err(Error::ApiKeyNotFound);
-    };
-    may_manage_team_keys(rq, auth, team).await?;
-    Ok(key)
+            .list_as(auth, ApiKeyOwner::Team(q.team_id.0))
+            .await?;
+    Ok(Json::ok(ListView::of(
+        keys.iter().map(|k| ApiKeyView::of(k, None)).collect(),
+    )))
 }
 
 input! {
@@ -434,38 +357,40 @@ input! {
     }
 }
 
-pub(crate) async fn get_team_key(rq: Rq<'_>, _: TeamKeyQuery) -> Result<Response<Bytes>> {
+pub(crate) async fn get_team_key(rq: Rq<'_>, _: TeamKeyQuery) -> Result<Json<ApiKeyView>> {
     let auth = rq.auth()?;
-    let key = team_key_in_path(&rq, auth).await?;
-    Ok(json(StatusCode::OK, &api_key_json(&key, None)))
+    let key =
+        rq.p.api_keys()
+            .get_as(auth, KeyType::Team, key_in_path(&rq)?)
+            .await?;
+    Ok(Json::ok(ApiKeyView::of(&key, None)))
 }
 
 /// `PATCH /team-api-keys/{api_key_id}`: the query, then the patch.
 pub(crate) type PatchTeamKey = QueryAndBody<TeamKeyQuery, KeyPatch>;
 
-pub(crate) async fn patch_team_key(rq: Rq<'_>, r: PatchTeamKey) -> Result<Response<Bytes>> {
+pub(crate) async fn patch_team_key(rq: Rq<'_>, r: PatchTeamKey) -> Result<Json<ApiKeyView>> {
     let auth = rq.auth()?;
     let b = r.body;
-    let key = team_key_in_path(&rq, auth).await?;
     let updated =
         rq.p.api_keys()
-            .update(
-                &auth.project,
-                key.id,
+            .update_as(
+                auth,
+                KeyType::Team,
+                key_in_path(&rq)?,
                 b.description,
                 b.expires_at_millis.0,
                 b.revoked == Some(true),
             )
             .await?;
-    Ok(json(StatusCode::OK, &api_key_json(&updated, None)))
+    Ok(Json::ok(ApiKeyView::of(&updated, None)))
 }
 
-pub(crate) async fn check_team_key(rq: Rq<'_>, b: ApiKeyBody) -> Result<Response<Bytes>> {
+pub(crate) async fn check_team_key(rq: Rq<'_>, b: ApiKeyBody) -> Result<Json<ApiKeyView>> {
     let auth = rq.auth()?;
-    team_keys_enabled(auth)?;
     let record =
         rq.p.api_keys()
-            .check(&auth.project, &b.api_key, crate::api_keys::KeyType::Team)
+            .check_as(auth, KeyType::Team, &b.api_key)
             .await?;
-    Ok(json(StatusCode::OK, &api_key_json(&record, None)))
+    Ok(Json::ok(ApiKeyView::of(&record, None)))
 }

@@ -44,7 +44,6 @@ use crate::rest::response::Json;
 use crate::rest::response::json;
 use crate::rest::response::success;
 use crate::rest::response::text;
-use crate::rest::views::api_key_json;
 use crate::rest::views::contact_channel_json;
 use crate::rest::views::team_json;
 use crate::rest::views::user_json;

@@ -1,0 +1,151 @@
+//! Policy lives in the domain: an app calling the Rust API in-process with an actor
+//! (`Auth::client`, `Auth::server`) gets the same answers as the REST API — feature gates,
+//! ownership and team permissions — on SQLite and PostgreSQL.
+
+#[macro_use]
+mod support;
+
+use postern_core::api_keys::KeyType;
+use postern_core::storage::ApiKeyOwner;
+use postern_core::teams::NewTeam;
+use postern_core::{Auth, Error, ProjectConfig, Refusal, UserUpdate};
+use support::*;
+
+async fn user(h: &H, email: &str) -> postern_core::User {
+    h.postern
+        .users()
+        .create(
+            &h.project,
+            UserUpdate {
+                primary_email: Some(Some(email.to_owned())),
+                ..UserUpdate::default()
+            },
+        )
+        .await
+        .expect("user")
+}
+
+async fn api_key_policy(env: Env) {
+    // User keys off: the gate holds for clients and servers alike.
+    let h = harness_with(&env, ProjectConfig::default()).await;
+    let alice = user(&h, "alice@example.com").await;
+    let keys = h.postern.api_keys();
+    let server = Auth::server(h.project.clone());
+    let err = keys
+        .create_as(&server, ApiKeyOwner::User(alice.id), "k", None, false)
+        .await
+        .unwrap_err();
+    assert_eq!(err, Error::Refused(Refusal::UserApiKeysDisabled));
+
+    let mut cfg = ProjectConfig::default();
+    cfg.api_keys.enabled.user = true;
+    cfg.api_keys.enabled.team = true;
+    let h = harness_with(&env, cfg).await;
+    let alice = user(&h, "alice@example.com").await;
+    let bob = user(&h, "bob@example.com").await;
+    let keys = h.postern.api_keys();
+    let as_alice = Auth::client(h.project.clone(), Some(alice.clone()));
+
+    // A client manages its own user's keys only.
+    let own = keys
+        .create_as(&as_alice, ApiKeyOwner::User(alice.id), "mine", None, false)
+        .await
+        .expect("own key");
+    let err = keys
+        .create_as(&as_alice, ApiKeyOwner::User(bob.id), "theirs", None, false)
+        .await
+        .unwrap_err();
+    assert_eq!(err, Error::Refused(Refusal::ClientMayOnlyManageOwnApiKeys));
+    let server = Auth::server(h.project.clone());
+    let bobs = keys
+        .create_as(
+            &server,
+            ApiKeyOwner::User(bob.id),
+            "made by a server",
+            None,
+            false,
+        )
+        .await
+        .expect("a server may");
+    assert_eq!(
+        keys.get_as(&as_alice, KeyType::User, bobs.record.id)
+            .await
+            .unwrap_err(),
+        Error::Refused(Refusal::ClientMayOnlyManageOwnApiKeys)
+    );
+    assert_eq!(
+        keys.get_as(&as_alice, KeyType::Team, own.record.id)
+            .await
+            .unwrap_err(),
+        Error::ApiKeyNotFound,
+        "a user key is not a team key"
+    );
+    let revoked = keys
+        .update_as(&as_alice, KeyType::User, own.record.id, None, None, true)
+        .await
+        .expect("revoke own key");
+    assert!(revoked.revoked_at_millis.is_some());
+
+    // Team keys need $manage_api_keys in the team: bob is not a member of alice's team.
+    let team = h
+        .postern
+        .teams()
+        .create(
+            &h.project,
+            NewTeam {
+                display_name: "Alice's team".into(),
+                creator: Some(alice.id),
+                ..NewTeam::default()
+            },
+        )
+        .await
+        .expect("team")
+        .id;
+    assert_eq!(
+        keys.create_as(&as_alice, ApiKeyOwner::Team(team), "team", None, false)
+            .await
+            .unwrap_err(),
+        Error::ApiKeyNotFound,
+        "a member without $manage_api_keys sees no team keys"
+    );
+    h.postern
+        .permissions()
+        .grant(&h.project, Some(team), alice.id, "$manage_api_keys")
+        .await
+        .expect("grant");
+    keys.create_as(&as_alice, ApiKeyOwner::Team(team), "team", None, false)
+        .await
+        .expect("with $manage_api_keys");
+    let as_bob = Auth::client(h.project.clone(), Some(bob));
+    assert_eq!(
+        keys.list_as(&as_bob, ApiKeyOwner::Team(team))
+            .await
+            .unwrap_err(),
+        Error::ApiKeyNotFound
+    );
+    let no_user = Auth::client(h.project.clone(), None);
+    assert_eq!(
+        keys.list_as(&no_user, ApiKeyOwner::User(alice.id))
+            .await
+            .unwrap_err(),
+        Error::UserAuthenticationRequired
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_key_policy_sqlite() {
+    api_key_policy(Env {
+        store: sqlite_store().await,
+        kind: Kind::Core,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_key_policy_postgres() {
+    api_key_policy(Env {
+        store: postgres_store().await,
+        kind: Kind::Core,
+    })
+    .await;
+}
