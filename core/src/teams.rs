@@ -4,7 +4,8 @@
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::error::{Error, OnConflict, Result};
+use crate::actor::Auth;
+use crate::error::{Error, OnConflict, Refusal, Result};
 use crate::postern::Postern;
 use crate::projects::Project;
 use crate::storage::{Repos, TeamMemberRecord, TeamRecord, UserRecord};
@@ -249,6 +250,120 @@ fn check_sizes(name: Option<&str>, metadata: &[(&str, Option<&serde_json::Value>
         Ok(())
     } else {
         Err(Error::Schema(failures))
+    }
+}
+
+/// A profile image a caller may set: image data (`data:image/...`), or for servers also an
+/// http(s) URL; clients may also clear it with `""`. At most a million characters.
+pub fn check_image(url: &Option<Option<String>>, client: bool) -> Result<()> {
+    if let Some(Some(url)) = url {
+        if url.len() > 1_000_000 {
+            return Err(Error::schema(
+                "body.profile_image_url must be at most 1000000 characters",
+            ));
+        }
+        let data = url.starts_with("data:image/");
+        let ok = if client {
+            url.is_empty() || data
+        } else {
+            data || url.starts_with("http://") || url.starts_with("https://")
+        };
+        if !ok {
+            return Err(Error::Refused(Refusal::InvalidProfileImageUrl));
+        }
+    }
+    Ok(())
+}
+
+/// Team operations on behalf of an actor: clients are held to their memberships and team
+/// permissions, servers and admins are not. REST uses these; so can an app in-process.
+impl Teams<'_> {
+    /// Whether `actor` may act on `team`: a client must be a member
+    /// (`TEAM_MEMBERSHIP_NOT_FOUND`) and, when `permission` is given, hold it
+    /// (`TEAM_PERMISSION_REQUIRED`); servers and admins may.
+    pub async fn authorize(
+        &self,
+        actor: &Auth,
+        team: Uuid,
+        permission: Option<&str>,
+    ) -> Result<()> {
+        if !actor.is_client() {
+            return Ok(());
+        }
+        let me = actor.user_id().ok_or(Error::UserAuthenticationRequired)?;
+        match permission {
+            Some(p) => {
+                self.p
+                    .permissions()
+                    .require_team_permission(&actor.project, me, team, p)
+                    .await
+            }
+            None if self.is_member(&actor.project, team, me).await? => Ok(()),
+            None => Err(Error::TeamMembershipNotFound {
+                team_id: team,
+                user_id: me,
+            }),
+        }
+    }
+
+    /// A team `actor` may see (`TEAM_NOT_FOUND` when it does not exist).
+    pub async fn get_as(&self, actor: &Auth, team: Uuid) -> Result<Team> {
+        self.authorize(actor, team, None).await?;
+        self.get(&actor.project, team)
+            .await?
+            .ok_or(Error::TeamNotFound(team))
+    }
+
+    /// Updates a team; a client needs `$update_team` and may set only image data.
+    pub async fn update_as(&self, actor: &Auth, team: Uuid, update: TeamUpdate) -> Result<Team> {
+        self.authorize(actor, team, Some("$update_team")).await?;
+        check_image(&update.profile_image_url, actor.is_client())?;
+        self.update(&actor.project, team, update).await
+    }
+
+    /// Deletes a team; a client needs `$delete_team`.
+    pub async fn delete_as(&self, actor: &Auth, team: Uuid) -> Result<()> {
+        self.authorize(actor, team, Some("$delete_team")).await?;
+        self.delete(&actor.project, team).await
+    }
+
+    /// Removes `user` from `team`: anyone may leave; a client removing someone else needs
+    /// `$remove_members`.
+    pub async fn remove_member_as(&self, actor: &Auth, team: Uuid, user: Uuid) -> Result<()> {
+        if actor.is_client() && actor.user_id() != Some(user) {
+            self.authorize(actor, team, Some("$remove_members")).await?;
+        }
+        self.remove_member(&actor.project, team, user).await
+    }
+
+    /// A member's profile: a client reading someone else's needs `$read_members`.
+    pub async fn member_profile_as(
+        &self,
+        actor: &Auth,
+        team: Uuid,
+        user: Uuid,
+    ) -> Result<MemberProfile> {
+        if actor.is_client() && actor.user_id() != Some(user) {
+            self.authorize(actor, team, Some("$read_members")).await?;
+        }
+        self.member_profile(&actor.project, team, user).await
+    }
+
+    /// Changes a member's profile: a client only its own.
+    pub async fn update_member_profile_as(
+        &self,
+        actor: &Auth,
+        team: Uuid,
+        user: Uuid,
+        display_name: Option<String>,
+        profile_image_url: Option<Option<String>>,
+    ) -> Result<MemberProfile> {
+        if actor.is_client() && actor.user_id() != Some(user) {
+            return Err(Error::Refused(Refusal::ClientMayOnlyUpdateOwnTeamProfile));
+        }
+        check_image(&profile_image_url, false)?;
+        self.update_member_profile(&actor.project, team, user, display_name, profile_image_url)
+            .await
     }
 }
 

@@ -7,7 +7,7 @@ mod support;
 
 use postern_core::api_keys::KeyType;
 use postern_core::storage::ApiKeyOwner;
-use postern_core::teams::NewTeam;
+use postern_core::teams::{NewTeam, TeamUpdate};
 use postern_core::{Auth, Error, ProjectConfig, Refusal, UserUpdate};
 use support::*;
 
@@ -130,6 +130,112 @@ async fn api_key_policy(env: Env) {
             .unwrap_err(),
         Error::UserAuthenticationRequired
     );
+}
+
+async fn team_policy(env: Env) {
+    let h = harness_with(&env, ProjectConfig::default()).await;
+    let alice = user(&h, "alice@example.com").await;
+    let bob = user(&h, "bob@example.com").await;
+    let teams = h.postern.teams();
+    let team = teams
+        .create(
+            &h.project,
+            NewTeam {
+                display_name: "Alice's team".into(),
+                creator: Some(alice.id),
+                ..NewTeam::default()
+            },
+        )
+        .await
+        .expect("team")
+        .id;
+    let as_alice = Auth::client(h.project.clone(), Some(alice.clone()));
+    let as_bob = Auth::client(h.project.clone(), Some(bob.clone()));
+    let server = Auth::server(h.project.clone());
+
+    assert_eq!(
+        teams.get_as(&as_alice, team).await.expect("member").id,
+        team
+    );
+    assert_eq!(
+        teams.get_as(&as_bob, team).await.unwrap_err(),
+        Error::TeamMembershipNotFound {
+            team_id: team,
+            user_id: bob.id
+        }
+    );
+    let rename = || TeamUpdate {
+        display_name: Some("Renamed".into()),
+        ..TeamUpdate::default()
+    };
+    assert!(matches!(
+        teams.update_as(&as_bob, team, rename()).await.unwrap_err(),
+        Error::TeamPermissionRequired { .. } | Error::TeamMembershipNotFound { .. }
+    ));
+    teams
+        .add_member(&h.project, team, bob.id)
+        .await
+        .expect("add bob");
+    assert!(matches!(
+        teams.update_as(&as_bob, team, rename()).await.unwrap_err(),
+        Error::TeamPermissionRequired { .. }
+    ));
+    // Clients may set image data only; servers also URLs.
+    let image = TeamUpdate {
+        profile_image_url: Some(Some("https://example.com/a.png".into())),
+        ..TeamUpdate::default()
+    };
+    h.postern
+        .permissions()
+        .grant(&h.project, Some(team), alice.id, "$update_team")
+        .await
+        .expect("grant");
+    assert_eq!(
+        teams
+            .update_as(&as_alice, team, image.clone())
+            .await
+            .unwrap_err(),
+        Error::Refused(Refusal::InvalidProfileImageUrl)
+    );
+    teams
+        .update_as(&server, team, image)
+        .await
+        .expect("a server may");
+    // Bob may leave, not remove alice.
+    assert!(matches!(
+        teams
+            .remove_member_as(&as_bob, team, alice.id)
+            .await
+            .unwrap_err(),
+        Error::TeamPermissionRequired { .. }
+    ));
+    teams
+        .remove_member_as(&as_bob, team, bob.id)
+        .await
+        .expect("leave");
+    assert!(matches!(
+        teams.delete_as(&as_bob, team).await.unwrap_err(),
+        Error::TeamPermissionRequired { .. } | Error::TeamMembershipNotFound { .. }
+    ));
+    teams.delete_as(&server, team).await.expect("a server may");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn team_policy_sqlite() {
+    team_policy(Env {
+        store: sqlite_store().await,
+        kind: Kind::Core,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn team_policy_postgres() {
+    team_policy(Env {
+        store: postgres_store().await,
+        kind: Kind::Core,
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -228,31 +228,13 @@ pub(crate) fn client_user(auth: &Auth) -> Result<Uuid> {
 }
 
 pub(crate) fn valid_image(v: &Option<Option<String>>, client: bool) -> Result<()> {
-    if let Some(Some(url)) = v {
-        if url.len() > 1_000_000 {
-            return Err(Error::schema(
-                "body.profile_image_url must be at most 1000000 characters",
-            ));
-        }
-        let data = url.starts_with("data:image/");
-        let ok = if client {
-            url.is_empty() || data
-        } else {
-            data || url.starts_with("http://") || url.starts_with("https://")
-        };
-        if !ok {
-            return Err(Error::Refused(Refusal::InvalidProfileImageUrl));
-        }
-    }
-    Ok(())
+    crate::teams::check_image(v, client)
 }
 
-/// The team a request acts on: clients must be members (and hold `permission`, if any).
-pub(crate) async fn acting_on_team(
-    rq: &Rq<'_>,
-    auth: &Auth,
-    permission: Option<&str>,
-) -> Result<Uuid> {
+/// The team of the path (`/teams/{team_id}`), validated with the query (which takes no
+/// keys) as Stack reports both; who may act on it is the domain's decision
+/// ([`crate::teams::Teams::authorize`]).
+pub(crate) fn team_in_path(rq: &Rq<'_>) -> Result<Uuid> {
     // Path and query are validated together, as Stack reports both.
     let mut failures = Vec::new();
     let team = Uuid::parse_str(rq.param("team_id")).ok();
@@ -269,26 +251,7 @@ pub(crate) async fn acting_on_team(
     if !failures.is_empty() {
         return Err(Error::Schema(failures));
     }
-    let team = team.unwrap_or_default();
-    if is_client(auth) {
-        let me = client_user(auth)?;
-        match permission {
-            Some(p) => {
-                rq.p.permissions()
-                    .require_team_permission(&auth.project, me, team, p)
-                    .await?
-            }
-            None => {
-                if !rq.p.teams().is_member(&auth.project, team, me).await? {
-                    return Err(Error::TeamMembershipNotFound {
-                        team_id: team,
-                        user_id: me,
-                    });
-                }
-            }
-        }
-    }
-    Ok(team)
+    Ok(team.unwrap_or_default())
 }
 
 pub(crate) fn signed_in(auth: &Auth) -> Result<Uuid> {

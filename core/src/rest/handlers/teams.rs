@@ -199,12 +199,8 @@ pub(crate) async fn create(rq: Rq<'_>, b: CreateTeam) -> Result<Response<Bytes>>
 
 pub(crate) async fn get(rq: Rq<'_>) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let id = acting_on_team(&rq, auth, None).await?;
-    let team =
-        rq.p.teams()
-            .get(&auth.project, id)
-            .await?
-            .ok_or(Error::TeamNotFound(id))?;
+    let id = team_in_path(&rq)?;
+    let team = rq.p.teams().get_as(auth, id).await?;
     Ok(json(StatusCode::OK, &team_json(&team, !is_client(auth))))
 }
 
@@ -260,12 +256,11 @@ pub(crate) async fn patch(rq: Rq<'_>, b: TeamPatch) -> Result<Response<Bytes>> {
         profile_image_url: image,
         metadata,
     } = b;
-    let id = acting_on_team(&rq, auth, Some("$update_team")).await?;
-    valid_image(&image, client)?;
+    let id = team_in_path(&rq)?;
     let team =
         rq.p.teams()
-            .update(
-                &auth.project,
+            .update_as(
+                auth,
                 id,
                 TeamUpdate {
                     display_name,
@@ -281,8 +276,8 @@ pub(crate) async fn patch(rq: Rq<'_>, b: TeamPatch) -> Result<Response<Bytes>> {
 
 pub(crate) async fn delete(rq: Rq<'_>) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
-    let id = acting_on_team(&rq, auth, Some("$delete_team")).await?;
-    rq.p.teams().delete(&auth.project, id).await?;
+    let id = team_in_path(&rq)?;
+    rq.p.teams().delete_as(auth, id).await?;
     Ok(success())
 }
 
@@ -324,15 +319,7 @@ pub(crate) async fn remove_member(rq: Rq<'_>) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
     let team = path_uuid(&rq, "team_id")?;
     let user = member_user(&rq, auth)?;
-    if is_client(auth) && auth.user_id() != Some(user) {
-        let me = client_user(auth)?;
-        rq.p.permissions()
-            .require_team_permission(&auth.project, me, team, "$remove_members")
-            .await?;
-    }
-    rq.p.teams()
-        .remove_member(&auth.project, team, user)
-        .await?;
+    rq.p.teams().remove_member_as(auth, team, user).await?;
     Ok(success())
 }
 
@@ -405,16 +392,7 @@ pub(crate) async fn get_profile(rq: Rq<'_>) -> Result<Response<Bytes>> {
     let auth = rq.auth()?;
     let team = path_uuid(&rq, "team_id")?;
     let user = member_user(&rq, auth)?;
-    if is_client(auth) && auth.user_id() != Some(user) {
-        let me = client_user(auth)?;
-        rq.p.permissions()
-            .require_team_permission(&auth.project, me, team, "$read_members")
-            .await?;
-    }
-    let p =
-        rq.p.teams()
-            .member_profile(&auth.project, team, user)
-            .await?;
+    let p = rq.p.teams().member_profile_as(auth, team, user).await?;
     Ok(json(StatusCode::OK, &profile_json(&p, !is_client(auth))))
 }
 
@@ -434,13 +412,9 @@ pub(crate) async fn patch_profile(rq: Rq<'_>, b: ProfilePatch) -> Result<Respons
     } = b;
     let team = path_uuid(&rq, "team_id")?;
     let user = member_user(&rq, auth)?;
-    if is_client(auth) && auth.user_id() != Some(user) {
-        return Err(Error::Refused(Refusal::ClientMayOnlyUpdateOwnTeamProfile));
-    }
-    valid_image(&image, false)?;
     let p =
         rq.p.teams()
-            .update_member_profile(&auth.project, team, user, display_name, image)
+            .update_member_profile_as(auth, team, user, display_name, image)
             .await?;
     Ok(json(StatusCode::OK, &profile_json(&p, !is_client(auth))))
 }
