@@ -525,6 +525,85 @@ impl<T: ToSchema> ToSchema for ListView<T> {
     }
 }
 
+/// A member's profile in a team; servers also see the user.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MemberProfileView {
+    /// The team.
+    pub team_id: Uuid,
+    /// The member.
+    pub user_id: Uuid,
+    /// Display name (the per-team one, else the user's).
+    pub display_name: Option<String>,
+    /// Profile image (the per-team one, else the user's).
+    pub profile_image_url: Option<String>,
+    /// The user (server view), for servers and admins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserView>,
+}
+
+impl MemberProfileView {
+    /// The view of `p`; `server` adds the user.
+    pub fn of(p: &crate::teams::MemberProfile, server: bool) -> MemberProfileView {
+        MemberProfileView {
+            team_id: p.team_id,
+            user_id: p.user.id,
+            display_name: p.display_name.clone(),
+            profile_image_url: p.profile_image_url.clone(),
+            user: server.then(|| UserView::of(&p.user, true)),
+        }
+    }
+}
+
+/// A pending team invitation.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InvitationView {
+    /// Invitation id.
+    pub id: Uuid,
+    /// The team.
+    pub team_id: Uuid,
+    /// The team's name.
+    pub team_display_name: String,
+    /// Recipient address.
+    pub recipient_email: String,
+    /// Expiry, epoch milliseconds.
+    pub expires_at_millis: i64,
+}
+
+impl InvitationView {
+    /// The view of `i`.
+    pub fn of(i: &crate::invitations::Invitation) -> InvitationView {
+        InvitationView {
+            id: i.id,
+            team_id: i.team_id,
+            team_display_name: i.team_display_name.clone(),
+            recipient_email: i.recipient_email.clone(),
+            expires_at_millis: i.expires_at_millis,
+        }
+    }
+}
+
+/// A sent invitation: `{success: true, id}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InvitationSentView {
+    /// Always `true`.
+    pub success: bool,
+    /// The invitation's id.
+    pub id: Uuid,
+}
+
+/// The team an invitation code leads to.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InvitationDetailsView {
+    /// The team.
+    pub team_id: Uuid,
+    /// The team's name.
+    pub team_display_name: String,
+}
+
+/// An empty object (`{}`), as Stack answers some actions.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EmptyView {}
+
 /// A team membership (`team_membership.*` events).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TeamMembershipView {

@@ -324,25 +324,25 @@ routes! {
             => api_keys::credential_scanning_revoke, input: api_keys::ApiKeyBody, "Revoke a leaked API key";
     }
     "teams" {
-        Get "/teams", Any, None => teams::list, input: teams::ListTeams, "List teams";
-        Post "/teams", Any, None => teams::create, input: teams::CreateTeam, "Create a team";
-        Get "/teams/{team_id}", Any, None => teams::get, "A team";
-        Patch "/teams/{team_id}", Any, None => teams::patch, input: teams::TeamPatch, "Update a team";
-        Delete "/teams/{team_id}", Any, None => teams::delete, "Delete a team";
-        Post "/team-memberships/{team_id}/{user_id}", Server, None => teams::add_member, input: teams::NoBodyOrEmpty, "Add a member";
-        Delete "/team-memberships/{team_id}/{user_id}", Any, None => teams::remove_member, "Remove a member (or leave)";
-        Get "/team-member-profiles", Any, None => teams::list_profiles, input: teams::ListProfiles, "List member profiles";
-        Get "/team-member-profiles/{team_id}/{user_id}", Any, None => teams::get_profile, "A member profile";
-        Patch "/team-member-profiles/{team_id}/{user_id}", Any, None => teams::patch_profile, input: teams::ProfilePatch, "Update a member profile";
+        Get "/teams", Any, None => teams::list, input: teams::ListTeams, reply: ListView<TeamView>, "List teams";
+        Post "/teams", Any, None => teams::create, input: teams::CreateTeam, created: TeamView, "Create a team";
+        Get "/teams/{team_id}", Any, None => teams::get, reply: TeamView, "A team";
+        Patch "/teams/{team_id}", Any, None => teams::patch, input: teams::TeamPatch, reply: TeamView, "Update a team";
+        Delete "/teams/{team_id}", Any, None => teams::delete, reply: SuccessView, "Delete a team";
+        Post "/team-memberships/{team_id}/{user_id}", Server, None => teams::add_member, input: teams::NoBodyOrEmpty, created: TeamMembershipView, "Add a member";
+        Delete "/team-memberships/{team_id}/{user_id}", Any, None => teams::remove_member, reply: SuccessView, "Remove a member (or leave)";
+        Get "/team-member-profiles", Any, None => teams::list_profiles, input: teams::ListProfiles, reply: ListView<MemberProfileView>, "List member profiles";
+        Get "/team-member-profiles/{team_id}/{user_id}", Any, None => teams::get_profile, reply: MemberProfileView, "A member profile";
+        Patch "/team-member-profiles/{team_id}/{user_id}", Any, None => teams::patch_profile, input: teams::ProfilePatch, reply: MemberProfileView, "Update a member profile";
     }
     "invitations" {
-        Get "/team-invitations", Any, None => invitations::list, input: invitations::ListInvitations, "List a team's pending invitations";
-        Post "/team-invitations/send-code", Any, Some(SendCode) => invitations::send, input: invitations::SendInvitation, "Invite an address to a team";
-        Post "/team-invitations/accept", Any, Some(SignIn) => invitations::accept, input: invitations::InvitationCode, "Accept an invitation by code";
-        Post "/team-invitations/accept/check-code", Any, Some(SignIn) => invitations::check, input: invitations::InvitationCode, "Check an invitation code";
-        Post "/team-invitations/accept/details", Any, Some(SignIn) => invitations::details, input: invitations::InvitationCode, "An invitation's team";
-        Delete "/team-invitations/{id}", Any, None => invitations::delete, input: invitations::DeleteInvitation, "Revoke an invitation";
-        Post "/team-invitations/{id}/accept", Any, None => invitations::accept_by_id, input: invitations::AcceptById, "Accept an invitation by id";
+        Get "/team-invitations", Any, None => invitations::list, input: invitations::ListInvitations, reply: ListView<InvitationView>, "List a team's pending invitations";
+        Post "/team-invitations/send-code", Any, Some(SendCode) => invitations::send, input: invitations::SendInvitation, reply: InvitationSentView, "Invite an address to a team";
+        Post "/team-invitations/accept", Any, Some(SignIn) => invitations::accept, input: invitations::InvitationCode, reply: EmptyView, "Accept an invitation by code";
+        Post "/team-invitations/accept/check-code", Any, Some(SignIn) => invitations::check, input: invitations::InvitationCode, reply: CodeValidView, "Check an invitation code";
+        Post "/team-invitations/accept/details", Any, Some(SignIn) => invitations::details, input: invitations::InvitationCode, reply: InvitationDetailsView, "An invitation's team";
+        Delete "/team-invitations/{id}", Any, None => invitations::delete, input: invitations::DeleteInvitation, reply: SuccessView, "Revoke an invitation";
+        Post "/team-invitations/{id}/accept", Any, None => invitations::accept_by_id, input: invitations::AcceptById, reply: EmptyView, "Accept an invitation by id";
     }
     "permissions" {
         Get "/team-permissions", Any, None => permissions::list_grants[Scope::Team], input: permissions::ListTeamGrants, "List team permission grants";

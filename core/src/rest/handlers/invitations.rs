@@ -12,16 +12,6 @@ pub(crate) fn uuid(f: &mut Fields, key: &str, v: &impl Text) {
     }
 }
 
-pub(crate) fn invitation_json(i: &crate::invitations::Invitation) -> Value {
-    json!({
-        "id": i.id,
-        "team_id": i.team_id,
-        "team_display_name": i.team_display_name,
-        "recipient_email": i.recipient_email,
-        "expires_at_millis": i.expires_at_millis,
-    })
-}
-
 input! {
     /// `POST /team-invitations/send-code`.
     pub(crate) struct SendInvitation in Body {
@@ -31,7 +21,7 @@ input! {
     }
 }
 
-pub(crate) async fn send(rq: Rq<'_>, b: SendInvitation) -> Result<Response<Bytes>> {
+pub(crate) async fn send(rq: Rq<'_>, b: SendInvitation) -> Result<Json<InvitationSentView>> {
     let auth = rq.auth()?;
     let team = Uuid::parse_str(&b.team_id)
         .map_err(|_| Error::schema("body.team_id must be a valid UUID"))?;
@@ -45,7 +35,7 @@ pub(crate) async fn send(rq: Rq<'_>, b: SendInvitation) -> Result<Response<Bytes
         rq.p.invitations()
             .send(&auth.project, team, &b.email, &b.callback_url)
             .await?;
-    Ok(json(StatusCode::OK, &json!({ "success": true, "id": id })))
+    Ok(Json::ok(InvitationSentView { success: true, id }))
 }
 
 input! {
@@ -56,7 +46,7 @@ input! {
     }
 }
 
-pub(crate) async fn list(rq: Rq<'_>, q: ListInvitations) -> Result<Response<Bytes>> {
+pub(crate) async fn list(rq: Rq<'_>, q: ListInvitations) -> Result<Json<ListView<InvitationView>>> {
     let auth = rq.auth()?;
     let invitations = match (q.team_id, q.user_id) {
         (Some(_), Some(_)) => {
@@ -88,7 +78,9 @@ pub(crate) async fn list(rq: Rq<'_>, q: ListInvitations) -> Result<Response<Byte
             rq.p.invitations().list_for_user(&auth.project, u).await?
         }
     };
-    Ok(items(invitations.iter().map(invitation_json).collect()))
+    Ok(Json::ok(ListView::of(
+        invitations.iter().map(InvitationView::of).collect(),
+    )))
 }
 
 input! {
@@ -98,7 +90,7 @@ input! {
     }
 }
 
-pub(crate) async fn delete(rq: Rq<'_>, q: DeleteInvitation) -> Result<Response<Bytes>> {
+pub(crate) async fn delete(rq: Rq<'_>, q: DeleteInvitation) -> Result<Json<SuccessView>> {
     let auth = rq.auth()?;
     let Some(team) = q.team_id else {
         return Err(Error::Refused(Refusal::InvitationTeamIdRequired));
@@ -115,7 +107,7 @@ pub(crate) async fn delete(rq: Rq<'_>, q: DeleteInvitation) -> Result<Response<B
     }
     let id = Uuid::parse_str(rq.param("id")).map_err(|_| Error::VerificationCodeNotFound)?;
     rq.p.invitations().delete(&auth.project, team, id).await?;
-    Ok(success())
+    Ok(Json::ok(SuccessView::TRUE))
 }
 
 input! {
@@ -126,7 +118,7 @@ input! {
     }
 }
 
-pub(crate) async fn accept(rq: Rq<'_>, b: InvitationCode) -> Result<Response<Bytes>> {
+pub(crate) async fn accept(rq: Rq<'_>, b: InvitationCode) -> Result<Json<EmptyView>> {
     let auth = rq.auth()?;
     let code = b.code;
     let user = auth
@@ -136,17 +128,19 @@ pub(crate) async fn accept(rq: Rq<'_>, b: InvitationCode) -> Result<Response<Byt
     rq.p.invitations()
         .accept(&auth.project, user, &code)
         .await?;
-    Ok(json(StatusCode::OK, &json!({})))
+    Ok(Json::ok(EmptyView {}))
 }
 
-pub(crate) async fn check(rq: Rq<'_>, b: InvitationCode) -> Result<Response<Bytes>> {
+pub(crate) async fn check(rq: Rq<'_>, b: InvitationCode) -> Result<Json<CodeValidView>> {
     let auth = rq.auth()?;
     let code = b.code;
     rq.p.invitations().check_code(&auth.project, &code).await?;
-    Ok(json(StatusCode::OK, &json!({ "is_code_valid": true })))
+    Ok(Json::ok(CodeValidView {
+        is_code_valid: true,
+    }))
 }
 
-pub(crate) async fn details(rq: Rq<'_>, b: InvitationCode) -> Result<Response<Bytes>> {
+pub(crate) async fn details(rq: Rq<'_>, b: InvitationCode) -> Result<Json<InvitationDetailsView>> {
     let auth = rq.auth()?;
     let code = b.code;
     let user = auth
@@ -157,10 +151,10 @@ pub(crate) async fn details(rq: Rq<'_>, b: InvitationCode) -> Result<Response<By
         rq.p.invitations()
             .details(&auth.project, user, &code)
             .await?;
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "team_id": team_id, "team_display_name": name }),
-    ))
+    Ok(Json::ok(InvitationDetailsView {
+        team_id,
+        team_display_name: name,
+    }))
 }
 
 input! {
@@ -170,7 +164,7 @@ input! {
     }
 }
 
-pub(crate) async fn accept_by_id(rq: Rq<'_>, q: AcceptById) -> Result<Response<Bytes>> {
+pub(crate) async fn accept_by_id(rq: Rq<'_>, q: AcceptById) -> Result<Json<EmptyView>> {
     let auth = rq.auth()?;
     let user_id = user_id_or_me(&q.user_id, auth.user_id(), "query.user_id")?;
     if is_client(auth) && auth.user_id() != Some(user_id) {
@@ -185,5 +179,5 @@ pub(crate) async fn accept_by_id(rq: Rq<'_>, q: AcceptById) -> Result<Response<B
     rq.p.invitations()
         .accept_by_id(&auth.project, &user, id)
         .await?;
-    Ok(json(StatusCode::OK, &json!({})))
+    Ok(Json::ok(EmptyView {}))
 }

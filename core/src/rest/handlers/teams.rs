@@ -10,7 +10,7 @@ input! {
     }
 }
 
-pub(crate) async fn list(rq: Rq<'_>, q: ListTeams) -> Result<Response<Bytes>> {
+pub(crate) async fn list(rq: Rq<'_>, q: ListTeams) -> Result<Json<ListView<TeamView>>> {
     let auth = rq.auth()?;
     let user = match q.user_id {
         Some(r) => Some(user_id_or_me(&r, auth.user_id(), "query.user_id")?),
@@ -24,7 +24,9 @@ pub(crate) async fn list(rq: Rq<'_>, q: ListTeams) -> Result<Response<Bytes>> {
     }
     let server = !is_client(auth);
     let teams = rq.p.teams().list(&auth.project, user).await?;
-    Ok(items(teams.iter().map(|t| team_json(t, server)).collect()))
+    Ok(Json::ok(ListView::of(
+        teams.iter().map(|t| TeamView::of(t, server)).collect(),
+    )))
 }
 
 /// The metadata keys only servers may set on a team.
@@ -141,7 +143,7 @@ impl Input for CreateTeam {
     }
 }
 
-pub(crate) async fn create(rq: Rq<'_>, b: CreateTeam) -> Result<Response<Bytes>> {
+pub(crate) async fn create(rq: Rq<'_>, b: CreateTeam) -> Result<Json<TeamView>> {
     let auth = rq.auth()?;
     let client = is_client(auth);
     let CreateTeam {
@@ -194,14 +196,14 @@ pub(crate) async fn create(rq: Rq<'_>, b: CreateTeam) -> Result<Response<Bytes>>
                 },
             )
             .await?;
-    Ok(json(StatusCode::CREATED, &team_json(&team, !client)))
+    Ok(Json::created(TeamView::of(&team, !client)))
 }
 
-pub(crate) async fn get(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn get(rq: Rq<'_>) -> Result<Json<TeamView>> {
     let auth = rq.auth()?;
     let id = team_in_path(&rq)?;
     let team = rq.p.teams().get_as(auth, id).await?;
-    Ok(json(StatusCode::OK, &team_json(&team, !is_client(auth))))
+    Ok(Json::ok(TeamView::of(&team, !is_client(auth))))
 }
 
 /// `PATCH /teams/{team_id}`. Clients may not send `client_read_only_metadata` or
@@ -248,7 +250,7 @@ impl Input for TeamPatch {
     }
 }
 
-pub(crate) async fn patch(rq: Rq<'_>, b: TeamPatch) -> Result<Response<Bytes>> {
+pub(crate) async fn patch(rq: Rq<'_>, b: TeamPatch) -> Result<Json<TeamView>> {
     let auth = rq.auth()?;
     let client = is_client(auth);
     let TeamPatch {
@@ -271,14 +273,14 @@ pub(crate) async fn patch(rq: Rq<'_>, b: TeamPatch) -> Result<Response<Bytes>> {
                 },
             )
             .await?;
-    Ok(json(StatusCode::OK, &team_json(&team, !client)))
+    Ok(Json::ok(TeamView::of(&team, !client)))
 }
 
-pub(crate) async fn delete(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn delete(rq: Rq<'_>) -> Result<Json<SuccessView>> {
     let auth = rq.auth()?;
     let id = team_in_path(&rq)?;
     rq.p.teams().delete_as(auth, id).await?;
-    Ok(success())
+    Ok(Json::ok(SuccessView::TRUE))
 }
 
 pub(crate) fn member_user(rq: &Rq<'_>, auth: &Auth) -> Result<Uuid> {
@@ -304,36 +306,23 @@ impl Input for NoBodyOrEmpty {
     }
 }
 
-pub(crate) async fn add_member(rq: Rq<'_>, _: NoBodyOrEmpty) -> Result<Response<Bytes>> {
+pub(crate) async fn add_member(rq: Rq<'_>, _: NoBodyOrEmpty) -> Result<Json<TeamMembershipView>> {
     let auth = rq.auth()?;
     let team = path_uuid(&rq, "team_id")?;
     let user = member_user(&rq, auth)?;
     rq.p.teams().add_member(&auth.project, team, user).await?;
-    Ok(json(
-        StatusCode::CREATED,
-        &json!({ "team_id": team, "user_id": user }),
-    ))
+    Ok(Json::created(TeamMembershipView {
+        team_id: team,
+        user_id: user,
+    }))
 }
 
-pub(crate) async fn remove_member(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn remove_member(rq: Rq<'_>) -> Result<Json<SuccessView>> {
     let auth = rq.auth()?;
     let team = path_uuid(&rq, "team_id")?;
     let user = member_user(&rq, auth)?;
     rq.p.teams().remove_member_as(auth, team, user).await?;
-    Ok(success())
-}
-
-pub(crate) fn profile_json(p: &MemberProfile, server: bool) -> Value {
-    let mut v = json!({
-        "team_id": p.team_id,
-        "user_id": p.user.id,
-        "display_name": p.display_name,
-        "profile_image_url": p.profile_image_url,
-    });
-    if server {
-        v["user"] = user_json(&p.user, true);
-    }
-    v
+    Ok(Json::ok(SuccessView::TRUE))
 }
 
 input! {
@@ -344,7 +333,10 @@ input! {
     }
 }
 
-pub(crate) async fn list_profiles(rq: Rq<'_>, q: ListProfiles) -> Result<Response<Bytes>> {
+pub(crate) async fn list_profiles(
+    rq: Rq<'_>,
+    q: ListProfiles,
+) -> Result<Json<ListView<MemberProfileView>>> {
     let auth = rq.auth()?;
     let team = q
         .team_id
@@ -380,20 +372,20 @@ pub(crate) async fn list_profiles(rq: Rq<'_>, q: ListProfiles) -> Result<Respons
         rq.p.teams()
             .member_profiles(&auth.project, team, user)
             .await?;
-    Ok(items(
+    Ok(Json::ok(ListView::of(
         profiles
             .iter()
-            .map(|p| profile_json(p, !is_client(auth)))
+            .map(|p| MemberProfileView::of(p, !is_client(auth)))
             .collect(),
-    ))
+    )))
 }
 
-pub(crate) async fn get_profile(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn get_profile(rq: Rq<'_>) -> Result<Json<MemberProfileView>> {
     let auth = rq.auth()?;
     let team = path_uuid(&rq, "team_id")?;
     let user = member_user(&rq, auth)?;
     let p = rq.p.teams().member_profile_as(auth, team, user).await?;
-    Ok(json(StatusCode::OK, &profile_json(&p, !is_client(auth))))
+    Ok(Json::ok(MemberProfileView::of(&p, !is_client(auth))))
 }
 
 input! {
@@ -404,7 +396,7 @@ input! {
     }
 }
 
-pub(crate) async fn patch_profile(rq: Rq<'_>, b: ProfilePatch) -> Result<Response<Bytes>> {
+pub(crate) async fn patch_profile(rq: Rq<'_>, b: ProfilePatch) -> Result<Json<MemberProfileView>> {
     let auth = rq.auth()?;
     let ProfilePatch {
         display_name,
@@ -416,5 +408,5 @@ pub(crate) async fn patch_profile(rq: Rq<'_>, b: ProfilePatch) -> Result<Respons
         rq.p.teams()
             .update_member_profile_as(auth, team, user, display_name, image)
             .await?;
-    Ok(json(StatusCode::OK, &profile_json(&p, !is_client(auth))))
+    Ok(Json::ok(MemberProfileView::of(&p, !is_client(auth))))
 }
