@@ -365,6 +365,11 @@ pub(crate) trait Input: Sized {
     fn parse(rq: &super::Rq<'_>) -> Result<Self>;
     /// The JSON schema the OpenAPI document shows.
     fn schema() -> Value;
+    /// For a body read with a query string: the query's schema (its properties become query
+    /// parameters in the OpenAPI document).
+    fn query_schema() -> Option<Value> {
+        None
+    }
 }
 
 /// The object schema of declared fields.

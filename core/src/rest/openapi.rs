@@ -264,29 +264,33 @@ fn operation(route: &RouteDef, schemas: &mut Components) -> Value {
     if let Some(class) = route.limit {
         op["x-rate-limit-class"] = json!(class.name());
     }
-    match route.input {
-        Some((Source::Body, schema)) => {
+    let query = match &route.input {
+        Some(i) if i.source == Source::Query => Some((i.schema)()),
+        Some(i) => (i.query)(),
+        None => None,
+    };
+    if let Some(schema) = query {
+        let required = schema["required"].as_array().cloned().unwrap_or_default();
+        if let (Some(params), Some(props)) = (
+            op["parameters"].as_array_mut(),
+            schema["properties"].as_object(),
+        ) {
+            for (name, s) in props {
+                params.push(json!({
+                    "name": name,
+                    "in": "query",
+                    "required": required.contains(&Value::String(name.clone())),
+                    "schema": s,
+                }));
+            }
+        }
+    }
+    match &route.input {
+        Some(i) if i.source == Source::Body => {
             op["requestBody"] = json!({
                 "required": true,
-                "content": { "application/json": { "schema": schema() } },
+                "content": { "application/json": { "schema": (i.schema)() } },
             });
-        }
-        Some((Source::Query, schema)) => {
-            let schema = schema();
-            let required = schema["required"].as_array().cloned().unwrap_or_default();
-            if let (Some(params), Some(props)) = (
-                op["parameters"].as_array_mut(),
-                schema["properties"].as_object(),
-            ) {
-                for (name, s) in props {
-                    params.push(json!({
-                        "name": name,
-                        "in": "query",
-                        "required": required.contains(&Value::String(name.clone())),
-                        "schema": s,
-                    }));
-                }
-            }
         }
         None if route.verb.has_body() => {
             op["requestBody"] = json!({
@@ -294,7 +298,7 @@ fn operation(route: &RouteDef, schemas: &mut Components) -> Value {
                 "content": { "application/json": { "schema": { "type": "object" } } },
             });
         }
-        None => {}
+        _ => {}
     }
     op
 }

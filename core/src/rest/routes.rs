@@ -133,12 +133,23 @@ pub(crate) struct RouteDef {
     pub(crate) tag: &'static str,
     /// A one-line summary.
     pub(crate) summary: &'static str,
-    /// The declared request (body or query): where it is read from and its schema.
-    pub(crate) input: Option<(Source, fn() -> Value)>,
+    /// The declared request: where it is read from, its schema, and the schema of a query
+    /// read with a body.
+    pub(crate) input: Option<InputDoc>,
     /// The documented success: status and the reply type's schema.
     pub(crate) reply: Option<ReplyDoc>,
     /// The handler.
     pub(crate) handler: Handler,
+}
+
+/// A route's declared request, for the OpenAPI document.
+pub(crate) struct InputDoc {
+    /// Body or query.
+    pub(crate) source: Source,
+    /// Its schema.
+    pub(crate) schema: fn() -> Value,
+    /// The schema of a query read along with a body.
+    pub(crate) query: fn() -> Option<Value>,
 }
 
 /// The schemas of the OpenAPI document's components, by name.
@@ -167,10 +178,11 @@ macro_rules! declared {
         None
     };
     ($input:ty) => {
-        Some((
-            <$input as Input>::SOURCE,
-            <$input as Input>::schema as fn() -> Value,
-        ))
+        Some(InputDoc {
+            source: <$input as Input>::SOURCE,
+            schema: <$input as Input>::schema,
+            query: <$input as Input>::query_schema,
+        })
     };
 }
 

@@ -98,7 +98,7 @@ pub(crate) fn only_true(f: &mut Fields, key: &str, v: &Option<bool>) {
 
 /// A request read from its query string, then from its body, each refused on its own
 /// (`SCHEMA_ERROR` for the query before the body is looked at). The OpenAPI document shows
-/// the body, as [`Input`] has one source.
+/// both.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct QueryAndBody<Q, B> {
     /// The query string.
@@ -117,6 +117,9 @@ impl<Q: Input, B: Input> Input for QueryAndBody<Q, B> {
     }
     fn schema() -> Value {
         B::schema()
+    }
+    fn query_schema() -> Option<Value> {
+        Some(Q::schema())
     }
 }
 

@@ -141,6 +141,14 @@ impl Input for CreateTeam {
         ));
         object_schema(&fields)
     }
+
+    fn query_schema() -> Option<Value> {
+        Some(object_schema(&[(
+            "add_current_user",
+            <Option<String> as FieldValue>::schema(),
+            false,
+        )]))
+    }
 }
 
 pub(crate) async fn create(rq: Rq<'_>, b: CreateTeam) -> Result<Json<TeamView>> {
