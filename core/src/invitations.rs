@@ -9,6 +9,7 @@
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::actor::Auth;
 use crate::codes::{self, DEFAULT_LIFETIME_MILLIS};
 use crate::email::{self, link_with_code};
 use crate::error::{Error, OnConflict, Result};
@@ -60,6 +61,50 @@ fn unrestricted(user: &User) -> Result<()> {
     match user.restricted_reason {
         Some(r) => Err(Error::TeamInvitationRestrictedUserNotAllowed(r)),
         None => Ok(()),
+    }
+}
+
+/// Invitation operations on behalf of an actor: a client needs the team permission the
+/// operation calls for; a server or admin needs the team to exist.
+impl Invitations<'_> {
+    /// Whether `actor` may manage `team`'s invitations with `permissions`.
+    async fn authorize(&self, actor: &Auth, team: Uuid, permissions: &[&str]) -> Result<()> {
+        if actor.is_client() {
+            for p in permissions {
+                self.p.teams().authorize(actor, team, Some(p)).await?;
+            }
+        } else if self.p.teams().get(&actor.project, team).await?.is_none() {
+            return Err(Error::TeamNotFound(team));
+        }
+        Ok(())
+    }
+
+    /// Invites `email` to `team` (a client needs `$invite_members`); returns the
+    /// invitation's id.
+    pub async fn send_as(
+        &self,
+        actor: &Auth,
+        team: Uuid,
+        email: &str,
+        callback_url: &str,
+    ) -> Result<Uuid> {
+        if actor.is_client() {
+            self.authorize(actor, team, &["$invite_members"]).await?;
+        }
+        self.send(&actor.project, team, email, callback_url).await
+    }
+
+    /// `team`'s pending invitations (a client needs `$read_members` and `$invite_members`).
+    pub async fn list_for_team_as(&self, actor: &Auth, team: Uuid) -> Result<Vec<Invitation>> {
+        self.authorize(actor, team, &["$read_members", "$invite_members"])
+            .await?;
+        self.list_for_team(&actor.project, team).await
+    }
+
+    /// Revokes invitation `id` of `team` (a client needs `$remove_members`).
+    pub async fn delete_as(&self, actor: &Auth, team: Uuid, id: Uuid) -> Result<()> {
+        self.authorize(actor, team, &["$remove_members"]).await?;
+        self.delete(&actor.project, team, id).await
     }
 }
 

@@ -25,15 +25,9 @@ pub(crate) async fn send(rq: Rq<'_>, b: SendInvitation) -> Result<Json<Invitatio
     let auth = rq.auth()?;
     let team = Uuid::parse_str(&b.team_id)
         .map_err(|_| Error::schema("body.team_id must be a valid UUID"))?;
-    if is_client(auth) {
-        let me = client_user(auth)?;
-        rq.p.permissions()
-            .require_team_permission(&auth.project, me, team, "$invite_members")
-            .await?;
-    }
     let id =
         rq.p.invitations()
-            .send(&auth.project, team, &b.email, &b.callback_url)
+            .send_as(auth, team, &b.email, &b.callback_url)
             .await?;
     Ok(Json::ok(InvitationSentView { success: true, id }))
 }
@@ -56,19 +50,7 @@ pub(crate) async fn list(rq: Rq<'_>, q: ListInvitations) -> Result<Json<ListView
         (Some(t), None) => {
             let t = Uuid::parse_str(&t)
                 .map_err(|_| Error::schema("query.team_id must be a valid UUID"))?;
-            if is_client(auth) {
-                let me = client_user(auth)?;
-                let perms = rq.p.permissions();
-                perms
-                    .require_team_permission(&auth.project, me, t, "$read_members")
-                    .await?;
-                perms
-                    .require_team_permission(&auth.project, me, t, "$invite_members")
-                    .await?;
-            } else if rq.p.teams().get(&auth.project, t).await?.is_none() {
-                return Err(Error::TeamNotFound(t));
-            }
-            rq.p.invitations().list_for_team(&auth.project, t).await?
+            rq.p.invitations().list_for_team_as(auth, t).await?
         }
         (None, Some(u)) => {
             let u = user_id_or_me(&u, auth.user_id(), "query.user_id")?;
@@ -97,16 +79,8 @@ pub(crate) async fn delete(rq: Rq<'_>, q: DeleteInvitation) -> Result<Json<Succe
     };
     let team =
         Uuid::parse_str(&team).map_err(|_| Error::schema("query.team_id must be a valid UUID"))?;
-    if is_client(auth) {
-        let me = client_user(auth)?;
-        rq.p.permissions()
-            .require_team_permission(&auth.project, me, team, "$remove_members")
-            .await?;
-    } else if rq.p.teams().get(&auth.project, team).await?.is_none() {
-        return Err(Error::TeamNotFound(team));
-    }
     let id = Uuid::parse_str(rq.param("id")).map_err(|_| Error::VerificationCodeNotFound)?;
-    rq.p.invitations().delete(&auth.project, team, id).await?;
+    rq.p.invitations().delete_as(auth, team, id).await?;
     Ok(Json::ok(SuccessView::TRUE))
 }
 
