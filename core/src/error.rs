@@ -1613,24 +1613,6 @@ mod tests {
     }
 
     #[test]
-    fn refusals_render_as_plain_text() {
-        let e = Error::Refused(Refusal::ClientMayOnlyListOwnSessions);
-        let r = crate::rest::error_response(&e, &http::HeaderMap::new());
-        assert_eq!(r.status(), StatusCode::FORBIDDEN);
-        assert_eq!(
-            r.headers()
-                .get(http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok()),
-            Some("text/plain; charset=utf-8")
-        );
-        assert!(r.headers().get("x-stack-known-error").is_none());
-        assert_eq!(
-            r.body().as_ref(),
-            b"Client can only list sessions for their own user."
-        );
-    }
-
-    #[test]
     fn plain_errors_have_no_code() {
         assert_eq!(Error::Refused(Refusal::FileNotFound).code(), None);
         assert_eq!(Error::Refused(Refusal::FileNotFound).details(), None);

@@ -222,6 +222,25 @@ fn hexclave_dialect(request_headers: &HeaderMap) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_render_as_plain_text() {
+        let e = crate::error::Error::Refused(crate::error::Refusal::ClientMayOnlyListOwnSessions);
+        let r = crate::rest::error_response(&e, &http::HeaderMap::new());
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            r.headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+            Some("text/plain; charset=utf-8")
+        );
+        assert!(r.headers().get("x-stack-known-error").is_none());
+        assert_eq!(
+            r.body().as_ref(),
+            b"Client can only list sessions for their own user."
+        );
+    }
+
     use crate::error::PasswordRequirement;
 
     fn ctx() -> ErrorContext<'static> {
