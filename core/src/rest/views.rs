@@ -7,9 +7,7 @@ use crate::projects::Project;
 use crate::sessions::Session;
 use crate::storage::ApiKeyRecord;
 use crate::users::User;
-use crate::views::{
-    ApiKeyView, ClientProjectView, ContactChannelView, SessionView, TeamView, UserView,
-};
+use crate::views::{ApiKeyView, ClientProjectView, SessionView, TeamView, UserView};
 
 fn value(v: impl serde::Serialize) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
@@ -38,9 +36,4 @@ pub fn project_json(p: &Project) -> Value {
 /// A team as clients or servers see it.
 pub fn team_json(t: &crate::teams::Team, server: bool) -> Value {
     value(TeamView::of(t, server))
-}
-
-/// A contact channel.
-pub fn contact_channel_json(c: &crate::storage::ContactChannelRecord) -> Value {
-    value(ContactChannelView::of(c))
 }

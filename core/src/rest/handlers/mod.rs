@@ -14,7 +14,6 @@ pub(super) mod users;
 pub(super) mod vault;
 
 use crate::admin::ProjectPatch;
-use crate::admin::admin_project_json;
 use crate::codes::CODE_LENGTH;
 use crate::contact_channels::ChannelUpdate;
 use crate::contact_channels::NewChannel;
@@ -29,7 +28,6 @@ use crate::passwords::MAX_PASSWORD_LENGTH;
 use crate::passwords::password_length;
 use crate::permissions::DefinitionInput;
 use crate::permissions::Scope;
-use crate::permissions::definition_json;
 use crate::permissions::is_system;
 use crate::permissions::is_valid_custom_id;
 use crate::rest::INTERNAL_PROJECT_ID;
@@ -45,17 +43,14 @@ use crate::rest::response::json;
 use crate::rest::response::success;
 use crate::rest::response::text;
 use crate::rest::views::api_key_json;
-use crate::rest::views::contact_channel_json;
 use crate::rest::views::team_json;
 use crate::rest::views::user_json;
 use crate::sessions::MAX_SESSION_MILLIS;
 use crate::step_up::Caller;
 use crate::step_up::Proof;
 use crate::storage::ApiKeyOwner;
-use crate::storage::ApiKeySetRecord;
 use crate::storage::AuditQuery;
 use crate::storage::KeyKind;
-use crate::storage::PermissionGrantRecord;
 use crate::teams::MemberProfile;
 use crate::teams::NewTeam;
 use crate::teams::TeamUpdate;
@@ -206,10 +201,6 @@ pub(crate) fn anonymous_user(auth: &Auth) -> Option<Uuid> {
 pub(crate) fn path_uuid(rq: &Rq<'_>, name: &str) -> Result<Uuid> {
     Uuid::parse_str(rq.param(name))
         .map_err(|_| Error::schema(format!("params.{name} must be a valid UUID")))
-}
-
-pub(crate) fn code_valid() -> Response<Bytes> {
-    json(StatusCode::OK, &json!({ "is_code_valid": true }))
 }
 
 pub(crate) fn is_client(auth: &Auth) -> bool {
