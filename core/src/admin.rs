@@ -15,6 +15,11 @@ use crate::projects::INTERNAL_PROJECT_ID;
 use crate::projects::{CONFIGURED_KEYS, Project, ProjectKeys};
 use crate::secrets::hash_secret;
 use crate::storage::ApiKeySetRecord;
+use crate::views::{
+    AdminProjectConfigView, DefaultPermissionView, DomainView, EmailConfigView,
+    EnabledOAuthProviderView, OAuthProviderConfigView, SharedEmailConfigView,
+    StandardEmailConfigView,
+};
 
 /// Stack's default email theme id ("Default Light").
 pub const DEFAULT_EMAIL_THEME: &str = "1df07ae6-abf3-4a40-83a5-a1a2cbe336ac";
@@ -104,18 +109,18 @@ pub fn apply_override(
     Ok(config)
 }
 
-fn permission_ids(v: Option<&Value>) -> Vec<Value> {
-    let mut ids: Vec<&String> = v
+fn permission_ids(v: Option<&Value>) -> Vec<String> {
+    let mut ids: Vec<String> = v
         .and_then(Value::as_object)
         .map(|m| {
             m.iter()
                 .filter(|(_, on)| on == &&json!(true))
-                .map(|(k, _)| k)
+                .map(|(k, _)| k.clone())
                 .collect()
         })
         .unwrap_or_default();
     ids.sort();
-    ids.into_iter().map(|id| json!({ "id": id })).collect()
+    ids
 }
 
 /// Config sections only admin access may change: trusted domains (they decide where codes
@@ -147,60 +152,61 @@ pub fn admin_only_key(over: &Map<String, Value>) -> Option<String> {
 
 /// Stack's legacy `config` object of the admin project view (third-party secrets
 /// redacted).
-pub fn legacy_config(c: &ProjectConfig) -> Value {
+pub fn legacy_config(c: &ProjectConfig) -> AdminProjectConfigView {
     let mut v = c.to_json();
     crate::config_secrets::redact(&mut v);
-    let mut domains: Vec<Value> = c
+    let mut domains: Vec<DomainView> = c
         .domains
         .trusted_domains
         .values()
         .filter_map(|d| {
-            d.base_url.clone().map(|u| {
-                json!({"domain": u, "handler_path": d.handler_path.clone().unwrap_or_else(|| "/handler".into())})
+            d.base_url.clone().map(|u| DomainView {
+                domain: u,
+                handler_path: d.handler_path.clone().unwrap_or_else(|| "/handler".into()),
             })
         })
         .collect();
-    domains.sort_by(|a, b| a["domain"].as_str().cmp(&b["domain"].as_str()));
-    let mut providers: Vec<Value> = get_path(&v, "auth.oauth.providers")
+    domains.sort_by(|a, b| a.domain.cmp(&b.domain));
+    let mut providers: Vec<OAuthProviderConfigView> = get_path(&v, "auth.oauth.providers")
         .and_then(Value::as_object)
         .map(|m| {
             m.iter()
                 .filter(|(_, p)| p.get("type").is_some() && p["allowSignIn"] == json!(true))
-                .map(|(k, p)| {
-                    let mut o = json!({
-                        "provider_config_id": k,
-                        "id": p["type"],
-                        "type": if p.get("isShared") == Some(&json!(false)) { "standard" } else { "shared" },
-                    });
-                    for (from, to) in [
-                        ("clientId", "client_id"),
-                        ("clientSecret", "client_secret"),
-                        ("facebookConfigId", "facebook_config_id"),
-                        ("microsoftTenantId", "microsoft_tenant_id"),
-                    ] {
-                        if let Some(x) = p.get(from) {
-                            o[to] = x.clone();
-                        }
-                    }
-                    o
+                .map(|(k, p)| OAuthProviderConfigView {
+                    provider_config_id: k.clone(),
+                    id: p["type"].clone(),
+                    kind: if p.get("isShared") == Some(&json!(false)) {
+                        "standard"
+                    } else {
+                        "shared"
+                    },
+                    client_id: p.get("clientId").cloned(),
+                    client_secret: p.get("clientSecret").cloned(),
+                    facebook_config_id: p.get("facebookConfigId").cloned(),
+                    microsoft_tenant_id: p.get("microsoftTenantId").cloned(),
                 })
                 .collect()
         })
         .unwrap_or_default();
-    providers.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
-    let enabled: Vec<Value> = providers.iter().map(|p| json!({"id": p["id"]})).collect();
+    providers.sort_by(|a, b| a.id.as_str().cmp(&b.id.as_str()));
+    let enabled = providers
+        .iter()
+        .map(|p| EnabledOAuthProviderView { id: p.id.clone() })
+        .collect();
     let server = get_path(&v, "emails.server");
     let email_config = match server {
-        Some(s) if s.get("isShared") == Some(&json!(false)) => json!({
-            "type": "standard",
-            "host": s.get("host"),
-            "port": s.get("port"),
-            "username": s.get("username"),
-            "password": s.get("password"),
-            "sender_name": s.get("senderName"),
-            "sender_email": s.get("senderEmail"),
-        }),
-        _ => json!({"type": "shared"}),
+        Some(s) if s.get("isShared") == Some(&json!(false)) => {
+            EmailConfigView::Standard(StandardEmailConfigView {
+                kind: "standard",
+                host: s.get("host").cloned(),
+                port: s.get("port").cloned(),
+                username: s.get("username").cloned(),
+                password: s.get("password").cloned(),
+                sender_name: s.get("senderName").cloned(),
+                sender_email: s.get("senderEmail").cloned(),
+            })
+        }
+        _ => EmailConfigView::Shared(SharedEmailConfigView { kind: "shared" }),
     };
     let theme = get_path(&v, "emails.selectedThemeId")
         .and_then(Value::as_str)
@@ -216,35 +222,37 @@ pub fn legacy_config(c: &ProjectConfig) -> Value {
         // Defaults naming a definition that no longer exists are not shown (Stack hides them).
         permission_ids(get_path(&v, &format!("rbac.defaultPermissions.{k}")))
             .into_iter()
-            .filter(|p| {
-                let id = p["id"].as_str().unwrap_or_default();
+            .filter(|id| {
                 defs.get(id).is_some_and(|d| d.scope == scope)
                     || (scope == crate::permissions::Scope::Team
                         && crate::permissions::is_system(id))
             })
+            .map(|id| DefaultPermissionView { id })
             .collect::<Vec<_>>()
     };
-    json!({
-        "allow_localhost": c.domains.allow_localhost,
-        "client_team_creation_enabled": c.teams.allow_client_team_creation,
-        "client_user_deletion_enabled": c.users.allow_client_user_deletion,
-        "sign_up_enabled": c.auth.allow_sign_up,
-        "oauth_account_merge_strategy": get_path(&v, "auth.oauth.accountMergeStrategy").cloned().unwrap_or(json!("link_method")),
-        "create_team_on_sign_up": c.teams.create_personal_team_on_sign_up,
-        "credential_enabled": c.auth.password.allow_sign_in,
-        "magic_link_enabled": c.auth.otp.allow_sign_in,
-        "passkey_enabled": c.auth.passkey.allow_sign_in,
-        "oauth_providers": providers,
-        "enabled_oauth_providers": enabled,
-        "domains": domains,
-        "email_config": email_config,
-        "email_theme": theme,
-        "team_creator_default_permissions": defaults("teamCreator"),
-        "team_member_default_permissions": defaults("teamMember"),
-        "user_default_permissions": defaults("signUp"),
-        "allow_user_api_keys": c.api_keys.enabled.user,
-        "allow_team_api_keys": c.api_keys.enabled.team,
-    })
+    AdminProjectConfigView {
+        allow_localhost: c.domains.allow_localhost,
+        client_team_creation_enabled: c.teams.allow_client_team_creation,
+        client_user_deletion_enabled: c.users.allow_client_user_deletion,
+        sign_up_enabled: c.auth.allow_sign_up,
+        oauth_account_merge_strategy: get_path(&v, "auth.oauth.accountMergeStrategy")
+            .cloned()
+            .unwrap_or(json!("link_method")),
+        create_team_on_sign_up: c.teams.create_personal_team_on_sign_up,
+        credential_enabled: c.auth.password.allow_sign_in,
+        magic_link_enabled: c.auth.otp.allow_sign_in,
+        passkey_enabled: c.auth.passkey.allow_sign_in,
+        oauth_providers: providers,
+        enabled_oauth_providers: enabled,
+        domains,
+        email_config,
+        email_theme: theme.to_owned(),
+        team_creator_default_permissions: defaults("teamCreator"),
+        team_member_default_permissions: defaults("teamMember"),
+        user_default_permissions: defaults("signUp"),
+        allow_user_api_keys: c.api_keys.enabled.user,
+        allow_team_api_keys: c.api_keys.enabled.team,
+    }
 }
 
 fn id_map(v: &Value, what: &str) -> std::result::Result<Value, Error> {
@@ -404,7 +412,7 @@ fn new_project_config() -> ProjectConfig {
 }
 
 /// The project fields of the admin view that Postern keeps in `project.*` config keys.
-fn project_info(p: &Project) -> (String, bool) {
+pub(crate) fn project_info(p: &Project) -> (String, bool) {
     let extra = &p.config.project.extra;
     (
         extra
@@ -417,25 +425,6 @@ fn project_info(p: &Project) -> (String, bool) {
             .and_then(Value::as_bool)
             .unwrap_or(false),
     )
-}
-
-/// The admin project view (`/internal/projects*`).
-pub fn admin_project_json(p: &Project) -> Value {
-    let (description, production) = project_info(p);
-    json!({
-        "id": p.id,
-        "display_name": p.display_name,
-        "description": description,
-        "logo_url": null,
-        "logo_full_url": null,
-        "logo_dark_mode_url": null,
-        "logo_full_dark_mode_url": null,
-        "created_at_millis": p.created_at_millis,
-        "is_production_mode": production,
-        "owner_team_id": p.owner_team_id,
-        "onboarding_status": "completed",
-        "config": legacy_config(&p.config),
-    })
 }
 
 /// Changes to a project through the admin API.
@@ -779,7 +768,7 @@ mod tests {
         });
         let over = legacy_overrides(legacy.as_object().unwrap()).unwrap();
         let c = apply_override(&new_project_config(), &over).unwrap();
-        let v = legacy_config(&c);
+        let v = serde_json::to_value(legacy_config(&c)).unwrap();
         assert_eq!(v["credential_enabled"], false);
         assert_eq!(v["magic_link_enabled"], true);
         assert_eq!(v["allow_localhost"], false);

@@ -327,18 +327,6 @@ pub fn validate(config: &ProjectConfig) -> std::result::Result<(), Refusal> {
     }
 }
 
-/// A definition as the API renders it.
-pub fn definition_json(d: &Definition) -> Value {
-    let mut v = json!({
-        "id": d.id,
-        "contained_permission_ids": d.contains.iter().collect::<Vec<_>>(),
-    });
-    if let Some(desc) = &d.description {
-        v["description"] = json!(desc);
-    }
-    v
-}
-
 /// The system permissions as definitions.
 pub fn system_definitions() -> Vec<Definition> {
     SYSTEM_PERMISSIONS

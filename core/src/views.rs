@@ -735,6 +735,366 @@ pub struct RecoveryCodesView {
     pub recovery_codes: Vec<String>,
 }
 
+// ----- views of contact channels, internal API, data vault and permissions -----
+
+/// Whether a contact channel signs in: `GET /contact-channels/{user_id}/{id}/confirm-auth`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChannelAuthStatusView {
+    /// Marked usable to sign in.
+    pub used_for_auth: bool,
+    /// Confirmed for sign-in (an unconfirmed sign-in address does not sign in).
+    pub auth_confirmed: bool,
+}
+
+/// A permission definition. `description` is omitted when unset.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PermissionDefinitionView {
+    /// Permission id.
+    pub id: String,
+    /// Description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The ids of the permissions it directly contains, sorted.
+    pub contained_permission_ids: Vec<String>,
+}
+
+impl PermissionDefinitionView {
+    /// The view of `d`.
+    pub fn of(d: &crate::permissions::Definition) -> PermissionDefinitionView {
+        PermissionDefinitionView {
+            id: d.id.clone(),
+            description: d.description.clone(),
+            contained_permission_ids: d.contains.iter().cloned().collect(),
+        }
+    }
+}
+
+/// A value read from the data vault.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EncryptedValueView {
+    /// The value as stored (encrypted by the client).
+    pub encrypted_value: String,
+}
+
+/// A default permission of the legacy config: `{id}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DefaultPermissionView {
+    /// The permission's id.
+    pub id: String,
+}
+
+/// An OAuth provider of the legacy config. The credential fields are present when the
+/// provider's config has them (secrets redacted).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OAuthProviderConfigView {
+    /// The provider's key in the config.
+    pub provider_config_id: String,
+    /// The provider (`google`, `github`...), as configured.
+    pub id: Value,
+    /// `shared` (Stack's development keys) or `standard` (the project's own keys).
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// OAuth client id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<Value>,
+    /// OAuth client secret (redacted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Value>,
+    /// Facebook business configuration id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub facebook_config_id: Option<Value>,
+    /// Microsoft tenant id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub microsoft_tenant_id: Option<Value>,
+}
+
+/// An OAuth provider that signs in: `{id}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EnabledOAuthProviderView {
+    /// The provider (`google`, `github`...), as configured.
+    pub id: Value,
+}
+
+/// The shared mail server of Stack: `{type: "shared"}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SharedEmailConfigView {
+    /// `shared`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+/// The project's own SMTP server; each setting is `null` when not configured.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StandardEmailConfigView {
+    /// `standard`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// SMTP host.
+    pub host: Option<Value>,
+    /// SMTP port.
+    pub port: Option<Value>,
+    /// SMTP user name.
+    pub username: Option<Value>,
+    /// SMTP password (redacted).
+    pub password: Option<Value>,
+    /// The sender's name.
+    pub sender_name: Option<Value>,
+    /// The sender's address.
+    pub sender_email: Option<Value>,
+}
+
+/// The mail server of the legacy config.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum EmailConfigView {
+    /// The project's own server.
+    Standard(StandardEmailConfigView),
+    /// Stack's shared server.
+    Shared(SharedEmailConfigView),
+}
+
+/// Stack's legacy `config` object of the admin project view (third-party secrets
+/// redacted).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AdminProjectConfigView {
+    /// Whether `localhost` is a trusted domain.
+    pub allow_localhost: bool,
+    /// Whether clients may create teams.
+    pub client_team_creation_enabled: bool,
+    /// Whether users may delete themselves.
+    pub client_user_deletion_enabled: bool,
+    /// Whether new users may sign up.
+    pub sign_up_enabled: bool,
+    /// How an OAuth sign-in with a known address is merged (`link_method` by default).
+    pub oauth_account_merge_strategy: Value,
+    /// Whether sign-up creates a personal team.
+    pub create_team_on_sign_up: bool,
+    /// Password sign-in.
+    pub credential_enabled: bool,
+    /// One-time code (magic link) sign-in.
+    pub magic_link_enabled: bool,
+    /// Passkey sign-in.
+    pub passkey_enabled: bool,
+    /// OAuth providers that sign in, sorted by provider.
+    pub oauth_providers: Vec<OAuthProviderConfigView>,
+    /// The same providers, by id.
+    pub enabled_oauth_providers: Vec<EnabledOAuthProviderView>,
+    /// Trusted domains, sorted by domain.
+    pub domains: Vec<DomainView>,
+    /// The mail server.
+    pub email_config: EmailConfigView,
+    /// The selected email theme's id.
+    pub email_theme: String,
+    /// Team permissions given to a team's creator.
+    pub team_creator_default_permissions: Vec<DefaultPermissionView>,
+    /// Team permissions given to a team's members.
+    pub team_member_default_permissions: Vec<DefaultPermissionView>,
+    /// Project permissions given at sign-up.
+    pub user_default_permissions: Vec<DefaultPermissionView>,
+    /// User API keys.
+    pub allow_user_api_keys: bool,
+    /// Team API keys.
+    pub allow_team_api_keys: bool,
+}
+
+/// A project as the dashboard sees it (`/internal/projects*`). Postern keeps no logos:
+/// the logo fields are always `null`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AdminProjectView {
+    /// Project id.
+    pub id: String,
+    /// Display name.
+    pub display_name: String,
+    /// Description (empty when unset).
+    pub description: String,
+    /// Logo URL (always `null`).
+    pub logo_url: Option<String>,
+    /// Full logo URL (always `null`).
+    pub logo_full_url: Option<String>,
+    /// Dark-mode logo URL (always `null`).
+    pub logo_dark_mode_url: Option<String>,
+    /// Dark-mode full logo URL (always `null`).
+    pub logo_full_dark_mode_url: Option<String>,
+    /// Creation time, epoch milliseconds.
+    pub created_at_millis: i64,
+    /// Production mode.
+    pub is_production_mode: bool,
+    /// The team of the `internal` project that administers it.
+    pub owner_team_id: Option<Uuid>,
+    /// Always `completed`.
+    pub onboarding_status: &'static str,
+    /// The legacy config object.
+    pub config: AdminProjectConfigView,
+}
+
+impl AdminProjectView {
+    /// The admin view of `p`.
+    pub fn of(p: &Project) -> AdminProjectView {
+        let (description, is_production_mode) = crate::admin::project_info(p);
+        AdminProjectView {
+            id: p.id.clone(),
+            display_name: p.display_name.clone(),
+            description,
+            logo_url: None,
+            logo_full_url: None,
+            logo_dark_mode_url: None,
+            logo_full_dark_mode_url: None,
+            created_at_millis: p.created_at_millis,
+            is_production_mode,
+            owner_team_id: p.owner_team_id,
+            onboarding_status: "completed",
+            config: crate::admin::legacy_config(&p.config),
+        }
+    }
+}
+
+/// A project key set. Each key is present when the set holds it: in full in the
+/// creation response only, else as `{last_four: ""}` (Postern keeps only hashes).
+/// `manually_revoked_at_millis` is omitted until the set is revoked.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct KeySetView {
+    /// Key set id.
+    pub id: Uuid,
+    /// Description.
+    pub description: String,
+    /// Creation time, epoch milliseconds.
+    pub created_at_millis: i64,
+    /// Expiry, epoch milliseconds (`null`: never).
+    pub expires_at_millis: Option<i64>,
+    /// Revocation time, epoch milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manually_revoked_at_millis: Option<i64>,
+    /// The publishable client key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publishable_client_key: Option<ApiKeyValue>,
+    /// The secret server key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_server_key: Option<ApiKeyValue>,
+    /// The super secret admin key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub super_secret_admin_key: Option<ApiKeyValue>,
+}
+
+impl KeySetView {
+    /// The stored view of `s`: a key it holds shows an empty `last_four`.
+    pub fn of(s: &crate::storage::ApiKeySetRecord) -> KeySetView {
+        let held = |hash: &Option<String>| {
+            hash.as_ref().map(|_| {
+                ApiKeyValue::LastFour(LastFour {
+                    last_four: String::new(),
+                })
+            })
+        };
+        KeySetView {
+            publishable_client_key: held(&s.publishable_client_key_hash),
+            secret_server_key: held(&s.secret_server_key_hash),
+            super_secret_admin_key: held(&s.super_secret_admin_key_hash),
+            ..KeySetView::bare(s)
+        }
+    }
+
+    /// The creation response: the new keys in full, shown once.
+    pub fn created(s: &crate::admin::NewKeySet) -> KeySetView {
+        let full = |k: &Option<String>| k.clone().map(ApiKeyValue::Full);
+        KeySetView {
+            publishable_client_key: full(&s.publishable_client_key),
+            secret_server_key: full(&s.secret_server_key),
+            super_secret_admin_key: full(&s.super_secret_admin_key),
+            ..KeySetView::bare(&s.record)
+        }
+    }
+
+    fn bare(s: &crate::storage::ApiKeySetRecord) -> KeySetView {
+        KeySetView {
+            id: s.id,
+            description: s.description.clone(),
+            created_at_millis: s.created_at_millis,
+            expires_at_millis: s.expires_at_millis,
+            manually_revoked_at_millis: s.revoked_at_millis,
+            publishable_client_key: None,
+            secret_server_key: None,
+            super_secret_admin_key: None,
+        }
+    }
+}
+
+/// The project's config as JSON text (third-party secrets redacted).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ConfigStringView {
+    /// The rendered config, a JSON object as a string.
+    pub config_string: String,
+}
+
+impl ConfigStringView {
+    /// The config of `p`, redacted.
+    pub fn of(p: &Project) -> ConfigStringView {
+        let mut config = p.config.to_json();
+        crate::config_secrets::redact(&mut config);
+        ConfigStringView {
+            config_string: config.to_string(),
+        }
+    }
+}
+
+/// An event of the security audit log.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuditEventView {
+    /// Event id (UUID v7).
+    pub id: Uuid,
+    /// What happened (`sign_in.succeeded`, `password.changed`...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// When, epoch milliseconds.
+    pub at_millis: i64,
+    /// The user concerned.
+    pub user_id: Option<Uuid>,
+    /// Who acted: `user:<id>`, `server`, `admin`, `anonymous` or `system`.
+    pub actor: String,
+    /// The client's IP address, when known.
+    pub ip: Option<String>,
+    /// Event details (never a secret).
+    pub details: Value,
+}
+
+impl AuditEventView {
+    /// The view of `e`.
+    pub fn of(e: &crate::storage::AuditEventRecord) -> AuditEventView {
+        AuditEventView {
+            id: e.id,
+            kind: e.event_type.clone(),
+            at_millis: e.at_millis,
+            user_id: e.user_id,
+            actor: e.actor.clone(),
+            ip: e.ip.clone(),
+            details: e.details.clone(),
+        }
+    }
+}
+
+/// A page of the audit log, newest first.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuditLogPageView {
+    /// The events.
+    pub items: Vec<AuditEventView>,
+    /// Always `true`.
+    pub is_paginated: bool,
+    /// The next page.
+    pub pagination: PaginationView,
+}
+
+impl AuditLogPageView {
+    /// The view of `page`.
+    pub fn of(page: &crate::audit::AuditPage) -> AuditLogPageView {
+        AuditLogPageView {
+            items: page.items.iter().map(AuditEventView::of).collect(),
+            is_paginated: true,
+            pagination: PaginationView {
+                next_cursor: page.next_cursor,
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,6 @@ mod input;
 mod openapi;
 mod response;
 mod routes;
-pub mod views;
 
 use handlers::{
     api_keys, auth, contact_channels, internal, invitations, permissions, projects, sessions,

@@ -52,11 +52,6 @@ impl<T: Serialize> Json<T> {
     }
 }
 
-/// `200 {"success": true}`.
-pub(crate) fn success() -> Response<Bytes> {
-    json(StatusCode::OK, &serde_json::json!({ "success": true }))
-}
-
 /// A `text/plain` response.
 pub(crate) fn text(status: StatusCode, body: impl Into<String>) -> Response<Bytes> {
     with_type(status, TEXT, Bytes::from(body.into()))

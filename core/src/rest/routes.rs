@@ -297,29 +297,29 @@ routes! {
         Delete "/users/{user_id}", Server, None => users::delete, reply: SuccessView, "Delete a user";
     }
     "contact-channels" {
-        Get "/contact-channels", Any, None => contact_channels::list, input: contact_channels::ChannelList, "List a user's contact channels";
-        Post "/contact-channels", Any, Some(AccountChange) => contact_channels::create, input: contact_channels::ChannelCreate, "Add a contact channel";
+        Get "/contact-channels", Any, None => contact_channels::list, input: contact_channels::ChannelList, reply: ListView<ContactChannelView>, "List a user's contact channels";
+        Post "/contact-channels", Any, Some(AccountChange) => contact_channels::create, input: contact_channels::ChannelCreate, created: ContactChannelView, "Add a contact channel";
         Get "/contact-channels/{user_id}/{contact_channel_id}", Any, None
-            => contact_channels::get, input: NoQuery, "A contact channel";
+            => contact_channels::get, input: NoQuery, reply: ContactChannelView, "A contact channel";
         Patch "/contact-channels/{user_id}/{contact_channel_id}", Any, Some(AccountChange)
-            => contact_channels::patch, input: contact_channels::ChannelPatch, "Update a contact channel";
+            => contact_channels::patch, input: contact_channels::ChannelPatch, reply: ContactChannelView, "Update a contact channel";
         Delete "/contact-channels/{user_id}/{contact_channel_id}", Any, Some(AccountChange)
-            => contact_channels::delete, input: NoQuery, "Delete a contact channel";
+            => contact_channels::delete, input: NoQuery, reply: SuccessView, "Delete a contact channel";
         Post "/contact-channels/{user_id}/{contact_channel_id}/send-verification-code", Any, Some(SendCode)
-            => contact_channels::send_code, input: contact_channels::CallbackBody, "Mail a verification link";
+            => contact_channels::send_code, input: contact_channels::CallbackBody, reply: SuccessView, "Mail a verification link";
         Post "/contact-channels/send-verification-code", Any, Some(SendCode)
-            => contact_channels::legacy_send_code, input: contact_channels::LegacySendCode, "Mail a verification link (by address)";
-        Post "/contact-channels/verify", Any, Some(SignIn) => contact_channels::verify, input: contact_channels::ChannelCode, "Verify a contact channel with a code";
+            => contact_channels::legacy_send_code, input: contact_channels::LegacySendCode, reply: SuccessView, "Mail a verification link (by address)";
+        Post "/contact-channels/verify", Any, Some(SignIn) => contact_channels::verify, input: contact_channels::ChannelCode, reply: SuccessView, "Verify a contact channel with a code";
         Post "/contact-channels/verify/check-code", Any, Some(SignIn)
-            => contact_channels::verify_check, input: contact_channels::ChannelCode, "Check a verification code";
+            => contact_channels::verify_check, input: contact_channels::ChannelCode, reply: CodeValidView, "Check a verification code";
         Get "/contact-channels/{user_id}/{contact_channel_id}/confirm-auth", Any, None
-            => contact_channels::auth_status, "Whether a sign-in address is confirmed";
+            => contact_channels::auth_status, reply: ChannelAuthStatusView, "Whether a sign-in address is confirmed";
         Post "/contact-channels/{user_id}/{contact_channel_id}/confirm-auth", Any, Some(AccountChange)
-            => contact_channels::confirm_auth, input: contact_channels::EmptyBody, "Confirm a sign-in address with a step-up token";
+            => contact_channels::confirm_auth, input: contact_channels::EmptyBody, reply: ContactChannelView, "Confirm a sign-in address with a step-up token";
         Post "/contact-channels/{user_id}/{contact_channel_id}/send-auth-confirmation", Any, Some(SendCode)
-            => contact_channels::send_auth_confirmation, input: contact_channels::CallbackBody, "Mail a sign-in confirmation link to the oldest address";
+            => contact_channels::send_auth_confirmation, input: contact_channels::CallbackBody, reply: SuccessView, "Mail a sign-in confirmation link to the oldest address";
         Post "/contact-channels/confirm-auth", Any, Some(SignIn)
-            => contact_channels::confirm_auth_by_code, input: contact_channels::ChannelCode, "Confirm a sign-in address with a mailed code";
+            => contact_channels::confirm_auth_by_code, input: contact_channels::ChannelCode, reply: SuccessView, "Confirm a sign-in address with a mailed code";
     }
     "api-keys" {
         Get "/user-api-keys", Any, None => api_keys::list_user_keys, input: api_keys::ListUserKeys, reply: ListView<ApiKeyView>, "List user API keys";
@@ -333,7 +333,7 @@ routes! {
         Get "/team-api-keys/{api_key_id}", Any, None => api_keys::get_team_key, input: api_keys::TeamKeyQuery, reply: ApiKeyView, "A team API key";
         Patch "/team-api-keys/{api_key_id}", Any, Some(AccountChange) => api_keys::patch_team_key, input: api_keys::PatchTeamKey, reply: ApiKeyView, "Update or revoke a team API key";
         Post "/integrations/credential-scanning/revoke", Public, Some(KeyCheck)
-            => api_keys::credential_scanning_revoke, input: api_keys::ApiKeyBody, "Revoke a leaked API key";
+            => api_keys::credential_scanning_revoke, input: api_keys::ApiKeyBody, reply: SuccessView, "Revoke a leaked API key";
     }
     "teams" {
         Get "/teams", Any, None => teams::list, input: teams::ListTeams, reply: ListView<TeamView>, "List teams";
@@ -357,50 +357,50 @@ routes! {
         Post "/team-invitations/{id}/accept", Any, None => invitations::accept_by_id, input: invitations::AcceptById, reply: EmptyView, "Accept an invitation by id";
     }
     "permissions" {
-        Get "/team-permissions", Any, None => permissions::list_grants[Scope::Team], input: permissions::ListTeamGrants, "List team permission grants";
+        Get "/team-permissions", Any, None => permissions::list_grants[Scope::Team], input: permissions::ListTeamGrants, reply: ListView<PermissionGrantView>, "List team permission grants";
         Post "/team-permissions/{team_id}/{user_id}/{permission_id}", Server, None
-            => permissions::grant[Scope::Team], "Grant a team permission";
+            => permissions::grant[Scope::Team], created: PermissionGrantView, "Grant a team permission";
         Delete "/team-permissions/{team_id}/{user_id}/{permission_id}", Server, None
-            => permissions::revoke[Scope::Team], "Revoke a team permission";
-        Get "/project-permissions", Any, None => permissions::list_grants[Scope::Project], input: permissions::ListProjectGrants, "List project permission grants";
+            => permissions::revoke[Scope::Team], reply: SuccessView, "Revoke a team permission";
+        Get "/project-permissions", Any, None => permissions::list_grants[Scope::Project], input: permissions::ListProjectGrants, reply: ListView<PermissionGrantView>, "List project permission grants";
         Post "/project-permissions/{user_id}/{permission_id}", Server, None
-            => permissions::grant[Scope::Project], "Grant a project permission";
+            => permissions::grant[Scope::Project], created: PermissionGrantView, "Grant a project permission";
         Delete "/project-permissions/{user_id}/{permission_id}", Server, None
-            => permissions::revoke[Scope::Project], "Revoke a project permission";
+            => permissions::revoke[Scope::Project], reply: SuccessView, "Revoke a project permission";
         Get "/team-permission-definitions", Admin, None
-            => permissions::list_definitions[Scope::Team], input: NoQuery, "List team permission definitions";
+            => permissions::list_definitions[Scope::Team], input: NoQuery, reply: ListView<PermissionDefinitionView>, "List team permission definitions";
         Post "/team-permission-definitions", Admin, None
-            => permissions::create_definition[Scope::Team], input: permissions::NewDefinition, "Define a team permission";
+            => permissions::create_definition[Scope::Team], input: permissions::NewDefinition, created: PermissionDefinitionView, "Define a team permission";
         Patch "/team-permission-definitions/{permission_id}", Admin, None
-            => permissions::update_definition[Scope::Team], input: permissions::DefinitionPatch, "Update a team permission definition";
+            => permissions::update_definition[Scope::Team], input: permissions::DefinitionPatch, reply: PermissionDefinitionView, "Update a team permission definition";
         Delete "/team-permission-definitions/{permission_id}", Admin, None
-            => permissions::delete_definition[Scope::Team], "Delete a team permission definition";
+            => permissions::delete_definition[Scope::Team], reply: SuccessView, "Delete a team permission definition";
         Get "/project-permission-definitions", Admin, None
-            => permissions::list_definitions[Scope::Project], input: NoQuery, "List project permission definitions";
+            => permissions::list_definitions[Scope::Project], input: NoQuery, reply: ListView<PermissionDefinitionView>, "List project permission definitions";
         Post "/project-permission-definitions", Admin, None
-            => permissions::create_definition[Scope::Project], input: permissions::NewDefinition, "Define a project permission";
+            => permissions::create_definition[Scope::Project], input: permissions::NewDefinition, created: PermissionDefinitionView, "Define a project permission";
         Patch "/project-permission-definitions/{permission_id}", Admin, None
-            => permissions::update_definition[Scope::Project], input: permissions::DefinitionPatch, "Update a project permission definition";
+            => permissions::update_definition[Scope::Project], input: permissions::DefinitionPatch, reply: PermissionDefinitionView, "Update a project permission definition";
         Delete "/project-permission-definitions/{permission_id}", Admin, None
-            => permissions::delete_definition[Scope::Project], "Delete a project permission definition";
+            => permissions::delete_definition[Scope::Project], reply: SuccessView, "Delete a project permission definition";
     }
     "data-vault" {
-        Post "/data-vault/stores/{store_id}/set", Server, None => vault::set, input: vault::VaultSet, "Store an encrypted value";
-        Post "/data-vault/stores/{store_id}/get", Server, None => vault::get, input: vault::VaultGet, "Read an encrypted value";
+        Post "/data-vault/stores/{store_id}/set", Server, None => vault::set, input: vault::VaultSet, reply: SuccessView, "Store an encrypted value";
+        Post "/data-vault/stores/{store_id}/get", Server, None => vault::get, input: vault::VaultGet, reply: EncryptedValueView, "Read an encrypted value";
     }
     "internal" {
-        Get "/internal/projects", Any, None => internal::list_projects, input: internal::OwnedProjectsQuery, "Projects the signed-in admin owns";
-        Post "/internal/projects", Any, None => internal::create_project, input: internal::NewProject, "Create a project";
-        Get "/internal/projects/current", Admin, None => internal::current_project, input: NoQuery, "The current project's admin view";
-        Patch "/internal/projects/current", Admin, None => internal::patch_current_project, input: internal::PatchProject, "Update the current project";
-        Get "/internal/api-keys", Admin, None => internal::list_key_sets, input: NoQuery, "List project key sets";
-        Post "/internal/api-keys", Admin, None => internal::create_key_set, input: internal::NewKeySet, "Create a project key set";
-        Get "/internal/api-keys/{api_key_id}", Admin, None => internal::get_key_set, "A project key set";
-        Patch "/internal/api-keys/{api_key_id}", Admin, None => internal::patch_key_set, input: internal::KeySetPatch, "Update or revoke a key set";
-        Get "/internal/config", Admin, None => internal::get_config, input: NoQuery, "The rendered project config";
-        Get "/internal/config/override/{level}", Server, None => internal::get_override, "A config override level";
-        Patch "/internal/config/override/{level}", Server, None => internal::patch_override, input: internal::ConfigOverride, "Change a config override level";
-        Get "/internal/audit-log", Admin, None => internal::audit_log, input: internal::AuditLogQuery, "The project's security audit log";
+        Get "/internal/projects", Any, None => internal::list_projects, input: internal::OwnedProjectsQuery, reply: ListView<AdminProjectView>, "Projects the signed-in admin owns";
+        Post "/internal/projects", Any, None => internal::create_project, input: internal::NewProject, created: AdminProjectView, "Create a project";
+        Get "/internal/projects/current", Admin, None => internal::current_project, input: NoQuery, reply: AdminProjectView, "The current project's admin view";
+        Patch "/internal/projects/current", Admin, None => internal::patch_current_project, input: internal::PatchProject, reply: AdminProjectView, "Update the current project";
+        Get "/internal/api-keys", Admin, None => internal::list_key_sets, input: NoQuery, reply: ListView<KeySetView>, "List project key sets";
+        Post "/internal/api-keys", Admin, None => internal::create_key_set, input: internal::NewKeySet, reply: KeySetView, "Create a project key set";
+        Get "/internal/api-keys/{api_key_id}", Admin, None => internal::get_key_set, reply: KeySetView, "A project key set";
+        Patch "/internal/api-keys/{api_key_id}", Admin, None => internal::patch_key_set, input: internal::KeySetPatch, reply: KeySetView, "Update or revoke a key set";
+        Get "/internal/config", Admin, None => internal::get_config, input: NoQuery, reply: ConfigStringView, "The rendered project config";
+        Get "/internal/config/override/{level}", Server, None => internal::get_override, reply: ConfigStringView, "A config override level";
+        Patch "/internal/config/override/{level}", Server, None => internal::patch_override, input: internal::ConfigOverride, reply: SuccessView, "Change a config override level";
+        Get "/internal/audit-log", Admin, None => internal::audit_log, input: internal::AuditLogQuery, reply: AuditLogPageView, "The project's security audit log";
     }
 }
 

@@ -298,9 +298,9 @@ pub(crate) async fn check_user_key(rq: Rq<'_>, b: ApiKeyBody) -> Result<Json<Api
 pub(crate) async fn credential_scanning_revoke(
     rq: Rq<'_>,
     b: ApiKeyBody,
-) -> Result<Response<Bytes>> {
+) -> Result<Json<SuccessView>> {
     rq.p.api_keys().revoke_leaked(&b.api_key).await?;
-    Ok(success())
+    Ok(Json::ok(SuccessView::TRUE))
 }
 
 input! {

@@ -72,7 +72,7 @@ impl ChannelList {
     }
 }
 
-pub(crate) async fn list(rq: Rq<'_>, q: ChannelList) -> Result<Response<Bytes>> {
+pub(crate) async fn list(rq: Rq<'_>, q: ChannelList) -> Result<Json<ListView<ContactChannelView>>> {
     let auth = rq.auth()?;
     let channel_id = q.channel_id();
     let user = match (&q.user_id, auth.access_type) {
@@ -90,18 +90,15 @@ pub(crate) async fn list(rq: Rq<'_>, q: ChannelList) -> Result<Response<Bytes>> 
             Refusal::ClientMayOnlyListOwnContactChannels,
         )?),
     };
-    let items: Vec<Value> =
+    let items =
         rq.p.contact_channels()
             .list(&auth.project, user)
             .await?
             .iter()
             .filter(|c| channel_id.is_none_or(|id| c.id == id))
-            .map(contact_channel_json)
+            .map(ContactChannelView::of)
             .collect();
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "items": items, "is_paginated": false }),
-    ))
+    Ok(Json::ok(ListView::of(items)))
 }
 
 /// `POST /contact-channels`: a new address for a user. `type` is required and must be
@@ -167,7 +164,7 @@ impl Input for ChannelCreate {
     }
 }
 
-pub(crate) async fn create(rq: Rq<'_>, b: ChannelCreate) -> Result<Response<Bytes>> {
+pub(crate) async fn create(rq: Rq<'_>, b: ChannelCreate) -> Result<Json<ContactChannelView>> {
     let auth = rq.auth()?;
     let user = channel_user(
         auth,
@@ -189,10 +186,10 @@ pub(crate) async fn create(rq: Rq<'_>, b: ChannelCreate) -> Result<Response<Byte
                 caller(&rq, auth),
             )
             .await?;
-    Ok(json(StatusCode::CREATED, &contact_channel_json(&channel)))
+    Ok(Json::created(ContactChannelView::of(&channel)))
 }
 
-pub(crate) async fn get(rq: Rq<'_>, _: NoQuery) -> Result<Response<Bytes>> {
+pub(crate) async fn get(rq: Rq<'_>, _: NoQuery) -> Result<Json<ContactChannelView>> {
     let auth = rq.auth()?;
     let user = channel_user(
         auth,
@@ -206,7 +203,7 @@ pub(crate) async fn get(rq: Rq<'_>, _: NoQuery) -> Result<Response<Bytes>> {
             .get(&auth.project, user, id)
             .await?
             .ok_or(Error::Refused(Refusal::ContactChannelNotFound))?;
-    Ok(json(StatusCode::OK, &contact_channel_json(&channel)))
+    Ok(Json::ok(ContactChannelView::of(&channel)))
 }
 
 /// `PATCH /contact-channels/{user_id}/{contact_channel_id}`: the fields to change.
@@ -267,7 +264,7 @@ impl Input for ChannelPatch {
     }
 }
 
-pub(crate) async fn patch(rq: Rq<'_>, b: ChannelPatch) -> Result<Response<Bytes>> {
+pub(crate) async fn patch(rq: Rq<'_>, b: ChannelPatch) -> Result<Json<ContactChannelView>> {
     let auth = rq.auth()?;
     let user = channel_user(
         auth,
@@ -292,10 +289,10 @@ pub(crate) async fn patch(rq: Rq<'_>, b: ChannelPatch) -> Result<Response<Bytes>
                 caller(&rq, auth),
             )
             .await?;
-    Ok(json(StatusCode::OK, &contact_channel_json(&channel)))
+    Ok(Json::ok(ContactChannelView::of(&channel)))
 }
 
-pub(crate) async fn delete(rq: Rq<'_>, _: NoQuery) -> Result<Response<Bytes>> {
+pub(crate) async fn delete(rq: Rq<'_>, _: NoQuery) -> Result<Json<SuccessView>> {
     let auth = rq.auth()?;
     let user = channel_user(
         auth,
@@ -307,7 +304,7 @@ pub(crate) async fn delete(rq: Rq<'_>, _: NoQuery) -> Result<Response<Bytes>> {
     rq.p.contact_channels()
         .delete_as(&auth.project, user, id, caller(&rq, auth))
         .await?;
-    Ok(success())
+    Ok(Json::ok(SuccessView::TRUE))
 }
 
 input! {
@@ -318,7 +315,7 @@ input! {
     }
 }
 
-pub(crate) async fn send_code(rq: Rq<'_>, b: CallbackBody) -> Result<Response<Bytes>> {
+pub(crate) async fn send_code(rq: Rq<'_>, b: CallbackBody) -> Result<Json<SuccessView>> {
     let auth = rq.auth()?;
     let client = auth.access_type == AccessType::Client;
     if client && auth.user.is_none() {
@@ -334,7 +331,7 @@ pub(crate) async fn send_code(rq: Rq<'_>, b: CallbackBody) -> Result<Response<By
     rq.p.contact_channels()
         .send_verification_code(&auth.project, user, id, &b.callback_url)
         .await?;
-    Ok(success())
+    Ok(Json::ok(SuccessView::TRUE))
 }
 
 input! {
@@ -350,7 +347,7 @@ input! {
 }
 
 /// `POST /contact-channels/send-verification-code` (deprecated; the SDK still calls it).
-pub(crate) async fn legacy_send_code(rq: Rq<'_>, b: LegacySendCode) -> Result<Response<Bytes>> {
+pub(crate) async fn legacy_send_code(rq: Rq<'_>, b: LegacySendCode) -> Result<Json<SuccessView>> {
     let auth = rq.auth()?;
     let user = auth
         .user
@@ -376,7 +373,7 @@ pub(crate) async fn legacy_send_code(rq: Rq<'_>, b: LegacySendCode) -> Result<Re
     rq.p.contact_channels()
         .send_verification_code(&auth.project, user.id, channel.id, &b.callback_url)
         .await?;
-    Ok(success())
+    Ok(Json::ok(SuccessView::TRUE))
 }
 
 input! {
@@ -387,20 +384,22 @@ input! {
     }
 }
 
-pub(crate) async fn verify(rq: Rq<'_>, b: ChannelCode) -> Result<Response<Bytes>> {
+pub(crate) async fn verify(rq: Rq<'_>, b: ChannelCode) -> Result<Json<SuccessView>> {
     let auth = rq.auth()?;
     rq.p.contact_channels()
         .verify_as(&auth.project, &b.code, auth.user_id())
         .await?;
-    Ok(success())
+    Ok(Json::ok(SuccessView::TRUE))
 }
 
-pub(crate) async fn verify_check(rq: Rq<'_>, b: ChannelCode) -> Result<Response<Bytes>> {
+pub(crate) async fn verify_check(rq: Rq<'_>, b: ChannelCode) -> Result<Json<CodeValidView>> {
     let auth = rq.auth()?;
     rq.p.contact_channels()
         .check_code(&auth.project, &b.code)
         .await?;
-    Ok(code_valid())
+    Ok(Json::ok(CodeValidView {
+        is_code_valid: true,
+    }))
 }
 
 pub(crate) fn channel_path(rq: &Rq<'_>, auth: &Auth) -> Result<(Uuid, Uuid)> {
@@ -419,17 +418,17 @@ pub(crate) fn channel_path(rq: &Rq<'_>, auth: &Auth) -> Result<(Uuid, Uuid)> {
 }
 
 /// `GET /contact-channels/{user_id}/{id}/confirm-auth` → `{used_for_auth, auth_confirmed}`.
-pub(crate) async fn auth_status(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn auth_status(rq: Rq<'_>) -> Result<Json<ChannelAuthStatusView>> {
     let auth = rq.auth()?;
     let (user, id) = channel_path(&rq, auth)?;
-    let (used, confirmed) =
+    let (used_for_auth, auth_confirmed) =
         rq.p.contact_channels()
             .auth_status(&auth.project, user, id)
             .await?;
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "used_for_auth": used, "auth_confirmed": confirmed }),
-    ))
+    Ok(Json::ok(ChannelAuthStatusView {
+        used_for_auth,
+        auth_confirmed,
+    }))
 }
 
 input! {
@@ -440,31 +439,34 @@ input! {
 
 /// `POST /contact-channels/{user_id}/{id}/confirm-auth` confirms the channel for sign-in (a
 /// client with a step-up token) → the channel.
-pub(crate) async fn confirm_auth(rq: Rq<'_>, _: EmptyBody) -> Result<Response<Bytes>> {
+pub(crate) async fn confirm_auth(rq: Rq<'_>, _: EmptyBody) -> Result<Json<ContactChannelView>> {
     let auth = rq.auth()?;
     let (user, id) = channel_path(&rq, auth)?;
     let channel =
         rq.p.contact_channels()
             .confirm_auth(&auth.project, user, id, caller(&rq, auth))
             .await?;
-    Ok(json(StatusCode::OK, &contact_channel_json(&channel)))
+    Ok(Json::ok(ContactChannelView::of(&channel)))
 }
 
 /// `POST /contact-channels/{user_id}/{id}/send-auth-confirmation` `{callback_url}`.
-pub(crate) async fn send_auth_confirmation(rq: Rq<'_>, b: CallbackBody) -> Result<Response<Bytes>> {
+pub(crate) async fn send_auth_confirmation(
+    rq: Rq<'_>,
+    b: CallbackBody,
+) -> Result<Json<SuccessView>> {
     let auth = rq.auth()?;
     let (user, id) = channel_path(&rq, auth)?;
     rq.p.contact_channels()
         .send_auth_confirmation(&auth.project, user, id, &b.callback_url)
         .await?;
-    Ok(success())
+    Ok(Json::ok(SuccessView::TRUE))
 }
 
 /// `POST /contact-channels/confirm-auth` `{code}` (the link's code; no session needed).
-pub(crate) async fn confirm_auth_by_code(rq: Rq<'_>, b: ChannelCode) -> Result<Response<Bytes>> {
+pub(crate) async fn confirm_auth_by_code(rq: Rq<'_>, b: ChannelCode) -> Result<Json<SuccessView>> {
     let auth = rq.auth()?;
     rq.p.contact_channels()
         .confirm_auth_by_code(&auth.project, &b.code)
         .await?;
-    Ok(success())
+    Ok(Json::ok(SuccessView::TRUE))
 }

@@ -37,7 +37,7 @@ input! {
 }
 
 /// `GET /internal/audit-log` (admin): the project's audit events, newest first.
-pub(crate) async fn audit_log(rq: Rq<'_>, a: AuditLogQuery) -> Result<Response<Bytes>> {
+pub(crate) async fn audit_log(rq: Rq<'_>, a: AuditLogQuery) -> Result<Json<AuditLogPageView>> {
     let auth = rq.auth()?;
     let q = AuditQuery {
         user_id: a.user_id.map(|u| u.0),
@@ -57,25 +57,7 @@ pub(crate) async fn audit_log(rq: Rq<'_>, a: AuditLogQuery) -> Result<Response<B
         limit: a.limit.map_or(0, |n| n.0 as u64),
     };
     let page = rq.p.audit().list(&auth.project, &q).await?;
-    let items: Vec<Value> = page
-        .items
-        .iter()
-        .map(|e| {
-            json!({
-                "id": e.id,
-                "type": e.event_type,
-                "at_millis": e.at_millis,
-                "user_id": e.user_id,
-                "actor": e.actor,
-                "ip": e.ip,
-                "details": e.details,
-            })
-        })
-        .collect();
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "items": items, "is_paginated": true, "pagination": { "next_cursor": page.next_cursor } }),
-    ))
+    Ok(Json::ok(AuditLogPageView::of(&page)))
 }
 
 /// The signed-in user of a dashboard call on the internal project. Checked before the
@@ -138,7 +120,7 @@ input! {
     }
 }
 
-pub(crate) async fn create_project(rq: Rq<'_>, b: NewProject) -> Result<Response<Bytes>> {
+pub(crate) async fn create_project(rq: Rq<'_>, b: NewProject) -> Result<Json<AdminProjectView>> {
     let user = internal_user(rq.auth()?)?;
     let patch = project_patch(
         Some(b.display_name),
@@ -150,7 +132,7 @@ pub(crate) async fn create_project(rq: Rq<'_>, b: NewProject) -> Result<Response
         rq.p.admin()
             .create_project(user, b.owner_team_id.0, patch)
             .await?;
-    Ok(json(StatusCode::CREATED, &admin_project_json(&project)))
+    Ok(Json::created(AdminProjectView::of(&project)))
 }
 
 input! {
@@ -161,24 +143,24 @@ input! {
     }
 }
 
-pub(crate) async fn list_projects(rq: Rq<'_>, _: OwnedProjectsQuery) -> Result<Response<Bytes>> {
+pub(crate) async fn list_projects(
+    rq: Rq<'_>,
+    _: OwnedProjectsQuery,
+) -> Result<Json<ListView<AdminProjectView>>> {
     let user = internal_user(rq.auth()?)?;
-    let items: Vec<Value> =
+    let items =
         rq.p.admin()
             .owned_projects(user)
             .await?
             .iter()
-            .map(admin_project_json)
+            .map(AdminProjectView::of)
             .collect();
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "items": items, "is_paginated": false }),
-    ))
+    Ok(Json::ok(ListView::of(items)))
 }
 
-pub(crate) async fn current_project(rq: Rq<'_>, _: NoQuery) -> Result<Response<Bytes>> {
+pub(crate) async fn current_project(rq: Rq<'_>, _: NoQuery) -> Result<Json<AdminProjectView>> {
     let auth = rq.auth()?;
-    Ok(json(StatusCode::OK, &admin_project_json(&auth.project)))
+    Ok(Json::ok(AdminProjectView::of(&auth.project)))
 }
 
 input! {
@@ -196,7 +178,10 @@ input! {
     }
 }
 
-pub(crate) async fn patch_current_project(rq: Rq<'_>, b: PatchProject) -> Result<Response<Bytes>> {
+pub(crate) async fn patch_current_project(
+    rq: Rq<'_>,
+    b: PatchProject,
+) -> Result<Json<AdminProjectView>> {
     let auth = rq.auth()?;
     let patch = project_patch(
         b.display_name,
@@ -205,47 +190,7 @@ pub(crate) async fn patch_current_project(rq: Rq<'_>, b: PatchProject) -> Result
         b.config,
     );
     let project = rq.p.admin().update_project(&auth.project, patch).await?;
-    Ok(json(StatusCode::OK, &admin_project_json(&project)))
-}
-
-pub(crate) fn key_set_json(s: &ApiKeySetRecord, full: &[(&str, Option<&String>)]) -> Value {
-    let mut v = json!({
-        "id": s.id,
-        "description": s.description,
-        "created_at_millis": s.created_at_millis,
-        "expires_at_millis": s.expires_at_millis,
-    });
-    if let Some(r) = s.revoked_at_millis {
-        v["manually_revoked_at_millis"] = json!(r);
-    }
-    for (name, value) in full {
-        if let Some(k) = value {
-            v[*name] = json!(k);
-        }
-    }
-    v
-}
-
-/// The stored view: only the last four characters, which Postern does not keep; an empty
-/// string stands in (the keys exist only as hashes).
-pub(crate) fn obfuscated(s: &ApiKeySetRecord) -> Value {
-    let mut v = key_set_json(s, &[]);
-    for (name, present) in [
-        (
-            "publishable_client_key",
-            s.publishable_client_key_hash.is_some(),
-        ),
-        ("secret_server_key", s.secret_server_key_hash.is_some()),
-        (
-            "super_secret_admin_key",
-            s.super_secret_admin_key_hash.is_some(),
-        ),
-    ] {
-        if present {
-            v[name] = json!({ "last_four": "" });
-        }
-    }
-    v
+    Ok(Json::ok(AdminProjectView::of(&project)))
 }
 
 /// A boolean that must be given: absent is `must be defined`; `null` or another type fails
@@ -278,7 +223,7 @@ input! {
     }
 }
 
-pub(crate) async fn create_key_set(rq: Rq<'_>, b: NewKeySet) -> Result<Response<Bytes>> {
+pub(crate) async fn create_key_set(rq: Rq<'_>, b: NewKeySet) -> Result<Json<KeySetView>> {
     let auth = rq.auth()?;
     let kinds = (
         b.has_publishable_client_key.0,
@@ -294,45 +239,26 @@ pub(crate) async fn create_key_set(rq: Rq<'_>, b: NewKeySet) -> Result<Response<
                 kinds,
             )
             .await?;
-    Ok(json(
-        StatusCode::OK,
-        &key_set_json(
-            &set.record,
-            &[
-                (
-                    "publishable_client_key",
-                    set.publishable_client_key.as_ref(),
-                ),
-                ("secret_server_key", set.secret_server_key.as_ref()),
-                (
-                    "super_secret_admin_key",
-                    set.super_secret_admin_key.as_ref(),
-                ),
-            ],
-        ),
-    ))
+    Ok(Json::ok(KeySetView::created(&set)))
 }
 
-pub(crate) async fn list_key_sets(rq: Rq<'_>, _: NoQuery) -> Result<Response<Bytes>> {
+pub(crate) async fn list_key_sets(rq: Rq<'_>, _: NoQuery) -> Result<Json<ListView<KeySetView>>> {
     let auth = rq.auth()?;
-    let items: Vec<Value> =
+    let items =
         rq.p.admin()
             .key_sets(&auth.project)
             .await?
             .iter()
-            .map(obfuscated)
+            .map(KeySetView::of)
             .collect();
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "items": items, "is_paginated": false }),
-    ))
+    Ok(Json::ok(ListView::of(items)))
 }
 
 pub(crate) fn key_set_id(rq: &Rq<'_>) -> Result<Uuid> {
     Uuid::parse_str(rq.param("api_key_id")).map_err(|_| Error::ApiKeyNotFound)
 }
 
-pub(crate) async fn get_key_set(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn get_key_set(rq: Rq<'_>) -> Result<Json<KeySetView>> {
     let auth = rq.auth()?;
     let id = key_set_id(&rq)?;
     let set =
@@ -342,7 +268,7 @@ pub(crate) async fn get_key_set(rq: Rq<'_>) -> Result<Response<Bytes>> {
             .into_iter()
             .find(|s| s.id == id)
             .ok_or(Error::ApiKeyNotFound)?;
-    Ok(json(StatusCode::OK, &obfuscated(&set)))
+    Ok(Json::ok(KeySetView::of(&set)))
 }
 
 input! {
@@ -353,26 +279,19 @@ input! {
     }
 }
 
-pub(crate) async fn patch_key_set(rq: Rq<'_>, b: KeySetPatch) -> Result<Response<Bytes>> {
+pub(crate) async fn patch_key_set(rq: Rq<'_>, b: KeySetPatch) -> Result<Json<KeySetView>> {
     let auth = rq.auth()?;
     let id = key_set_id(&rq)?;
     let set =
         rq.p.admin()
             .update_key_set(&auth.project, id, b.description, b.revoked == Some(true))
             .await?;
-    Ok(json(StatusCode::OK, &obfuscated(&set)))
+    Ok(Json::ok(KeySetView::of(&set)))
 }
 
-/// The project's config as every read shows it: third-party secrets redacted.
-pub(crate) fn config_string(auth: &super::Auth) -> Value {
-    let mut config = auth.project.config.to_json();
-    crate::config_secrets::redact(&mut config);
-    json!({ "config_string": config.to_string() })
-}
-
-pub(crate) async fn get_config(rq: Rq<'_>, _: NoQuery) -> Result<Response<Bytes>> {
+pub(crate) async fn get_config(rq: Rq<'_>, _: NoQuery) -> Result<Json<ConfigStringView>> {
     let auth = rq.auth()?;
-    Ok(json(StatusCode::OK, &config_string(auth)))
+    Ok(Json::ok(ConfigStringView::of(&auth.project)))
 }
 
 pub(crate) fn level(rq: &Rq<'_>) -> Result<&'static str> {
@@ -386,10 +305,10 @@ pub(crate) fn level(rq: &Rq<'_>) -> Result<&'static str> {
     }
 }
 
-pub(crate) async fn get_override(rq: Rq<'_>) -> Result<Response<Bytes>> {
+pub(crate) async fn get_override(rq: Rq<'_>) -> Result<Json<ConfigStringView>> {
     let auth = rq.auth()?;
     level(&rq)?;
-    Ok(json(StatusCode::OK, &config_string(auth)))
+    Ok(Json::ok(ConfigStringView::of(&auth.project)))
 }
 
 /// The level of `PATCH /internal/config/override/{level}`, if this caller may change it:
@@ -415,7 +334,7 @@ input! {
 
 /// The level and the caller's right to change it are checked with the body
 /// ([`ConfigOverride`]), before its fields fail.
-pub(crate) async fn patch_override(rq: Rq<'_>, b: ConfigOverride) -> Result<Response<Bytes>> {
+pub(crate) async fn patch_override(rq: Rq<'_>, b: ConfigOverride) -> Result<Json<SuccessView>> {
     let auth = rq.auth()?;
     let over: Map<String, Value> = match serde_json::from_str(&b.config_override_string) {
         Ok(Value::Object(m)) => m,
@@ -429,5 +348,5 @@ pub(crate) async fn patch_override(rq: Rq<'_>, b: ConfigOverride) -> Result<Resp
         ));
     }
     rq.p.admin().override_config(&auth.project, &over).await?;
-    Ok(success())
+    Ok(Json::ok(SuccessView::TRUE))
 }

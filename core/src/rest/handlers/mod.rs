@@ -14,7 +14,6 @@ pub(super) mod users;
 pub(super) mod vault;
 
 use crate::admin::ProjectPatch;
-use crate::admin::admin_project_json;
 use crate::codes::CODE_LENGTH;
 use crate::contact_channels::ChannelUpdate;
 use crate::contact_channels::NewChannel;
@@ -29,7 +28,6 @@ use crate::passwords::MAX_PASSWORD_LENGTH;
 use crate::passwords::password_length;
 use crate::permissions::DefinitionInput;
 use crate::permissions::Scope;
-use crate::permissions::definition_json;
 use crate::permissions::is_system;
 use crate::permissions::is_valid_custom_id;
 use crate::rest::INTERNAL_PROJECT_ID;
@@ -42,17 +40,13 @@ use crate::rest::input::input;
 use crate::rest::input::user_id_or_me;
 use crate::rest::response::Json;
 use crate::rest::response::json;
-use crate::rest::response::success;
 use crate::rest::response::text;
-use crate::rest::views::contact_channel_json;
 use crate::sessions::MAX_SESSION_MILLIS;
 use crate::step_up::Caller;
 use crate::step_up::Proof;
 use crate::storage::ApiKeyOwner;
-use crate::storage::ApiKeySetRecord;
 use crate::storage::AuditQuery;
 use crate::storage::KeyKind;
-use crate::storage::PermissionGrantRecord;
 use crate::teams::NewTeam;
 use crate::teams::TeamUpdate;
 use crate::users::ListUsers;
@@ -204,19 +198,8 @@ pub(crate) fn path_uuid(rq: &Rq<'_>, name: &str) -> Result<Uuid> {
         .map_err(|_| Error::schema(format!("params.{name} must be a valid UUID")))
 }
 
-pub(crate) fn code_valid() -> Response<Bytes> {
-    json(StatusCode::OK, &json!({ "is_code_valid": true }))
-}
-
 pub(crate) fn is_client(auth: &Auth) -> bool {
     auth.access_type == AccessType::Client
-}
-
-pub(crate) fn items(items: Vec<Value>) -> Response<Bytes> {
-    json(
-        StatusCode::OK,
-        &json!({ "items": items, "is_paginated": false }),
-    )
 }
 
 /// The signed-in user of a client request that needs one.

@@ -4,13 +4,6 @@ use super::teams::member_user;
 use super::*;
 use crate::rest::input::{FieldValue, Flag, input};
 
-pub(crate) fn grant_json(g: &PermissionGrantRecord) -> Value {
-    match g.team_id {
-        Some(t) => json!({ "id": g.permission_id, "team_id": t, "user_id": g.user_id }),
-        None => json!({ "id": g.permission_id, "user_id": g.user_id }),
-    }
-}
-
 pub(crate) fn check_permission_id(id: &str) -> Result<()> {
     let ok = if let Some(rest) = id.strip_prefix('$') {
         is_valid_custom_id(rest) && is_system(id)
@@ -58,7 +51,7 @@ pub(crate) async fn list_grants(
     rq: Rq<'_>,
     q: impl Into<ListTeamGrants>,
     scope: Scope,
-) -> Result<Response<Bytes>> {
+) -> Result<Json<ListView<PermissionGrantView>>> {
     let auth = rq.auth()?;
     let q: ListTeamGrants = q.into();
     let team = q
@@ -85,10 +78,12 @@ pub(crate) async fn list_grants(
                 q.recursive.0,
             )
             .await?;
-    Ok(items(grants.iter().map(grant_json).collect()))
+    Ok(Json::ok(ListView::of(
+        grants.iter().map(PermissionGrantView::of).collect(),
+    )))
 }
 
-pub(crate) async fn grant(rq: Rq<'_>, scope: Scope) -> Result<Response<Bytes>> {
+pub(crate) async fn grant(rq: Rq<'_>, scope: Scope) -> Result<Json<PermissionGrantView>> {
     let auth = rq.auth()?;
     let team = match scope {
         Scope::Team => Some(path_uuid(&rq, "team_id")?),
@@ -101,10 +96,10 @@ pub(crate) async fn grant(rq: Rq<'_>, scope: Scope) -> Result<Response<Bytes>> {
         rq.p.permissions()
             .grant(&auth.project, team, user, &id)
             .await?;
-    Ok(json(StatusCode::CREATED, &grant_json(&g)))
+    Ok(Json::created(PermissionGrantView::of(&g)))
 }
 
-pub(crate) async fn revoke(rq: Rq<'_>, scope: Scope) -> Result<Response<Bytes>> {
+pub(crate) async fn revoke(rq: Rq<'_>, scope: Scope) -> Result<Json<SuccessView>> {
     let auth = rq.auth()?;
     let team = match scope {
         Scope::Team => Some(path_uuid(&rq, "team_id")?),
@@ -115,22 +110,22 @@ pub(crate) async fn revoke(rq: Rq<'_>, scope: Scope) -> Result<Response<Bytes>> 
     rq.p.permissions()
         .revoke(&auth.project, team, user, &id)
         .await?;
-    Ok(success())
+    Ok(Json::ok(SuccessView::TRUE))
 }
 
 pub(crate) async fn list_definitions(
     rq: Rq<'_>,
     _: NoQuery,
     scope: Scope,
-) -> Result<Response<Bytes>> {
+) -> Result<Json<ListView<PermissionDefinitionView>>> {
     let auth = rq.auth()?;
-    Ok(items(
+    Ok(Json::ok(ListView::of(
         rq.p.permissions()
             .list_definitions(&auth.project, scope)
             .iter()
-            .map(definition_json)
+            .map(PermissionDefinitionView::of)
             .collect(),
-    ))
+    )))
 }
 
 /// `contained_permission_ids` of a definition: absent or `null` (`None`), or a list of
@@ -189,7 +184,7 @@ pub(crate) async fn create_definition(
     rq: Rq<'_>,
     b: NewDefinition,
     scope: Scope,
-) -> Result<Response<Bytes>> {
+) -> Result<Json<PermissionDefinitionView>> {
     let auth = rq.auth()?;
     let input = DefinitionInput {
         id: Some(b.id),
@@ -200,7 +195,7 @@ pub(crate) async fn create_definition(
         rq.p.permissions()
             .create_definition(&auth.project, scope, input)
             .await?;
-    Ok(json(StatusCode::CREATED, &definition_json(&d)))
+    Ok(Json::created(PermissionDefinitionView::of(&d)))
 }
 
 input! {
@@ -217,7 +212,7 @@ pub(crate) async fn update_definition(
     rq: Rq<'_>,
     b: DefinitionPatch,
     scope: Scope,
-) -> Result<Response<Bytes>> {
+) -> Result<Json<PermissionDefinitionView>> {
     let auth = rq.auth()?;
     let input = DefinitionInput {
         id: b.id,
@@ -229,14 +224,14 @@ pub(crate) async fn update_definition(
         rq.p.permissions()
             .update_definition(&auth.project, scope, &id, input)
             .await?;
-    Ok(json(StatusCode::OK, &definition_json(&d)))
+    Ok(Json::ok(PermissionDefinitionView::of(&d)))
 }
 
-pub(crate) async fn delete_definition(rq: Rq<'_>, scope: Scope) -> Result<Response<Bytes>> {
+pub(crate) async fn delete_definition(rq: Rq<'_>, scope: Scope) -> Result<Json<SuccessView>> {
     let auth = rq.auth()?;
     let id = rq.param("permission_id").to_owned();
     rq.p.permissions()
         .delete_definition(&auth.project, scope, &id)
         .await?;
-    Ok(success())
+    Ok(Json::ok(SuccessView::TRUE))
 }

@@ -19,7 +19,7 @@ input! {
     }
 }
 
-pub(crate) async fn set(rq: Rq<'_>, b: VaultSet) -> Result<Response<Bytes>> {
+pub(crate) async fn set(rq: Rq<'_>, b: VaultSet) -> Result<Json<SuccessView>> {
     let auth = rq.auth()?;
     rq.p.vault()
         .set(
@@ -29,7 +29,7 @@ pub(crate) async fn set(rq: Rq<'_>, b: VaultSet) -> Result<Response<Bytes>> {
             &b.encrypted_value,
         )
         .await?;
-    Ok(json(StatusCode::OK, &json!({ "success": true })))
+    Ok(Json::ok(SuccessView::TRUE))
 }
 
 input! {
@@ -39,11 +39,11 @@ input! {
     }
 }
 
-pub(crate) async fn get(rq: Rq<'_>, b: VaultGet) -> Result<Response<Bytes>> {
+pub(crate) async fn get(rq: Rq<'_>, b: VaultGet) -> Result<Json<EncryptedValueView>> {
     let auth = rq.auth()?;
-    let value =
+    let encrypted_value =
         rq.p.vault()
             .get(&auth.project, rq.param("store_id"), &b.hashed_key)
             .await?;
-    Ok(json(StatusCode::OK, &json!({ "encrypted_value": value })))
+    Ok(Json::ok(EncryptedValueView { encrypted_value }))
 }
