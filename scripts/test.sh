@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check: formatting, clippy (warnings are errors), all tests on SQLite and on a
-# real PostgreSQL, and the doctests.
+# real PostgreSQL, the doctests, Stack's JavaScript SDK against the server, and a short
+# Schemathesis run against the served OpenAPI document.
 # PostgreSQL: POSTERN_TEST_POSTGRES_URL if set; otherwise a throwaway cluster is started
 # from the installed binaries (scripts/pg-test.sh) and stopped at the end.
 set -euo pipefail
@@ -30,3 +31,10 @@ cargo test --workspace --doc
 
 echo "== Stack's JavaScript SDK against the server"
 scripts/sdk-js-test.sh
+
+echo "== Schemathesis against the served OpenAPI document (short run, debug server)"
+cargo build -q -p postern-server
+target_dir=$(cargo metadata --format-version 1 --no-deps \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+SCHEMATHESIS_SHORT=1 SCHEMATHESIS_SERVER_BIN="$target_dir/debug/postern-server" \
+  scripts/schemathesis.sh
