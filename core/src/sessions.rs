@@ -3,7 +3,8 @@
 
 use uuid::Uuid;
 
-use crate::error::{Error, Result};
+use crate::actor::Auth;
+use crate::error::{Error, Refusal, Result};
 use crate::postern::Postern;
 use crate::projects::Project;
 use crate::secrets::{hash_secret, new_refresh_token};
@@ -219,6 +220,20 @@ impl Sessions<'_> {
         rec.last_active_at_millis = now;
         let user = User::from_parts(&rec, &channels, &project.config);
         self.mint(project, &user, session.id)
+    }
+
+    /// The sessions of `user_id` as `actor` may list them: a client only its own user's
+    /// (without impersonation sessions), an admin also impersonation sessions.
+    pub async fn list_as(&self, actor: &Auth, user_id: Uuid) -> Result<Vec<Session>> {
+        if actor.is_client() && actor.user_id() != Some(user_id) {
+            return Err(Error::Refused(Refusal::ClientMayOnlyListOwnSessions));
+        }
+        self.list(
+            &actor.project,
+            user_id,
+            actor.access_type == crate::error::AccessType::Admin,
+        )
+        .await
     }
 
     /// A user's sessions, newest first. Impersonation sessions only when asked.

@@ -306,6 +306,27 @@ impl Teams<'_> {
         }
     }
 
+    /// Creates a team as `actor`. A client needs the project to allow client team creation,
+    /// may set only image data, and becomes the creator (another creator is refused); a
+    /// server or admin creates any team, with or without a creator.
+    pub async fn create_as(&self, actor: &Auth, mut new: NewTeam) -> Result<Team> {
+        let image = Some(new.profile_image_url.clone());
+        if actor.is_client() {
+            let me = actor.user_id().ok_or(Error::UserAuthenticationRequired)?;
+            if !actor.project.config.teams.allow_client_team_creation {
+                return Err(Error::Refused(Refusal::ClientTeamCreationDisabled));
+            }
+            check_image(&image, true)?;
+            if new.creator.is_some_and(|c| c != me) {
+                return Err(Error::Refused(Refusal::ClientMayOnlyCreateTeamsAsSelf));
+            }
+            new.creator = Some(me);
+        } else {
+            check_image(&image, false)?;
+        }
+        self.create(&actor.project, new).await
+    }
+
     /// A team `actor` may see (`TEAM_NOT_FOUND` when it does not exist).
     pub async fn get_as(&self, actor: &Auth, team: Uuid) -> Result<Team> {
         self.authorize(actor, team, None).await?;

@@ -7,6 +7,7 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::actor::Auth;
 use crate::config::ProjectConfig;
 use crate::email::{Notice, is_valid_email_lenient, normalize_email};
 use crate::error::{Error, OnConflict, Refusal, RestrictedReason, Result};
@@ -573,6 +574,20 @@ impl Users<'_> {
             self.p.wake_outbox();
         }
         Ok(user)
+    }
+
+    /// Deletes user `id` as `actor`: a client only itself, and only where the project allows
+    /// client user deletion; `false` when the user did not exist.
+    pub async fn delete_as(&self, actor: &Auth, id: Uuid) -> Result<bool> {
+        if actor.is_client() {
+            if actor.user_id() != Some(id) {
+                return Err(Error::CannotGetOwnUserWithoutUser);
+            }
+            if !actor.project.config.users.allow_client_user_deletion {
+                return Err(Error::Refused(Refusal::ClientUserDeletionDisabled));
+            }
+        }
+        self.delete(&actor.project, id).await
     }
 
     /// Deletes a user with its channels, sessions and stored images; `false` when it did

@@ -220,6 +220,111 @@ async fn team_policy(env: Env) {
     teams.delete_as(&server, team).await.expect("a server may");
 }
 
+async fn user_and_session_policy(env: Env) {
+    let h = harness_with(&env, ProjectConfig::default()).await;
+    let alice = user(&h, "alice@example.com").await;
+    let bob = user(&h, "bob@example.com").await;
+    let as_alice = Auth::client(h.project.clone(), Some(alice.clone()));
+    let server = Auth::server(h.project.clone());
+
+    // Team creation: off for clients by default; a client is always the creator.
+    let new = |creator| NewTeam {
+        display_name: "T".into(),
+        creator,
+        ..NewTeam::default()
+    };
+    assert_eq!(
+        h.postern
+            .teams()
+            .create_as(&as_alice, new(None))
+            .await
+            .unwrap_err(),
+        Error::Refused(Refusal::ClientTeamCreationDisabled)
+    );
+    let mut cfg = ProjectConfig::default();
+    cfg.teams.allow_client_team_creation = true;
+    let open = h
+        .postern
+        .projects()
+        .update_config(&h.project.id, cfg)
+        .await
+        .expect("config")
+        .expect("project");
+    let as_alice = Auth::client(open.clone(), Some(alice.clone()));
+    assert_eq!(
+        h.postern
+            .teams()
+            .create_as(&as_alice, new(Some(bob.id)))
+            .await
+            .unwrap_err(),
+        Error::Refused(Refusal::ClientMayOnlyCreateTeamsAsSelf)
+    );
+    let team = h
+        .postern
+        .teams()
+        .create_as(&as_alice, new(None))
+        .await
+        .expect("a client may now");
+    assert!(
+        h.postern
+            .teams()
+            .is_member(&open, team.id, alice.id)
+            .await
+            .unwrap(),
+        "the client is the creator"
+    );
+
+    // Sessions: a client lists its own only.
+    assert_eq!(
+        h.postern
+            .sessions()
+            .list_as(&as_alice, bob.id)
+            .await
+            .unwrap_err(),
+        Error::Refused(Refusal::ClientMayOnlyListOwnSessions)
+    );
+    h.postern
+        .sessions()
+        .list_as(&server, bob.id)
+        .await
+        .expect("a server may");
+
+    // Deletion: a client deletes only itself, where the project allows it.
+    assert_eq!(
+        h.postern
+            .users()
+            .delete_as(&as_alice, alice.id)
+            .await
+            .unwrap_err(),
+        Error::Refused(Refusal::ClientUserDeletionDisabled)
+    );
+    assert!(
+        h.postern
+            .users()
+            .delete_as(&server, bob.id)
+            .await
+            .expect("a server may")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_and_session_policy_sqlite() {
+    user_and_session_policy(Env {
+        store: sqlite_store().await,
+        kind: Kind::Core,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_and_session_policy_postgres() {
+    user_and_session_policy(Env {
+        store: postgres_store().await,
+        kind: Kind::Core,
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn team_policy_sqlite() {
     team_policy(Env {

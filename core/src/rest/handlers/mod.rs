@@ -207,10 +207,6 @@ pub(crate) fn client_user(auth: &Auth) -> Result<Uuid> {
     auth.user_id().ok_or(Error::UserAuthenticationRequired)
 }
 
-pub(crate) fn valid_image(v: &Option<Option<String>>, client: bool) -> Result<()> {
-    crate::teams::check_image(v, client)
-}
-
 /// The team of the path (`/teams/{team_id}`), validated with the query (which takes no
 /// keys) as Stack reports both; who may act on it is the domain's decision
 /// ([`crate::teams::Teams::authorize`]).

@@ -44,17 +44,7 @@ input! {
 pub(crate) async fn list(rq: Rq<'_>, q: SessionsQuery) -> Result<Json<ListView<SessionView>>> {
     let auth = rq.auth()?;
     let user_id = user_id_or_me(&q.user_id, auth.user_id(), "query.user_id")?;
-    if auth.access_type == AccessType::Client && auth.user_id() != Some(user_id) {
-        return Err(Error::Refused(Refusal::ClientMayOnlyListOwnSessions));
-    }
-    let sessions =
-        rq.p.sessions()
-            .list(
-                &auth.project,
-                user_id,
-                auth.access_type == AccessType::Admin,
-            )
-            .await?;
+    let sessions = rq.p.sessions().list_as(auth, user_id).await?;
     let current = auth.session_id();
     Ok(Json::ok(ListView::of(
         sessions

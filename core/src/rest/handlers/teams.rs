@@ -168,30 +168,18 @@ pub(crate) async fn create(rq: Rq<'_>, b: CreateTeam) -> Result<Json<TeamView>> 
         Some(r) => Some(user_id_or_me(r, auth.user_id(), "body.creator_user_id")?),
         None => None,
     };
-    let creator = if client {
-        let me = client_user(auth)?;
-        if !auth.project.config.teams.allow_client_team_creation {
-            return Err(Error::Refused(Refusal::ClientTeamCreationDisabled));
-        }
-        valid_image(&image, true)?;
-        if creator.is_some_and(|c| c != me) {
-            return Err(Error::Refused(Refusal::ClientMayOnlyCreateTeamsAsSelf));
-        }
-        Some(me)
-    } else {
-        valid_image(&image, false)?;
-        match add_current.as_deref() {
-            Some("true") => Some(
-                auth.user_id()
-                    .ok_or(Error::Refused(Refusal::AddCurrentUserWithoutUser))?,
-            ),
-            _ => creator,
-        }
+    // The deprecated `add_current_user=true` makes a server's request user the creator.
+    let creator = match add_current.as_deref() {
+        Some("true") if !client => Some(
+            auth.user_id()
+                .ok_or(Error::Refused(Refusal::AddCurrentUserWithoutUser))?,
+        ),
+        _ => creator,
     };
     let team =
         rq.p.teams()
-            .create(
-                &auth.project,
+            .create_as(
+                auth,
                 NewTeam {
                     display_name,
                     profile_image_url: image.flatten(),

@@ -401,12 +401,7 @@ pub(crate) async fn patch_me(rq: Rq<'_>, b: MePatch) -> Result<Json<UserView>> {
 pub(crate) async fn delete_me(rq: Rq<'_>) -> Result<Json<SuccessView>> {
     let auth = rq.auth()?;
     let id = me(auth)?;
-    if auth.access_type == AccessType::Client
-        && !auth.project.config.users.allow_client_user_deletion
-    {
-        return Err(Error::Refused(Refusal::ClientUserDeletionDisabled));
-    }
-    rq.p.users().delete(&auth.project, id).await?;
+    rq.p.users().delete_as(auth, id).await?;
     Ok(Json::ok(SuccessView::TRUE))
 }
 
