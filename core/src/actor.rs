@@ -1,6 +1,24 @@
 //! Who acts: the principal every domain service checks before it reads or changes
 //! anything. REST builds it from request headers (`Postern::authenticate`); an app calling
-//! the Rust API in-process builds it with [`Auth::server`] or [`Auth::client`].
+//! the Rust API in-process builds it with [`Auth::server`] or [`Auth::client`], and the
+//! `*_as` methods then give the answers REST gives: feature gates, ownership and team
+//! permissions.
+//!
+//! ```
+//! use postern_core::storage::ApiKeyOwner;
+//! use postern_core::{Auth, Postern, Project, User};
+//!
+//! async fn issue_key(postern: &Postern, project: Project, user: User) -> postern_core::Result<String> {
+//!     let owner = ApiKeyOwner::User(user.id);
+//!     // As the user: refused unless the project enables user API keys.
+//!     let as_user = Auth::client(project, Some(user));
+//!     let created = postern
+//!         .api_keys()
+//!         .create_as(&as_user, owner, "CLI", None, false)
+//!         .await?;
+//!     Ok(created.value)
+//! }
+//! ```
 
 use uuid::Uuid;
 
