@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use crate::actor::Auth;
 use crate::config::ProjectConfig;
 use crate::error::{Error, Refusal, Result};
 use crate::postern::Postern;
@@ -444,6 +445,24 @@ impl Permissions<'_> {
                 permission_id: permission.to_owned(),
             })
         }
+    }
+
+    /// The grants `actor` may list: a client only its own user's (`user` must be the
+    /// signed-in user); servers and admins anyone's. Arguments as [`Self::list`].
+    pub async fn list_as(
+        &self,
+        actor: &Auth,
+        scope: Scope,
+        team: Option<Uuid>,
+        user: Option<Uuid>,
+        permission: Option<&str>,
+        recursive: bool,
+    ) -> Result<Vec<PermissionGrantRecord>> {
+        if actor.is_client() && (user.is_none() || user != actor.user_id()) {
+            return Err(Error::Refused(Refusal::ClientMayOnlyListOwnPermissions));
+        }
+        self.list(&actor.project, scope, team, user, permission, recursive)
+            .await
     }
 
     /// Grants, listing (direct or recursive), sorted by team, user, id.

@@ -6,6 +6,7 @@
 mod support;
 
 use postern_core::api_keys::KeyType;
+use postern_core::permissions::Scope;
 use postern_core::storage::ApiKeyOwner;
 use postern_core::teams::{NewTeam, TeamUpdate};
 use postern_core::{Auth, Error, ProjectConfig, Refusal, UserUpdate};
@@ -288,6 +289,38 @@ async fn user_and_session_policy(env: Env) {
         .list_as(&server, bob.id)
         .await
         .expect("a server may");
+
+    // Permission grants: a client lists its own user's only.
+    let perms = h.postern.permissions();
+    assert_eq!(
+        perms
+            .list_as(
+                &as_alice,
+                Scope::Team,
+                Some(team.id),
+                Some(bob.id),
+                None,
+                true
+            )
+            .await
+            .unwrap_err(),
+        Error::Refused(Refusal::ClientMayOnlyListOwnPermissions)
+    );
+    perms
+        .list_as(
+            &as_alice,
+            Scope::Team,
+            Some(team.id),
+            Some(alice.id),
+            None,
+            true,
+        )
+        .await
+        .expect("own grants");
+    perms
+        .list_as(&server, Scope::Team, None, None, None, false)
+        .await
+        .expect("a server lists anyone's");
 
     // Deletion: a client deletes only itself, where the project allows it.
     assert_eq!(

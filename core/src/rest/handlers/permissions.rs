@@ -64,13 +64,10 @@ pub(crate) async fn list_grants(
         .user_id
         .map(|u| user_id_or_me(&u, auth.user_id(), "query.user_id"))
         .transpose()?;
-    if is_client(auth) && (user.is_none() || user != auth.user_id()) {
-        return Err(Error::Refused(Refusal::ClientMayOnlyListOwnPermissions));
-    }
     let grants =
         rq.p.permissions()
-            .list(
-                &auth.project,
+            .list_as(
+                auth,
                 scope,
                 team,
                 user,
