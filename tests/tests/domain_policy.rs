@@ -12,6 +12,25 @@ use postern_core::teams::{NewTeam, TeamUpdate};
 use postern_core::{Auth, Error, ProjectConfig, Refusal, UserUpdate};
 use support::*;
 
+contract_module!(
+    sqlite,
+    Core,
+    sqlite_store,
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)],
+    api_key_policy,
+    team_policy,
+    user_and_session_policy,
+);
+contract_module!(
+    postgres,
+    Core,
+    postgres_store,
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)],
+    api_key_policy,
+    team_policy,
+    user_and_session_policy,
+);
+
 async fn user(h: &H, email: &str) -> postern_core::User {
     h.postern
         .users()
@@ -338,58 +357,4 @@ async fn user_and_session_policy(env: Env) {
             .await
             .expect("a server may")
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn user_and_session_policy_sqlite() {
-    user_and_session_policy(Env {
-        store: sqlite_store().await,
-        kind: Kind::Core,
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn user_and_session_policy_postgres() {
-    user_and_session_policy(Env {
-        store: postgres_store().await,
-        kind: Kind::Core,
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn team_policy_sqlite() {
-    team_policy(Env {
-        store: sqlite_store().await,
-        kind: Kind::Core,
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn team_policy_postgres() {
-    team_policy(Env {
-        store: postgres_store().await,
-        kind: Kind::Core,
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn api_key_policy_sqlite() {
-    api_key_policy(Env {
-        store: sqlite_store().await,
-        kind: Kind::Core,
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn api_key_policy_postgres() {
-    api_key_policy(Env {
-        store: postgres_store().await,
-        kind: Kind::Core,
-    })
-    .await;
 }

@@ -334,6 +334,43 @@ impl FieldValue for Option<Option<Uuid>> {
     }
 }
 
+/// A UUID given as a string (`must be a valid UUID` otherwise). As a field, `Id` is required
+/// and `Option<Id>` optional.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Id(pub(crate) Uuid);
+
+/// Parses a read string as an [`Id`], failing `key` when it is not a UUID.
+fn parse_id(f: &mut Fields, key: &str, raw: Option<String>) -> Option<Id> {
+    raw.and_then(|s| match Uuid::parse_str(&s) {
+        Ok(u) => Some(Id(u)),
+        Err(_) => {
+            f.fail(key, "must be a valid UUID");
+            None
+        }
+    })
+}
+
+impl FieldValue for Id {
+    const REQUIRED: bool = true;
+    fn read(f: &mut Fields, key: &str) -> Self {
+        let raw = f.req_str(key);
+        parse_id(f, key, raw).unwrap_or_default()
+    }
+    fn schema() -> Value {
+        serde_json::json!({ "type": "string", "format": "uuid" })
+    }
+}
+
+impl FieldValue for Option<Id> {
+    fn read(f: &mut Fields, key: &str) -> Self {
+        let raw = f.opt_str(key);
+        parse_id(f, key, raw)
+    }
+    fn schema() -> Value {
+        <Id as FieldValue>::schema()
+    }
+}
+
 /// A query flag: `"true"` or `"false"`, absent meaning false.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Flag(pub(crate) bool);

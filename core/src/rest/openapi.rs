@@ -303,6 +303,20 @@ fn operation(route: &RouteDef, schemas: &mut Components) -> Value {
     op
 }
 
+/// Renames every `oneOf` key of a schema to `anyOf`.
+fn one_of_to_any_of(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            if let Some(alternatives) = m.remove("oneOf") {
+                m.insert("anyOf".into(), alternatives);
+            }
+            m.values_mut().for_each(one_of_to_any_of);
+        }
+        Value::Array(a) => a.iter_mut().for_each(one_of_to_any_of),
+        _ => {}
+    }
+}
+
 /// The views' schemas (each once), plus the error bodies. Views of a user or a team are
 /// untagged unions whose server variant extends the client one, so a server object also
 /// matches the client schema: they are written `anyOf`, not `oneOf`.
@@ -312,10 +326,9 @@ fn components(views: Components) -> Value {
         if schemas.contains_key(&name) {
             continue;
         }
-        let text = serde_json::to_string(&schema)
-            .unwrap_or_default()
-            .replace("\"oneOf\":", "\"anyOf\":");
-        schemas.insert(name, serde_json::from_str(&text).unwrap_or(Value::Null));
+        let mut schema = serde_json::to_value(&schema).unwrap_or(Value::Null);
+        one_of_to_any_of(&mut schema);
+        schemas.insert(name, schema);
     }
     let mut doc = json!({
         "schemas": {

@@ -15,11 +15,12 @@ use http::{Method, Response};
 use serde_json::Value;
 
 use super::Rq;
-use super::handlers::{CodeBody, NoQuery};
+use super::handlers::{CodeBody, EmptyBody, NoQuery};
 use super::input::{Input, Source};
 use super::response::Json;
 use super::{api_keys, auth, contact_channels, internal, invitations, permissions};
 use super::{projects, sessions, step_up, teams, users, vault};
+use crate::api_keys::KeyType;
 use crate::error::{AccessType, Error, Result};
 use crate::permissions::Scope;
 use crate::throttle::RouteClass::{self, *};
@@ -277,7 +278,7 @@ routes! {
         Post "/auth/step-up/send-code", Any, Some(SendCode) => step_up::send_code, input: step_up::SendStepUpCode, reply: NonceView, "Mail a step-up code";
         Post "/auth/step-up", Any, Some(SignIn) => step_up::prove, input: step_up::StepUpProof, reply: StepUpTokenView, "Prove a factor; returns a step-up token";
         Get "/auth/mfa/recovery-codes", Any, None => step_up::recovery_codes_remaining, input: NoQuery, reply: RecoveryCodesLeftView, "Recovery-code status";
-        Post "/auth/mfa/recovery-codes", Any, None => step_up::generate_recovery_codes, input: step_up::EmptyBody, reply: RecoveryCodesView, "Generate new recovery codes";
+        Post "/auth/mfa/recovery-codes", Any, None => step_up::generate_recovery_codes, input: EmptyBody, reply: RecoveryCodesView, "Generate new recovery codes";
     }
     "sessions" {
         Get "/auth/sessions", Any, None => sessions::list, input: sessions::SessionsQuery, reply: ListView<SessionView>, "List a user's sessions";
@@ -309,29 +310,29 @@ routes! {
             => contact_channels::send_code, input: contact_channels::CallbackBody, reply: SuccessView, "Mail a verification link";
         Post "/contact-channels/send-verification-code", Any, Some(SendCode)
             => contact_channels::legacy_send_code, input: contact_channels::LegacySendCode, reply: SuccessView, "Mail a verification link (by address)";
-        Post "/contact-channels/verify", Any, Some(SignIn) => contact_channels::verify, input: contact_channels::ChannelCode, reply: SuccessView, "Verify a contact channel with a code";
+        Post "/contact-channels/verify", Any, Some(SignIn) => contact_channels::verify, input: CodeBody, reply: SuccessView, "Verify a contact channel with a code";
         Post "/contact-channels/verify/check-code", Any, Some(SignIn)
-            => contact_channels::verify_check, input: contact_channels::ChannelCode, reply: CodeValidView, "Check a verification code";
+            => contact_channels::verify_check, input: CodeBody, reply: CodeValidView, "Check a verification code";
         Get "/contact-channels/{user_id}/{contact_channel_id}/confirm-auth", Any, None
             => contact_channels::auth_status, reply: ChannelAuthStatusView, "Whether a sign-in address is confirmed";
         Post "/contact-channels/{user_id}/{contact_channel_id}/confirm-auth", Any, Some(AccountChange)
-            => contact_channels::confirm_auth, input: contact_channels::EmptyBody, reply: ContactChannelView, "Confirm a sign-in address with a step-up token";
+            => contact_channels::confirm_auth, input: EmptyBody, reply: ContactChannelView, "Confirm a sign-in address with a step-up token";
         Post "/contact-channels/{user_id}/{contact_channel_id}/send-auth-confirmation", Any, Some(SendCode)
             => contact_channels::send_auth_confirmation, input: contact_channels::CallbackBody, reply: SuccessView, "Mail a sign-in confirmation link to the oldest address";
         Post "/contact-channels/confirm-auth", Any, Some(SignIn)
-            => contact_channels::confirm_auth_by_code, input: contact_channels::ChannelCode, reply: SuccessView, "Confirm a sign-in address with a mailed code";
+            => contact_channels::confirm_auth_by_code, input: CodeBody, reply: SuccessView, "Confirm a sign-in address with a mailed code";
     }
     "api-keys" {
         Get "/user-api-keys", Any, None => api_keys::list_user_keys, input: api_keys::ListUserKeys, reply: ListView<ApiKeyView>, "List user API keys";
         Post "/user-api-keys", Any, Some(AccountChange) => api_keys::create_user_key, input: api_keys::NewUserKey, reply: ApiKeyView, "Create a user API key";
-        Post "/user-api-keys/check", Server, Some(KeyCheck) => api_keys::check_user_key, input: api_keys::ApiKeyBody, reply: ApiKeyView, "Check a user API key";
-        Get "/user-api-keys/{api_key_id}", Any, None => api_keys::get_user_key, input: api_keys::UserKeyQuery, reply: ApiKeyView, "A user API key";
-        Patch "/user-api-keys/{api_key_id}", Any, Some(AccountChange) => api_keys::patch_user_key, input: api_keys::PatchUserKey, reply: ApiKeyView, "Update or revoke a user API key";
+        Post "/user-api-keys/check", Server, Some(KeyCheck) => api_keys::check_key[KeyType::User], input: api_keys::ApiKeyBody, reply: ApiKeyView, "Check a user API key";
+        Get "/user-api-keys/{api_key_id}", Any, None => api_keys::get_key[KeyType::User], input: api_keys::UserKeyQuery, reply: ApiKeyView, "A user API key";
+        Patch "/user-api-keys/{api_key_id}", Any, Some(AccountChange) => api_keys::patch_key[KeyType::User], input: api_keys::PatchUserKey, reply: ApiKeyView, "Update or revoke a user API key";
         Get "/team-api-keys", Any, None => api_keys::list_team_keys, input: api_keys::ListTeamKeys, reply: ListView<ApiKeyView>, "List team API keys";
         Post "/team-api-keys", Any, Some(AccountChange) => api_keys::create_team_key, input: api_keys::NewTeamKey, reply: ApiKeyView, "Create a team API key";
-        Post "/team-api-keys/check", Server, Some(KeyCheck) => api_keys::check_team_key, input: api_keys::ApiKeyBody, reply: ApiKeyView, "Check a team API key";
-        Get "/team-api-keys/{api_key_id}", Any, None => api_keys::get_team_key, input: api_keys::TeamKeyQuery, reply: ApiKeyView, "A team API key";
-        Patch "/team-api-keys/{api_key_id}", Any, Some(AccountChange) => api_keys::patch_team_key, input: api_keys::PatchTeamKey, reply: ApiKeyView, "Update or revoke a team API key";
+        Post "/team-api-keys/check", Server, Some(KeyCheck) => api_keys::check_key[KeyType::Team], input: api_keys::ApiKeyBody, reply: ApiKeyView, "Check a team API key";
+        Get "/team-api-keys/{api_key_id}", Any, None => api_keys::get_key[KeyType::Team], input: api_keys::TeamKeyQuery, reply: ApiKeyView, "A team API key";
+        Patch "/team-api-keys/{api_key_id}", Any, Some(AccountChange) => api_keys::patch_key[KeyType::Team], input: api_keys::PatchTeamKey, reply: ApiKeyView, "Update or revoke a team API key";
         Post "/integrations/credential-scanning/revoke", Public, Some(KeyCheck)
             => api_keys::credential_scanning_revoke, input: api_keys::ApiKeyBody, reply: SuccessView, "Revoke a leaked API key";
     }
@@ -350,9 +351,9 @@ routes! {
     "invitations" {
         Get "/team-invitations", Any, None => invitations::list, input: invitations::ListInvitations, reply: ListView<InvitationView>, "List a team's pending invitations";
         Post "/team-invitations/send-code", Any, Some(SendCode) => invitations::send, input: invitations::SendInvitation, reply: InvitationSentView, "Invite an address to a team";
-        Post "/team-invitations/accept", Any, Some(SignIn) => invitations::accept, input: invitations::InvitationCode, reply: EmptyView, "Accept an invitation by code";
-        Post "/team-invitations/accept/check-code", Any, Some(SignIn) => invitations::check, input: invitations::InvitationCode, reply: CodeValidView, "Check an invitation code";
-        Post "/team-invitations/accept/details", Any, Some(SignIn) => invitations::details, input: invitations::InvitationCode, reply: InvitationDetailsView, "An invitation's team";
+        Post "/team-invitations/accept", Any, Some(SignIn) => invitations::accept, input: CodeBody, reply: EmptyView, "Accept an invitation by code";
+        Post "/team-invitations/accept/check-code", Any, Some(SignIn) => invitations::check, input: CodeBody, reply: CodeValidView, "Check an invitation code";
+        Post "/team-invitations/accept/details", Any, Some(SignIn) => invitations::details, input: CodeBody, reply: InvitationDetailsView, "An invitation's team";
         Delete "/team-invitations/{id}", Any, None => invitations::delete, input: invitations::DeleteInvitation, reply: SuccessView, "Revoke an invitation";
         Post "/team-invitations/{id}/accept", Any, None => invitations::accept_by_id, input: invitations::AcceptById, reply: EmptyView, "Accept an invitation by id";
     }

@@ -2,46 +2,9 @@
 
 use super::*;
 use crate::api_keys::KeyType;
-use crate::rest::input::{FieldValue, Input, ME_SENTINEL, Source, input};
+use crate::rest::input::{FieldValue, Id, Input, ME_SENTINEL, Source, input};
 
 // ----- field types and checks shared by the key requests -----
-
-/// A UUID given as a string (`must be a valid UUID` otherwise). As a field, `Id` is required
-/// and `Option<Id>` optional.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Id(pub(crate) Uuid);
-
-/// Parses a read string as an [`Id`], failing `key` when it is not a UUID.
-fn parse_id(f: &mut Fields, key: &str, raw: Option<String>) -> Option<Id> {
-    raw.and_then(|s| match Uuid::parse_str(&s) {
-        Ok(u) => Some(Id(u)),
-        Err(_) => {
-            f.fail(key, "must be a valid UUID");
-            None
-        }
-    })
-}
-
-impl FieldValue for Id {
-    const REQUIRED: bool = true;
-    fn read(f: &mut Fields, key: &str) -> Self {
-        let raw = f.req_str(key);
-        parse_id(f, key, raw).unwrap_or_default()
-    }
-    fn schema() -> Value {
-        json!({ "type": "string", "format": "uuid" })
-    }
-}
-
-impl FieldValue for Option<Id> {
-    fn read(f: &mut Fields, key: &str) -> Self {
-        let raw = f.opt_str(key);
-        parse_id(f, key, raw)
-    }
-    fn schema() -> Value {
-        <Id as FieldValue>::schema()
-    }
-}
 
 /// Absent (`None`), `null` (`Some(None)`) or a number of milliseconds; anything else fails
 /// with Stack's short line (`must be a \`number\` type`) and reads as absent.
@@ -257,11 +220,12 @@ input! {
     }
 }
 
-pub(crate) async fn get_user_key(rq: Rq<'_>, _: UserKeyQuery) -> Result<Json<ApiKeyView>> {
+/// `GET /user-api-keys/{api_key_id}` and `GET /team-api-keys/{api_key_id}`.
+pub(crate) async fn get_key<Q>(rq: Rq<'_>, _: Q, kind: KeyType) -> Result<Json<ApiKeyView>> {
     let auth = rq.auth()?;
     let key =
         rq.p.api_keys()
-            .get_as(auth, KeyType::User, key_in_path(&rq)?)
+            .get_as(auth, kind, key_in_path(&rq)?)
             .await?;
     Ok(Json::ok(ApiKeyView::of(&key, None)))
 }
@@ -269,14 +233,19 @@ pub(crate) async fn get_user_key(rq: Rq<'_>, _: UserKeyQuery) -> Result<Json<Api
 /// `PATCH /user-api-keys/{api_key_id}`: the query, then the patch.
 pub(crate) type PatchUserKey = QueryAndBody<UserKeyQuery, KeyPatch>;
 
-pub(crate) async fn patch_user_key(rq: Rq<'_>, r: PatchUserKey) -> Result<Json<ApiKeyView>> {
+/// `PATCH /user-api-keys/{api_key_id}` and `PATCH /team-api-keys/{api_key_id}`.
+pub(crate) async fn patch_key<Q>(
+    rq: Rq<'_>,
+    r: QueryAndBody<Q, KeyPatch>,
+    kind: KeyType,
+) -> Result<Json<ApiKeyView>> {
     let auth = rq.auth()?;
     let b = r.body;
     let updated =
         rq.p.api_keys()
             .update_as(
                 auth,
-                KeyType::User,
+                kind,
                 key_in_path(&rq)?,
                 b.description,
                 b.expires_at_millis.0,
@@ -286,12 +255,14 @@ pub(crate) async fn patch_user_key(rq: Rq<'_>, r: PatchUserKey) -> Result<Json<A
     Ok(Json::ok(ApiKeyView::of(&updated, None)))
 }
 
-pub(crate) async fn check_user_key(rq: Rq<'_>, b: ApiKeyBody) -> Result<Json<ApiKeyView>> {
+/// `POST /user-api-keys/check` and `POST /team-api-keys/check`.
+pub(crate) async fn check_key(
+    rq: Rq<'_>,
+    b: ApiKeyBody,
+    kind: KeyType,
+) -> Result<Json<ApiKeyView>> {
     let auth = rq.auth()?;
-    let record =
-        rq.p.api_keys()
-            .check_as(auth, KeyType::User, &b.api_key)
-            .await?;
+    let record = rq.p.api_keys().check_as(auth, kind, &b.api_key).await?;
     Ok(Json::ok(ApiKeyView::of(&record, None)))
 }
 
@@ -360,40 +331,5 @@ input! {
     }
 }
 
-pub(crate) async fn get_team_key(rq: Rq<'_>, _: TeamKeyQuery) -> Result<Json<ApiKeyView>> {
-    let auth = rq.auth()?;
-    let key =
-        rq.p.api_keys()
-            .get_as(auth, KeyType::Team, key_in_path(&rq)?)
-            .await?;
-    Ok(Json::ok(ApiKeyView::of(&key, None)))
-}
-
 /// `PATCH /team-api-keys/{api_key_id}`: the query, then the patch.
 pub(crate) type PatchTeamKey = QueryAndBody<TeamKeyQuery, KeyPatch>;
-
-pub(crate) async fn patch_team_key(rq: Rq<'_>, r: PatchTeamKey) -> Result<Json<ApiKeyView>> {
-    let auth = rq.auth()?;
-    let b = r.body;
-    let updated =
-        rq.p.api_keys()
-            .update_as(
-                auth,
-                KeyType::Team,
-                key_in_path(&rq)?,
-                b.description,
-                b.expires_at_millis.0,
-                b.revoked == Some(true),
-            )
-            .await?;
-    Ok(Json::ok(ApiKeyView::of(&updated, None)))
-}
-
-pub(crate) async fn check_team_key(rq: Rq<'_>, b: ApiKeyBody) -> Result<Json<ApiKeyView>> {
-    let auth = rq.auth()?;
-    let record =
-        rq.p.api_keys()
-            .check_as(auth, KeyType::Team, &b.api_key)
-            .await?;
-    Ok(Json::ok(ApiKeyView::of(&record, None)))
-}

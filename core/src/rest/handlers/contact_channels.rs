@@ -376,15 +376,7 @@ pub(crate) async fn legacy_send_code(rq: Rq<'_>, b: LegacySendCode) -> Result<Js
     Ok(Json::ok(SuccessView::TRUE))
 }
 
-input! {
-    /// `POST /contact-channels/verify`, `.../verify/check-code` and `.../confirm-auth`: a
-    /// mailed code.
-    pub(crate) struct ChannelCode in Body {
-        code: String => code_len,
-    }
-}
-
-pub(crate) async fn verify(rq: Rq<'_>, b: ChannelCode) -> Result<Json<SuccessView>> {
+pub(crate) async fn verify(rq: Rq<'_>, b: CodeBody) -> Result<Json<SuccessView>> {
     let auth = rq.auth()?;
     rq.p.contact_channels()
         .verify_as(&auth.project, &b.code, auth.user_id())
@@ -392,7 +384,7 @@ pub(crate) async fn verify(rq: Rq<'_>, b: ChannelCode) -> Result<Json<SuccessVie
     Ok(Json::ok(SuccessView::TRUE))
 }
 
-pub(crate) async fn verify_check(rq: Rq<'_>, b: ChannelCode) -> Result<Json<CodeValidView>> {
+pub(crate) async fn verify_check(rq: Rq<'_>, b: CodeBody) -> Result<Json<CodeValidView>> {
     let auth = rq.auth()?;
     rq.p.contact_channels()
         .check_code(&auth.project, &b.code)
@@ -431,12 +423,6 @@ pub(crate) async fn auth_status(rq: Rq<'_>) -> Result<Json<ChannelAuthStatusView
     }))
 }
 
-input! {
-    /// `POST /contact-channels/{user_id}/{contact_channel_id}/confirm-auth`: an empty object
-    /// (the proof is the step-up token header).
-    pub(crate) struct EmptyBody in Body {}
-}
-
 /// `POST /contact-channels/{user_id}/{id}/confirm-auth` confirms the channel for sign-in (a
 /// client with a step-up token) → the channel.
 pub(crate) async fn confirm_auth(rq: Rq<'_>, _: EmptyBody) -> Result<Json<ContactChannelView>> {
@@ -463,7 +449,7 @@ pub(crate) async fn send_auth_confirmation(
 }
 
 /// `POST /contact-channels/confirm-auth` `{code}` (the link's code; no session needed).
-pub(crate) async fn confirm_auth_by_code(rq: Rq<'_>, b: ChannelCode) -> Result<Json<SuccessView>> {
+pub(crate) async fn confirm_auth_by_code(rq: Rq<'_>, b: CodeBody) -> Result<Json<SuccessView>> {
     let auth = rq.auth()?;
     rq.p.contact_channels()
         .confirm_auth_by_code(&auth.project, &b.code)

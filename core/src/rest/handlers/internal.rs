@@ -1,7 +1,8 @@
 //! The internal (dashboard) API: projects, key sets, config overrides, audit log.
 
-use super::api_keys::{Id, only_true};
+use super::api_keys::only_true;
 use super::*;
+use crate::rest::input::Id;
 use crate::rest::input::{FieldValue, input};
 
 /// A non-negative integer given in a query string (`must be a non-negative integer`).

@@ -1,21 +1,12 @@
 //! Team invitations.
 
 use super::*;
-use crate::rest::input::input;
-
-/// Field check: a UUID.
-pub(crate) fn uuid(f: &mut Fields, key: &str, v: &impl Text) {
-    if let Some(s) = v.text()
-        && Uuid::parse_str(s).is_err()
-    {
-        f.fail(key, "must be a valid UUID");
-    }
-}
+use crate::rest::input::{Id, input};
 
 input! {
     /// `POST /team-invitations/send-code`.
     pub(crate) struct SendInvitation in Body {
-        team_id: String => uuid,
+        team_id: Id,
         email: String => email_lenient,
         callback_url: String,
     }
@@ -23,8 +14,7 @@ input! {
 
 pub(crate) async fn send(rq: Rq<'_>, b: SendInvitation) -> Result<Json<InvitationSentView>> {
     let auth = rq.auth()?;
-    let team = Uuid::parse_str(&b.team_id)
-        .map_err(|_| Error::schema("body.team_id must be a valid UUID"))?;
+    let team = b.team_id.0;
     let id =
         rq.p.invitations()
             .send_as(auth, team, &b.email, &b.callback_url)
@@ -54,7 +44,7 @@ pub(crate) async fn list(rq: Rq<'_>, q: ListInvitations) -> Result<Json<ListView
         }
         (None, Some(u)) => {
             let u = user_id_or_me(&u, auth.user_id(), "query.user_id")?;
-            if is_client(auth) && auth.user_id() != Some(u) {
+            if auth.is_client() && auth.user_id() != Some(u) {
                 return Err(Error::CannotGetOwnUserWithoutUser);
             }
             rq.p.invitations().list_for_user(&auth.project, u).await?
@@ -84,15 +74,7 @@ pub(crate) async fn delete(rq: Rq<'_>, q: DeleteInvitation) -> Result<Json<Succe
     Ok(Json::ok(SuccessView::TRUE))
 }
 
-input! {
-    /// `POST /team-invitations/accept`, `.../accept/check-code` and `.../accept/details`:
-    /// the mailed code (its length is checked only when it is a string).
-    pub(crate) struct InvitationCode in Body {
-        code: String => code_len,
-    }
-}
-
-pub(crate) async fn accept(rq: Rq<'_>, b: InvitationCode) -> Result<Json<EmptyView>> {
+pub(crate) async fn accept(rq: Rq<'_>, b: CodeBody) -> Result<Json<EmptyView>> {
     let auth = rq.auth()?;
     let code = b.code;
     let user = auth
@@ -105,7 +87,7 @@ pub(crate) async fn accept(rq: Rq<'_>, b: InvitationCode) -> Result<Json<EmptyVi
     Ok(Json::ok(EmptyView {}))
 }
 
-pub(crate) async fn check(rq: Rq<'_>, b: InvitationCode) -> Result<Json<CodeValidView>> {
+pub(crate) async fn check(rq: Rq<'_>, b: CodeBody) -> Result<Json<CodeValidView>> {
     let auth = rq.auth()?;
     let code = b.code;
     rq.p.invitations().check_code(&auth.project, &code).await?;
@@ -114,7 +96,7 @@ pub(crate) async fn check(rq: Rq<'_>, b: InvitationCode) -> Result<Json<CodeVali
     }))
 }
 
-pub(crate) async fn details(rq: Rq<'_>, b: InvitationCode) -> Result<Json<InvitationDetailsView>> {
+pub(crate) async fn details(rq: Rq<'_>, b: CodeBody) -> Result<Json<InvitationDetailsView>> {
     let auth = rq.auth()?;
     let code = b.code;
     let user = auth
@@ -141,7 +123,7 @@ input! {
 pub(crate) async fn accept_by_id(rq: Rq<'_>, q: AcceptById) -> Result<Json<EmptyView>> {
     let auth = rq.auth()?;
     let user_id = user_id_or_me(&q.user_id, auth.user_id(), "query.user_id")?;
-    if is_client(auth) && auth.user_id() != Some(user_id) {
+    if auth.is_client() && auth.user_id() != Some(user_id) {
         return Err(Error::CannotGetOwnUserWithoutUser);
     }
     let user =

@@ -182,6 +182,11 @@ input! {
 }
 
 input! {
+    /// An empty JSON body (`{}`): any key is refused.
+    pub(crate) struct EmptyBody in Body {}
+}
+
+input! {
     /// A body holding only a mailed code.
     pub(crate) struct CodeBody in Body {
         code: String => code_len,
@@ -196,15 +201,6 @@ pub(crate) fn anonymous_user(auth: &Auth) -> Option<Uuid> {
 pub(crate) fn path_uuid(rq: &Rq<'_>, name: &str) -> Result<Uuid> {
     Uuid::parse_str(rq.param(name))
         .map_err(|_| Error::schema(format!("params.{name} must be a valid UUID")))
-}
-
-pub(crate) fn is_client(auth: &Auth) -> bool {
-    auth.access_type == AccessType::Client
-}
-
-/// The signed-in user of a client request that needs one.
-pub(crate) fn client_user(auth: &Auth) -> Result<Uuid> {
-    auth.user_id().ok_or(Error::UserAuthenticationRequired)
 }
 
 /// The team of the path (`/teams/{team_id}`), validated with the query (which takes no

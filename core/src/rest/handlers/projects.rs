@@ -30,18 +30,28 @@ pub(crate) async fn root(rq: Rq<'_>, _: NoQuery) -> Result<Response<Bytes>> {
 }
 
 /// `GET /openapi.json`: the OpenAPI document of every route, generated from the registry.
-/// The document for the usual mount prefix is built once.
 pub(crate) async fn openapi(rq: Rq<'_>, _: NoQuery) -> Result<Response<Bytes>> {
-    static DEFAULT: std::sync::OnceLock<Bytes> = std::sync::OnceLock::new();
-    let build = || {
-        Bytes::from(
-            serde_json::to_vec(&crate::rest::openapi::document(rq.prefix)).unwrap_or_default(),
-        )
-    };
-    let body = if rq.prefix == "/api/v1" {
-        DEFAULT.get_or_init(build).clone()
-    } else {
-        build()
+    // Built once per mount prefix (an app mounts the API at one or two fixed prefixes), so
+    // this public route costs a lookup, not a rebuild.
+    static BUILT: std::sync::Mutex<Vec<(String, Bytes)>> = std::sync::Mutex::new(Vec::new());
+    let cached = BUILT.lock().ok().and_then(|b| {
+        b.iter()
+            .find(|(p, _)| p == rq.prefix)
+            .map(|(_, d)| d.clone())
+    });
+    let body = match cached {
+        Some(body) => body,
+        None => {
+            let body = Bytes::from(
+                serde_json::to_vec(&crate::rest::openapi::document(rq.prefix)).unwrap_or_default(),
+            );
+            if let Ok(mut b) = BUILT.lock()
+                && b.len() < 8
+            {
+                b.push((rq.prefix.to_owned(), body.clone()));
+            }
+            body
+        }
     };
     let mut r = Response::new(body);
     r.headers_mut().insert(

@@ -65,11 +65,6 @@ pub(crate) async fn prove(rq: Rq<'_>, b: StepUpProof) -> Result<Json<StepUpToken
     }))
 }
 
-input! {
-    /// An empty JSON body (`{}`): any key is refused.
-    pub(crate) struct EmptyBody in Body {}
-}
-
 /// `GET /auth/mfa/recovery-codes` → `{remaining}`.
 pub(crate) async fn recovery_codes_remaining(
     rq: Rq<'_>,

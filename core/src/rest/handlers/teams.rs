@@ -16,13 +16,13 @@ pub(crate) async fn list(rq: Rq<'_>, q: ListTeams) -> Result<Json<ListView<TeamV
         Some(r) => Some(user_id_or_me(&r, auth.user_id(), "query.user_id")?),
         None => None,
     };
-    if is_client(auth) && (user.is_none() || user != auth.user_id()) {
+    if auth.is_client() && (user.is_none() || user != auth.user_id()) {
         if auth.user.is_none() {
             return Err(Error::CannotGetOwnUserWithoutUser);
         }
         return Err(Error::Refused(Refusal::ClientMayOnlyListOwnTeams));
     }
-    let server = !is_client(auth);
+    let server = !auth.is_client();
     let teams = rq.p.teams().list(&auth.project, user).await?;
     Ok(Json::ok(ListView::of(
         teams.iter().map(|t| TeamView::of(t, server)).collect(),
@@ -34,7 +34,7 @@ const SERVER_ONLY_KEYS: [&str; 2] = ["client_read_only_metadata", "server_metada
 
 /// Whether a request comes from a client (which may not set server-only keys).
 fn from_client(rq: &Rq<'_>) -> bool {
-    rq.auth.as_ref().is_some_and(is_client)
+    rq.auth.as_ref().is_some_and(Auth::is_client)
 }
 
 /// The body of a team request, accepting `keys` and, for servers, [`SERVER_ONLY_KEYS`].
@@ -153,7 +153,7 @@ impl Input for CreateTeam {
 
 pub(crate) async fn create(rq: Rq<'_>, b: CreateTeam) -> Result<Json<TeamView>> {
     let auth = rq.auth()?;
-    let client = is_client(auth);
+    let client = auth.is_client();
     let CreateTeam {
         add_current_user: add_current,
         display_name,
@@ -199,7 +199,7 @@ pub(crate) async fn get(rq: Rq<'_>) -> Result<Json<TeamView>> {
     let auth = rq.auth()?;
     let id = team_in_path(&rq)?;
     let team = rq.p.teams().get_as(auth, id).await?;
-    Ok(Json::ok(TeamView::of(&team, !is_client(auth))))
+    Ok(Json::ok(TeamView::of(&team, !auth.is_client())))
 }
 
 /// `PATCH /teams/{team_id}`. Clients may not send `client_read_only_metadata` or
@@ -248,7 +248,7 @@ impl Input for TeamPatch {
 
 pub(crate) async fn patch(rq: Rq<'_>, b: TeamPatch) -> Result<Json<TeamView>> {
     let auth = rq.auth()?;
-    let client = is_client(auth);
+    let client = auth.is_client();
     let TeamPatch {
         display_name,
         profile_image_url: image,
@@ -344,11 +344,11 @@ pub(crate) async fn list_profiles(
         .user_id
         .map(|u| user_id_or_me(&u, auth.user_id(), "query.user_id"))
         .transpose()?;
-    if is_client(auth) {
+    if auth.is_client() {
         let Some(team) = team else {
             return Err(Error::Refused(Refusal::ClientTeamIdRequired));
         };
-        let me = client_user(auth)?;
+        let me = signed_in(auth)?;
         if user != Some(me) {
             rq.p.permissions()
                 .require_team_permission(&auth.project, me, team, "$read_members")
@@ -371,7 +371,7 @@ pub(crate) async fn list_profiles(
     Ok(Json::ok(ListView::of(
         profiles
             .iter()
-            .map(|p| MemberProfileView::of(p, !is_client(auth)))
+            .map(|p| MemberProfileView::of(p, !auth.is_client()))
             .collect(),
     )))
 }
@@ -381,7 +381,7 @@ pub(crate) async fn get_profile(rq: Rq<'_>) -> Result<Json<MemberProfileView>> {
     let team = path_uuid(&rq, "team_id")?;
     let user = member_user(&rq, auth)?;
     let p = rq.p.teams().member_profile_as(auth, team, user).await?;
-    Ok(Json::ok(MemberProfileView::of(&p, !is_client(auth))))
+    Ok(Json::ok(MemberProfileView::of(&p, !auth.is_client())))
 }
 
 input! {
@@ -404,5 +404,5 @@ pub(crate) async fn patch_profile(rq: Rq<'_>, b: ProfilePatch) -> Result<Json<Me
         rq.p.teams()
             .update_member_profile_as(auth, team, user, display_name, image)
             .await?;
-    Ok(Json::ok(MemberProfileView::of(&p, !is_client(auth))))
+    Ok(Json::ok(MemberProfileView::of(&p, !auth.is_client())))
 }
