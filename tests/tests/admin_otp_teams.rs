@@ -598,8 +598,7 @@ async fn totp_mfa_second_factor(env: Env) {
         .assert_error(400, "MULTI_FACTOR_AUTHENTICATION_REQUIRED");
     let attempt = v["details"]["attempt_code"].as_str().unwrap().to_owned();
     assert_eq!(attempt.len(), 45);
-    let now = (h.postern.clock().now_millis() / 1000) as u64;
-    let good = postern_core::mfa::totp_code(&secret, now);
+    let good = totp_now(&h.postern, &secret);
     let bad = if good == "000000" { "111111" } else { "000000" };
     let body = |totp: &str| json!({"code": attempt, "type": "totp", "totp": totp});
     h.post("/api/v1/auth/mfa/sign-in", &h.client(), body(bad))
@@ -613,8 +612,7 @@ async fn totp_mfa_second_factor(env: Env) {
     .await
     .assert_error(400, "SCHEMA_ERROR");
     // A new attempt code if the step changed meanwhile (the code is for the current step only).
-    let now2 = (h.postern.clock().now_millis() / 1000) as u64;
-    let good = postern_core::mfa::totp_code(&secret, now2);
+    let good = totp_now(&h.postern, &secret);
     let r = h
         .post("/api/v1/auth/mfa/sign-in", &h.client(), body(&good))
         .await;
@@ -657,11 +655,10 @@ async fn totp_mfa_second_factor(env: Env) {
         .assert_error(400, "MULTI_FACTOR_AUTHENTICATION_REQUIRED");
     h.postern.clock().advance_millis(5 * 60 * 1000 + 1000);
     let code = v["details"]["attempt_code"].as_str().unwrap();
-    let now = (h.postern.clock().now_millis() / 1000) as u64;
     h.post(
         "/api/v1/auth/mfa/sign-in",
         &h.client(),
-        json!({"code": code, "type": "totp", "totp": postern_core::mfa::totp_code(&secret, now)}),
+        json!({"code": code, "type": "totp", "totp": totp_now(&h.postern, &secret)}),
     )
     .await
     .assert_error(400, "VERIFICATION_CODE_EXPIRED");
@@ -687,12 +684,11 @@ async fn totp_mfa_second_factor(env: Env) {
         .await
         .assert_error(403, "STEP_UP_REQUIRED");
     assert_eq!(v["details"]["methods"], json!(["totp", "email_code"]));
-    let now = (h.postern.clock().now_millis() / 1000) as u64;
     let grant = h
         .post(
             "/api/v1/auth/step-up",
             &me2,
-            json!({"totp": postern_core::mfa::totp_code(&secret, now)}),
+            json!({"totp": totp_now(&h.postern, &secret)}),
         )
         .await
         .assert_ok();

@@ -659,11 +659,10 @@ async fn stolen_token_cannot_set_a_first_password_or_turn_mfa_off(env: Env) {
         .await
         .assert_error(403, "STEP_UP_REQUIRED");
     assert_eq!(v["details"]["methods"], json!(["email_code"]));
-    let now = (h.postern.clock().now_millis() / 1000) as u64;
     h.post(
         "/api/v1/auth/step-up",
         &attacker,
-        json!({"totp": postern_core::mfa::totp_code(&secret, now)}),
+        json!({"totp": totp_now(&h.postern, &secret)}),
     )
     .await
     .assert_error(403, "STEP_UP_REQUIRED");
@@ -680,11 +679,10 @@ async fn stolen_token_cannot_set_a_first_password_or_turn_mfa_off(env: Env) {
     let first = password_sign_in(&h, "otp-only@example.com", "owner-password")
         .await
         .assert_error(400, "MULTI_FACTOR_AUTHENTICATION_REQUIRED");
-    let now = (h.postern.clock().now_millis() / 1000) as u64;
     h.post(
         "/api/v1/auth/mfa/sign-in",
         &h.client(),
-        json!({"code": first["details"]["attempt_code"], "type": "totp", "totp": postern_core::mfa::totp_code(&secret, now)}),
+        json!({"code": first["details"]["attempt_code"], "type": "totp", "totp": totp_now(&h.postern, &secret)}),
     )
     .await
     .assert_ok();
@@ -698,11 +696,10 @@ async fn stolen_token_cannot_set_a_first_password_or_turn_mfa_off(env: Env) {
         .assert_error(403, "STEP_UP_REQUIRED");
     assert_eq!(v["details"]["methods"], json!(["totp", "email_code"]));
     h.postern.clock().advance_millis(30_000);
-    let now = (h.postern.clock().now_millis() / 1000) as u64;
     let t = step_up(
         &h,
         &attacker,
-        json!({"totp": postern_core::mfa::totp_code(&secret, now)}),
+        json!({"totp": totp_now(&h.postern, &secret)}),
     )
     .await;
     let v = h
@@ -1168,8 +1165,7 @@ async fn totp_guesses_are_counted_across_attempts_and_codes_are_single_use(env: 
             .await
         }
     };
-    let now = || (h.postern.clock().now_millis() / 1000) as u64;
-    let good = postern_core::mfa::totp_code(&secret, now());
+    let good = totp_now(&h.postern, &secret);
     let bad = if good == "000000" { "111111" } else { "000000" };
     // Three wrong codes, each with a fresh attempt code: the budget does not restart.
     for _ in 0..3 {
@@ -1181,13 +1177,13 @@ async fn totp_guesses_are_counted_across_attempts_and_codes_are_single_use(env: 
     assert_eq!(r.status, 429, "{}", r.text());
     h.postern.clock().advance_millis(1_000);
     // The right code ends the run; used once, it cannot be used again.
-    let good = postern_core::mfa::totp_code(&secret, now());
+    let good = totp_now(&h.postern, &secret);
     mfa(attempt().await, good.clone()).await.assert_ok();
     mfa(attempt().await, good.clone())
         .await
         .assert_error(400, "INVALID_TOTP_CODE");
     h.postern.clock().advance_millis(30_000);
-    let good = postern_core::mfa::totp_code(&secret, now());
+    let good = totp_now(&h.postern, &secret);
     mfa(attempt().await, good).await.assert_ok();
 }
 
@@ -1213,13 +1209,7 @@ async fn recovery_codes_are_hashed_single_use_and_need_totp(env: Env) {
         .await
         .assert_error(403, "STEP_UP_REQUIRED");
     assert_eq!(v["details"]["methods"], json!(["totp", "email_code"]));
-    let now = (h.postern.clock().now_millis() / 1000) as u64;
-    let token = step_up(
-        &h,
-        &me,
-        json!({"totp": postern_core::mfa::totp_code(&secret, now)}),
-    )
-    .await;
+    let token = step_up(&h, &me, json!({"totp": totp_now(&h.postern, &secret)})).await;
     let v = h
         .post(
             "/api/v1/auth/mfa/recovery-codes",

@@ -285,6 +285,19 @@ pub async fn harness(env: &Env) -> H {
 }
 
 /// A Postern over the env's store with a new project of this config, reached the env's way.
+/// The current TOTP code of `secret` by Postern's clock, taken with at least 10 s left in
+/// its 30-s step (the clock is moved to the next step otherwise): the server accepts the
+/// current step only, so a code taken just before a step boundary would fail on a slow run.
+#[allow(dead_code)] // not every test file uses TOTP
+pub fn totp_now(postern: &Postern, secret: &[u8]) -> String {
+    let clock = postern.clock();
+    let into_step = clock.now_millis().rem_euclid(30_000);
+    if into_step > 20_000 {
+        clock.advance_millis(30_000 - into_step);
+    }
+    postern_core::mfa::totp_code(secret, (clock.now_millis() / 1000) as u64)
+}
+
 pub async fn harness_with(env: &Env, config: ProjectConfig) -> H {
     build_harness(env, config, None).await
 }
