@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::config::ProjectConfig;
 use crate::error::{Error, Refusal, Result};
+use crate::permissions::DefaultKind;
 use crate::postern::Postern;
 use crate::projects::INTERNAL_PROJECT_ID;
 use crate::projects::{CONFIGURED_KEYS, Project, ProjectKeys};
@@ -102,25 +103,7 @@ pub fn apply_override(
     {
         set_path(&mut v, "emails.selectedThemeId", json!(DEFAULT_EMAIL_THEME));
     }
-    let config = ProjectConfig::from_json(&v).map_err(|e| Refusal::InvalidConfig {
-        reason: e.to_string(),
-    })?;
-    crate::permissions::validate(&config)?;
-    Ok(config)
-}
-
-fn permission_ids(v: Option<&Value>) -> Vec<String> {
-    let mut ids: Vec<String> = v
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter(|(_, on)| on == &&json!(true))
-                .map(|(k, _)| k.clone())
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort();
-    ids
+    ProjectConfig::parse(&v).map_err(Refusal::from)
 }
 
 /// Config sections only admin access may change: trusted domains (they decide where codes
@@ -213,14 +196,14 @@ pub fn legacy_config(c: &ProjectConfig) -> AdminProjectConfigView {
         .filter(|t| EMAIL_THEMES.contains(t))
         .unwrap_or(DEFAULT_EMAIL_THEME);
     let defs = crate::permissions::definitions(c);
-    let defaults = |k: &str| {
-        let scope = if k == "signUp" {
+    let defaults = |k: DefaultKind| {
+        let scope = if k == DefaultKind::SignUp {
             crate::permissions::Scope::Project
         } else {
             crate::permissions::Scope::Team
         };
         // Defaults naming a definition that no longer exists are not shown (Stack hides them).
-        permission_ids(get_path(&v, &format!("rbac.defaultPermissions.{k}")))
+        crate::permissions::default_permissions(c, k)
             .into_iter()
             .filter(|id| {
                 defs.get(id).is_some_and(|d| d.scope == scope)
@@ -247,9 +230,9 @@ pub fn legacy_config(c: &ProjectConfig) -> AdminProjectConfigView {
         domains,
         email_config,
         email_theme: theme.to_owned(),
-        team_creator_default_permissions: defaults("teamCreator"),
-        team_member_default_permissions: defaults("teamMember"),
-        user_default_permissions: defaults("signUp"),
+        team_creator_default_permissions: defaults(DefaultKind::TeamCreator),
+        team_member_default_permissions: defaults(DefaultKind::TeamMember),
+        user_default_permissions: defaults(DefaultKind::SignUp),
         allow_user_api_keys: c.api_keys.enabled.user,
         allow_team_api_keys: c.api_keys.enabled.team,
     }

@@ -47,7 +47,11 @@ pub struct ProjectConfig {
     pub api_keys: ApiKeysConfig,
     /// `security.*`: throttling and lockout (a Postern extension; Stack has no such section).
     pub security: SecurityConfig,
-    /// Sections Postern does not interpret yet (`rbac`, `dataVault`, `emails`...).
+    /// `rbac.*`: permission definitions and default grants.
+    pub rbac: RbacConfig,
+    /// `dataVault.*`: the data-vault stores.
+    pub data_vault: DataVaultConfig,
+    /// Sections Postern does not interpret yet (`emails`, `payments`...).
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -361,6 +365,199 @@ impl Default for FreeFailures {
     }
 }
 
+/// Where a permission applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Within one team.
+    Team,
+    /// Project-wide.
+    Project,
+}
+
+impl Scope {
+    /// Wire and config name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Team => "team",
+            Scope::Project => "project",
+        }
+    }
+}
+
+/// `rbac.*`: custom permission definitions and the permissions granted by default.
+///
+/// ```
+/// use postern_core::ProjectConfig;
+/// use postern_core::config::Scope;
+/// let cfg = ProjectConfig::parse(&serde_json::json!({"rbac": {
+///     "permissions": {"editor": {"scope": "team", "containedPermissionIds": {"$read_members": true}}},
+///     "defaultPermissions": {"teamMember": {"editor": true}}
+/// }})).unwrap();
+/// assert_eq!(cfg.rbac.permissions["editor"].scope, Some(Scope::Team));
+/// assert_eq!(cfg.rbac.default_permissions.team_member.ids(), vec!["editor"]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct RbacConfig {
+    /// `rbac.permissions.<id>`: custom definitions (ids `^[a-z0-9_:]+$`). An entry set to
+    /// `null` is absent.
+    #[serde(deserialize_with = "without_nulls")]
+    pub permissions: BTreeMap<String, PermissionConfig>,
+    /// `rbac.defaultPermissions.*`.
+    pub default_permissions: DefaultPermissions,
+    /// Unknown keys.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `rbac.permissions.<id>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PermissionConfig {
+    /// Description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Scope; a definition without one is ignored (as upstream does).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
+    /// `containedPermissionIds.<id>: true`: directly contained permissions.
+    pub contained_permission_ids: IdSet,
+    /// Unknown keys.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// A set of permission ids in config form (`{"<id>": true}`); `false` or `null` entries
+/// are not members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(transparent)]
+pub struct IdSet(pub BTreeMap<String, Option<bool>>);
+
+impl IdSet {
+    /// The member ids, sorted.
+    pub fn ids(&self) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(_, on)| **on == Some(true))
+            .map(|(k, _)| k.as_str())
+            .collect()
+    }
+
+    /// A set of exactly these ids.
+    pub fn of<I: IntoIterator<Item = S>, S: Into<String>>(ids: I) -> Self {
+        IdSet(ids.into_iter().map(|i| (i.into(), Some(true))).collect())
+    }
+}
+
+/// `rbac.defaultPermissions.*`: permissions granted automatically.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct DefaultPermissions {
+    /// To the creator of a team, in that team.
+    pub team_creator: IdSet,
+    /// To every member joining a team.
+    pub team_member: IdSet,
+    /// Project permissions to every new user.
+    pub sign_up: IdSet,
+    /// Unknown keys.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `dataVault.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct DataVaultConfig {
+    /// `dataVault.stores.<id>`. An entry set to `null` is absent.
+    #[serde(deserialize_with = "without_nulls")]
+    pub stores: BTreeMap<String, VaultStoreConfig>,
+    /// Unknown keys.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `dataVault.stores.<id>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct VaultStoreConfig {
+    /// Name shown in the dashboard.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Unknown keys.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+fn without_nulls<'de, D, T>(d: D) -> Result<BTreeMap<String, T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let m = BTreeMap::<String, Option<T>>::deserialize(d)?;
+    Ok(m.into_iter().filter_map(|(k, v)| Some((k, v?))).collect())
+}
+
+/// Why a config was refused: the dotted path of the offending key and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A key has the wrong type or an invalid value.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// Dotted path of the key (`rbac.permissions.editor.scope`).
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The permission definitions form a cycle through this permission.
+    #[error("rbac.permissions.{permission_id}: the permission would contain itself")]
+    PermissionCycle {
+        /// A permission on the cycle.
+        permission_id: String,
+    },
+}
+
+fn invalid(path: String, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        path,
+        message: message.into(),
+    }
+}
+
+/// Whether `id` is a valid permission id: `^\$?[a-z0-9_:]+$` (custom ids have no `$`).
+pub fn is_permission_id(id: &str, allow_system: bool) -> bool {
+    let body = match id.strip_prefix('$') {
+        Some(rest) if allow_system => rest,
+        _ => id,
+    };
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b':')
+}
+
+/// Whether `base` is a valid trusted-domain base URL: an `http` or `https` URL without
+/// spaces, with `*` wildcards allowed in the host only (upstream's `wildcardUrlSchema`).
+pub fn is_valid_base_url(base: &str) -> bool {
+    const PLACEHOLDER: &str = "wildcard-placeholder";
+    if base.contains(' ') {
+        return false;
+    }
+    let Ok(url) = url::Url::parse(&base.replace('*', PLACEHOLDER)) else {
+        return false;
+    };
+    let in_host_only = !url.username().contains(PLACEHOLDER)
+        && !url.password().unwrap_or_default().contains(PLACEHOLDER)
+        && !url.path().contains(PLACEHOLDER)
+        && !url.query().unwrap_or_default().contains(PLACEHOLDER)
+        && !url.fragment().unwrap_or_default().contains(PLACEHOLDER);
+    let host_ok = url.host_str().is_some_and(|h| !h.is_empty());
+    if !base.contains('*') {
+        return host_ok;
+    }
+    in_host_only && host_ok && matches!(url.scheme(), "http" | "https")
+}
+
 impl ProjectConfig {
     /// Parses a stored or supplied JSON config; a config that is not an object of the
     /// right shape is an error naming the problem.
@@ -371,9 +568,137 @@ impl ProjectConfig {
         ProjectConfig::deserialize(v)
     }
 
+    /// Parses and validates a config supplied by an operator (an override, a config file):
+    /// the types of every known key, permission ids and cycles, trusted-domain URLs and
+    /// handler paths. The error names the dotted path of the first bad key.
+    ///
+    /// ```
+    /// use postern_core::{ProjectConfig, config::ConfigError};
+    /// let err = ProjectConfig::parse(&serde_json::json!({"auth": {"allowSignUp": "yes"}})).unwrap_err();
+    /// assert!(matches!(&err, ConfigError::Invalid { path, .. } if path == "auth.allowSignUp"));
+    /// let err = ProjectConfig::parse(&serde_json::json!({"domains": {"trustedDomains": {
+    ///     "a": {"baseUrl": "not a url"}}}})).unwrap_err();
+    /// assert!(err.to_string().starts_with("domains.trustedDomains.a.baseUrl: "));
+    /// ```
+    pub fn parse(v: &Value) -> Result<Self, ConfigError> {
+        let config = if v.is_null() {
+            Self::default()
+        } else {
+            serde_path_to_error::deserialize(v).map_err(|e| {
+                let path = e.path().to_string();
+                invalid(path, e.into_inner().to_string())
+            })?
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
     /// The JSON form stored with the project.
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or_else(|_| Value::Object(Map::new()))
+    }
+
+    /// Checks the rules the types alone do not express (see [`ProjectConfig::parse`]).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (id, def) in &self.rbac.permissions {
+            let at = format!("rbac.permissions.{id}");
+            if !is_permission_id(id, false) {
+                return Err(invalid(
+                    at,
+                    "a permission id is lowercase letters, digits, `_` and `:`",
+                ));
+            }
+            for contained in def.contained_permission_ids.0.keys() {
+                if !is_permission_id(contained, true) {
+                    return Err(invalid(
+                        format!("{at}.containedPermissionIds.{contained}"),
+                        "not a permission id",
+                    ));
+                }
+            }
+        }
+        let defaults = &self.rbac.default_permissions;
+        for (kind, set) in [
+            ("teamCreator", &defaults.team_creator),
+            ("teamMember", &defaults.team_member),
+            ("signUp", &defaults.sign_up),
+        ] {
+            for id in set.0.keys() {
+                if !is_permission_id(id, true) {
+                    return Err(invalid(
+                        format!("rbac.defaultPermissions.{kind}.{id}"),
+                        "not a permission id",
+                    ));
+                }
+            }
+        }
+        if let Some(id) = self.rbac.find_cycle() {
+            return Err(ConfigError::PermissionCycle { permission_id: id });
+        }
+        for (id, d) in &self.domains.trusted_domains {
+            let at = format!("domains.trustedDomains.{id}");
+            if let Some(base) = &d.base_url
+                && (base.len() > 300 || !is_valid_base_url(base))
+            {
+                return Err(invalid(
+                    format!("{at}.baseUrl"),
+                    "not a valid URL or wildcard URL pattern",
+                ));
+            }
+            if let Some(path) = &d.handler_path
+                && (!path.starts_with('/') || path.len() > 300)
+            {
+                return Err(invalid(
+                    format!("{at}.handlerPath"),
+                    "a handler path starts with /",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RbacConfig {
+    /// A permission that contains itself, directly or through others, if any.
+    pub fn find_cycle(&self) -> Option<String> {
+        use std::collections::HashMap;
+        let kids = |id: &str| -> Vec<&str> {
+            self.permissions
+                .get(id)
+                .map(|d| {
+                    d.contained_permission_ids
+                        .ids()
+                        .into_iter()
+                        .filter(|c| self.permissions.contains_key(*c))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        // Iterative three-colour DFS: 1 on the path, 2 done.
+        let mut state: HashMap<&str, u8> = HashMap::new();
+        for start in self.permissions.keys() {
+            if state.contains_key(start.as_str()) {
+                continue;
+            }
+            state.insert(start.as_str(), 1);
+            let mut stack: Vec<(&str, Vec<&str>)> = vec![(start.as_str(), kids(start))];
+            while let Some((node, rest)) = stack.last_mut() {
+                if let Some(next) = rest.pop() {
+                    match state.get(next) {
+                        Some(1) => return Some(next.to_owned()),
+                        Some(_) => {}
+                        None => {
+                            state.insert(next, 1);
+                            stack.push((next, kids(next)));
+                        }
+                    }
+                } else {
+                    state.insert(node, 2);
+                    stack.pop();
+                }
+            }
+        }
+        None
     }
 }
 
@@ -402,11 +727,113 @@ mod tests {
         let back = c.to_json();
         assert_eq!(back["auth"]["password"]["x"], 1);
         assert_eq!(back["auth"]["oauth"], json!({"providers": {}}));
-        assert_eq!(back["rbac"], json!({"permissions": {}}));
+        assert_eq!(back["rbac"]["permissions"], json!({}));
+        assert_eq!(back["rbac"]["defaultPermissions"]["signUp"], json!({}));
     }
 
     #[test]
     fn wrong_types_are_errors() {
         assert!(ProjectConfig::from_json(&json!({"auth": {"allowSignUp": "yes"}})).is_err());
+    }
+
+    fn refused(v: Value) -> ConfigError {
+        ProjectConfig::parse(&v).expect_err("refused")
+    }
+
+    fn path_of(e: &ConfigError) -> &str {
+        match e {
+            ConfigError::Invalid { path, .. } => path,
+            ConfigError::PermissionCycle { .. } => "(cycle)",
+        }
+    }
+
+    #[test]
+    fn parse_errors_name_the_path_of_the_bad_key() {
+        let cases = [
+            (
+                json!({"rbac": {"permissions": {"a": {"scope": "galaxy"}}}}),
+                "rbac.permissions.a.scope",
+            ),
+            (
+                json!({"rbac": {"permissions": {"a": {"containedPermissionIds": {"b": "yes"}}}}}),
+                "rbac.permissions.a.containedPermissionIds.b",
+            ),
+            (
+                json!({"rbac": {"permissions": {"Bad-Id": {"scope": "team"}}}}),
+                "rbac.permissions.Bad-Id",
+            ),
+            (
+                json!({"rbac": {"permissions": {"a": {"scope": "team", "containedPermissionIds": {"B!": true}}}}}),
+                "rbac.permissions.a.containedPermissionIds.B!",
+            ),
+            (
+                json!({"rbac": {"defaultPermissions": {"teamMember": {"no way": true}}}}),
+                "rbac.defaultPermissions.teamMember.no way",
+            ),
+            (
+                json!({"dataVault": {"stores": {"s": {"displayName": 3}}}}),
+                "dataVault.stores.s.displayName",
+            ),
+            (
+                json!({"domains": {"trustedDomains": {"d": {"baseUrl": "https://a b.example"}}}}),
+                "domains.trustedDomains.d.baseUrl",
+            ),
+            (
+                json!({"domains": {"trustedDomains": {"d": {"baseUrl": "https://x.example/*"}}}}),
+                "domains.trustedDomains.d.baseUrl",
+            ),
+            (
+                json!({"domains": {"trustedDomains": {"d": {"baseUrl": "ftp://*.example"}}}}),
+                "domains.trustedDomains.d.baseUrl",
+            ),
+            (
+                json!({"domains": {"trustedDomains": {"d": {"baseUrl": "https://ok.example", "handlerPath": "handler"}}}}),
+                "domains.trustedDomains.d.handlerPath",
+            ),
+            (
+                json!({"security": {"lockout": {"maxFailures": -1}}}),
+                "security.lockout.maxFailures",
+            ),
+        ];
+        for (v, path) in cases {
+            let e = refused(v.clone());
+            assert_eq!(path_of(&e), path, "{v}: {e}");
+            assert!(e.to_string().starts_with(path), "{e}");
+        }
+    }
+
+    #[test]
+    fn permission_cycles_are_refused() {
+        let e = refused(json!({"rbac": {"permissions": {
+            "a": {"scope": "team", "containedPermissionIds": {"b": true}},
+            "b": {"scope": "team", "containedPermissionIds": {"c": true, "$read_members": true}},
+            "c": {"scope": "team", "containedPermissionIds": {"a": true}}
+        }}}));
+        assert!(matches!(e, ConfigError::PermissionCycle { .. }), "{e}");
+        let ok = ProjectConfig::parse(&json!({"rbac": {"permissions": {
+            "a": {"scope": "team", "containedPermissionIds": {"b": true, "c": true}},
+            "b": {"scope": "team", "containedPermissionIds": {"c": true}},
+            "c": {"scope": "team", "containedPermissionIds": {"a": false}}
+        }}}));
+        assert!(ok.is_ok(), "a diamond and a false entry are not cycles");
+    }
+
+    #[test]
+    fn valid_configs_parse_and_nulls_are_absent() {
+        let c = ProjectConfig::parse(&json!({
+            "rbac": {"permissions": {"gone": null, "a:b_1": {"scope": "project"}},
+                     "defaultPermissions": {"signUp": {"a:b_1": true, "off": null}}},
+            "dataVault": {"stores": {"s1": {"displayName": "Secrets"}, "s2": null}},
+            "domains": {"trustedDomains": {
+                "w": {"baseUrl": "https://*.example.com", "handlerPath": "/handler"},
+                "p": {"baseUrl": "http://localhost:3000"},
+                "s": {"baseUrl": "https://**.example.org:8443"}
+            }}
+        }))
+        .expect("valid");
+        assert_eq!(c.rbac.permissions.keys().collect::<Vec<_>>(), ["a:b_1"]);
+        assert_eq!(c.rbac.default_permissions.sign_up.ids(), ["a:b_1"]);
+        assert_eq!(c.data_vault.stores.keys().collect::<Vec<_>>(), ["s1"]);
+        assert_eq!(ProjectConfig::parse(&c.to_json()), Ok(c), "round trip");
     }
 }

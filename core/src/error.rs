@@ -1037,6 +1037,19 @@ pub enum Refusal {
     ClientMayOnlyManageOwnApiKeys,
 }
 
+impl From<crate::config::ConfigError> for Refusal {
+    fn from(e: crate::config::ConfigError) -> Self {
+        match e {
+            crate::config::ConfigError::PermissionCycle { permission_id } => {
+                Refusal::PermissionCycle { permission_id }
+            }
+            other => Refusal::InvalidConfig {
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
 impl Refusal {
     /// The HTTP status the refusal is sent with.
     pub fn status(&self) -> StatusCode {

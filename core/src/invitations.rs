@@ -320,7 +320,7 @@ impl Invitations<'_> {
             let granted = crate::permissions::grant_defaults(
                 &*tx,
                 project,
-                "teamMember",
+                crate::permissions::DefaultKind::TeamMember,
                 Some(team_id),
                 user_id,
             )

@@ -9,11 +9,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::actor::Auth;
-use crate::config::ProjectConfig;
+use crate::config::{IdSet, PermissionConfig, ProjectConfig};
 use crate::error::{Error, Refusal, Result};
 use crate::postern::Postern;
 use crate::projects::Project;
@@ -40,24 +39,7 @@ pub fn is_system(id: &str) -> bool {
     SYSTEM_PERMISSIONS.iter().any(|(s, _)| *s == id)
 }
 
-/// Where a permission applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Scope {
-    /// Within one team.
-    Team,
-    /// Project-wide.
-    Project,
-}
-
-impl Scope {
-    /// Wire and config name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Team => "team",
-            Scope::Project => "project",
-        }
-    }
-}
+pub use crate::config::Scope;
 
 /// A permission definition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,65 +62,51 @@ pub fn is_valid_custom_id(id: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b':')
 }
 
-fn rbac(config: &ProjectConfig) -> Option<&Value> {
-    config.extra.get("rbac")
-}
-
-/// The custom definitions of a config, by id (entries without a known scope are left out).
+/// The custom definitions of a config, by id (entries without a scope are left out).
 pub fn definitions(config: &ProjectConfig) -> BTreeMap<String, Definition> {
-    let mut out = BTreeMap::new();
-    let Some(perms) = rbac(config)
-        .and_then(|r| r.get("permissions"))
-        .and_then(Value::as_object)
-    else {
-        return out;
-    };
-    for (id, d) in perms {
-        let scope = match d.get("scope").and_then(Value::as_str) {
-            Some("team") => Scope::Team,
-            Some("project") => Scope::Project,
-            _ => continue,
-        };
-        let contains = d
-            .get("containedPermissionIds")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .filter(|(_, v)| **v == json!(true))
-                    .map(|(k, _)| k.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.insert(
-            id.clone(),
-            Definition {
-                id: id.clone(),
-                description: d
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                scope,
-                contains,
-            },
-        );
-    }
-    out
+    config
+        .rbac
+        .permissions
+        .iter()
+        .filter_map(|(id, d)| {
+            Some((
+                id.clone(),
+                Definition {
+                    id: id.clone(),
+                    description: d.description.clone(),
+                    scope: d.scope?,
+                    contains: d
+                        .contained_permission_ids
+                        .ids()
+                        .into_iter()
+                        .map(str::to_owned)
+                        .collect(),
+                },
+            ))
+        })
+        .collect()
 }
 
-/// The default permissions of a config (`rbac.defaultPermissions.<kind>`, kind one of
-/// `teamCreator`, `teamMember`, `signUp`).
-pub fn default_permissions(config: &ProjectConfig, kind: &str) -> Vec<String> {
-    rbac(config)
-        .and_then(|r| r.get("defaultPermissions"))
-        .and_then(|d| d.get(kind))
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter(|(_, v)| **v == json!(true))
-                .map(|(k, _)| k.clone())
-                .collect()
-        })
-        .unwrap_or_default()
+/// The default permissions of a config (`rbac.defaultPermissions.<kind>`).
+pub fn default_permissions(config: &ProjectConfig, kind: DefaultKind) -> Vec<String> {
+    let d = &config.rbac.default_permissions;
+    let set = match kind {
+        DefaultKind::TeamCreator => &d.team_creator,
+        DefaultKind::TeamMember => &d.team_member,
+        DefaultKind::SignUp => &d.sign_up,
+    };
+    set.ids().into_iter().map(str::to_owned).collect()
+}
+
+/// Which default permissions (`rbac.defaultPermissions.<kind>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultKind {
+    /// `teamCreator`: the creator of a team, in it.
+    TeamCreator,
+    /// `teamMember`: every member joining a team.
+    TeamMember,
+    /// `signUp`: every new user, project-wide.
+    SignUp,
 }
 
 /// The transitive closure of a project's permission graph: for each defined id, every id
@@ -252,17 +220,17 @@ impl Closure {
 /// A cache of closures per project, keyed by the definitions they were built from
 /// (compared exactly): a change of definitions, on this instance or another, rebuilds on
 /// next use.
+/// A closure and the definitions it was built from.
+type CachedClosure = (BTreeMap<String, PermissionConfig>, Arc<Closure>);
+
 #[derive(Debug, Default)]
 pub(crate) struct ClosureCache {
-    entries: Mutex<HashMap<String, (Value, Arc<Closure>)>>,
+    entries: Mutex<HashMap<String, CachedClosure>>,
 }
 
 impl ClosureCache {
     pub(crate) fn get(&self, project: &Project) -> Arc<Closure> {
-        let null = Value::Null;
-        let key = rbac(&project.config)
-            .and_then(|r| r.get("permissions"))
-            .unwrap_or(&null);
+        let key = &project.config.rbac.permissions;
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((k, c)) = entries.get(&project.id)
             && k == key
@@ -276,53 +244,10 @@ impl ClosureCache {
     }
 }
 
-/// Whether the graph of `defs` has a cycle (a definition that contains itself, directly or
-/// not).
-pub fn has_cycle(defs: &BTreeMap<String, Definition>) -> Option<String> {
-    // Iterative three-colour DFS.
-    let mut state: HashMap<&str, u8> = HashMap::new();
-    for start in defs.keys() {
-        if state.contains_key(start.as_str()) {
-            continue;
-        }
-        let mut stack: Vec<(&str, Vec<&str>)> = vec![(start.as_str(), children(defs, start))];
-        state.insert(start.as_str(), 1);
-        while let Some((node, rest)) = stack.last_mut() {
-            if let Some(next) = rest.pop() {
-                match state.get(next) {
-                    Some(1) => return Some(next.to_owned()),
-                    Some(_) => {}
-                    None => {
-                        state.insert(next, 1);
-                        let kids = children(defs, next);
-                        stack.push((next, kids));
-                    }
-                }
-            } else {
-                state.insert(node, 2);
-                stack.pop();
-            }
-        }
-    }
-    None
-}
-
-fn children<'a>(defs: &'a BTreeMap<String, Definition>, id: &str) -> Vec<&'a str> {
-    defs.get(id)
-        .map(|d| {
-            d.contains
-                .iter()
-                .map(String::as_str)
-                .filter(|c| defs.contains_key(*c))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Checks a config's permission graph: no definition may contain itself, directly or
 /// not. Used wherever definitions are saved (API, config overrides, config files).
 pub fn validate(config: &ProjectConfig) -> std::result::Result<(), Refusal> {
-    match has_cycle(&definitions(config)) {
+    match config.rbac.find_cycle() {
         Some(id) => Err(Refusal::PermissionCycle { permission_id: id }),
         None => Ok(()),
     }
@@ -342,25 +267,25 @@ pub fn system_definitions() -> Vec<Definition> {
 }
 
 fn set_definitions(config: &mut ProjectConfig, defs: &BTreeMap<String, Definition>) {
-    let mut perms = Map::new();
-    for d in defs.values() {
-        let mut o = json!({
-            "scope": d.scope.as_str(),
-            "containedPermissionIds": d.contains.iter().map(|c| (c.clone(), json!(true))).collect::<Map<_, _>>(),
-        });
-        if let Some(desc) = &d.description {
-            o["description"] = json!(desc);
-        }
-        perms.insert(d.id.clone(), o);
-    }
-    let rbac = config
-        .extra
-        .entry("rbac")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if !rbac.is_object() {
-        *rbac = Value::Object(Map::new());
-    }
-    rbac["permissions"] = Value::Object(perms);
+    config.rbac.permissions = defs
+        .values()
+        .map(|d| {
+            (
+                d.id.clone(),
+                PermissionConfig {
+                    description: d.description.clone(),
+                    scope: Some(d.scope),
+                    contained_permission_ids: IdSet::of(d.contains.iter().cloned()),
+                    extra: config
+                        .rbac
+                        .permissions
+                        .get(&d.id)
+                        .map(|p| p.extra.clone())
+                        .unwrap_or_default(),
+                },
+            )
+        })
+        .collect();
 }
 
 /// A new or changed definition.
@@ -657,12 +582,12 @@ impl Permissions<'_> {
             .modify(&project.id, |p| {
                 let mut defs = definitions(&p.config);
                 let out = change(&mut defs)?;
-                if let Some(at) = has_cycle(&defs) {
+                set_definitions(&mut p.config, &defs);
+                if let Some(at) = p.config.rbac.find_cycle() {
                     return Err(Error::Refused(Refusal::PermissionCycle {
                         permission_id: at,
                     }));
                 }
-                set_definitions(&mut p.config, &defs);
                 Ok(out)
             })
             .await?;
@@ -839,7 +764,7 @@ async fn grant_event(
 pub(crate) async fn grant_defaults(
     repos: &dyn Repos,
     project: &Project,
-    kind: &str,
+    kind: DefaultKind,
     team: Option<Uuid>,
     user_id: Uuid,
 ) -> Result<Vec<String>> {
@@ -936,7 +861,9 @@ mod tests {
                     seen.contains(&id)
                 })
             });
-            prop_assert_eq!(has_cycle(&defs).is_some(), cyclic);
+            let mut config = ProjectConfig::default();
+            set_definitions(&mut config, &defs);
+            prop_assert_eq!(config.rbac.find_cycle().is_some(), cyclic);
         }
     }
 

@@ -95,8 +95,14 @@ pub(crate) async fn create_personal_team(
             created_at_millis: now,
         })
         .await?;
-    crate::permissions::grant_defaults(repos, project, "teamCreator", Some(team.id), rec.id)
-        .await?;
+    crate::permissions::grant_defaults(
+        repos,
+        project,
+        crate::permissions::DefaultKind::TeamCreator,
+        Some(team.id),
+        rec.id,
+    )
+    .await?;
     let created: Team = team.clone().into();
     crate::events::record(
         p,
@@ -440,8 +446,14 @@ impl Teams<'_> {
                     created_at_millis: now,
                 })
                 .await?;
-            crate::permissions::grant_defaults(&*tx, project, "teamCreator", Some(team.id), user)
-                .await?;
+            crate::permissions::grant_defaults(
+                &*tx,
+                project,
+                crate::permissions::DefaultKind::TeamCreator,
+                Some(team.id),
+                user,
+            )
+            .await?;
         }
         let team: Team = team.into();
         crate::events::record(
@@ -609,9 +621,14 @@ impl Teams<'_> {
             })
             .await
             .on_conflict(|| Error::TeamMembershipAlreadyExists)?;
-        let granted =
-            crate::permissions::grant_defaults(&*tx, project, "teamMember", Some(team_id), user_id)
-                .await?;
+        let granted = crate::permissions::grant_defaults(
+            &*tx,
+            project,
+            crate::permissions::DefaultKind::TeamMember,
+            Some(team_id),
+            user_id,
+        )
+        .await?;
         member_events(self.p, &*tx, &project.id, team_id, user_id, &granted).await?;
         tx.commit().await?;
         Ok(())

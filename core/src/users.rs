@@ -286,7 +286,14 @@ pub(crate) async fn after_create(
 ) -> Result<()> {
     crate::teams::create_personal_team(p, repos, project, rec, email, p.inner.clock.now_millis())
         .await?;
-    crate::permissions::grant_defaults(repos, project, "signUp", None, rec.id).await?;
+    crate::permissions::grant_defaults(
+        repos,
+        project,
+        crate::permissions::DefaultKind::SignUp,
+        None,
+        rec.id,
+    )
+    .await?;
     Ok(())
 }
 

@@ -34,15 +34,9 @@ fn key_hash(vault_key: &[u8; 32], binding: &[u8]) -> String {
     hex(&mac.finalize().into_bytes())
 }
 
-/// Whether the project's config has the store (`dataVault.stores.<id>`, own keys only).
+/// Whether the project's config has the store (`dataVault.stores.<id>`).
 pub fn store_exists(project: &Project, store_id: &str) -> bool {
-    project
-        .config
-        .extra
-        .get("dataVault")
-        .and_then(|d| d.get("stores"))
-        .and_then(|s| s.as_object())
-        .is_some_and(|m| m.contains_key(store_id))
+    project.config.data_vault.stores.contains_key(store_id)
 }
 
 /// Data-vault operations; from [`Postern::vault`].

@@ -355,6 +355,36 @@ async fn internal_key_sets_and_config_overrides(env: Env) {
         )
         .await;
     assert_eq!(r.status, 400);
+    assert!(r.text().contains("auth.allowSignUp: "), "{}", r.text());
+    // Typed sections are validated on override; the error names the bad key and nothing
+    // of the refused override is kept.
+    for (over, path) in [
+        (
+            json!({"rbac.permissions.a": {"scope": "team", "containedPermissionIds": {"Not An Id": true}}}),
+            "rbac.permissions.a.containedPermissionIds.Not An Id",
+        ),
+        (
+            json!({"domains.trustedDomains.bad": {"baseUrl": "https://*.example.com/*/x"}}),
+            "domains.trustedDomains.bad.baseUrl",
+        ),
+        (
+            json!({"dataVault.stores.s": {"displayName": ["list"]}, "teams.allowClientTeamCreation": true}),
+            "dataVault.stores.s.displayName",
+        ),
+    ] {
+        let r = h
+            .patch(
+                "/api/v1/internal/config/override/environment",
+                &admin,
+                json!({"config_override_string": over.to_string()}),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{over}");
+        assert!(r.text().contains(path), "{over}: {}", r.text());
+    }
+    let after = h.get("/api/v1/internal/config", &admin).await.assert_ok();
+    let after: Value = serde_json::from_str(after["config_string"].as_str().unwrap()).unwrap();
+    assert_eq!(after, cfg, "refused overrides changed nothing");
     h.patch(
         "/api/v1/internal/config/override/nowhere",
         &admin,

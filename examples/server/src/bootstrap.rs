@@ -235,9 +235,7 @@ async fn bootstrap_projects(postern: &Postern, args: &Args) -> Result<(), String
                 Some(c) => {
                     let json =
                         serde_json::to_value(c).map_err(|e| format!("project {}: {e}", p.id))?;
-                    let config = ProjectConfig::from_json(&json)
-                        .map_err(|e| format!("config of project {}: {e}", p.id))?;
-                    postern_core::permissions::validate(&config)
+                    let config = ProjectConfig::parse(&json)
                         .map_err(|e| format!("config of project {}: {e}", p.id))?;
                     Some(config)
                 }
