@@ -8,8 +8,9 @@
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use crate::actor::Auth;
 use crate::config::ProjectConfig;
-use crate::error::{Error, Refusal, Result};
+use crate::error::{AccessType, Error, Refusal, Result};
 use crate::permissions::DefaultKind;
 use crate::postern::Postern;
 use crate::projects::INTERNAL_PROJECT_ID;
@@ -472,7 +473,64 @@ impl Postern {
     }
 }
 
+/// The level of a config override (`PATCH /internal/config/override/{level}`). Postern
+/// keeps one config per project, so the levels differ only in who may write them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigLevel {
+    /// `project`.
+    Project,
+    /// `branch`: servers may override it, outside the admin-only sections.
+    Branch,
+    /// `environment`.
+    Environment,
+}
+
+impl ConfigLevel {
+    /// The level named in a path (`project`, `branch`, `environment`).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "project" => Some(ConfigLevel::Project),
+            "branch" => Some(ConfigLevel::Branch),
+            "environment" => Some(ConfigLevel::Environment),
+            _ => None,
+        }
+    }
+}
+
 impl Admin<'_> {
+    /// Whether `actor` may override the config at `level`: admins may, servers only at
+    /// the branch level, clients never.
+    pub fn authorize_override(&self, actor: &Auth, level: ConfigLevel) -> Result<()> {
+        match actor.access_type {
+            AccessType::Admin => Ok(()),
+            AccessType::Server if level == ConfigLevel::Branch => Ok(()),
+            AccessType::Server => Err(Error::Refused(Refusal::ServerMayOnlyOverrideBranchConfig)),
+            AccessType::Client => Err(Error::InsufficientAccessType {
+                actual: AccessType::Client,
+                allowed: vec![AccessType::Server, AccessType::Admin],
+            }),
+        }
+    }
+
+    /// Applies a config override as `actor` ([`Admin::authorize_override`]); a server may
+    /// not reach into [`ADMIN_ONLY_SECTIONS`].
+    pub async fn override_config_as(
+        &self,
+        actor: &Auth,
+        level: ConfigLevel,
+        over: &Map<String, Value>,
+    ) -> Result<Project> {
+        self.authorize_override(actor, level)?;
+        if actor.access_type == AccessType::Server
+            && let Some(key) = admin_only_key(over)
+        {
+            return Err(Error::Refused(
+                Refusal::ServerCannotOverrideAdminOnlyConfig { key },
+            ));
+        }
+        self.override_config(&actor.project, over).await
+    }
+
     /// Creates a project owned by `owner_team_id`, a team of the `internal` project that
     /// `user_id` must belong to.
     pub async fn create_project(

@@ -500,7 +500,7 @@ where
 
 /// Why a config was refused: the dotted path of the offending key and the reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
+pub enum ConfigValidationError {
     /// A key has the wrong type or an invalid value.
     #[error("{path}: {message}")]
     Invalid {
@@ -517,8 +517,8 @@ pub enum ConfigError {
     },
 }
 
-fn invalid(path: String, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
+fn invalid(path: String, message: impl Into<String>) -> ConfigValidationError {
+    ConfigValidationError::Invalid {
         path,
         message: message.into(),
     }
@@ -573,14 +573,14 @@ impl ProjectConfig {
     /// handler paths. The error names the dotted path of the first bad key.
     ///
     /// ```
-    /// use postern_core::{ProjectConfig, config::ConfigError};
+    /// use postern_core::{ProjectConfig, config::ConfigValidationError};
     /// let err = ProjectConfig::parse(&serde_json::json!({"auth": {"allowSignUp": "yes"}})).unwrap_err();
-    /// assert!(matches!(&err, ConfigError::Invalid { path, .. } if path == "auth.allowSignUp"));
+    /// assert!(matches!(&err, ConfigValidationError::Invalid { path, .. } if path == "auth.allowSignUp"));
     /// let err = ProjectConfig::parse(&serde_json::json!({"domains": {"trustedDomains": {
     ///     "a": {"baseUrl": "not a url"}}}})).unwrap_err();
     /// assert!(err.to_string().starts_with("domains.trustedDomains.a.baseUrl: "));
     /// ```
-    pub fn parse(v: &Value) -> Result<Self, ConfigError> {
+    pub fn parse(v: &Value) -> Result<Self, ConfigValidationError> {
         let config = if v.is_null() {
             Self::default()
         } else {
@@ -599,7 +599,7 @@ impl ProjectConfig {
     }
 
     /// Checks the rules the types alone do not express (see [`ProjectConfig::parse`]).
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), ConfigValidationError> {
         for (id, def) in &self.rbac.permissions {
             let at = format!("rbac.permissions.{id}");
             if !is_permission_id(id, false) {
@@ -633,7 +633,7 @@ impl ProjectConfig {
             }
         }
         if let Some(id) = self.rbac.find_cycle() {
-            return Err(ConfigError::PermissionCycle { permission_id: id });
+            return Err(ConfigValidationError::PermissionCycle { permission_id: id });
         }
         for (id, d) in &self.domains.trusted_domains {
             let at = format!("domains.trustedDomains.{id}");
@@ -736,14 +736,14 @@ mod tests {
         assert!(ProjectConfig::from_json(&json!({"auth": {"allowSignUp": "yes"}})).is_err());
     }
 
-    fn refused(v: Value) -> ConfigError {
+    fn refused(v: Value) -> ConfigValidationError {
         ProjectConfig::parse(&v).expect_err("refused")
     }
 
-    fn path_of(e: &ConfigError) -> &str {
+    fn path_of(e: &ConfigValidationError) -> &str {
         match e {
-            ConfigError::Invalid { path, .. } => path,
-            ConfigError::PermissionCycle { .. } => "(cycle)",
+            ConfigValidationError::Invalid { path, .. } => path,
+            ConfigValidationError::PermissionCycle { .. } => "(cycle)",
         }
     }
 
@@ -809,7 +809,10 @@ mod tests {
             "b": {"scope": "team", "containedPermissionIds": {"c": true, "$read_members": true}},
             "c": {"scope": "team", "containedPermissionIds": {"a": true}}
         }}}));
-        assert!(matches!(e, ConfigError::PermissionCycle { .. }), "{e}");
+        assert!(
+            matches!(e, ConfigValidationError::PermissionCycle { .. }),
+            "{e}"
+        );
         let ok = ProjectConfig::parse(&json!({"rbac": {"permissions": {
             "a": {"scope": "team", "containedPermissionIds": {"b": true, "c": true}},
             "b": {"scope": "team", "containedPermissionIds": {"c": true}},

@@ -16,6 +16,40 @@ use crate::throttle::MailKind;
 /// The most contact channels one user may have (Stack sets no limit).
 pub const MAX_CHANNELS_PER_USER: usize = 20;
 
+/// What a caller does with a user's contact channels; names the refusal a client gets for
+/// another user's channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelAction {
+    /// Listing.
+    List,
+    /// Adding one.
+    Create,
+    /// Reading one.
+    Read,
+    /// Changing one.
+    Update,
+    /// Removing one.
+    Delete,
+    /// Sending a verification code.
+    Verify,
+    /// Reading or confirming sign-in use.
+    Manage,
+}
+
+impl ChannelAction {
+    fn refusal(self) -> Refusal {
+        match self {
+            ChannelAction::List => Refusal::ClientMayOnlyListOwnContactChannels,
+            ChannelAction::Create => Refusal::ClientMayOnlyCreateOwnContactChannels,
+            ChannelAction::Read => Refusal::ClientMayOnlyReadOwnContactChannels,
+            ChannelAction::Update => Refusal::ClientMayOnlyUpdateOwnContactChannels,
+            ChannelAction::Delete => Refusal::ClientMayOnlyDeleteOwnContactChannels,
+            ChannelAction::Verify => Refusal::ClientMayOnlyVerifyOwnContactChannels,
+            ChannelAction::Manage => Refusal::ClientMayOnlyManageOwnContactChannels,
+        }
+    }
+}
+
 /// A new channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewChannel {
@@ -100,6 +134,45 @@ async fn auth_taken(
 }
 
 impl ContactChannels<'_> {
+    /// Whether `caller` may do `action` with the channels of `user_id` (`None`: of every
+    /// user): trusted callers may, a client only with its own user's.
+    pub fn authorize(
+        &self,
+        caller: &Caller<'_>,
+        user_id: Option<Uuid>,
+        action: ChannelAction,
+    ) -> Result<()> {
+        match (user_id, caller) {
+            (Some(user), _) => caller.require_self(user, action.refusal()),
+            (None, Caller::Trusted) => Ok(()),
+            (None, Caller::Client { user_id: None, .. }) => Err(Error::CannotGetOwnUserWithoutUser),
+            (None, Caller::Client { .. }) => Err(Error::Refused(action.refusal())),
+        }
+    }
+
+    /// [`ContactChannels::list`] for `caller` (see [`ContactChannels::authorize`]).
+    pub async fn list_as(
+        &self,
+        project: &Project,
+        user_id: Option<Uuid>,
+        caller: Caller<'_>,
+    ) -> Result<Vec<ContactChannelRecord>> {
+        self.authorize(&caller, user_id, ChannelAction::List)?;
+        self.list(project, user_id).await
+    }
+
+    /// [`ContactChannels::get`] for `caller` (see [`ContactChannels::authorize`]).
+    pub async fn get_as(
+        &self,
+        project: &Project,
+        user_id: Uuid,
+        id: Uuid,
+        caller: Caller<'_>,
+    ) -> Result<Option<ContactChannelRecord>> {
+        self.authorize(&caller, Some(user_id), ChannelAction::Read)?;
+        self.get(project, user_id, id).await
+    }
+
     /// A user's channels (oldest first), or every channel of the project for `None`.
     pub async fn list(
         &self,
@@ -153,6 +226,7 @@ impl ContactChannels<'_> {
         new: NewChannel,
         caller: Caller<'_>,
     ) -> Result<ContactChannelRecord> {
+        self.authorize(&caller, Some(user_id), ChannelAction::Create)?;
         let value = normalize_email(&new.value);
         let store = &self.p.inner.store;
         let Some((rec, before)) = crate::users::load(&**store, &project.id, user_id).await? else {
@@ -238,6 +312,7 @@ impl ContactChannels<'_> {
         update: ChannelUpdate,
         caller: Caller<'_>,
     ) -> Result<ContactChannelRecord> {
+        self.authorize(&caller, Some(user_id), ChannelAction::Update)?;
         let store = &self.p.inner.store;
         let (rec, before) = crate::users::load(&**store, &project.id, user_id)
             .await?
@@ -378,6 +453,7 @@ impl ContactChannels<'_> {
         id: Uuid,
         caller: Caller<'_>,
     ) -> Result<()> {
+        self.authorize(&caller, Some(user_id), ChannelAction::Delete)?;
         let store = &self.p.inner.store;
         let (rec, before) = crate::users::load(&**store, &project.id, user_id)
             .await?
@@ -435,6 +511,21 @@ impl ContactChannels<'_> {
             self.p.wake_outbox();
         }
         Ok(())
+    }
+
+    /// [`ContactChannels::send_verification_code`] for `caller` (see
+    /// [`ContactChannels::authorize`]).
+    pub async fn send_verification_code_as(
+        &self,
+        project: &Project,
+        user_id: Uuid,
+        id: Uuid,
+        callback_url: &str,
+        caller: Caller<'_>,
+    ) -> Result<()> {
+        self.authorize(&caller, Some(user_id), ChannelAction::Verify)?;
+        self.send_verification_code(project, user_id, id, callback_url)
+            .await
     }
 
     /// Sends a verification code for the channel to its address: the code and the mail are
@@ -532,6 +623,18 @@ impl ContactChannels<'_> {
         Ok(())
     }
 
+    /// [`ContactChannels::auth_status`] for `caller` (see [`ContactChannels::authorize`]).
+    pub async fn auth_status_as(
+        &self,
+        project: &Project,
+        user_id: Uuid,
+        id: Uuid,
+        caller: Caller<'_>,
+    ) -> Result<(bool, bool)> {
+        self.authorize(&caller, Some(user_id), ChannelAction::Manage)?;
+        self.auth_status(project, user_id, id).await
+    }
+
     /// Whether a user's channel is used for sign-in and confirmed for it.
     pub async fn auth_status(
         &self,
@@ -555,6 +658,7 @@ impl ContactChannels<'_> {
         id: Uuid,
         caller: Caller<'_>,
     ) -> Result<ContactChannelRecord> {
+        self.authorize(&caller, Some(user_id), ChannelAction::Manage)?;
         let store = &self.p.inner.store;
         let (rec, channels) = crate::users::load(&**store, &project.id, user_id)
             .await?
@@ -577,6 +681,21 @@ impl ContactChannels<'_> {
             set_auth_confirmed(self.p, &*tx, project, user_id, id, None, "step_up").await?;
         tx.commit().await?;
         Ok(channel)
+    }
+
+    /// [`ContactChannels::send_auth_confirmation`] for `caller` (see
+    /// [`ContactChannels::authorize`]).
+    pub async fn send_auth_confirmation_as(
+        &self,
+        project: &Project,
+        user_id: Uuid,
+        id: Uuid,
+        callback_url: &str,
+        caller: Caller<'_>,
+    ) -> Result<()> {
+        self.authorize(&caller, Some(user_id), ChannelAction::Manage)?;
+        self.send_auth_confirmation(project, user_id, id, callback_url)
+            .await
     }
 
     /// Mails a link to the user's proven address (verified and confirmed for sign-in; the

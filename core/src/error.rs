@@ -1037,10 +1037,10 @@ pub enum Refusal {
     ClientMayOnlyManageOwnApiKeys,
 }
 
-impl From<crate::config::ConfigError> for Refusal {
-    fn from(e: crate::config::ConfigError) -> Self {
+impl From<crate::config::ConfigValidationError> for Refusal {
+    fn from(e: crate::config::ConfigValidationError) -> Self {
         match e {
-            crate::config::ConfigError::PermissionCycle { permission_id } => {
+            crate::config::ConfigValidationError::PermissionCycle { permission_id } => {
                 Refusal::PermissionCycle { permission_id }
             }
             other => Refusal::InvalidConfig {

@@ -101,6 +101,30 @@ impl Invitations<'_> {
         self.list_for_team(&actor.project, team).await
     }
 
+    /// The pending invitations addressed to a verified address of `user`; a client may list
+    /// only its own user's.
+    pub async fn list_for_user_as(&self, actor: &Auth, user: Uuid) -> Result<Vec<Invitation>> {
+        if actor.is_client() && actor.user_id() != Some(user) {
+            return Err(Error::CannotGetOwnUserWithoutUser);
+        }
+        self.list_for_user(&actor.project, user).await
+    }
+
+    /// Accepts invitation `id` for `user` (see [`Invitations::accept_by_id`]); a client may
+    /// accept only for its own user.
+    pub async fn accept_by_id_as(&self, actor: &Auth, user: Uuid, id: Uuid) -> Result<()> {
+        if actor.is_client() && actor.user_id() != Some(user) {
+            return Err(Error::CannotGetOwnUserWithoutUser);
+        }
+        let user = self
+            .p
+            .users()
+            .get(&actor.project, user)
+            .await?
+            .ok_or(Error::UserNotFound)?;
+        self.accept_by_id(&actor.project, &user, id).await
+    }
+
     /// Revokes invitation `id` of `team` (a client needs `$remove_members`).
     pub async fn delete_as(&self, actor: &Auth, team: Uuid, id: Uuid) -> Result<()> {
         self.authorize(actor, team, &["$remove_members"]).await?;

@@ -148,12 +148,15 @@ impl Projects<'_> {
     }
 
     /// Creates a project with random keys; the keys are returned once and stored hashed.
+    /// A config that fails [`ProjectConfig::validate`] is refused
+    /// ([`Refusal::InvalidConfig`] naming the bad key, or [`Refusal::PermissionCycle`]).
     pub async fn create(
         &self,
         id: Option<String>,
         display_name: &str,
         config: ProjectConfig,
     ) -> Result<(Project, ProjectKeys)> {
+        config.validate().map_err(|e| Error::Refused(e.into()))?;
         let project = Project {
             id: id.unwrap_or_else(|| Uuid::new_v4().to_string()),
             display_name: display_name.to_owned(),
@@ -189,6 +192,9 @@ impl Projects<'_> {
         config: Option<ProjectConfig>,
         keys: Option<&ProjectKeys>,
     ) -> Result<Project> {
+        if let Some(c) = &config {
+            c.validate().map_err(|e| Error::Refused(e.into()))?;
+        }
         let now = self.p.inner.clock.now_millis();
         let tx = self.p.inner.store.begin().await?;
         let project = match tx.projects().get(id).await? {
@@ -257,7 +263,8 @@ impl Projects<'_> {
     }
 
     /// Changes a project without losing concurrent changes: reads the current project,
-    /// lets `change` edit it (display name, config, owner), and writes it back only if its
+    /// lets `change` edit it (display name, config, owner), checks the config
+    /// ([`ProjectConfig::validate`]), and writes it back only if its
     /// config version is still the one read (compare-and-swap); when another write came in
     /// between, starts over from the newer project. Returns the written project and what
     /// `change` returned. An error from `change` writes nothing.
@@ -275,6 +282,7 @@ impl Projects<'_> {
             let previous = record.config.clone();
             let mut p = Project::from_record(record)?;
             let out = change(&mut p)?;
+            p.config.validate().map_err(|e| Error::Refused(e.into()))?;
             if repo.update(&self.record_of(&p, Some(&previous))).await? {
                 p.config_version += 1;
                 return Ok((p, out));
@@ -285,7 +293,7 @@ impl Projects<'_> {
         )))
     }
 
-    /// Replaces a project's config.
+    /// Replaces a project's config (checked by [`ProjectConfig::validate`] first).
     pub async fn update_config(&self, id: &str, config: ProjectConfig) -> Result<Option<Project>> {
         match self
             .modify(id, |p| {

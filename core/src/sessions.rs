@@ -268,6 +268,22 @@ impl Sessions<'_> {
             .map(Session::from))
     }
 
+    /// Revokes session `id` as `actor`: a client may revoke only its own user's sessions
+    /// (others are `SESSION_NOT_FOUND`, so their ids are not confirmed) and not the session
+    /// it is using (`CANNOT_DELETE_CURRENT_SESSION`; sign out instead).
+    pub async fn delete_as(&self, actor: &Auth, id: Uuid) -> Result<()> {
+        let not_found = || Error::Refused(Refusal::SessionNotFound);
+        let session = self.get(&actor.project, id).await?.ok_or_else(not_found)?;
+        if actor.is_client() && actor.user_id() != Some(session.user_id) {
+            return Err(not_found());
+        }
+        if actor.session_id() == Some(id) {
+            return Err(Error::CannotDeleteCurrentSession);
+        }
+        self.delete(&actor.project, id).await?;
+        Ok(())
+    }
+
     /// Deletes a session (its refresh token stops working; issued access tokens live
     /// until they expire), with its audit event.
     pub async fn delete(&self, project: &Project, id: Uuid) -> Result<bool> {

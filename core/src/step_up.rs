@@ -28,7 +28,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::codes::{self, NONCE_LENGTH};
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 use crate::postern::Postern;
 use crate::projects::Project;
 use crate::storage::{
@@ -385,6 +385,8 @@ pub enum Caller<'a> {
     Trusted,
     /// A client, for its signed-in user.
     Client {
+        /// The signed-in user (`None`: a client request without an access token).
+        user_id: Option<Uuid>,
         /// The session of the request's access token.
         session_id: Option<Uuid>,
         /// The step-up token the request carries.
@@ -392,10 +394,38 @@ pub enum Caller<'a> {
     },
 }
 
-impl Caller<'_> {
+impl<'a> Caller<'a> {
+    /// The caller for an actor: trusted for server and admin access, else a client for
+    /// the actor's user and session, with the step-up token its request carries.
+    pub fn of(actor: &crate::actor::Auth, step_up_token: Option<&'a str>) -> Self {
+        if actor.is_client() {
+            Caller::Client {
+                user_id: actor.user_id(),
+                session_id: actor.session_id(),
+                step_up_token,
+            }
+        } else {
+            Caller::Trusted
+        }
+    }
+
     /// Whether this is a client.
     pub fn is_client(&self) -> bool {
         matches!(self, Caller::Client { .. })
+    }
+
+    /// A client may act on its own user only: a client without a signed-in user gets
+    /// `CANNOT_GET_OWN_USER_WITHOUT_USER`, one acting on another user `forbidden`.
+    /// Trusted callers may act on anyone.
+    pub fn require_self(&self, user_id: Uuid, forbidden: Refusal) -> Result<()> {
+        match self {
+            Caller::Trusted => Ok(()),
+            Caller::Client { user_id: None, .. } => Err(Error::CannotGetOwnUserWithoutUser),
+            Caller::Client {
+                user_id: Some(me), ..
+            } if *me == user_id => Ok(()),
+            Caller::Client { .. } => Err(Error::Refused(forbidden)),
+        }
     }
 }
 
@@ -429,6 +459,7 @@ pub(crate) async fn require_for(
         Caller::Client {
             session_id,
             step_up_token,
+            ..
         } => {
             require(
                 p,

@@ -363,6 +363,50 @@ impl Teams<'_> {
         self.remove_member(&actor.project, team, user).await
     }
 
+    /// The teams `user` is a member of (all teams for `None`) as `actor` sees them: a
+    /// client may list only its own user's teams.
+    pub async fn list_as(&self, actor: &Auth, user: Option<Uuid>) -> Result<Vec<Team>> {
+        if actor.is_client() && (user.is_none() || user != actor.user_id()) {
+            if actor.user.is_none() {
+                return Err(Error::CannotGetOwnUserWithoutUser);
+            }
+            return Err(Error::Refused(Refusal::ClientMayOnlyListOwnTeams));
+        }
+        self.list(&actor.project, user).await
+    }
+
+    /// Member profiles of `team` (of every team for `None`), narrowed to `user`, as
+    /// `actor` may see them: a client must name a team it is a member of, and needs
+    /// `$read_members` there for profiles other than its own. A team that does not exist
+    /// is `TEAM_NOT_FOUND`.
+    pub async fn member_profiles_as(
+        &self,
+        actor: &Auth,
+        team: Option<Uuid>,
+        user: Option<Uuid>,
+    ) -> Result<Vec<MemberProfile>> {
+        let project = &actor.project;
+        if actor.is_client() {
+            let Some(team) = team else {
+                return Err(Error::Refused(Refusal::ClientTeamIdRequired));
+            };
+            let me = actor.user_id().ok_or(Error::UserAuthenticationRequired)?;
+            if user != Some(me) {
+                self.authorize(actor, team, Some("$read_members")).await?;
+            } else if !self.is_member(project, team, me).await? {
+                return Err(Error::TeamMembershipNotFound {
+                    team_id: team,
+                    user_id: me,
+                });
+            }
+        } else if let Some(t) = team
+            && self.get(project, t).await?.is_none()
+        {
+            return Err(Error::TeamNotFound(t));
+        }
+        self.member_profiles(project, team, user).await
+    }
+
     /// A member's profile: a client reading someone else's needs `$read_members`.
     pub async fn member_profile_as(
         &self,

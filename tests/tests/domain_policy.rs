@@ -5,8 +5,11 @@
 #[macro_use]
 mod support;
 
+use postern_core::admin::ConfigLevel;
 use postern_core::api_keys::KeyType;
+use postern_core::contact_channels::NewChannel;
 use postern_core::permissions::Scope;
+use postern_core::step_up::Caller;
 use postern_core::storage::ApiKeyOwner;
 use postern_core::teams::{NewTeam, TeamUpdate};
 use postern_core::{Auth, Error, ProjectConfig, Refusal, UserUpdate};
@@ -20,6 +23,7 @@ contract_module!(
     api_key_policy,
     team_policy,
     user_and_session_policy,
+    channel_membership_and_config_policy,
 );
 contract_module!(
     postgres,
@@ -29,6 +33,7 @@ contract_module!(
     api_key_policy,
     team_policy,
     user_and_session_policy,
+    channel_membership_and_config_policy,
 );
 
 async fn user(h: &H, email: &str) -> postern_core::User {
@@ -357,4 +362,273 @@ async fn user_and_session_policy(env: Env) {
             .await
             .expect("a server may")
     );
+}
+
+async fn channel_membership_and_config_policy(env: Env) {
+    let h = harness_with(&env, ProjectConfig::default()).await;
+    let alice = user(&h, "alice@example.com").await;
+    let bob = user(&h, "bob@example.com").await;
+    let as_alice = Auth::client(h.project.clone(), Some(alice.clone()));
+    let anonymous_client = Auth::client(h.project.clone(), None);
+    let server = Auth::server(h.project.clone());
+    let alice_caller = Caller::of(&as_alice, None);
+
+    // Contact channels: a client acts on its own user's only, whatever the operation.
+    let channels = h.postern.contact_channels();
+    let new = |value: &str| NewChannel {
+        value: value.into(),
+        used_for_auth: false,
+        is_primary: false,
+        is_verified: false,
+    };
+    assert_eq!(
+        channels
+            .create_as(&h.project, bob.id, new("x@example.com"), alice_caller)
+            .await
+            .unwrap_err(),
+        Error::Refused(Refusal::ClientMayOnlyCreateOwnContactChannels)
+    );
+    let bobs = channels.list(&h.project, Some(bob.id)).await.unwrap();
+    assert_eq!(
+        channels
+            .get_as(&h.project, bob.id, bobs[0].id, alice_caller)
+            .await
+            .unwrap_err(),
+        Error::Refused(Refusal::ClientMayOnlyReadOwnContactChannels)
+    );
+    assert_eq!(
+        channels
+            .delete_as(&h.project, bob.id, bobs[0].id, alice_caller)
+            .await
+            .unwrap_err(),
+        Error::Refused(Refusal::ClientMayOnlyDeleteOwnContactChannels)
+    );
+    assert_eq!(
+        channels
+            .list_as(&h.project, None, alice_caller)
+            .await
+            .unwrap_err(),
+        Error::Refused(Refusal::ClientMayOnlyListOwnContactChannels)
+    );
+    assert_eq!(
+        channels
+            .list_as(
+                &h.project,
+                Some(alice.id),
+                Caller::of(&anonymous_client, None)
+            )
+            .await
+            .unwrap_err(),
+        Error::CannotGetOwnUserWithoutUser
+    );
+    assert_eq!(
+        channels
+            .list_as(&h.project, Some(alice.id), alice_caller)
+            .await
+            .expect("own")
+            .len(),
+        1
+    );
+    assert_eq!(
+        channels
+            .list_as(&h.project, None, Caller::of(&server, None))
+            .await
+            .expect("a server lists all")
+            .len(),
+        2
+    );
+    assert_eq!(
+        channels
+            .auth_status_as(&h.project, bob.id, bobs[0].id, alice_caller)
+            .await
+            .unwrap_err(),
+        Error::Refused(Refusal::ClientMayOnlyManageOwnContactChannels)
+    );
+    assert!(
+        channels.list(&h.project, Some(bob.id)).await.unwrap() == bobs,
+        "nothing of bob's changed"
+    );
+
+    // Teams and member profiles: a client sees its own teams, and profiles of teams it is in.
+    let teams = h.postern.teams();
+    let team = teams
+        .create(
+            &h.project,
+            NewTeam {
+                display_name: "Bob's".into(),
+                creator: Some(bob.id),
+                ..NewTeam::default()
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    assert_eq!(
+        teams.list_as(&as_alice, Some(bob.id)).await.unwrap_err(),
+        Error::Refused(Refusal::ClientMayOnlyListOwnTeams)
+    );
+    assert!(
+        teams
+            .list_as(&as_alice, Some(alice.id))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(teams.list_as(&server, None).await.unwrap().len(), 1);
+    assert_eq!(
+        teams
+            .member_profiles_as(&as_alice, None, None)
+            .await
+            .unwrap_err(),
+        Error::Refused(Refusal::ClientTeamIdRequired)
+    );
+    assert_eq!(
+        teams
+            .member_profiles_as(&as_alice, Some(team), Some(alice.id))
+            .await
+            .unwrap_err(),
+        Error::TeamMembershipNotFound {
+            team_id: team,
+            user_id: alice.id
+        }
+    );
+    assert!(matches!(
+        teams
+            .member_profiles_as(&as_alice, Some(team), None)
+            .await
+            .unwrap_err(),
+        Error::TeamMembershipNotFound { .. } | Error::TeamPermissionRequired { .. }
+    ));
+    assert_eq!(
+        teams
+            .member_profiles_as(&server, Some(team), None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Invitations addressed to another user are not a client's to list or accept.
+    let invitations = h.postern.invitations();
+    assert_eq!(
+        invitations
+            .list_for_user_as(&as_alice, bob.id)
+            .await
+            .unwrap_err(),
+        Error::CannotGetOwnUserWithoutUser
+    );
+    assert_eq!(
+        invitations
+            .accept_by_id_as(&as_alice, bob.id, uuid::Uuid::new_v4())
+            .await
+            .unwrap_err(),
+        Error::CannotGetOwnUserWithoutUser
+    );
+
+    // Sessions: another user's session is not found for a client; a server may revoke it.
+    let sessions = h.postern.sessions();
+    sessions
+        .create(&h.project, bob.id, None, false)
+        .await
+        .unwrap();
+    let bob_session = sessions.list_as(&server, bob.id).await.unwrap()[0].id;
+    assert_eq!(
+        sessions
+            .delete_as(&as_alice, bob_session)
+            .await
+            .unwrap_err(),
+        Error::Refused(Refusal::SessionNotFound)
+    );
+    sessions
+        .delete_as(&server, bob_session)
+        .await
+        .expect("a server may");
+    assert!(sessions.list_as(&server, bob.id).await.unwrap().is_empty());
+
+    // Config overrides: servers only at the branch level and outside admin-only sections;
+    // a bad override is refused whole, naming the key.
+    let admin = h.postern.admin();
+    let over = |v: serde_json::Value| v.as_object().unwrap().clone();
+    assert_eq!(
+        admin
+            .override_config_as(
+                &server,
+                ConfigLevel::Environment,
+                &over(serde_json::json!({}))
+            )
+            .await
+            .unwrap_err(),
+        Error::Refused(Refusal::ServerMayOnlyOverrideBranchConfig)
+    );
+    assert!(matches!(
+        admin
+            .override_config_as(
+                &server,
+                ConfigLevel::Branch,
+                &over(serde_json::json!({"domains.allowLocalhost": false}))
+            )
+            .await
+            .unwrap_err(),
+        Error::Refused(Refusal::ServerCannotOverrideAdminOnlyConfig { .. })
+    ));
+    assert!(matches!(
+        admin
+            .override_config_as(&as_alice, ConfigLevel::Branch, &over(serde_json::json!({})))
+            .await
+            .unwrap_err(),
+        Error::InsufficientAccessType { .. }
+    ));
+    let err = admin
+        .override_config_as(
+            &server,
+            ConfigLevel::Branch,
+            &over(serde_json::json!({
+                "teams.allowClientTeamCreation": true,
+                "rbac.permissions.loop": {"scope": "team", "containedPermissionIds": {"loop": true}}
+            })),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        Error::Refused(Refusal::PermissionCycle {
+            permission_id: "loop".into()
+        })
+    );
+    let p = h
+        .postern
+        .projects()
+        .get(&h.project.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !p.config.teams.allow_client_team_creation,
+        "nothing was kept"
+    );
+    // In-process config writes are checked too.
+    let mut bad = p.config.clone();
+    bad.domains.trusted_domains.insert(
+        "x".into(),
+        postern_core::config::TrustedDomain {
+            base_url: Some("not a url".into()),
+            ..Default::default()
+        },
+    );
+    assert!(matches!(
+        h.postern
+            .projects()
+            .update_config(&h.project.id, bad)
+            .await
+            .unwrap_err(),
+        Error::Refused(Refusal::InvalidConfig { reason }) if reason.starts_with("domains.trustedDomains.x.baseUrl")
+    ));
+    admin
+        .override_config_as(
+            &server,
+            ConfigLevel::Branch,
+            &over(serde_json::json!({"teams.allowClientTeamCreation": true})),
+        )
+        .await
+        .expect("a server may change the branch outside admin-only sections");
 }

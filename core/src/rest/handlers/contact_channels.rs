@@ -1,6 +1,7 @@
 //! Contact channels: list, create, update, verify, and sign-in confirmation.
 
 use super::*;
+use crate::contact_channels::ChannelAction;
 use crate::rest::input::{FieldValue, Input, Source, input, object_schema};
 
 /// `type` must be `email` and `value` a valid address (create and patch).
@@ -31,17 +32,23 @@ fn channel_keys(base: &[&'static str], trusted: bool) -> Vec<&'static str> {
     keys
 }
 
-/// The user a contact-channel request acts on: clients need a signed-in user and may only
-/// act on themselves (`forbidden` otherwise).
-pub(crate) fn channel_user(auth: &Auth, raw: &str, path: &str, forbidden: Refusal) -> Result<Uuid> {
-    let client = auth.access_type == AccessType::Client;
-    if client && auth.user.is_none() {
+/// The user a contact-channel request acts on (a user id or `me`), checked by
+/// [`ContactChannels::authorize`](crate::ContactChannels::authorize) before the rest of the
+/// request is read.
+pub(crate) fn channel_user(
+    rq: &Rq<'_>,
+    auth: &Auth,
+    raw: &str,
+    path: &str,
+    action: ChannelAction,
+) -> Result<Uuid> {
+    let caller = caller(rq, auth);
+    if let Caller::Client { user_id: None, .. } = caller {
         return Err(Error::CannotGetOwnUserWithoutUser);
     }
     let user = user_id_or_me(raw, auth.user_id(), path)?;
-    if client && auth.user_id() != Some(user) {
-        return Err(Error::Refused(forbidden));
-    }
+    rq.p.contact_channels()
+        .authorize(&caller, Some(user), action)?;
     Ok(user)
 }
 
@@ -75,24 +82,19 @@ impl ChannelList {
 pub(crate) async fn list(rq: Rq<'_>, q: ChannelList) -> Result<Json<ListView<ContactChannelView>>> {
     let auth = rq.auth()?;
     let channel_id = q.channel_id();
-    let user = match (&q.user_id, auth.access_type) {
-        (None, AccessType::Client) => {
-            if auth.user.is_none() {
-                return Err(Error::CannotGetOwnUserWithoutUser);
-            }
-            return Err(Error::Refused(Refusal::ClientMayOnlyListOwnContactChannels));
-        }
-        (None, _) => None,
-        (Some(raw), _) => Some(channel_user(
+    let user = match &q.user_id {
+        None => None,
+        Some(raw) => Some(channel_user(
+            &rq,
             auth,
             raw,
             "query.user_id",
-            Refusal::ClientMayOnlyListOwnContactChannels,
+            ChannelAction::List,
         )?),
     };
     let items =
         rq.p.contact_channels()
-            .list(&auth.project, user)
+            .list_as(&auth.project, user, caller(&rq, auth))
             .await?
             .iter()
             .filter(|c| channel_id.is_none_or(|id| c.id == id))
@@ -166,12 +168,7 @@ impl Input for ChannelCreate {
 
 pub(crate) async fn create(rq: Rq<'_>, b: ChannelCreate) -> Result<Json<ContactChannelView>> {
     let auth = rq.auth()?;
-    let user = channel_user(
-        auth,
-        &b.user_id,
-        "body.user_id",
-        Refusal::ClientMayOnlyCreateOwnContactChannels,
-    )?;
+    let user = channel_user(&rq, auth, &b.user_id, "body.user_id", ChannelAction::Create)?;
     let channel =
         rq.p.contact_channels()
             .create_as(
@@ -192,15 +189,16 @@ pub(crate) async fn create(rq: Rq<'_>, b: ChannelCreate) -> Result<Json<ContactC
 pub(crate) async fn get(rq: Rq<'_>, _: NoQuery) -> Result<Json<ContactChannelView>> {
     let auth = rq.auth()?;
     let user = channel_user(
+        &rq,
         auth,
         rq.param("user_id"),
         "params.user_id",
-        Refusal::ClientMayOnlyReadOwnContactChannels,
+        ChannelAction::Read,
     )?;
     let id = path_uuid(&rq, "contact_channel_id")?;
     let channel =
         rq.p.contact_channels()
-            .get(&auth.project, user, id)
+            .get_as(&auth.project, user, id, caller(&rq, auth))
             .await?
             .ok_or(Error::Refused(Refusal::ContactChannelNotFound))?;
     Ok(Json::ok(ContactChannelView::of(&channel)))
@@ -267,10 +265,11 @@ impl Input for ChannelPatch {
 pub(crate) async fn patch(rq: Rq<'_>, b: ChannelPatch) -> Result<Json<ContactChannelView>> {
     let auth = rq.auth()?;
     let user = channel_user(
+        &rq,
         auth,
         rq.param("user_id"),
         "params.user_id",
-        Refusal::ClientMayOnlyUpdateOwnContactChannels,
+        ChannelAction::Update,
     )?;
     let id = path_uuid(&rq, "contact_channel_id")?;
     let channel =
@@ -295,10 +294,11 @@ pub(crate) async fn patch(rq: Rq<'_>, b: ChannelPatch) -> Result<Json<ContactCha
 pub(crate) async fn delete(rq: Rq<'_>, _: NoQuery) -> Result<Json<SuccessView>> {
     let auth = rq.auth()?;
     let user = channel_user(
+        &rq,
         auth,
         rq.param("user_id"),
         "params.user_id",
-        Refusal::ClientMayOnlyDeleteOwnContactChannels,
+        ChannelAction::Delete,
     )?;
     let id = path_uuid(&rq, "contact_channel_id")?;
     rq.p.contact_channels()
@@ -317,19 +317,16 @@ input! {
 
 pub(crate) async fn send_code(rq: Rq<'_>, b: CallbackBody) -> Result<Json<SuccessView>> {
     let auth = rq.auth()?;
-    let client = auth.access_type == AccessType::Client;
-    if client && auth.user.is_none() {
-        return Err(Error::CannotGetOwnUserWithoutUser);
-    }
-    let user = user_id_or_me(rq.param("user_id"), auth.user_id(), "params.user_id")?;
-    if client && auth.user_id() != Some(user) {
-        return Err(Error::Refused(
-            Refusal::ClientMayOnlyVerifyOwnContactChannels,
-        ));
-    }
+    let user = channel_user(
+        &rq,
+        auth,
+        rq.param("user_id"),
+        "params.user_id",
+        ChannelAction::Verify,
+    )?;
     let id = path_uuid(&rq, "contact_channel_id")?;
     rq.p.contact_channels()
-        .send_verification_code(&auth.project, user, id, &b.callback_url)
+        .send_verification_code_as(&auth.project, user, id, &b.callback_url, caller(&rq, auth))
         .await?;
     Ok(Json::ok(SuccessView::TRUE))
 }
@@ -395,15 +392,13 @@ pub(crate) async fn verify_check(rq: Rq<'_>, b: CodeBody) -> Result<Json<CodeVal
 }
 
 pub(crate) fn channel_path(rq: &Rq<'_>, auth: &Auth) -> Result<(Uuid, Uuid)> {
-    if auth.access_type == AccessType::Client && auth.user.is_none() {
-        return Err(Error::CannotGetOwnUserWithoutUser);
-    }
-    let user = user_id_or_me(rq.param("user_id"), auth.user_id(), "params.user_id")?;
-    if auth.access_type == AccessType::Client && auth.user_id() != Some(user) {
-        return Err(Error::Refused(
-            Refusal::ClientMayOnlyManageOwnContactChannels,
-        ));
-    }
+    let user = channel_user(
+        rq,
+        auth,
+        rq.param("user_id"),
+        "params.user_id",
+        ChannelAction::Manage,
+    )?;
     let id = Uuid::parse_str(rq.param("contact_channel_id"))
         .map_err(|_| Error::schema("params.contact_channel_id must be a valid UUID"))?;
     Ok((user, id))
@@ -415,7 +410,7 @@ pub(crate) async fn auth_status(rq: Rq<'_>) -> Result<Json<ChannelAuthStatusView
     let (user, id) = channel_path(&rq, auth)?;
     let (used_for_auth, auth_confirmed) =
         rq.p.contact_channels()
-            .auth_status(&auth.project, user, id)
+            .auth_status_as(&auth.project, user, id, caller(&rq, auth))
             .await?;
     Ok(Json::ok(ChannelAuthStatusView {
         used_for_auth,
@@ -443,7 +438,7 @@ pub(crate) async fn send_auth_confirmation(
     let auth = rq.auth()?;
     let (user, id) = channel_path(&rq, auth)?;
     rq.p.contact_channels()
-        .send_auth_confirmation(&auth.project, user, id, &b.callback_url)
+        .send_auth_confirmation_as(&auth.project, user, id, &b.callback_url, caller(&rq, auth))
         .await?;
     Ok(Json::ok(SuccessView::TRUE))
 }

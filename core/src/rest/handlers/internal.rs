@@ -2,6 +2,7 @@
 
 use super::api_keys::only_true;
 use super::*;
+use crate::admin::ConfigLevel;
 use crate::rest::input::Id;
 use crate::rest::input::{FieldValue, input};
 
@@ -295,15 +296,12 @@ pub(crate) async fn get_config(rq: Rq<'_>, _: NoQuery) -> Result<Json<ConfigStri
     Ok(Json::ok(ConfigStringView::of(&auth.project)))
 }
 
-pub(crate) fn level(rq: &Rq<'_>) -> Result<&'static str> {
-    match rq.param("level") {
-        "project" => Ok("project"),
-        "branch" => Ok("branch"),
-        "environment" => Ok("environment"),
-        _ => Err(Error::schema(
+pub(crate) fn level(rq: &Rq<'_>) -> Result<ConfigLevel> {
+    ConfigLevel::parse(rq.param("level")).ok_or_else(|| {
+        Error::schema(
             "params.level must be one of the following values: project, branch, environment",
-        )),
-    }
+        )
+    })
 }
 
 pub(crate) async fn get_override(rq: Rq<'_>) -> Result<Json<ConfigStringView>> {
@@ -312,14 +310,12 @@ pub(crate) async fn get_override(rq: Rq<'_>) -> Result<Json<ConfigStringView>> {
     Ok(Json::ok(ConfigStringView::of(&auth.project)))
 }
 
-/// The level of `PATCH /internal/config/override/{level}`, if this caller may change it:
-/// servers only the branch level. Checked before the body, whose failures it overrides.
-pub(crate) fn override_level(rq: &Rq<'_>) -> Result<&'static str> {
-    let auth = rq.auth()?;
+/// The level of `PATCH /internal/config/override/{level}`, if this caller may change it
+/// ([`Admin::authorize_override`](crate::admin::Admin::authorize_override)). Checked before
+/// the body, whose failures it overrides.
+pub(crate) fn override_level(rq: &Rq<'_>) -> Result<ConfigLevel> {
     let level = level(rq)?;
-    if auth.access_type == AccessType::Server && level != "branch" {
-        return Err(Error::Refused(Refusal::ServerMayOnlyOverrideBranchConfig));
-    }
+    rq.p.admin().authorize_override(rq.auth()?, level)?;
     Ok(level)
 }
 
@@ -341,13 +337,8 @@ pub(crate) async fn patch_override(rq: Rq<'_>, b: ConfigOverride) -> Result<Json
         Ok(Value::Object(m)) => m,
         _ => return Err(Error::Refused(Refusal::InvalidConfigJson)),
     };
-    if auth.access_type == AccessType::Server
-        && let Some(key) = crate::admin::admin_only_key(&over)
-    {
-        return Err(Error::Refused(
-            Refusal::ServerCannotOverrideAdminOnlyConfig { key },
-        ));
-    }
-    rq.p.admin().override_config(&auth.project, &over).await?;
+    rq.p.admin()
+        .override_config_as(auth, override_level(&rq)?, &over)
+        .await?;
     Ok(Json::ok(SuccessView::TRUE))
 }

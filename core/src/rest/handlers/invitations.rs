@@ -44,10 +44,7 @@ pub(crate) async fn list(rq: Rq<'_>, q: ListInvitations) -> Result<Json<ListView
         }
         (None, Some(u)) => {
             let u = user_id_or_me(&u, auth.user_id(), "query.user_id")?;
-            if auth.is_client() && auth.user_id() != Some(u) {
-                return Err(Error::CannotGetOwnUserWithoutUser);
-            }
-            rq.p.invitations().list_for_user(&auth.project, u).await?
+            rq.p.invitations().list_for_user_as(auth, u).await?
         }
     };
     Ok(Json::ok(ListView::of(
@@ -123,17 +120,9 @@ input! {
 pub(crate) async fn accept_by_id(rq: Rq<'_>, q: AcceptById) -> Result<Json<EmptyView>> {
     let auth = rq.auth()?;
     let user_id = user_id_or_me(&q.user_id, auth.user_id(), "query.user_id")?;
-    if auth.is_client() && auth.user_id() != Some(user_id) {
-        return Err(Error::CannotGetOwnUserWithoutUser);
-    }
-    let user =
-        rq.p.users()
-            .get(&auth.project, user_id)
-            .await?
-            .ok_or(Error::UserNotFound)?;
     let id = Uuid::parse_str(rq.param("id")).map_err(|_| Error::VerificationCodeNotFound)?;
     rq.p.invitations()
-        .accept_by_id(&auth.project, &user, id)
+        .accept_by_id_as(auth, user_id, id)
         .await?;
     Ok(Json::ok(EmptyView {}))
 }

@@ -67,18 +67,12 @@ use uuid::Uuid;
 /// Who asks, for the rules that treat clients apart: a client (its session and the step-up
 /// token it carries), or a trusted server or admin.
 pub(crate) fn caller<'a>(rq: &'a Rq<'_>, auth: &Auth) -> Caller<'a> {
-    if auth.access_type == AccessType::Client {
-        Caller::Client {
-            session_id: auth.session_id(),
-            step_up_token: rq
-                .headers
-                .get(crate::step_up::STEP_UP_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .filter(|v| !v.is_empty()),
-        }
-    } else {
-        Caller::Trusted
-    }
+    let token = rq
+        .headers
+        .get(crate::step_up::STEP_UP_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty());
+    Caller::of(auth, token)
 }
 
 pub(crate) fn schema_user(auth: &Auth) -> Result<Uuid> {

@@ -70,19 +70,7 @@ pub(crate) async fn delete(rq: Rq<'_>, q: DeleteSessionQuery) -> Result<Json<Suc
     let auth = rq.auth()?;
     user_id_or_me(&q.user_id, auth.user_id(), "query.user_id")?;
     let id = path_uuid(&rq, "id")?;
-    let not_found = || Error::Refused(Refusal::SessionNotFound);
-    let session =
-        rq.p.sessions()
-            .get(&auth.project, id)
-            .await?
-            .ok_or_else(not_found)?;
-    if auth.access_type == AccessType::Client && auth.user_id() != Some(session.user_id) {
-        return Err(not_found());
-    }
-    if auth.session_id() == Some(id) {
-        return Err(Error::CannotDeleteCurrentSession);
-    }
-    rq.p.sessions().delete(&auth.project, id).await?;
+    rq.p.sessions().delete_as(auth, id).await?;
     Ok(Json::ok(SuccessView::TRUE))
 }
 

@@ -16,14 +16,8 @@ pub(crate) async fn list(rq: Rq<'_>, q: ListTeams) -> Result<Json<ListView<TeamV
         Some(r) => Some(user_id_or_me(&r, auth.user_id(), "query.user_id")?),
         None => None,
     };
-    if auth.is_client() && (user.is_none() || user != auth.user_id()) {
-        if auth.user.is_none() {
-            return Err(Error::CannotGetOwnUserWithoutUser);
-        }
-        return Err(Error::Refused(Refusal::ClientMayOnlyListOwnTeams));
-    }
     let server = !auth.is_client();
-    let teams = rq.p.teams().list(&auth.project, user).await?;
+    let teams = rq.p.teams().list_as(auth, user).await?;
     Ok(Json::ok(ListView::of(
         teams.iter().map(|t| TeamView::of(t, server)).collect(),
     )))
@@ -344,30 +338,7 @@ pub(crate) async fn list_profiles(
         .user_id
         .map(|u| user_id_or_me(&u, auth.user_id(), "query.user_id"))
         .transpose()?;
-    if auth.is_client() {
-        let Some(team) = team else {
-            return Err(Error::Refused(Refusal::ClientTeamIdRequired));
-        };
-        let me = signed_in(auth)?;
-        if user != Some(me) {
-            rq.p.permissions()
-                .require_team_permission(&auth.project, me, team, "$read_members")
-                .await?;
-        } else if !rq.p.teams().is_member(&auth.project, team, me).await? {
-            return Err(Error::TeamMembershipNotFound {
-                team_id: team,
-                user_id: me,
-            });
-        }
-    } else if let Some(t) = team
-        && rq.p.teams().get(&auth.project, t).await?.is_none()
-    {
-        return Err(Error::TeamNotFound(t));
-    }
-    let profiles =
-        rq.p.teams()
-            .member_profiles(&auth.project, team, user)
-            .await?;
+    let profiles = rq.p.teams().member_profiles_as(auth, team, user).await?;
     Ok(Json::ok(ListView::of(
         profiles
             .iter()
