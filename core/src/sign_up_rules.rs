@@ -79,6 +79,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use cel::common::ast::{CallExpr, EntryExpr, Expr, IdedExpr, LiteralValue};
+use cel::common::traits::{Container, Indexer, Sizer};
+use cel::common::types::{CelInt, CelString, MAP_TYPE, Type};
+use cel::common::value::{CowVal, Val};
 use cel::extractors::This;
 use cel::parser::Macro;
 use cel::{Context, Env, ExecutionError, Value};
@@ -632,12 +635,12 @@ impl CompiledRules {
         scope.add_variable_from_value("countryCode", ctx.country_code.clone());
         scope.add_variable_from_value("authMethod", ctx.auth_method.as_str());
         scope.add_variable_from_value("oauthProvider", ctx.oauth_provider.clone());
-        scope.add_variable_from_value(
+        scope.add_variable_as_val(
             "riskScores",
-            HashMap::from([
-                ("bot".to_owned(), ctx.risk_bot),
-                ("free_trial_abuse".to_owned(), ctx.risk_free_trial_abuse),
-            ]),
+            Box::new(RiskScores {
+                bot: CelInt::from(ctx.risk_bot),
+                free_trial_abuse: CelInt::from(ctx.risk_free_trial_abuse),
+            }),
         );
 
         let mut evaluations = Vec::with_capacity(self.rules.len());
@@ -702,9 +705,105 @@ impl CompiledRules {
     }
 }
 
+/// `riskScores`, a map of two ints. Not a CEL map: that is a `HashMap`, which error messages
+/// quote with its keys in a random order, so the same evaluation would not always give the
+/// same error text.
+#[derive(Clone, Debug)]
+struct RiskScores {
+    bot: CelInt,
+    free_trial_abuse: CelInt,
+}
+
+impl RiskScores {
+    fn field(&self, key: &dyn Val) -> Result<&CelInt, ExecutionError> {
+        let Some(key) = key.downcast_ref::<CelString>() else {
+            return Err(ExecutionError::UnexpectedType {
+                got: key.get_type().name().to_owned(),
+                want: "string".to_owned(),
+            });
+        };
+        match key.inner() {
+            "bot" => Ok(&self.bot),
+            "free_trial_abuse" => Ok(&self.free_trial_abuse),
+            other => Err(ExecutionError::no_such_key(other)),
+        }
+    }
+}
+
+impl Val for RiskScores {
+    fn get_type(&self) -> &Type {
+        &MAP_TYPE
+    }
+
+    fn cel_type() -> &'static Type {
+        &MAP_TYPE
+    }
+
+    fn as_container(&self) -> Option<&dyn Container> {
+        Some(self)
+    }
+
+    fn as_indexer<'b, 'v>(&'b self) -> Option<&'b (dyn Indexer + 'v)>
+    where
+        Self: 'v,
+    {
+        Some(self)
+    }
+
+    fn into_indexer<'v>(self: Box<Self>) -> Option<Box<dyn Indexer + 'v>>
+    where
+        Self: 'v,
+    {
+        Some(self)
+    }
+
+    fn as_sizer(&self) -> Option<&dyn Sizer> {
+        Some(self)
+    }
+
+    fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
+    where
+        Self: 'v,
+    {
+        Box::new(self.clone())
+    }
+}
+
+impl Indexer for RiskScores {
+    fn get<'b, 'v>(&'b self, idx: &dyn Val) -> Result<CowVal<'b, 'v>, ExecutionError>
+    where
+        Self: 'v,
+    {
+        self.field(idx).map(|v| CowVal::Borrowed(v))
+    }
+
+    fn steal<'v>(self: Box<Self>, idx: &dyn Val) -> Result<Box<dyn Val + 'v>, ExecutionError>
+    where
+        Self: 'v,
+    {
+        self.field(idx)
+            .map(|v| Box::new(v.clone()) as Box<dyn Val + 'v>)
+    }
+}
+
+impl Container for RiskScores {
+    fn contains(&self, value: &dyn Val) -> Result<bool, ExecutionError> {
+        Ok(self.field(value).is_ok())
+    }
+}
+
+impl Sizer for RiskScores {
+    fn size(&self) -> CelInt {
+        CelInt::from(2)
+    }
+}
+
 /// Runs one condition; a non-boolean result is an error. A panic inside the CEL crate (none
 /// is known) is turned into an error too.
 fn execute(expr: &IdedExpr, scope: &Context<'_, 'static>) -> Result<bool, String> {
+    // Not `Value::resolve_val`, which would save converting the result: it is
+    // `#[inline(always)]`, so this crate would get its own copy, recursion included, built at
+    // this crate's opt-level, and a debug build would overflow the stack again.
     match catch_unwind(AssertUnwindSafe(|| scope.resolve(expr))) {
         Ok(Ok(Value::Bool(b))) => Ok(b),
         Ok(Ok(other)) => Err(format!(
@@ -1158,7 +1257,9 @@ mod tests {
             "countryCode == 'US' && authMethod == 'password' && oauthProvider == ''",
             "riskScores.bot == 0 && riskScores['free_trial_abuse'] < 1",
             "size(email) == 17",
-            "has(riskScores.bot)",
+            "has(riskScores.bot) && !has(riskScores.other)",
+            "'bot' in riskScores && !('other' in riskScores)",
+            "size(riskScores) == 2",
         ] {
             assert_status(condition, &c, RuleStatus::Matched);
         }
@@ -1181,6 +1282,8 @@ mod tests {
             "riskScores.bot.startsWith('1')",
             "email.matches(1)",
             "riskScores.missing == 1",
+            "riskScores[0] == 1",
+            "riskScores + 1 == 1",
             "1 / 0 == 1",
             "9223372036854775807 + 1 > 0",
         ] {
@@ -1233,7 +1336,9 @@ mod tests {
 
     #[test]
     fn non_boolean_results_are_errors() {
-        for condition in ["email", "1", "riskScores", "[true]", "null"] {
+        // `riskScores` (not a CEL value) gives "no value representation" instead
+        assert_status("riskScores", &ctx("a@b.c"), RuleStatus::Error);
+        for condition in ["email", "1", "riskScores.bot", "[true]", "null"] {
             let (status, error) = status_of(condition, &ctx("a@b.c"));
             assert_eq!(status, RuleStatus::Error, "{condition}");
             assert!(error.unwrap().contains("not a boolean"), "{condition}");
