@@ -782,7 +782,7 @@ impl Indexer for RiskScores {
         Self: 'v,
     {
         self.field(idx)
-            .map(|v| Box::new(v.clone()) as Box<dyn Val + 'v>)
+            .map(|v| Box::new(*v) as Box<dyn Val + 'v>)
     }
 }
 
