@@ -8,7 +8,9 @@
 #
 # Builds the server (release), seeds Stack's local-development `internal` project
 # (--stack-dev-seed), starts the fake mailbox and the server, runs the suite, prints
-# per-file passed/failed, and stops everything it started.
+# per-file passed/failed, and stops everything it started. The suite plays the CDN in
+# front of the server (it sends X-Forwarded-For and CF-IPCountry for its geo tests), so
+# loopback is a trusted proxy here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -44,6 +46,7 @@ POSTERN_PUBLIC_URL=http://localhost:8102 \
 POSTERN_DATABASE_URL="sqlite://$work/e2e.db" \
 POSTERN_SECRET="stack-e2e-secret-$(date +%s)-0123456789" \
 POSTERN_STACK_DEV_SEED=true \
+POSTERN_TRUSTED_PROXIES=127.0.0.1/32,::1/128 \
 POSTERN_STORAGE_PUBLIC_URL=http://localhost:8121/stack-storage \
 POSTERN_SMTP_HOST=127.0.0.1 POSTERN_SMTP_PORT=8129 POSTERN_SMTP_SENDER=noreply@example.com \
   "$root/target/release/postern-server" >"$work/server.log" 2>&1 &

@@ -48,6 +48,9 @@ pub struct RequestMeta {
     pub access_type: Option<AccessType>,
     /// The signed-in user of the request, if any.
     pub user_id: Option<Uuid>,
+    /// The client's country (ISO 3166-1 alpha-2, upper case), from a trusted proxy's
+    /// `CF-IPCountry` or `X-Vercel-IP-Country` header; the `countryCode` of sign-up rules.
+    pub country_code: Option<String>,
 }
 
 tokio::task_local! {

@@ -24,6 +24,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::sign_up_rules::{DefaultAction, SignUpRule, valid_rule_id};
+
 /// Unknown keys of a section, kept verbatim.
 pub type Extra = Map<String, Value>;
 
@@ -68,6 +70,13 @@ pub struct AuthConfig {
     pub otp: SignInMethod,
     /// `auth.passkey.*` (default off).
     pub passkey: SignInMethod,
+    /// `auth.signUpRules.<ruleId>`: CEL rules run before a user is created (see
+    /// [`crate::sign_up_rules`]). An entry set to `null` is absent.
+    #[serde(deserialize_with = "without_nulls")]
+    pub sign_up_rules: BTreeMap<String, SignUpRule>,
+    /// `auth.signUpRulesDefaultAction`: the decision when no `allow` or `reject` rule
+    /// matched (default `allow`).
+    pub sign_up_rules_default_action: DefaultAction,
     /// Unknown keys.
     #[serde(flatten)]
     pub extra: Extra,
@@ -83,6 +92,8 @@ impl Default for AuthConfig {
             },
             otp: SignInMethod::default(),
             passkey: SignInMethod::default(),
+            sign_up_rules: BTreeMap::new(),
+            sign_up_rules_default_action: DefaultAction::Allow,
             extra: Extra::new(),
         }
     }
@@ -616,6 +627,20 @@ impl ProjectConfig {
                     ));
                 }
             }
+        }
+        for (id, rule) in &self.auth.sign_up_rules {
+            let at = format!("auth.signUpRules.{id}");
+            if !valid_rule_id(id) {
+                return Err(invalid(
+                    at,
+                    "a rule id is letters, digits, `_` and `-` (not first), at most 63 long",
+                ));
+            }
+            if rule.priority < 0 {
+                return Err(invalid(format!("{at}.priority"), "must be 0 or more"));
+            }
+            rule.validate()
+                .map_err(|reason| invalid(format!("{at}.condition"), reason))?;
         }
         let defaults = &self.rbac.default_permissions;
         for (kind, set) in [

@@ -222,6 +222,10 @@ pub enum Error {
         "Creation of new accounts is not enabled for this project. Please ask the project owner to enable it."
     )]
     SignUpNotEnabled,
+    /// `SIGN_UP_REJECTED` (403): a sign-up rule, or the default action, rejected the
+    /// sign-up. The rule's own message is never shown.
+    #[error("Your sign up was rejected by an administrator's sign-up rule.")]
+    SignUpRejected,
     /// `REDIRECT_URL_NOT_WHITELISTED`.
     #[error(
         "Redirect URL not whitelisted. Did you forget to add this domain to the trusted domains list on the Stack Auth dashboard?"
@@ -496,6 +500,7 @@ impl Error {
             Error::CannotDeleteCurrentSession => "CANNOT_DELETE_CURRENT_SESSION",
             Error::PasswordAuthenticationNotEnabled => "PASSWORD_AUTHENTICATION_NOT_ENABLED",
             Error::SignUpNotEnabled => "SIGN_UP_NOT_ENABLED",
+            Error::SignUpRejected => "SIGN_UP_REJECTED",
             Error::RedirectUrlNotWhitelisted => "REDIRECT_URL_NOT_WHITELISTED",
             Error::PasswordRequirementsNotMet(PasswordRequirement::TooShort { .. }) => {
                 "PASSWORD_TOO_SHORT"
@@ -616,6 +621,7 @@ impl Error {
             | Error::RefreshTokenNotFoundOrExpired => StatusCode::UNAUTHORIZED,
             Error::RestrictedUserNotAllowed(_)
             | Error::TeamInvitationRestrictedUserNotAllowed(_)
+            | Error::SignUpRejected
             | Error::StepUpRequired { .. } => StatusCode::FORBIDDEN,
             Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::UserNotFound
@@ -705,6 +711,7 @@ impl Error {
             Error::AdminAccessTokenExpired(at) => Some(json!({ "expired_at_millis": at })),
             Error::MultiFactorAuthenticationRequired(code) => Some(json!({ "attempt_code": code })),
             Error::StepUpRequired { methods } => Some(json!({ "methods": methods })),
+            Error::SignUpRejected => Some(json!({ "message": self.to_string() })),
             Error::TeamNotFound(t) => Some(json!({ "team_id": t })),
             Error::DataVaultStoreDoesNotExist(s) => Some(json!({ "store_id": s })),
             Error::DataVaultStoreHashedKeyDoesNotExist {
@@ -1264,6 +1271,7 @@ mod tests {
             Error::CannotDeleteCurrentSession,
             Error::PasswordAuthenticationNotEnabled,
             Error::SignUpNotEnabled,
+            Error::SignUpRejected,
             Error::RedirectUrlNotWhitelisted,
             Error::PasswordRequirementsNotMet(PasswordRequirement::TooShort { min_length: 8 }),
             Error::PasswordRequirementsNotMet(PasswordRequirement::TooLong { max_length: 70 }),

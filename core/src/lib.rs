@@ -68,6 +68,7 @@ mod postern;
 pub mod projects;
 pub mod redirects;
 pub mod sessions;
+pub mod sign_up;
 pub mod sign_up_rules;
 pub mod step_up;
 pub mod teams;

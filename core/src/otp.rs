@@ -133,6 +133,32 @@ impl Otp<'_> {
             .ok_or(Error::VerificationCodeNotFound)?
             .to_owned();
         let cfg = &project.config;
+        // A new address creates an account: the sign-up rules run first, outside the
+        // transaction, so their triggers stay recorded whatever happens next.
+        let verdict = if cfg.auth.allow_sign_up
+            && cfg.auth.otp.allow_sign_in
+            && self
+                .p
+                .inner
+                .store
+                .users()
+                .find_auth_channel(&project.id, ChannelKind::Email, &email)
+                .await?
+                .is_none()
+        {
+            crate::sign_up::check(
+                self.p,
+                project,
+                crate::sign_up::Applicant {
+                    email: Some(&email),
+                    method: crate::sign_up_rules::AuthMethod::Otp,
+                    oauth_provider: None,
+                },
+            )
+            .await?
+        } else {
+            crate::sign_up::Verdict::default()
+        };
         let now = self.p.inner.clock.now_millis();
         let tx = self.p.inner.store.begin().await?;
         codes::consume(self.p, &*tx, &record).await?;
@@ -196,6 +222,7 @@ impl Otp<'_> {
                     .clone()
                     .unwrap_or_else(|| UserRecord::new(&project.id, now));
                 rec.otp_auth_enabled = true;
+                verdict.apply(&mut rec);
                 // The code proved the address: the account is its owner's from the start.
                 rec.claimed_at_millis = Some(now);
                 let channel = ContactChannelRecord {

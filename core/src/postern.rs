@@ -50,6 +50,8 @@ pub(crate) struct Inner {
     pub(crate) mailer: Option<Arc<dyn Mailer>>,
     /// Permission closures per project.
     pub(crate) closures: crate::permissions::ClosureCache,
+    /// Compiled sign-up rules per project.
+    pub(crate) sign_up_rules: crate::sign_up::RulesCache,
     /// Wakes the outbox worker after a commit that enqueued messages.
     pub(crate) outbox_wake: Arc<tokio::sync::Notify>,
     /// Keys the hashes of addresses in throttling counters.
@@ -320,6 +322,7 @@ impl PosternBuilder {
                 mailer: self.mailer,
                 outbox_wake: Arc::new(tokio::sync::Notify::new()),
                 closures: Default::default(),
+                sign_up_rules: Default::default(),
                 throttle_key,
                 ip_limiter: Default::default(),
                 trusted_proxies: self.trusted_proxies,

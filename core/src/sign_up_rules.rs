@@ -199,20 +199,24 @@ impl SignUpRule {
     }
 
     /// Save-time checks: a non-negative priority and, when set and not empty, a condition
-    /// that [`check_condition`] accepts. The error is a human-readable reason.
+    /// that parses, within the length and nesting caps, using only the known variables and
+    /// functions. A literal `matches` pattern that is not a valid regex is *not* refused
+    /// here: upstream stores such a rule (its e2e suite checks that the rule then errors and
+    /// the sign-up goes through), so it is saved and evaluates with status `error`. Use
+    /// [`check_condition`] for the strict check. The error is a human-readable reason.
     pub fn validate(&self) -> Result<(), String> {
         if self.priority < 0 {
             return Err(format!("priority must be 0 or more, got {}", self.priority));
         }
         match self.condition.as_deref() {
-            Some(src) if !src.is_empty() => check_condition(src),
+            Some(src) if !src.is_empty() => compile_condition(src).map(|_| ()),
             _ => Ok(()),
         }
     }
 }
 
 /// `action` of a rule.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RuleAction {
     /// What a match does (`type` on the wire).
     #[serde(rename = "type", default)]
@@ -223,7 +227,9 @@ pub struct RuleAction {
 }
 
 /// The effect of a matching rule.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ActionType {
     /// Allow the sign-up and stop.
@@ -380,7 +386,7 @@ impl RuleContext {
 // ---------------------------------------------------------------------------------------------
 
 /// How one rule fared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleStatus {
     /// The condition was true.
@@ -396,7 +402,7 @@ pub enum RuleStatus {
 }
 
 /// One entry of [`Evaluation::evaluations`], in the rule tester's wire shape.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RuleEvaluation {
     /// The rule id.
     pub rule_id: String,
@@ -417,7 +423,7 @@ pub struct RuleEvaluation {
 }
 
 /// The overall decision.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Decision {
     /// An `allow` rule matched.
     #[serde(rename = "allow")]
@@ -434,7 +440,7 @@ pub enum Decision {
 }
 
 /// The result of evaluating all rules.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Outcome {
     /// Whether the sign-up goes ahead ([`Decision::Allow`] or [`Decision::DefaultAllow`]).
     pub should_allow: bool,
@@ -453,7 +459,7 @@ pub struct Outcome {
 
 /// What [`CompiledRules::evaluate`] returns; serializes as the tester's
 /// `{evaluations, outcome}` (the caller adds `context`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Evaluation {
     /// One entry per rule in evaluation order, up to and including the deciding rule.
     pub evaluations: Vec<RuleEvaluation>,
@@ -781,8 +787,7 @@ impl Indexer for RiskScores {
     where
         Self: 'v,
     {
-        self.field(idx)
-            .map(|v| Box::new(*v) as Box<dyn Val + 'v>)
+        self.field(idx).map(|v| Box::new(*v) as Box<dyn Val + 'v>)
     }
 }
 

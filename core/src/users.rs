@@ -715,6 +715,16 @@ impl Users<'_> {
         }
         check_password_rules(password)?;
         let email = normalize_email(email);
+        let verdict = crate::sign_up::check(
+            self.p,
+            project,
+            crate::sign_up::Applicant {
+                email: Some(&email),
+                method: crate::sign_up_rules::AuthMethod::Password,
+                oauth_provider: None,
+            },
+        )
+        .await?;
         let store = &self.p.inner.store;
         if store
             .users()
@@ -739,6 +749,7 @@ impl Users<'_> {
             .clone()
             .unwrap_or_else(|| UserRecord::new(&project.id, now));
         rec.password_hash = Some(hash);
+        verdict.apply(&mut rec);
         let channel = ContactChannelRecord {
             project_id: project.id.clone(),
             id: Uuid::new_v4(),

@@ -1117,3 +1117,35 @@ mod tests {
         assert!(!server.to_string().contains("argon2"), "never the hash");
     }
 }
+
+/// The context a sign-up-rules test evaluated (normalised), in `POST
+/// /internal/sign-up-rules-test`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RuleContextView {
+    /// The address, trimmed and lower-cased (`""` when none).
+    pub email: String,
+    /// What follows the last `@` (`""` when none).
+    pub email_domain: String,
+    /// ISO alpha-2, upper case (`""` when unknown).
+    pub country_code: String,
+    /// `password`, `otp`, `oauth` or `passkey`.
+    pub auth_method: String,
+    /// The OAuth provider (`""` when none).
+    pub oauth_provider: String,
+    /// The bot-challenge result given (`ok`, `invalid`, `error`).
+    pub turnstile_result: String,
+    /// The risk scores evaluated.
+    pub risk_scores: SignUpRiskScores,
+}
+
+/// `POST /internal/sign-up-rules-test`: the context, each rule evaluated up to the deciding
+/// one, and the outcome. Nothing is recorded.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SignUpRulesTestView {
+    /// The normalised context.
+    pub context: RuleContextView,
+    /// The rules in evaluation order, up to the deciding one.
+    pub evaluations: Vec<crate::sign_up_rules::RuleEvaluation>,
+    /// The decision.
+    pub outcome: crate::sign_up_rules::Outcome,
+}

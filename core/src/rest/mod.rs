@@ -98,6 +98,7 @@ async fn handle(p: &Postern, req: Request<Bytes>) -> Response<Bytes> {
         let ip = client_ip(p, &parts);
         let meta = RequestMeta {
             ip,
+            country_code: country_code(p, &parts),
             ..RequestMeta::default()
         };
         let result = meta.scope(dispatch(p, &parts, body, &prefix, ip)).await;
@@ -130,6 +131,23 @@ fn client_ip(p: &Postern, parts: &http::request::Parts) -> Option<IpAddr> {
         forwarded.push_str(line.to_str().unwrap_or("unreadable"));
     }
     crate::net::client_ip(peer, Some(&forwarded), &p.inner.trusted_proxies)
+}
+
+/// The client's country as a trusted proxy (a CDN) states it in `CF-IPCountry` or
+/// `X-Vercel-IP-Country`: two ASCII letters, upper-cased; `XX` (unknown) and anything else
+/// count as unknown. From a peer that is not a trusted proxy the headers are ignored, as a
+/// client could claim any country.
+fn country_code(p: &Postern, parts: &http::request::Parts) -> Option<String> {
+    let peer = parts.extensions.get::<PeerAddr>().map(|a| a.0.ip())?;
+    let peer = crate::net::client_ip(Some(peer), None, &[])?;
+    if !p.inner.trusted_proxies.iter().any(|n| n.contains(peer)) {
+        return None;
+    }
+    ["cf-ipcountry", "x-vercel-ip-country"]
+        .iter()
+        .filter_map(|h| parts.headers.get(*h)?.to_str().ok())
+        .map(|v| v.trim().to_ascii_uppercase())
+        .find(|v| v.len() == 2 && v.bytes().all(|b| b.is_ascii_uppercase()) && v != "XX")
 }
 
 /// Takes a token from the request's per-IP bucket (`429` when it is empty). Clients of an

@@ -5,6 +5,8 @@ use super::*;
 use crate::admin::ConfigLevel;
 use crate::rest::input::Id;
 use crate::rest::input::{FieldValue, input};
+use crate::sign_up::RuleStats;
+use crate::sign_up_rules::{AuthMethod, RuleContext};
 
 /// A non-negative integer given in a query string (`must be a non-negative integer`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -341,4 +343,134 @@ pub(crate) async fn patch_override(rq: Rq<'_>, b: ConfigOverride) -> Result<Json
         .override_config_as(auth, override_level(&rq)?, &over)
         .await?;
     Ok(Json::ok(SuccessView::TRUE))
+}
+
+/// Field check: one of `password`, `otp`, `oauth`, `passkey`.
+fn auth_method_name(f: &mut Fields, key: &str, v: &impl Text) {
+    if v.text().is_some_and(|m| auth_method_of(m).is_none()) {
+        f.fail(
+            key,
+            "must be one of the following values: password, otp, oauth, passkey",
+        );
+    }
+}
+
+fn auth_method_of(name: &str) -> Option<AuthMethod> {
+    match name {
+        "password" => Some(AuthMethod::Password),
+        "otp" => Some(AuthMethod::Otp),
+        "oauth" => Some(AuthMethod::Oauth),
+        "passkey" => Some(AuthMethod::Passkey),
+        _ => None,
+    }
+}
+
+/// Field check: a two-letter country code, or null.
+fn country(f: &mut Fields, key: &str, v: &Option<Option<String>>) {
+    if let Some(Some(c)) = v
+        && !(c.trim().len() == 2 && c.trim().bytes().all(|b| b.is_ascii_alphabetic()))
+    {
+        f.fail(key, "must be a 2-letter country code");
+    }
+}
+
+/// Field check: `ok`, `invalid` or `error`.
+fn turnstile(f: &mut Fields, key: &str, v: &Option<String>) {
+    if let Some(t) = v
+        && !matches!(t.as_str(), "ok" | "invalid" | "error")
+    {
+        f.fail(
+            key,
+            "must be one of the following values: ok, invalid, error",
+        );
+    }
+}
+
+/// The risk score `name` of a `risk_scores` object, if it is an integer from 0 to 100.
+fn score(v: &Value, name: &str) -> Option<i64> {
+    v.get(name)
+        .and_then(Value::as_i64)
+        .filter(|n| (0..=100).contains(n))
+}
+
+/// Field check: `{bot, free_trial_abuse}`, integers from 0 to 100.
+fn risk_scores(f: &mut Fields, key: &str, v: &Option<Value>) {
+    if let Some(v) = v
+        && (score(v, "bot").is_none()
+            || score(v, "free_trial_abuse").is_none()
+            || v.as_object().is_some_and(|o| o.len() != 2))
+    {
+        f.fail(
+            key,
+            "must be {bot, free_trial_abuse} with integers from 0 to 100",
+        );
+    }
+}
+
+input! {
+    /// `POST /internal/sign-up-rules-test`: a sign-up to evaluate the rules against.
+    pub(crate) struct RulesTest in Body {
+        email: Option<Option<String>>,
+        auth_method: String => auth_method_name,
+        oauth_provider: Option<Option<String>>,
+        country_code: Option<Option<String>> => country,
+        turnstile_result: Option<String> => turnstile,
+        risk_scores: Option<Value> => risk_scores,
+    }
+}
+
+/// `POST /internal/sign-up-rules-test` (admin): evaluates the project's sign-up rules for
+/// the given context as a sign-up would, recording nothing. A `null` country is the admin
+/// request's own (from a trusted proxy), as upstream; risk scores default to 0 (Postern has
+/// no risk engine).
+pub(crate) async fn sign_up_rules_test(
+    rq: Rq<'_>,
+    b: RulesTest,
+) -> Result<Json<SignUpRulesTestView>> {
+    let auth = rq.auth()?;
+    let method = auth_method_of(&b.auth_method).unwrap_or(AuthMethod::Password);
+    let country = match b.country_code.flatten() {
+        Some(c) => Some(c),
+        None => crate::audit::RequestMeta::current().country_code,
+    };
+    let (bot, abuse) = b
+        .risk_scores
+        .as_ref()
+        .map(|v| {
+            (
+                score(v, "bot").unwrap_or(0),
+                score(v, "free_trial_abuse").unwrap_or(0),
+            )
+        })
+        .unwrap_or((0, 0));
+    let ctx = RuleContext::new(
+        b.email.flatten().as_deref(),
+        country.as_deref(),
+        method,
+        b.oauth_provider.flatten().as_deref(),
+    )
+    .with_risk_scores(bot, abuse);
+    let e = rq.p.sign_up_rules().evaluate(&auth.project, &ctx);
+    Ok(Json::ok(SignUpRulesTestView {
+        context: RuleContextView {
+            email: ctx.email.clone(),
+            email_domain: ctx.email_domain.clone(),
+            country_code: ctx.country_code.clone(),
+            auth_method: ctx.auth_method.as_str().to_owned(),
+            oauth_provider: ctx.oauth_provider.clone(),
+            turnstile_result: b.turnstile_result.unwrap_or_else(|| "invalid".into()),
+            risk_scores: SignUpRiskScores {
+                bot: bot as i32,
+                free_trial_abuse: abuse as i32,
+            },
+        },
+        evaluations: e.evaluations,
+        outcome: e.outcome,
+    }))
+}
+
+/// `GET /internal/sign-up-rules-stats` (admin): trigger counts of the project's rules.
+pub(crate) async fn sign_up_rules_stats(rq: Rq<'_>, _: NoQuery) -> Result<Json<RuleStats>> {
+    let auth = rq.auth()?;
+    Ok(Json::ok(rq.p.sign_up_rules().stats(&auth.project).await?))
 }
