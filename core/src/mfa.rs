@@ -26,7 +26,7 @@ use crate::secrets::{hex, random_crockford};
 use crate::step_up::{self, Caller};
 use crate::storage::{CodePurpose, RecoveryCodeRecord, UserRecord};
 use crate::throttle::{Factor, Subject};
-use crate::users::{SignedIn, User};
+use crate::users::User;
 
 /// Lifetime of an MFA attempt code: 5 minutes.
 pub const ATTEMPT_LIFETIME_MILLIS: i64 = 5 * 60 * 1000;
@@ -281,7 +281,6 @@ impl Mfa<'_> {
         let claim: Option<Uuid> = record.data["claim_channel_id"]
             .as_str()
             .and_then(|s| s.parse().ok());
-        let now = self.p.inner.clock.now_millis();
         let tx = store.begin().await?;
         codes::consume(self.p, &*tx, &record).await?;
         if let Some(channel) = claim {
@@ -305,16 +304,12 @@ impl Mfa<'_> {
                 tx.users().update(&fresh).await?;
             }
         }
-        let (session, refresh_token) =
-            crate::sessions::insert_session(&*tx, &project.id, user_id, now, None, false).await?;
-        tx.users().touch(&project.id, user_id, now).await?;
-        crate::audit::record(
+        let opened = crate::auth::session::open(
             self.p,
             &*tx,
             &project.id,
-            "sign_in.succeeded",
-            Some(user_id),
-            json!({ "method": factor.method() }),
+            user_id,
+            crate::auth::session::Opening::SignIn(factor.method()),
         )
         .await?;
         let (rec, channels) = crate::users::load(&*tx, &project.id, user_id)
@@ -322,13 +317,8 @@ impl Mfa<'_> {
             .ok_or(Error::UserNotFound)?;
         tx.commit().await?;
         let user = User::from_parts(&rec, &channels, &project.config);
-        let access_token = self.p.sessions().mint(project, &user, session.id)?;
         Ok(OtpSignIn {
-            signed_in: SignedIn {
-                user_id: rec.id,
-                refresh_token,
-                access_token,
-            },
+            signed_in: opened.tokens(self.p, project, &user)?,
             is_new_user: record.data["is_new_user"].as_bool().unwrap_or(false),
         })
     }

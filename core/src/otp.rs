@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::codes::{self, DEFAULT_LIFETIME_MILLIS, NONCE_LENGTH};
 use crate::email::{self, link_with_code, normalize_email};
-use crate::error::{Error, OnConflict, Refusal, Result};
+use crate::error::{Error, Refusal, Result};
 use crate::postern::Postern;
 use crate::projects::Project;
 use crate::storage::{ChannelKind, CodePurpose, ContactChannelRecord, UserRecord};
@@ -146,10 +146,10 @@ impl Otp<'_> {
                 .await?
                 .is_none()
         {
-            crate::sign_up::check(
+            crate::auth::gate::check(
                 self.p,
                 project,
-                crate::sign_up::Applicant {
+                crate::auth::gate::Applicant {
                     email: Some(&email),
                     method: crate::sign_up_rules::AuthMethod::Otp,
                     oauth_provider: None,
@@ -157,7 +157,7 @@ impl Otp<'_> {
             )
             .await?
         } else {
-            crate::sign_up::Verdict::default()
+            crate::auth::gate::Verdict::default()
         };
         let now = self.p.inner.clock.now_millis();
         let tx = self.p.inner.store.begin().await?;
@@ -237,57 +237,35 @@ impl Otp<'_> {
                     auth_confirmed: true,
                     created_at_millis: now,
                 };
-                if upgrading.is_some() {
-                    rec.is_anonymous = false;
-                    rec.signed_up_at_millis = now;
-                    tx.users().update(&rec).await?;
-                } else {
-                    tx.users().insert(&rec).await?;
-                }
-                tx.users()
-                    .insert_channel(&channel)
-                    .await
-                    .on_conflict(|| unverified_exists(&email))?;
-                if upgrading.is_some() {
-                    crate::teams::rename_personal_teams(&*tx, &rec, Some(&email)).await?;
-                } else {
-                    crate::users::after_create(self.p, &*tx, project, &rec, Some(&email)).await?;
-                }
-                crate::audit::record(
+                let rec = crate::auth::account::create(
                     self.p,
                     &*tx,
-                    &project.id,
-                    "sign_up",
-                    Some(rec.id),
-                    json!({ "method": "otp", "upgraded_anonymous": upgrading.is_some() }),
+                    project,
+                    crate::auth::account::NewAccount {
+                        rec,
+                        upgrading: upgrading.is_some(),
+                        channel: Some(channel.clone()),
+                    },
+                    "otp",
+                    || unverified_exists(&email),
                 )
                 .await?;
-                let rec = tx.users().get(&project.id, rec.id).await?.unwrap_or(rec);
                 (rec, vec![channel], true)
             }
         };
-        let (session, refresh_token) =
-            crate::sessions::insert_session(&*tx, &project.id, rec.id, now, None, false).await?;
-        tx.users().touch(&project.id, rec.id, now).await?;
-        crate::audit::record(
+        let opened = crate::auth::session::open(
             self.p,
             &*tx,
             &project.id,
-            "sign_in.succeeded",
-            Some(rec.id),
-            json!({ "method": "otp" }),
+            rec.id,
+            crate::auth::session::Opening::SignIn("otp"),
         )
         .await?;
         tx.commit().await?;
         let mut user = User::from_parts(&rec, &channels, cfg);
         user.last_active_at_millis = now;
-        let access_token = self.p.sessions().mint(project, &user, session.id)?;
         Ok(OtpSignIn {
-            signed_in: SignedIn {
-                user_id: rec.id,
-                refresh_token,
-                access_token,
-            },
+            signed_in: opened.tokens(self.p, project, &user)?,
             is_new_user,
         })
     }

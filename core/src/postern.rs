@@ -51,7 +51,7 @@ pub(crate) struct Inner {
     /// Permission closures per project.
     pub(crate) closures: crate::permissions::ClosureCache,
     /// Compiled sign-up rules per project.
-    pub(crate) sign_up_rules: crate::sign_up::RulesCache,
+    pub(crate) sign_up_rules: crate::auth::gate::RulesCache,
     /// Wakes the outbox worker after a commit that enqueued messages.
     pub(crate) outbox_wake: Arc<tokio::sync::Notify>,
     /// Keys the hashes of addresses in throttling counters.

@@ -7,8 +7,8 @@ use crate::actor::Auth;
 use crate::error::{Error, Refusal, Result};
 use crate::postern::Postern;
 use crate::projects::Project;
-use crate::secrets::{hash_secret, new_refresh_token};
-use crate::storage::{Repos, SessionRecord};
+use crate::secrets::hash_secret;
+use crate::storage::SessionRecord;
 use crate::tokens::{AccessTokenClaims, ReasonClaim, TokenAudience};
 use crate::users::{User, load};
 
@@ -60,35 +60,6 @@ impl std::fmt::Debug for TokenPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("TokenPair { .. }")
     }
-}
-
-/// Inserts a session with a fresh refresh token; returns the row and the token.
-pub(crate) async fn insert_session(
-    repos: &dyn Repos,
-    project_id: &str,
-    user_id: Uuid,
-    now: i64,
-    lifetime_millis: Option<i64>,
-    is_impersonation: bool,
-) -> Result<(SessionRecord, String)> {
-    let token = new_refresh_token();
-    let rec = SessionRecord {
-        project_id: project_id.to_owned(),
-        id: Uuid::new_v4(),
-        user_id,
-        token_hash: hash_secret(&token),
-        created_at_millis: now,
-        last_active_at_millis: now,
-        expires_at_millis: Some(
-            now.saturating_add(lifetime_millis.unwrap_or(DEFAULT_SESSION_MILLIS)),
-        ),
-        is_impersonation,
-    };
-    repos.sessions().insert(&rec).await.map_err(|e| match e {
-        crate::storage::StoreError::MissingReference(_) => Error::UserIdDoesNotExist(user_id),
-        e => e.into(),
-    })?;
-    Ok((rec, token))
 }
 
 /// Session operations; from [`Postern::sessions`].
@@ -183,21 +154,22 @@ impl Sessions<'_> {
         let (rec, channels) = load(&**store, &project.id, user_id)
             .await?
             .ok_or(Error::UserIdDoesNotExist(user_id))?;
-        let now = self.p.inner.clock.now_millis();
-        let (session, refresh_token) = insert_session(
+        let opened = crate::auth::session::open(
+            self.p,
             &**store,
             &project.id,
             user_id,
-            now,
-            lifetime_millis,
-            is_impersonation,
+            crate::auth::session::Opening::Server {
+                lifetime_millis,
+                impersonation: is_impersonation,
+            },
         )
         .await?;
         let user = User::from_parts(&rec, &channels, &project.config);
-        let access_token = self.mint(project, &user, session.id)?;
+        let signed_in = opened.tokens(self.p, project, &user)?;
         Ok(TokenPair {
-            refresh_token,
-            access_token,
+            refresh_token: signed_in.refresh_token,
+            access_token: signed_in.access_token,
         })
     }
 

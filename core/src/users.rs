@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::actor::Auth;
+use crate::auth::account::NewAccount;
+use crate::auth::session::Opening;
 use crate::config::ProjectConfig;
 use crate::email::{Notice, is_valid_email_lenient, normalize_email};
 use crate::error::{Error, OnConflict, Refusal, RestrictedReason, Result};
@@ -276,27 +278,6 @@ pub(crate) async fn view(
     Ok(user)
 }
 
-/// What follows the creation of any user, in its transaction: the personal team.
-pub(crate) async fn after_create(
-    p: &Postern,
-    repos: &dyn Repos,
-    project: &Project,
-    rec: &UserRecord,
-    email: Option<&str>,
-) -> Result<()> {
-    crate::teams::create_personal_team(p, repos, project, rec, email, p.inner.clock.now_millis())
-        .await?;
-    crate::permissions::grant_defaults(
-        repos,
-        project,
-        crate::permissions::DefaultKind::SignUp,
-        None,
-        rec.id,
-    )
-    .await?;
-    Ok(())
-}
-
 fn email_taken(email: &str) -> Error {
     Error::UserEmailAlreadyExists {
         email: email.to_owned(),
@@ -375,7 +356,7 @@ impl Users<'_> {
         self.seal_totp(rec.id, &mut update)?;
         let tx = self.p.inner.store.begin().await?;
         self.store_image(&*tx, project, &mut update, None).await?;
-        tx.users().insert(&rec).await?;
+        crate::auth::account::insert(&*tx, &rec).await?;
         update.is_anonymous = None;
         let prepared = Prepared {
             password_hash: hash,
@@ -390,14 +371,14 @@ impl Users<'_> {
         // Stack answers with the user as it was before its personal team existed.
         let user = User::from_parts(&rec, &channels, &project.config);
         let email = user.primary_email.clone();
-        after_create(self.p, &*tx, project, &rec, email.as_deref()).await?;
-        crate::audit::record(
+        crate::auth::account::finish(
             self.p,
             &*tx,
-            &project.id,
-            "sign_up",
-            Some(rec.id),
-            json!({ "method": "server" }),
+            project,
+            &rec,
+            email.as_deref(),
+            false,
+            "server",
         )
         .await?;
         tx.commit().await?;
@@ -715,10 +696,10 @@ impl Users<'_> {
         }
         check_password_rules(password)?;
         let email = normalize_email(email);
-        let verdict = crate::sign_up::check(
+        let verdict = crate::auth::gate::check(
             self.p,
             project,
-            crate::sign_up::Applicant {
+            crate::auth::gate::Applicant {
                 email: Some(&email),
                 method: crate::sign_up_rules::AuthMethod::Password,
                 oauth_provider: None,
@@ -763,34 +744,21 @@ impl Users<'_> {
             auth_confirmed: true,
             created_at_millis: now,
         };
-        if upgrading.is_some() {
-            rec.is_anonymous = false;
-            rec.signed_up_at_millis = now;
-            tx.users().update(&rec).await?;
-        } else {
-            tx.users().insert(&rec).await?;
-        }
-        tx.users()
-            .insert_channel(&channel)
-            .await
-            .on_conflict(|| email_taken(&email))?;
-        if upgrading.is_some() {
-            crate::teams::rename_personal_teams(&*tx, &rec, Some(&email)).await?;
-        } else {
-            after_create(self.p, &*tx, project, &rec, Some(&email)).await?;
-        }
-        let rec = tx.users().get(&project.id, rec.id).await?.unwrap_or(rec);
-        let (session, refresh_token) =
-            crate::sessions::insert_session(&*tx, &project.id, rec.id, now, None, false).await?;
-        crate::audit::record(
+        let rec = crate::auth::account::create(
             self.p,
             &*tx,
-            &project.id,
-            "sign_up",
-            Some(rec.id),
-            json!({ "method": "password", "upgraded_anonymous": upgrading.is_some() }),
+            project,
+            NewAccount {
+                rec,
+                upgrading: upgrading.is_some(),
+                channel: Some(channel.clone()),
+            },
+            "password",
+            || email_taken(&email),
         )
         .await?;
+        let opened =
+            crate::auth::session::open(self.p, &*tx, &project.id, rec.id, Opening::SignUp).await?;
         // The verification mail is a side effect: over the recipient's mail limit it is
         // skipped, and the sign-up stands (as a failed send would in Stack).
         let mut mailed = false;
@@ -810,13 +778,7 @@ impl Users<'_> {
         if mailed {
             self.p.wake_outbox();
         }
-        let user = User::from_parts(&rec, &[channel], cfg);
-        let access_token = self.p.sessions().mint(project, &user, session.id)?;
-        Ok(SignedIn {
-            user_id: rec.id,
-            refresh_token,
-            access_token,
-        })
+        opened.tokens(self.p, project, &User::from_parts(&rec, &[channel], cfg))
     }
 
     /// Anonymous sign-up (`POST /auth/anonymous/sign-up`): a user with no email, restricted
@@ -826,28 +788,27 @@ impl Users<'_> {
         let mut rec = UserRecord::new(&project.id, now);
         rec.is_anonymous = true;
         let tx = self.p.inner.store.begin().await?;
-        tx.users().insert(&rec).await?;
-        after_create(self.p, &*tx, project, &rec, None).await?;
-        crate::audit::record(
+        let rec = crate::auth::account::create(
             self.p,
             &*tx,
-            &project.id,
-            "sign_up",
-            Some(rec.id),
-            json!({ "method": "anonymous" }),
+            project,
+            NewAccount {
+                rec,
+                upgrading: false,
+                channel: None,
+            },
+            "anonymous",
+            || Error::Internal("an anonymous user has no address".into()),
         )
         .await?;
-        let rec = tx.users().get(&project.id, rec.id).await?.unwrap_or(rec);
-        let (session, refresh_token) =
-            crate::sessions::insert_session(&*tx, &project.id, rec.id, now, None, false).await?;
+        let opened =
+            crate::auth::session::open(self.p, &*tx, &project.id, rec.id, Opening::SignUp).await?;
         tx.commit().await?;
-        let user = User::from_parts(&rec, &[], &project.config);
-        let access_token = self.p.sessions().mint(project, &user, session.id)?;
-        Ok(SignedIn {
-            user_id: rec.id,
-            refresh_token,
-            access_token,
-        })
+        opened.tokens(
+            self.p,
+            project,
+            &User::from_parts(&rec, &[], &project.config),
+        )
     }
 
     /// Password sign-in. Unknown email, email not used for auth (or not confirmed for
@@ -926,27 +887,18 @@ impl Users<'_> {
             r.password_hash = Some(hash);
             tx.users().update(&r).await?;
         }
-        let (session, refresh_token) =
-            crate::sessions::insert_session(&*tx, &project.id, rec.id, now, None, false).await?;
-        tx.users().touch(&project.id, rec.id, now).await?;
-        crate::audit::record(
+        let opened = crate::auth::session::open(
             self.p,
             &*tx,
             &project.id,
-            "sign_in.succeeded",
-            Some(rec.id),
-            json!({ "method": "password" }),
+            rec.id,
+            Opening::SignIn("password"),
         )
         .await?;
         tx.commit().await?;
         let mut user = User::from_parts(&rec, &channels, &project.config);
         user.last_active_at_millis = now;
-        let access_token = self.p.sessions().mint(project, &user, session.id)?;
-        Ok(SignedIn {
-            user_id: rec.id,
-            refresh_token,
-            access_token,
-        })
+        opened.tokens(self.p, project, &user)
     }
 
     /// Changes the password after checking the old one; deletes every other session of the

@@ -403,7 +403,7 @@ routes! {
         Patch "/internal/config/override/{level}", Server, None => internal::patch_override, input: internal::ConfigOverride, reply: SuccessView, "Change a config override level";
         Get "/internal/audit-log", Admin, None => internal::audit_log, input: internal::AuditLogQuery, reply: AuditLogPageView, "The project's security audit log";
         Post "/internal/sign-up-rules-test", Admin, None => internal::sign_up_rules_test, input: internal::RulesTest, reply: SignUpRulesTestView, "Evaluate the sign-up rules for a context (nothing recorded)";
-        Get "/internal/sign-up-rules-stats", Admin, None => internal::sign_up_rules_stats, input: NoQuery, reply: crate::sign_up::RuleStats, "Trigger counts of the sign-up rules";
+        Get "/internal/sign-up-rules-stats", Admin, None => internal::sign_up_rules_stats, input: NoQuery, reply: crate::auth::gate::RuleStats, "Trigger counts of the sign-up rules";
     }
 }
 

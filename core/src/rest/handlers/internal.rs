@@ -3,9 +3,9 @@
 use super::api_keys::only_true;
 use super::*;
 use crate::admin::ConfigLevel;
+use crate::auth::gate::RuleStats;
 use crate::rest::input::Id;
 use crate::rest::input::{FieldValue, input};
-use crate::sign_up::RuleStats;
 use crate::sign_up_rules::{AuthMethod, RuleContext};
 
 /// A non-negative integer given in a query string (`must be a non-negative integer`).
