@@ -81,7 +81,12 @@ impl Otp<'_> {
             &project.id,
             CodePurpose::OneTimePassword,
             None,
-            json!({ "email": email, "anonymous_user_id": anonymous }),
+            json!({
+                "email": email,
+                "anonymous_user_id": anonymous,
+                // Where the sign-in was asked from: a new account's country (as Stack).
+                "country_code": crate::audit::RequestMeta::current().country_code,
+            }),
             self.p.inner.clock.now_millis(),
             DEFAULT_LIFETIME_MILLIS,
         );
@@ -245,6 +250,10 @@ impl Otp<'_> {
                         rec,
                         upgrading: upgrading.is_some(),
                         channel: Some(channel.clone()),
+                        country_code: record.data["country_code"]
+                            .as_str()
+                            .map(str::to_owned)
+                            .or_else(|| crate::audit::RequestMeta::current().country_code),
                     },
                     "otp",
                     || unverified_exists(&email),

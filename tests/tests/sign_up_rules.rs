@@ -16,6 +16,7 @@ contract_suite!(
     rules_run_on_otp_and_anonymous_upgrades_only,
     rules_tester_and_stats,
     unparsable_rules_are_refused_when_saved,
+    country_code_comes_from_a_trusted_proxy,
 );
 
 const CALLBACK: &str = "http://localhost:3000/handler/magic";
@@ -464,4 +465,85 @@ async fn unparsable_rules_are_refused_when_saved(env: Env) {
         cfg["auth"]["signUpRules"]["r"]["condition"],
         "email.matches(\"[\")"
     );
+}
+
+async fn country_code_comes_from_a_trusted_proxy(env: Env) {
+    let mut cfg = ProjectConfig::default();
+    cfg.auth.otp.allow_sign_in = true;
+    let h = harness_custom(&env, cfg, |b| {
+        b.trusted_proxies(vec!["10.0.0.0/8".parse().unwrap()])
+    })
+    .await;
+    set_config(
+        &h,
+        json!({"auth.signUpRules.no-us": {
+            "enabled": true, "condition": "countryCode == \"US\"", "action": {"type": "reject"}
+        }}),
+    )
+    .await;
+    let from = |peer: &str, header: &str, country: &str| {
+        with(with(h.client(), TEST_PEER, peer), header, country)
+    };
+    let country_of = |v: Value| {
+        let h = &h;
+        async move {
+            let id = v["user_id"].as_str().unwrap().to_owned();
+            h.get(&format!("/api/v1/users/{id}"), &h.server())
+                .await
+                .assert_ok()["country_code"]
+                .clone()
+        }
+    };
+    // A client cannot claim a country: from an untrusted peer the header is ignored.
+    let v = password_sign_up(
+        &h,
+        &from("203.0.113.1:4000", "cf-ipcountry", "US"),
+        "a@x.example",
+    )
+    .await
+    .assert_ok();
+    assert_eq!(country_of(v).await, Value::Null);
+    // Through the trusted proxy it counts, for the rules and as the user's country.
+    password_sign_up(
+        &h,
+        &from("10.0.0.5:4000", "cf-ipcountry", "US"),
+        "b@x.example",
+    )
+    .await
+    .assert_error(403, "SIGN_UP_REJECTED");
+    let v = password_sign_up(
+        &h,
+        &from("10.0.0.5:4000", "x-vercel-ip-country", "ca"),
+        "c@x.example",
+    )
+    .await
+    .assert_ok();
+    assert_eq!(country_of(v).await, "CA");
+    // OTP: the new account's country is where the code was asked from.
+    let nonce = h
+        .post(
+            "/api/v1/auth/otp/send-sign-in-code",
+            &from("10.0.0.5:4000", "cf-ipcountry", "DE"),
+            json!({"email": "d@x.example", "callback_url": CALLBACK}),
+        )
+        .await
+        .assert_ok()["nonce"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mail = &h.mails("d@x.example", "Sign in to", 1).await[0];
+    let otp = mail
+        .subject()
+        .strip_prefix("Sign in to Test project: Your code is ")
+        .unwrap()
+        .to_owned();
+    let v = h
+        .post(
+            "/api/v1/auth/otp/sign-in",
+            &from("10.0.0.6:4000", "cf-ipcountry", "FR"),
+            json!({"code": format!("{otp}{nonce}")}),
+        )
+        .await
+        .assert_ok();
+    assert_eq!(country_of(v).await, "DE");
 }

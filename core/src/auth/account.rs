@@ -19,6 +19,9 @@ pub(crate) struct NewAccount {
     pub upgrading: bool,
     /// Its first, primary address, if any.
     pub channel: Option<ContactChannelRecord>,
+    /// Where the sign-up came from (a trusted proxy's country header), kept as the user's
+    /// `country_code` unless it has one.
+    pub country_code: Option<String>,
 }
 
 /// Writes the account in `repos` (the caller's transaction): the user row (inserted, or
@@ -36,7 +39,11 @@ pub(crate) async fn create(
         mut rec,
         upgrading,
         channel,
+        country_code,
     } = account;
+    if rec.country_code.is_none() {
+        rec.country_code = country_code;
+    }
     if upgrading {
         rec.is_anonymous = false;
         rec.signed_up_at_millis = p.inner.clock.now_millis();
