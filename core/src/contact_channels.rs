@@ -584,7 +584,7 @@ impl ContactChannels<'_> {
     /// Verifies the channel a code was sent for. `session_user` is the user of the
     /// request's session, if any: a verification of a sign-in address from outside the
     /// account's sessions, on an unclaimed account, revokes the account's sessions, API keys
-    /// and other unverified channels (see [`crate::claim`]).
+    /// and other unverified channels (see the `claim` module).
     pub async fn verify_as(
         &self,
         project: &Project,

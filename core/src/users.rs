@@ -1261,7 +1261,7 @@ impl Users<'_> {
 
     /// Resets the password with a code: sets it (creating the password method if needed),
     /// signs the user out everywhere, revokes every API key, ends the password's failure
-    /// run, and claims the account (see [`crate::claim`]), in one transaction with the
+    /// run, and claims the account (see the `claim` module), in one transaction with the
     /// code's use. A password that breaks the rules is refused before the code is used, so
     /// the link still works for a better one.
     pub async fn reset_password(

@@ -2,9 +2,9 @@
 //!
 //! - [`gate`]: the sign-up gate (sign-up rules) run before an account is created from a
 //!   sign-in method, and the rules' tester and statistics.
-//! - [`account`]: creating an account, or upgrading an anonymous user into one (the user
+//! - `account`: creating an account, or upgrading an anonymous user into one (the user
 //!   row, its first address, the personal team, default permissions, the `sign_up` event).
-//! - [`session`]: opening a session (the row, the sign-in's bookkeeping) and minting its
+//! - `session`: opening a session (the row, the sign-in's bookkeeping) and minting its
 //!   tokens once the transaction has committed.
 //!
 //! The sign-in methods (password, OTP, anonymous, MFA, and later passkeys and OAuth) decide
