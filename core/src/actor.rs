@@ -23,9 +23,9 @@
 use uuid::Uuid;
 
 use crate::error::AccessType;
+use crate::model::User;
 use crate::projects::Project;
 use crate::tokens::AccessTokenClaims;
-use crate::users::User;
 
 /// An authenticated request: project, access level and, when an access token was sent and
 /// its user still exists, the user.

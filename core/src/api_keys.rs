@@ -155,7 +155,7 @@ pub struct ApiKeyUserAuth {
     /// The key's project.
     pub project: Project,
     /// The key's owner.
-    pub user: crate::users::User,
+    pub user: crate::model::User,
     /// The key (no secret in it).
     pub key: ApiKeyRecord,
 }
@@ -199,7 +199,7 @@ pub struct ApiKeyTeamAuth {
     /// The key's project.
     pub project: Project,
     /// The key's team.
-    pub team: crate::teams::Team,
+    pub team: crate::model::Team,
     /// The key (no secret in it).
     pub key: ApiKeyRecord,
 }

@@ -229,7 +229,7 @@ impl ContactChannels<'_> {
         self.authorize(&caller, Some(user_id), ChannelAction::Create)?;
         let value = normalize_email(&new.value);
         let store = &self.p.inner.store;
-        let Some((rec, before)) = crate::users::load(&**store, &project.id, user_id).await? else {
+        let Some((rec, before)) = crate::model::load(&**store, &project.id, user_id).await? else {
             return Err(Error::UserIdDoesNotExist(user_id));
         };
         let (confirmed, token) = if new.used_for_auth {
@@ -314,7 +314,7 @@ impl ContactChannels<'_> {
     ) -> Result<ContactChannelRecord> {
         self.authorize(&caller, Some(user_id), ChannelAction::Update)?;
         let store = &self.p.inner.store;
-        let (rec, before) = crate::users::load(&**store, &project.id, user_id)
+        let (rec, before) = crate::model::load(&**store, &project.id, user_id)
             .await?
             .ok_or_else(not_found_400)?;
         let current = before
@@ -455,7 +455,7 @@ impl ContactChannels<'_> {
     ) -> Result<()> {
         self.authorize(&caller, Some(user_id), ChannelAction::Delete)?;
         let store = &self.p.inner.store;
-        let (rec, before) = crate::users::load(&**store, &project.id, user_id)
+        let (rec, before) = crate::model::load(&**store, &project.id, user_id)
             .await?
             .ok_or_else(not_found_400)?;
         let current = before
@@ -660,7 +660,7 @@ impl ContactChannels<'_> {
     ) -> Result<ContactChannelRecord> {
         self.authorize(&caller, Some(user_id), ChannelAction::Manage)?;
         let store = &self.p.inner.store;
-        let (rec, channels) = crate::users::load(&**store, &project.id, user_id)
+        let (rec, channels) = crate::model::load(&**store, &project.id, user_id)
             .await?
             .ok_or(Error::UserIdDoesNotExist(user_id))?;
         if !channels.iter().any(|c| c.id == id) {
@@ -712,7 +712,7 @@ impl ContactChannels<'_> {
             return Err(Error::RedirectUrlNotWhitelisted);
         }
         let store = &self.p.inner.store;
-        let (_, channels) = crate::users::load(&**store, &project.id, user_id)
+        let (_, channels) = crate::model::load(&**store, &project.id, user_id)
             .await?
             .ok_or(Error::UserIdDoesNotExist(user_id))?;
         let channel = channels

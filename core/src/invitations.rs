@@ -13,10 +13,10 @@ use crate::actor::Auth;
 use crate::codes::{self, DEFAULT_LIFETIME_MILLIS};
 use crate::email::{self, link_with_code};
 use crate::error::{Error, OnConflict, Result};
+use crate::model::User;
 use crate::postern::Postern;
 use crate::projects::Project;
 use crate::storage::{CodePurpose, TeamMemberRecord, VerificationCodeRecord};
-use crate::users::User;
 
 /// An open invitation.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -62,6 +62,7 @@ pub mod contact_channels;
 pub mod email;
 pub mod invitations;
 pub mod mfa;
+pub mod model;
 pub mod net;
 pub mod otp;
 pub mod permissions;

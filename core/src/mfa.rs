@@ -19,14 +19,14 @@ use uuid::Uuid;
 
 use crate::codes::{self};
 use crate::error::{Error, Result};
-use crate::otp::OtpSignIn;
+use crate::model::OtpSignIn;
+use crate::model::User;
 use crate::postern::Postern;
 use crate::projects::Project;
 use crate::secrets::{hex, random_crockford};
 use crate::step_up::{self, Caller};
 use crate::storage::{CodePurpose, RecoveryCodeRecord, UserRecord};
 use crate::throttle::{Factor, Subject};
-use crate::users::User;
 
 /// Lifetime of an MFA attempt code: 5 minutes.
 pub const ATTEMPT_LIFETIME_MILLIS: i64 = 5 * 60 * 1000;
@@ -274,7 +274,7 @@ impl Mfa<'_> {
         let record = codes::check(self.p, project, CodePurpose::MfaAttempt, attempt_code).await?;
         let user_id = record.user_id.ok_or(Error::VerificationCodeNotFound)?;
         let store = &self.p.inner.store;
-        let (rec, _) = crate::users::load(&**store, &project.id, user_id)
+        let (rec, _) = crate::model::load(&**store, &project.id, user_id)
             .await?
             .ok_or(Error::UserNotFound)?;
         verify_second_factor(self.p, project, &rec, factor, "sign_in.failed").await?;
@@ -312,7 +312,7 @@ impl Mfa<'_> {
             crate::auth::session::Opening::SignIn(factor.method()),
         )
         .await?;
-        let (rec, channels) = crate::users::load(&*tx, &project.id, user_id)
+        let (rec, channels) = crate::model::load(&*tx, &project.id, user_id)
             .await?
             .ok_or(Error::UserNotFound)?;
         tx.commit().await?;
@@ -344,7 +344,7 @@ impl Mfa<'_> {
         caller: Caller<'_>,
     ) -> Result<Vec<String>> {
         let store = &self.p.inner.store;
-        let (rec, channels) = crate::users::load(&**store, &project.id, user_id)
+        let (rec, channels) = crate::model::load(&**store, &project.id, user_id)
             .await?
             .ok_or(Error::UserNotFound)?;
         if rec.totp_secret.is_none() {

@@ -8,19 +8,11 @@ use uuid::Uuid;
 use crate::codes::{self, DEFAULT_LIFETIME_MILLIS, NONCE_LENGTH};
 use crate::email::{self, link_with_code, normalize_email};
 use crate::error::{Error, Refusal, Result};
+pub use crate::model::OtpSignIn;
+use crate::model::User;
 use crate::postern::Postern;
 use crate::projects::Project;
 use crate::storage::{ChannelKind, CodePurpose, ContactChannelRecord, UserRecord};
-use crate::users::{SignedIn, User};
-
-/// An OTP sign-in: the tokens and whether the account was created by it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OtpSignIn {
-    /// Tokens and user.
-    pub signed_in: SignedIn,
-    /// The account did not exist before.
-    pub is_new_user: bool,
-}
 
 /// OTP operations; from [`Postern::otp`].
 #[derive(Debug, Clone, Copy)]
@@ -176,7 +168,7 @@ impl Otp<'_> {
                 return Err(unverified_exists(&email));
             }
             Some(c) => {
-                let (mut rec, _) = crate::users::load(&*tx, &project.id, c.user_id)
+                let (mut rec, _) = crate::model::load(&*tx, &project.id, c.user_id)
                     .await?
                     .ok_or(Error::UserNotFound)?;
                 if !rec.otp_auth_enabled {
@@ -187,9 +179,13 @@ impl Otp<'_> {
                     // The code is used up reaching the second factor, as Stack; the claim
                     // (if this is the owner's first entry) waits for the second factor.
                     tx.commit().await?;
-                    crate::mfa::require_second_factor(self.p, project, &rec, false, Some(c.id))
-                        .await?;
-                    return Err(Error::Internal("second factor expected".into()));
+                    return Err(crate::auth::second_factor_required(
+                        self.p,
+                        project,
+                        &rec,
+                        Some(c.id),
+                    )
+                    .await);
                 }
                 crate::claim::claim(
                     self.p,
@@ -200,7 +196,7 @@ impl Otp<'_> {
                     crate::claim::Proof::Otp,
                 )
                 .await?;
-                let (rec, channels) = crate::users::load(&*tx, &project.id, c.user_id)
+                let (rec, channels) = crate::model::load(&*tx, &project.id, c.user_id)
                     .await?
                     .ok_or(Error::UserNotFound)?;
                 (rec, channels, false)

@@ -5,15 +5,14 @@ use uuid::Uuid;
 
 use crate::actor::Auth;
 use crate::error::{Error, Refusal, Result};
+use crate::model::{User, load};
 use crate::postern::Postern;
 use crate::projects::Project;
 use crate::secrets::hash_secret;
 use crate::storage::SessionRecord;
 use crate::tokens::{AccessTokenClaims, ReasonClaim, TokenAudience};
-use crate::users::{User, load};
 
-/// Default session lifetime: 365 days.
-pub const DEFAULT_SESSION_MILLIS: i64 = 365 * 24 * 3600 * 1000;
+pub use crate::auth::session::DEFAULT_SESSION_MILLIS;
 /// Longest session `POST /auth/sessions` may ask for: 367 days.
 pub const MAX_SESSION_MILLIS: i64 = 31_708_800_000;
 

@@ -225,7 +225,7 @@ impl Postern {
 impl StepUp<'_> {
     /// The proofs the user can give.
     pub async fn methods(&self, project: &Project, user_id: Uuid) -> Result<Vec<Method>> {
-        let (rec, channels) = crate::users::load(&*self.p.inner.store, &project.id, user_id)
+        let (rec, channels) = crate::model::load(&*self.p.inner.store, &project.id, user_id)
             .await?
             .ok_or(Error::UserNotFound)?;
         Ok(available(&rec, &channels))
@@ -246,7 +246,7 @@ impl StepUp<'_> {
             return Err(Error::RedirectUrlNotWhitelisted);
         }
         let store = &self.p.inner.store;
-        let (_, channels) = crate::users::load(&**store, &project.id, user_id)
+        let (_, channels) = crate::model::load(&**store, &project.id, user_id)
             .await?
             .ok_or(Error::UserNotFound)?;
         let to = proven_address(&channels)
@@ -287,7 +287,7 @@ impl StepUp<'_> {
     ) -> Result<StepUpGrant> {
         let p = self.p;
         let store = &p.inner.store;
-        let (rec, channels) = crate::users::load(&**store, &project.id, user_id)
+        let (rec, channels) = crate::model::load(&**store, &project.id, user_id)
             .await?
             .ok_or(Error::UserNotFound)?;
         let mut spent_code = None;

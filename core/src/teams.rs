@@ -10,39 +10,7 @@ use crate::postern::Postern;
 use crate::projects::Project;
 use crate::storage::{Repos, TeamMemberRecord, TeamRecord, UserRecord};
 
-/// A team as Stack describes it (server view; clients see no server metadata or creation
-/// time).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Team {
-    /// Team id.
-    pub id: Uuid,
-    /// Display name.
-    pub display_name: String,
-    /// Profile image URL.
-    pub profile_image_url: Option<String>,
-    /// Client metadata.
-    pub client_metadata: Option<Value>,
-    /// Client-read-only metadata.
-    pub client_read_only_metadata: Option<Value>,
-    /// Server metadata.
-    pub server_metadata: Option<Value>,
-    /// Creation time, epoch milliseconds.
-    pub created_at_millis: i64,
-}
-
-impl From<TeamRecord> for Team {
-    fn from(r: TeamRecord) -> Self {
-        Team {
-            id: r.id,
-            display_name: r.display_name,
-            profile_image_url: r.profile_image_url,
-            client_metadata: r.client_metadata,
-            client_read_only_metadata: r.client_read_only_metadata,
-            server_metadata: r.server_metadata,
-            created_at_millis: r.created_at_millis,
-        }
-    }
-}
+pub use crate::model::Team;
 
 /// The name of a personal team: `"<display name>'s Team"`, else `"<email>'s Team"`, else
 /// `"Personal Team"`.
@@ -219,7 +187,7 @@ pub struct MemberProfile {
     /// The team.
     pub team_id: Uuid,
     /// The user.
-    pub user: crate::users::User,
+    pub user: crate::model::User,
     /// Display name (the per-team one, else the user's).
     pub display_name: Option<String>,
     /// Profile image (the per-team one, else the user's).
@@ -251,7 +219,7 @@ fn check_sizes(name: Option<&str>, metadata: &[(&str, Option<&serde_json::Value>
             "body.display_name must be at most {MAX_TEAM_NAME_CHARS} characters"
         ));
     }
-    failures.extend(crate::users::oversized_metadata(metadata));
+    failures.extend(crate::model::oversized_metadata(metadata));
     if failures.is_empty() {
         Ok(())
     } else {

@@ -9,11 +9,11 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::api_keys::KeyType;
+use crate::model::Team;
+use crate::model::User;
 use crate::projects::Project;
 use crate::sessions::Session;
 use crate::storage::{ApiKeyOwner, ApiKeyRecord, ContactChannelRecord};
-use crate::teams::Team;
-use crate::users::User;
 
 /// Why a user is restricted: `{"type": "anonymous" | "email_not_verified" |
 /// "restricted_by_administrator"}`.

@@ -4,12 +4,14 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+use crate::model::{SignedIn, User};
 use crate::postern::Postern;
 use crate::projects::Project;
 use crate::secrets::{hash_secret, new_refresh_token};
-use crate::sessions::DEFAULT_SESSION_MILLIS;
 use crate::storage::{Repos, SessionRecord};
-use crate::users::{SignedIn, User};
+
+/// Default session lifetime: 365 days.
+pub const DEFAULT_SESSION_MILLIS: i64 = 365 * 24 * 3600 * 1000;
 
 /// How a session comes to be, which decides what is recorded with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,12 +5,12 @@ use uuid::Uuid;
 
 pub use crate::actor::Auth;
 use crate::error::{AccessType, Error, Refusal, Result};
+use crate::model::User;
 use crate::postern::Postern;
 pub use crate::projects::INTERNAL_PROJECT_ID;
 use crate::projects::Project;
 use crate::storage::KeyKind;
 use crate::tokens::AccessTokenClaims;
-use crate::users::User;
 
 /// The public-client sentinel accepted as a publishable key when keys are not required.
 pub const PUBLIC_CLIENT_SENTINEL: &str = "__stack_public_client__";
