@@ -6,7 +6,7 @@
 //!   row, its first address, the personal team, default permissions, the `sign_up` event).
 //! - `session`: opening a session (the row, the sign-in's bookkeeping) and minting its
 //!   tokens once the transaction has committed.
-//! - [`second_factor_required`]: what stands between a first factor and a session.
+//! - `second_factor_required`: what stands between a first factor and a session.
 //!
 //! The sign-in methods (password, OTP, anonymous, MFA, and later passkeys and OAuth) decide
 //! *who* the user is; these functions decide what that means, the same way for all of them.
