@@ -18,9 +18,9 @@ use crate::projects::{CONFIGURED_KEYS, Project, ProjectKeys};
 use crate::secrets::hash_secret;
 use crate::storage::ApiKeySetRecord;
 use crate::views::{
-    AdminProjectConfigView, DefaultPermissionView, DomainView, EmailConfigView,
-    EnabledOAuthProviderView, OAuthProviderConfigView, SharedEmailConfigView,
-    StandardEmailConfigView,
+    AdminProjectConfigView, AdminProjectView, ApiKeyValue, DefaultPermissionView, DomainView,
+    EmailConfigView, EnabledOAuthProviderView, KeySetView, OAuthProviderConfigView,
+    SharedEmailConfigView, StandardEmailConfigView,
 };
 
 /// Stack's default email theme id ("Default Light").
@@ -735,6 +735,40 @@ impl Admin<'_> {
         }
         tx.commit().await?;
         Ok(set)
+    }
+}
+
+impl AdminProjectView {
+    /// The admin view of `p`.
+    pub fn of(p: &Project) -> AdminProjectView {
+        let (description, is_production_mode) = project_info(p);
+        AdminProjectView {
+            id: p.id.clone(),
+            display_name: p.display_name.clone(),
+            description,
+            logo_url: None,
+            logo_full_url: None,
+            logo_dark_mode_url: None,
+            logo_full_dark_mode_url: None,
+            created_at_millis: p.created_at_millis,
+            is_production_mode,
+            owner_team_id: p.owner_team_id,
+            onboarding_status: "completed",
+            config: legacy_config(&p.config),
+        }
+    }
+}
+
+impl KeySetView {
+    /// The creation response: the new keys in full, shown once.
+    pub fn created(s: &NewKeySet) -> KeySetView {
+        let full = |k: &Option<String>| k.clone().map(ApiKeyValue::Full);
+        KeySetView {
+            publishable_client_key: full(&s.publishable_client_key),
+            secret_server_key: full(&s.secret_server_key),
+            super_secret_admin_key: full(&s.super_secret_admin_key),
+            ..KeySetView::bare(&s.record)
+        }
     }
 }
 

@@ -6,7 +6,6 @@
 //! database holds only that HMAC and the last four characters: a dump yields no usable key,
 //! and a malformed key or bad checksum is refused before any storage access.
 
-use hkdf::Hkdf;
 use hmac::{KeyInit, Mac};
 use sha2::Sha256;
 use uuid::Uuid;
@@ -119,15 +118,6 @@ pub fn parse(key: &str) -> Option<ParsedKey> {
         id,
         key_type,
     })
-}
-
-/// Derives the API-key pepper from a server secret.
-pub(crate) fn derive_pepper(secret: &[u8]) -> [u8; 32] {
-    let hk = Hkdf::<Sha256>::new(Some(b"postern/api-key-pepper/v1"), secret);
-    let mut out = [0u8; 32];
-    // 32 bytes is far below HKDF-SHA256's output limit.
-    let _ = hk.expand(b"hmac-sha256", &mut out);
-    out
 }
 
 fn keyed_hash(pepper: &[u8; 32], key: &str) -> String {
@@ -689,14 +679,17 @@ mod tests {
 
     #[test]
     fn pepper_and_hash() {
-        let a = derive_pepper(b"secret-one");
-        assert_eq!(a, derive_pepper(b"secret-one"));
-        assert_ne!(a, derive_pepper(b"secret-two"));
+        let a = crate::secrets::api_key_pepper(b"secret-one");
+        assert_eq!(a, crate::secrets::api_key_pepper(b"secret-one"));
+        assert_ne!(a, crate::secrets::api_key_pepper(b"secret-two"));
         let k = generate(Uuid::new_v4(), KeyType::User, false);
         let h = keyed_hash(&a, &k);
         assert_eq!(h.len(), 64);
         assert!(!h.contains(&k[3..48]));
-        assert_ne!(h, keyed_hash(&derive_pepper(b"secret-two"), &k));
+        assert_ne!(
+            h,
+            keyed_hash(&crate::secrets::api_key_pepper(b"secret-two"), &k)
+        );
     }
 
     proptest! {

@@ -24,11 +24,6 @@ pub const SECRET_PATHS: &[&str] = &[
     "auth.oauth.providers.*.clientSecret",
 ];
 
-/// The sealing key for a server secret.
-pub(crate) fn seal_key(secret: &[u8]) -> [u8; 32] {
-    crate::secrets::derive_key(secret, b"postern/config-secrets/v1", b"aes-256-gcm")
-}
-
 /// Calls `f` with the concrete path and the value of every secret present in `config`.
 fn each_secret(config: &mut Value, mut f: impl FnMut(&str, &mut Value)) {
     for pattern in SECRET_PATHS {
@@ -139,7 +134,7 @@ mod tests {
 
     #[test]
     fn sealed_redacted_and_restored() {
-        let key = seal_key(b"a server secret of some length");
+        let key = crate::secrets::config_secret_key(b"a server secret of some length");
         let mut c = json!({
             "emails": {"server": {"host": "smtp.example.com", "password": "hunter2"}},
             "auth": {"oauth": {"providers": {

@@ -18,20 +18,7 @@ use crate::postern::Postern;
 use crate::projects::Project;
 use crate::storage::{CodePurpose, TeamMemberRecord, VerificationCodeRecord};
 
-/// An open invitation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invitation {
-    /// Invitation id.
-    pub id: Uuid,
-    /// The team.
-    pub team_id: Uuid,
-    /// The team's name.
-    pub team_display_name: String,
-    /// Recipient address.
-    pub recipient_email: String,
-    /// Expiry, epoch milliseconds.
-    pub expires_at_millis: i64,
-}
+pub use crate::model::Invitation;
 
 /// Invitation operations; from [`Postern::invitations`].
 #[derive(Debug, Clone, Copy)]

@@ -37,16 +37,6 @@ pub const RECOVERY_CODE_LENGTH: usize = 16;
 /// The TOTP time step, in seconds.
 const STEP_SECS: u64 = 30;
 
-/// The TOTP sealing key for a server secret.
-pub(crate) fn seal_key(secret: &[u8]) -> [u8; 32] {
-    crate::secrets::derive_key(secret, b"postern/totp/v1", b"aes-256-gcm")
-}
-
-/// The recovery-code HMAC key for a server secret.
-pub(crate) fn recovery_key(secret: &[u8]) -> [u8; 32] {
-    crate::secrets::derive_key(secret, b"postern/recovery-codes/v1", b"hmac-sha256")
-}
-
 /// Seals a TOTP secret for storage with the user's row.
 pub(crate) fn seal_secret(p: &Postern, user_id: Uuid, secret: &[u8]) -> Result<Vec<u8>> {
     crate::secrets::seal(&p.inner.totp_keys[0], user_id.as_bytes(), secret)

@@ -230,3 +230,31 @@ pub(crate) fn oversized_metadata(fields: &[(&str, Option<&Value>)]) -> Vec<Strin
         })
         .collect()
 }
+
+/// A member's profile in a team: the per-team name and image, falling back to the user's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberProfile {
+    /// The team.
+    pub team_id: Uuid,
+    /// The user.
+    pub user: User,
+    /// Display name (the per-team one, else the user's).
+    pub display_name: Option<String>,
+    /// Profile image (the per-team one, else the user's).
+    pub profile_image_url: Option<String>,
+}
+
+/// An open invitation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitation {
+    /// Invitation id.
+    pub id: Uuid,
+    /// The team.
+    pub team_id: Uuid,
+    /// The team's name.
+    pub team_display_name: String,
+    /// Recipient address.
+    pub recipient_email: String,
+    /// Expiry, epoch milliseconds.
+    pub expires_at_millis: i64,
+}

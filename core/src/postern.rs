@@ -49,15 +49,15 @@ pub(crate) struct Inner {
     /// Delivers email; `None` writes messages to the log.
     pub(crate) mailer: Option<Arc<dyn Mailer>>,
     /// Permission closures per project.
-    pub(crate) closures: crate::permissions::ClosureCache,
+    pub(crate) closures: crate::rbac::ClosureCache,
     /// Compiled sign-up rules per project.
-    pub(crate) sign_up_rules: crate::auth::gate::RulesCache,
+    pub(crate) sign_up_rules: crate::sign_up_rules::RulesCache,
     /// Wakes the outbox worker after a commit that enqueued messages.
     pub(crate) outbox_wake: Arc<tokio::sync::Notify>,
     /// Keys the hashes of addresses in throttling counters.
     pub(crate) throttle_key: [u8; 32],
     /// Per-IP token buckets.
-    pub(crate) ip_limiter: crate::throttle::IpLimiter,
+    pub(crate) ip_limiter: crate::ip_limits::IpLimiter,
     /// Peers whose `X-Forwarded-For` is believed.
     pub(crate) trusted_proxies: Vec<crate::net::IpNetwork>,
     /// Clients no per-IP bucket applies to.
@@ -291,13 +291,13 @@ impl PosternBuilder {
                 .map(|s| f(s.expose_secret().as_bytes()))
                 .collect()
         };
-        let api_key_peppers = derive_all(crate::api_keys::derive_pepper);
-        let outbox_keys = derive_all(crate::email::seal_key);
-        let vault_keys = derive_all(crate::vault::vault_key);
-        let totp_keys = derive_all(crate::mfa::seal_key);
-        let recovery_keys = derive_all(crate::mfa::recovery_key);
-        let config_keys = derive_all(crate::config_secrets::seal_key);
-        let throttle_key = crate::throttle::throttle_key(secret.expose_secret().as_bytes());
+        let api_key_peppers = derive_all(crate::secrets::api_key_pepper);
+        let outbox_keys = derive_all(crate::secrets::outbox_key);
+        let vault_keys = derive_all(crate::secrets::vault_key);
+        let totp_keys = derive_all(crate::secrets::totp_key);
+        let recovery_keys = derive_all(crate::secrets::recovery_code_key);
+        let config_keys = derive_all(crate::secrets::config_secret_key);
+        let throttle_key = crate::secrets::throttle_key(secret.expose_secret().as_bytes());
         let hasher = PasswordHasher::new(self.password, self.max_hashes)
             .map_err(|e| ConfigError::Password(e.to_string()))?;
         let postern = Postern {

@@ -59,6 +59,41 @@ pub(crate) fn derive_key(secret: &[u8], salt: &[u8], info: &[u8]) -> [u8; 32] {
     out
 }
 
+/// The API-key pepper for a server secret (keys the hashes of API keys).
+pub(crate) fn api_key_pepper(secret: &[u8]) -> [u8; 32] {
+    derive_key(secret, b"postern/api-key-pepper/v1", b"hmac-sha256")
+}
+
+/// The outbox sealing key for a server secret.
+pub(crate) fn outbox_key(secret: &[u8]) -> [u8; 32] {
+    derive_key(secret, b"postern/outbox/v1", b"aes-256-gcm")
+}
+
+/// The data-vault key for a server secret.
+pub(crate) fn vault_key(secret: &[u8]) -> [u8; 32] {
+    derive_key(secret, b"postern/vault/v1", b"aes-256-gcm")
+}
+
+/// The TOTP-secret sealing key for a server secret.
+pub(crate) fn totp_key(secret: &[u8]) -> [u8; 32] {
+    derive_key(secret, b"postern/totp/v1", b"aes-256-gcm")
+}
+
+/// The recovery-code HMAC key for a server secret.
+pub(crate) fn recovery_code_key(secret: &[u8]) -> [u8; 32] {
+    derive_key(secret, b"postern/recovery-codes/v1", b"hmac-sha256")
+}
+
+/// The sealing key of third-party secrets in project config, for a server secret.
+pub(crate) fn config_secret_key(secret: &[u8]) -> [u8; 32] {
+    derive_key(secret, b"postern/config-secrets/v1", b"aes-256-gcm")
+}
+
+/// The throttling key for a server secret (keys the hashes of addresses in counters).
+pub(crate) fn throttle_key(secret: &[u8]) -> [u8; 32] {
+    derive_key(secret, b"postern/throttle/v1", b"hmac-sha256")
+}
+
 /// Seals `plain` with AES-256-GCM under `key`, bound to `aad`: a random 96-bit nonce
 /// followed by the ciphertext and tag.
 pub(crate) fn seal(key: &[u8; 32], aad: &[u8], plain: &[u8]) -> Option<Vec<u8>> {

@@ -1587,3 +1587,41 @@ mod tests {
         );
     }
 }
+
+/// A compiled rule set and the rules it was compiled from.
+type CachedRules = (
+    BTreeMap<String, SignUpRule>,
+    DefaultAction,
+    std::sync::Arc<CompiledRules>,
+);
+
+/// Compiled rules per project, rebuilt when the project's rules change (compared exactly,
+/// so a change made on another instance is picked up on next use).
+#[derive(Debug, Default)]
+pub(crate) struct RulesCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, CachedRules>>,
+}
+
+impl RulesCache {
+    /// The compiled form of `rules` for project `project_id`.
+    pub(crate) fn get(
+        &self,
+        project_id: &str,
+        rules: &BTreeMap<String, SignUpRule>,
+        default: DefaultAction,
+    ) -> std::sync::Arc<CompiledRules> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((cached, d, compiled)) = entries.get(project_id)
+            && *d == default
+            && cached == rules
+        {
+            return std::sync::Arc::clone(compiled);
+        }
+        let compiled = std::sync::Arc::new(CompiledRules::compile(rules, default));
+        entries.insert(
+            project_id.to_owned(),
+            (rules.clone(), default, std::sync::Arc::clone(&compiled)),
+        );
+        compiled
+    }
+}

@@ -10,7 +10,7 @@ use crate::postern::Postern;
 use crate::projects::Project;
 use crate::storage::{Repos, TeamMemberRecord, TeamRecord, UserRecord};
 
-pub use crate::model::Team;
+pub use crate::model::{MemberProfile, Team};
 
 /// The name of a personal team: `"<display name>'s Team"`, else `"<email>'s Team"`, else
 /// `"Personal Team"`.
@@ -179,19 +179,6 @@ pub struct TeamUpdate {
     pub client_read_only_metadata: Option<Value>,
     /// Server metadata.
     pub server_metadata: Option<Value>,
-}
-
-/// A member's profile in a team: the per-team name and image, falling back to the user's.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MemberProfile {
-    /// The team.
-    pub team_id: Uuid,
-    /// The user.
-    pub user: crate::model::User,
-    /// Display name (the per-team one, else the user's).
-    pub display_name: Option<String>,
-    /// Profile image (the per-team one, else the user's).
-    pub profile_image_url: Option<String>,
 }
 
 /// Team operations; from [`Postern::teams`].

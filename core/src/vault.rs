@@ -18,11 +18,6 @@ use crate::projects::Project;
 use crate::secrets::{hex, open, seal};
 use crate::storage::VaultEntryRecord;
 
-/// The vault key for a server secret.
-pub(crate) fn vault_key(secret: &[u8]) -> [u8; 32] {
-    crate::secrets::derive_key(secret, b"postern/vault/v1", b"aes-256-gcm")
-}
-
 fn binding(project: &str, store: &str, hashed_key: &str) -> Vec<u8> {
     [project.as_bytes(), store.as_bytes(), hashed_key.as_bytes()].join(&0u8)
 }
@@ -133,7 +128,7 @@ mod tests {
     #[test]
     fn binding_separates_fields() {
         assert_ne!(binding("a", "bc", "d"), binding("ab", "c", "d"));
-        let k = vault_key(b"a server secret, long enough");
+        let k = crate::secrets::vault_key(b"a server secret, long enough");
         assert_ne!(
             key_hash(&k, &binding("p", "s", "k")),
             key_hash(&k, &binding("p", "s2", "k"))

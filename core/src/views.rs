@@ -543,7 +543,7 @@ pub struct MemberProfileView {
 
 impl MemberProfileView {
     /// The view of `p`; `server` adds the user.
-    pub fn of(p: &crate::teams::MemberProfile, server: bool) -> MemberProfileView {
+    pub fn of(p: &crate::model::MemberProfile, server: bool) -> MemberProfileView {
         MemberProfileView {
             team_id: p.team_id,
             user_id: p.user.id,
@@ -571,7 +571,7 @@ pub struct InvitationView {
 
 impl InvitationView {
     /// The view of `i`.
-    pub fn of(i: &crate::invitations::Invitation) -> InvitationView {
+    pub fn of(i: &crate::model::Invitation) -> InvitationView {
         InvitationView {
             id: i.id,
             team_id: i.team_id,
@@ -760,7 +760,7 @@ pub struct PermissionDefinitionView {
 
 impl PermissionDefinitionView {
     /// The view of `d`.
-    pub fn of(d: &crate::permissions::Definition) -> PermissionDefinitionView {
+    pub fn of(d: &crate::rbac::Definition) -> PermissionDefinitionView {
         PermissionDefinitionView {
             id: d.id.clone(),
             description: d.description.clone(),
@@ -927,27 +927,6 @@ pub struct AdminProjectView {
     pub config: AdminProjectConfigView,
 }
 
-impl AdminProjectView {
-    /// The admin view of `p`.
-    pub fn of(p: &Project) -> AdminProjectView {
-        let (description, is_production_mode) = crate::admin::project_info(p);
-        AdminProjectView {
-            id: p.id.clone(),
-            display_name: p.display_name.clone(),
-            description,
-            logo_url: None,
-            logo_full_url: None,
-            logo_dark_mode_url: None,
-            logo_full_dark_mode_url: None,
-            created_at_millis: p.created_at_millis,
-            is_production_mode,
-            owner_team_id: p.owner_team_id,
-            onboarding_status: "completed",
-            config: crate::admin::legacy_config(&p.config),
-        }
-    }
-}
-
 /// A project key set. Each key is present when the set holds it: in full in the
 /// creation response only, else as `{last_four: ""}` (Postern keeps only hashes).
 /// `manually_revoked_at_millis` is omitted until the set is revoked.
@@ -993,18 +972,8 @@ impl KeySetView {
         }
     }
 
-    /// The creation response: the new keys in full, shown once.
-    pub fn created(s: &crate::admin::NewKeySet) -> KeySetView {
-        let full = |k: &Option<String>| k.clone().map(ApiKeyValue::Full);
-        KeySetView {
-            publishable_client_key: full(&s.publishable_client_key),
-            secret_server_key: full(&s.secret_server_key),
-            super_secret_admin_key: full(&s.super_secret_admin_key),
-            ..KeySetView::bare(&s.record)
-        }
-    }
-
-    fn bare(s: &crate::storage::ApiKeySetRecord) -> KeySetView {
+    /// The view of a key set without its keys.
+    pub(crate) fn bare(s: &crate::storage::ApiKeySetRecord) -> KeySetView {
         KeySetView {
             id: s.id,
             description: s.description.clone(),

@@ -11,8 +11,7 @@
 //! sign-up then fails (an address already taken), and a failure to record it is logged and
 //! never fails the sign-up. [`SignUpRules::stats`] reads those events back.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::json;
@@ -23,8 +22,7 @@ use crate::error::{Error, Result};
 use crate::postern::Postern;
 use crate::projects::Project;
 use crate::sign_up_rules::{
-    AuthMethod, CompiledRules, DefaultAction, Evaluation, RuleContext, SignUpRule,
-    restriction_details,
+    AuthMethod, DefaultAction, Evaluation, RuleContext, restriction_details,
 };
 use crate::storage::{AuditQuery, UserRecord};
 
@@ -33,39 +31,6 @@ pub const RULE_TRIGGER_EVENT: &str = "sign_up_rule.triggered";
 
 /// Hours of history in [`RuleStats`].
 pub const STATS_HOURS: usize = 48;
-
-/// A compiled rule set and the config it was compiled from.
-type CachedRules = (
-    BTreeMap<String, SignUpRule>,
-    DefaultAction,
-    Arc<CompiledRules>,
-);
-
-/// Compiled rules per project, rebuilt when the project's rules change.
-#[derive(Debug, Default)]
-pub(crate) struct RulesCache {
-    entries: Mutex<HashMap<String, CachedRules>>,
-}
-
-impl RulesCache {
-    fn get(&self, project: &Project) -> Arc<CompiledRules> {
-        let auth = &project.config.auth;
-        let default = auth.sign_up_rules_default_action;
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((rules, d, compiled)) = entries.get(&project.id)
-            && *d == default
-            && *rules == auth.sign_up_rules
-        {
-            return Arc::clone(compiled);
-        }
-        let compiled = Arc::new(CompiledRules::compile(&auth.sign_up_rules, default));
-        entries.insert(
-            project.id.clone(),
-            (auth.sign_up_rules.clone(), default, Arc::clone(&compiled)),
-        );
-        compiled
-    }
-}
 
 /// Who is signing up, as the rules see it.
 #[derive(Debug, Clone, Copy)]
@@ -115,7 +80,15 @@ pub(crate) async fn check(p: &Postern, project: &Project, who: Applicant<'_>) ->
         who.method,
         who.oauth_provider,
     );
-    let evaluation = p.inner.sign_up_rules.get(project).evaluate(&ctx);
+    let evaluation = p
+        .inner
+        .sign_up_rules
+        .get(
+            &project.id,
+            &project.config.auth.sign_up_rules,
+            project.config.auth.sign_up_rules_default_action,
+        )
+        .evaluate(&ctx);
     record_triggers(p, project, &ctx, &evaluation).await;
     let outcome = &evaluation.outcome;
     if !outcome.should_allow {
@@ -222,7 +195,15 @@ impl SignUpRules<'_> {
     /// Evaluates the project's rules for `ctx` as a sign-up would, with nothing recorded
     /// or changed (the rule tester).
     pub fn evaluate(&self, project: &Project, ctx: &RuleContext) -> Evaluation {
-        self.p.inner.sign_up_rules.get(project).evaluate(ctx)
+        self.p
+            .inner
+            .sign_up_rules
+            .get(
+                &project.id,
+                &project.config.auth.sign_up_rules,
+                project.config.auth.sign_up_rules_default_action,
+            )
+            .evaluate(ctx)
     }
 
     /// Trigger counts of the project's rules: the last [`STATS_HOURS`] UTC hours, by hour

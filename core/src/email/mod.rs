@@ -17,7 +17,7 @@ mod smtp;
 mod templates;
 mod validate;
 
-pub(crate) use outbox::{deliver_due, enqueue, notify, open, seal, seal_key, spawn_worker};
+pub(crate) use outbox::{deliver_due, enqueue, notify, open, seal, spawn_worker};
 pub use smtp::{SmtpMailer, SmtpSettings, SmtpTls};
 pub(crate) use templates::{
     Notice, channel_auth_confirmation, magic_link, password_reset, security_notice, step_up_code,

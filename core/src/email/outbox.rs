@@ -24,11 +24,6 @@ const POLL: Duration = Duration::from_secs(1);
 /// Messages handled per pass.
 const BATCH: u64 = 32;
 
-/// The outbox sealing key for a server secret.
-pub(crate) fn seal_key(secret: &[u8]) -> [u8; 32] {
-    crate::secrets::derive_key(secret, b"postern/outbox/v1", b"aes-256-gcm")
-}
-
 pub(crate) fn seal(key: &[u8; 32], id: Uuid, payload: &impl serde::Serialize) -> Result<String> {
     let plain = serde_json::to_vec(payload).map_err(|e| Error::Internal(e.to_string()))?;
     let sealed = crate::secrets::seal(key, id.as_bytes(), &plain)
@@ -225,8 +220,8 @@ mod tests {
             text: "http://x/?code=secretcode".into(),
             html: "<p>h</p>".into(),
         };
-        let k1 = seal_key(b"first secret, long enough");
-        let k2 = seal_key(b"second secret, long enough");
+        let k1 = crate::secrets::outbox_key(b"first secret, long enough");
+        let k2 = crate::secrets::outbox_key(b"second secret, long enough");
         let id = Uuid::new_v4();
         let sealed = seal(&k1, id, &email).unwrap();
         assert!(!sealed.contains("secretcode"));

@@ -164,7 +164,10 @@ fn take_ip_token(
         return Ok(());
     }
     let (project_id, limit) = match project {
-        Some(pr) => (pr.id.as_str(), class.limit(pr)),
+        Some(pr) => (
+            pr.id.as_str(),
+            class.limit_in(&pr.config.security.rate_limits),
+        ),
         None => ("", class.limit_in(&crate::config::RateLimits::default())),
     };
     let ip = ip.unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
