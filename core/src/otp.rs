@@ -63,7 +63,7 @@ impl Otp<'_> {
             Some(c) if !c.is_verified || !c.auth_confirmed => {
                 return Err(unverified_exists(&email));
             }
-            None if !cfg.auth.allow_sign_up => return Err(Error::SignUpNotEnabled),
+            None => crate::auth::gate::sign_up_enabled(project)?,
             _ => {}
         }
         if !self.p.redirect_allowed(project, callback_url) {
@@ -202,9 +202,7 @@ impl Otp<'_> {
                 (rec, channels, false)
             }
             None => {
-                if !cfg.auth.allow_sign_up {
-                    return Err(Error::SignUpNotEnabled);
-                }
+                crate::auth::gate::sign_up_enabled(project)?;
                 if !cfg.auth.otp.allow_sign_in {
                     return Err(Error::Refused(Refusal::OtpAuthNotEnabled));
                 }

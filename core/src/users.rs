@@ -534,9 +534,7 @@ impl Users<'_> {
         {
             return Err(Error::RedirectUrlNotWhitelisted);
         }
-        if !cfg.auth.allow_sign_up {
-            return Err(Error::SignUpNotEnabled);
-        }
+        crate::auth::gate::sign_up_enabled(project)?;
         check_password_rules(password)?;
         let email = normalize_email(email);
         let verdict = crate::auth::gate::check(

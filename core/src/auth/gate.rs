@@ -67,6 +67,19 @@ impl Verdict {
     }
 }
 
+/// The first sign-up gate: whether the project lets new accounts be created from a
+/// sign-in method (`auth.allowSignUp`; `SIGN_UP_NOT_ENABLED` otherwise). Server-side
+/// creation does not pass it. The gates run in spec order: this one, then (after the
+/// method's own checks, such as the password rules) [`check`], then the address's
+/// uniqueness when the account is written.
+pub(crate) fn sign_up_enabled(project: &Project) -> Result<()> {
+    if project.config.auth.allow_sign_up {
+        Ok(())
+    } else {
+        Err(Error::SignUpNotEnabled)
+    }
+}
+
 /// Runs the project's sign-up rules for `who`: `SIGN_UP_REJECTED` when they (or the default
 /// action) reject, else the verdict to apply to the user. Matches are recorded first.
 pub(crate) async fn check(p: &Postern, project: &Project, who: Applicant<'_>) -> Result<Verdict> {
