@@ -68,6 +68,33 @@ pub fn configure(postern: Postern) -> impl FnOnce(&mut web::ServiceConfig) {
     configure_at(postern, &["/api/v1", "/api/latest"])
 }
 
+/// Mounts health probes for an orchestrator: `GET /healthz` (liveness) and `GET /readyz`
+/// (readiness: the database answers within two seconds, else `503` with `Retry-After`). See
+/// [`postern_core::rest::health_response`].
+///
+/// ```
+/// # fn f(postern: postern_core::Postern) {
+/// let app = actix_web::App::new()
+///     .configure(postern_actix::configure(postern.clone()))
+///     .configure(postern_actix::health(postern));
+/// # }
+/// ```
+pub fn health(postern: Postern) -> impl FnOnce(&mut web::ServiceConfig) {
+    use postern_core::rest::{Probe, health_response};
+    move |cfg| {
+        for (path, probe) in [("/healthz", Probe::Live), ("/readyz", Probe::Ready)] {
+            let postern = postern.clone();
+            cfg.route(
+                path,
+                web::get().to(move || {
+                    let postern = postern.clone();
+                    async move { convert::to_actix_response(health_response(&postern, probe).await) }
+                }),
+            );
+        }
+    }
+}
+
 /// Mounts the API under each of `prefixes`.
 pub fn configure_at(
     postern: Postern,

@@ -85,6 +85,32 @@ where
     router_at(postern, &["/api/v1", "/api/latest"])
 }
 
+/// Health probes for an orchestrator: `GET /healthz` (liveness) and `GET /readyz`
+/// (readiness: the database answers within two seconds, else `503` with `Retry-After`). See
+/// [`postern_core::rest::health_response`]. Merge it next to [`router`]:
+///
+/// ```
+/// # fn f(postern: postern_core::Postern) {
+/// let app: axum::Router = postern_axum::router(postern.clone()).merge(postern_axum::health(postern));
+/// # }
+/// ```
+pub fn health<S>(postern: Postern) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    use postern_core::rest::{Probe, health_response};
+    let probe = |probe: Probe| {
+        let postern = postern.clone();
+        move || {
+            let postern = postern.clone();
+            async move { health_response(&postern, probe).await.map(Body::from) }
+        }
+    };
+    Router::new()
+        .route("/healthz", axum::routing::get(probe(Probe::Live)))
+        .route("/readyz", axum::routing::get(probe(Probe::Ready)))
+}
+
 /// The API under each of `prefixes` (each like `/api/v1`, or `/auth/api/v1`).
 pub fn router_at<S>(postern: Postern, prefixes: &[&str]) -> Router<S>
 where

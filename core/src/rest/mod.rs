@@ -289,3 +289,69 @@ pub fn error_response(err: &Error, request_headers: &HeaderMap) -> Response<Byte
     );
     response::finish(r, request_headers, &request_id)
 }
+
+/// A health probe an orchestrator asks for ([`health_response`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// Liveness (`/healthz`): the process answers; no dependency is checked, so a database
+    /// outage does not get the process restarted.
+    Live,
+    /// Readiness (`/readyz`): the database answers within [`READY_TIMEOUT`].
+    Ready,
+}
+
+/// How long readiness waits for the database before answering `503`.
+pub const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The answer to a health probe, as JSON: `200 {"status":"ok"}` for liveness; for readiness
+/// `200 {"status":"ready"}`, or `503 {"status":"unavailable"}` with `Retry-After: 5` when the
+/// database does not answer in time (the reason is logged, not shown). Adapters mount it at
+/// paths of the app's choosing, outside the API prefix.
+///
+/// ```
+/// # async fn f(postern: postern_core::Postern) {
+/// use postern_core::rest::{Probe, health_response};
+/// let r = health_response(&postern, Probe::Ready).await;
+/// assert!(r.status() == 200 || r.status() == 503);
+/// # }
+/// ```
+pub async fn health_response(postern: &Postern, probe: Probe) -> Response<Bytes> {
+    let (status, body) = match probe {
+        Probe::Live => (StatusCode::OK, r#"{"status":"ok"}"#),
+        Probe::Ready => match tokio::time::timeout(READY_TIMEOUT, postern.store().ping()).await {
+            Ok(Ok(())) => (StatusCode::OK, r#"{"status":"ready"}"#),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "readiness: the database did not answer");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    r#"{"status":"unavailable"}"#,
+                )
+            }
+            Err(_) => {
+                tracing::warn!("readiness: the database did not answer in time");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    r#"{"status":"unavailable"}"#,
+                )
+            }
+        },
+    };
+    let mut r = Response::new(Bytes::from_static(body.as_bytes()));
+    *r.status_mut() = status;
+    let headers = r.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("5"),
+        );
+    }
+    r
+}

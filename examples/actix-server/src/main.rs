@@ -41,6 +41,7 @@ async fn run(args: Args) -> Result<(), String> {
             })
             .app_data(web::Data::new(postern.clone()))
             .configure(postern_actix::configure(postern.clone()))
+            .configure(postern_actix::health(postern.clone()))
     })
     .disable_signals()
     .bind(p.addr)

@@ -27,7 +27,9 @@ async fn main() {
 
 async fn run(args: Args) -> Result<(), String> {
     let p = prepare(&args).await?;
-    let app: Router = postern_axum::router(p.postern).layer(middleware::from_fn(log_requests));
+    let app: Router = postern_axum::router(p.postern.clone())
+        .merge(postern_axum::health(p.postern))
+        .layer(middleware::from_fn(log_requests));
     let listener = tokio::net::TcpListener::bind(p.addr)
         .await
         .map_err(|e| format!("binding {}: {e}", p.addr))?;

@@ -796,3 +796,41 @@ fn a_lockout_counted_on_one_server_holds_on_another() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn health_probes_report_liveness_and_database_readiness() {
+    let dir = temp_dir("health");
+    let url = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(postern_storage_postgres::testing::fresh_database_url());
+    let mut s = start(&dir, &url, free_port());
+    let probe = |path: &str| request(s.port, "GET", path, &[], None).unwrap();
+    assert_eq!(probe("/healthz"), (200, json!({"status": "ok"})));
+    assert_eq!(probe("/readyz"), (200, json!({"status": "ready"})));
+
+    // The database goes away: readiness fails fast with 503, liveness stays up.
+    let (base, name) = url.rsplit_once('/').unwrap();
+    let name = name.split('?').next().unwrap();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sea_orm::ConnectionTrait;
+        let admin = sea_orm::Database::connect(format!("{base}/postgres"))
+            .await
+            .expect("the fixture's server");
+        admin
+            .execute_unprepared(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+            .await
+            .expect("dropping the server's database");
+        admin.close().await.ok();
+    });
+    let started = Instant::now();
+    assert_eq!(probe("/readyz"), (503, json!({"status": "unavailable"})));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "readiness answers within its timeout: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(probe("/healthz").0, 200);
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+}
