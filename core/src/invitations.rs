@@ -12,11 +12,11 @@ use uuid::Uuid;
 use crate::actor::Auth;
 use crate::codes::{self, DEFAULT_LIFETIME_MILLIS};
 use crate::email::{self, link_with_code};
-use crate::error::{Error, OnConflict, Result};
+use crate::error::{Error, Result};
 use crate::model::User;
 use crate::postern::Postern;
 use crate::projects::Project;
-use crate::storage::{CodePurpose, TeamMemberRecord, VerificationCodeRecord};
+use crate::storage::{CodePurpose, VerificationCodeRecord};
 
 pub use crate::model::Invitation;
 
@@ -317,27 +317,7 @@ impl Invitations<'_> {
             .await?
             .is_none()
         {
-            tx.teams()
-                .add_member(&TeamMemberRecord {
-                    project_id: project.id.clone(),
-                    team_id,
-                    user_id,
-                    display_name: None,
-                    profile_image_url: None,
-                    created_at_millis: self.p.inner.clock.now_millis(),
-                })
-                .await
-                .on_conflict(|| Error::TeamMembershipAlreadyExists)?;
-            let granted = crate::permissions::grant_defaults(
-                &*tx,
-                project,
-                crate::permissions::DefaultKind::TeamMember,
-                Some(team_id),
-                user_id,
-            )
-            .await?;
-            crate::teams::member_events(self.p, &*tx, &project.id, team_id, user_id, &granted)
-                .await?;
+            crate::teams::join(self.p, &*tx, project, team_id, user_id).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -100,6 +100,13 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// Whether `peer` (an IPv4-mapped IPv6 address counts as its IPv4 address) is one of the
+/// trusted proxies, whose forwarding headers are believed.
+pub fn is_trusted_proxy(peer: IpAddr, trusted_proxies: &[IpNetwork]) -> bool {
+    let peer = canonical(peer);
+    trusted_proxies.iter().any(|n| n.contains(peer))
+}
+
 /// The client's address: the peer, unless the peer is a trusted proxy; then the
 /// right-most `X-Forwarded-For` entry that is not itself a trusted proxy (entries to its
 /// left were written by the client and prove nothing). `None` without a peer address.
@@ -120,7 +127,7 @@ pub fn client_ip(
     trusted_proxies: &[IpNetwork],
 ) -> Option<IpAddr> {
     let peer = canonical(peer?);
-    let trusted = |ip: IpAddr| trusted_proxies.iter().any(|n| n.contains(ip));
+    let trusted = |ip: IpAddr| is_trusted_proxy(ip, trusted_proxies);
     if !trusted(peer) {
         return Some(peer);
     }

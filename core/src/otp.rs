@@ -132,7 +132,8 @@ impl Otp<'_> {
         let cfg = &project.config;
         // A new address creates an account: the sign-up rules run first, outside the
         // transaction, so their triggers stay recorded whatever happens next.
-        let verdict = if cfg.auth.allow_sign_up
+        let verdict = if crate::auth::gate::has_rules(project)
+            && cfg.auth.allow_sign_up
             && cfg.auth.otp.allow_sign_in
             && self
                 .p

@@ -309,6 +309,18 @@ pub enum AuthMethod {
 }
 
 impl AuthMethod {
+    /// The method of a wire name (`password`, `otp`, `oauth`, `passkey`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            AuthMethod::Password,
+            AuthMethod::Otp,
+            AuthMethod::Oauth,
+            AuthMethod::Passkey,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == name)
+    }
+
     /// The wire name: `password`, `otp`, `oauth` or `passkey`.
     pub fn as_str(self) -> &'static str {
         match self {

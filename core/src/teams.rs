@@ -12,6 +12,39 @@ use crate::storage::{Repos, TeamMemberRecord, TeamRecord, UserRecord};
 
 pub use crate::model::{MemberProfile, Team};
 
+/// Makes `user_id` a member of `team_id` through `repos` (the caller's transaction): the
+/// membership (`TEAM_MEMBERSHIP_ALREADY_EXISTS` if it exists), the `teamMember` default
+/// permissions, and their events.
+pub(crate) async fn join(
+    p: &Postern,
+    repos: &dyn Repos,
+    project: &Project,
+    team_id: Uuid,
+    user_id: Uuid,
+) -> Result<()> {
+    repos
+        .teams()
+        .add_member(&TeamMemberRecord {
+            project_id: project.id.clone(),
+            team_id,
+            user_id,
+            display_name: None,
+            profile_image_url: None,
+            created_at_millis: p.inner.clock.now_millis(),
+        })
+        .await
+        .on_conflict(|| Error::TeamMembershipAlreadyExists)?;
+    let granted = crate::permissions::grant_defaults(
+        repos,
+        project,
+        crate::permissions::DefaultKind::TeamMember,
+        Some(team_id),
+        user_id,
+    )
+    .await?;
+    member_events(p, repos, &project.id, team_id, user_id, &granted).await
+}
+
 /// The name of a personal team: `"<display name>'s Team"`, else `"<email>'s Team"`, else
 /// `"Personal Team"`.
 ///
@@ -609,26 +642,7 @@ impl Teams<'_> {
         if tx.teams().get(&project.id, team_id).await?.is_none() {
             return Err(Error::TeamNotFound(team_id));
         }
-        tx.teams()
-            .add_member(&TeamMemberRecord {
-                project_id: project.id.clone(),
-                team_id,
-                user_id,
-                display_name: None,
-                profile_image_url: None,
-                created_at_millis: self.p.inner.clock.now_millis(),
-            })
-            .await
-            .on_conflict(|| Error::TeamMembershipAlreadyExists)?;
-        let granted = crate::permissions::grant_defaults(
-            &*tx,
-            project,
-            crate::permissions::DefaultKind::TeamMember,
-            Some(team_id),
-            user_id,
-        )
-        .await?;
-        member_events(self.p, &*tx, &project.id, team_id, user_id, &granted).await?;
+        join(self.p, &*tx, project, team_id, user_id).await?;
         tx.commit().await?;
         Ok(())
     }

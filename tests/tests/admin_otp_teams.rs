@@ -21,16 +21,6 @@ contract_suite!(
 
 const CALLBACK: &str = "http://localhost:3000/handler/magic";
 
-fn claims(token: &str) -> Value {
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
 /// The `internal` project of the harness's store (personal teams on), with its keys.
 async fn internal(h: &H) -> ProjectKeys {
     let mut cfg = ProjectConfig::default();
@@ -329,7 +319,7 @@ async fn internal_key_sets_and_config_overrides(env: Env) {
     );
     // Users without a verified email are now restricted.
     let (_, at, _) = h.sign_up("unverified@example.com", "password123").await;
-    assert_eq!(claims(&at)["is_restricted"], true);
+    assert_eq!(token_claims(&at)["is_restricted"], true);
     h.get(
         "/api/v1/users/me",
         &with(h.client(), "x-stack-access-token", &at),
@@ -536,7 +526,7 @@ async fn personal_team_is_created_and_selected(env: Env) {
     cfg.teams.create_personal_team_on_sign_up = true;
     let h = harness_with(&env, cfg).await;
     let (_, at, _) = h.sign_up("team@example.com", "password123").await;
-    let team_id = claims(&at)["selected_team_id"]
+    let team_id = token_claims(&at)["selected_team_id"]
         .as_str()
         .expect("claim")
         .to_owned();
@@ -652,7 +642,7 @@ async fn totp_mfa_second_factor(env: Env) {
         (Some(false), Some(uid.as_str()))
     );
     assert_eq!(
-        claims(v["access_token"].as_str().unwrap())["requires_totp_mfa"],
+        token_claims(v["access_token"].as_str().unwrap())["requires_totp_mfa"],
         true
     );
     let row = h
@@ -748,7 +738,7 @@ async fn anonymous_users_sign_up_and_upgrade_in_place(env: Env) {
         v["user_id"].as_str().unwrap().to_owned(),
         v["access_token"].as_str().unwrap().to_owned(),
     );
-    let c = claims(&at);
+    let c = token_claims(&at);
     assert_eq!(
         (c["is_anonymous"].as_bool(), c["is_restricted"].as_bool()),
         (Some(true), Some(true))
@@ -773,7 +763,7 @@ async fn anonymous_users_sign_up_and_upgrade_in_place(env: Env) {
         .assert_ok();
     assert_eq!(v["user_id"], uid.as_str());
     let at2 = v["access_token"].as_str().unwrap();
-    assert_eq!(claims(at2)["is_anonymous"], false);
+    assert_eq!(token_claims(at2)["is_anonymous"], false);
     let v = h
         .get(
             "/api/v1/users/me",

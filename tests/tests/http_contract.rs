@@ -1632,12 +1632,7 @@ async fn config_switches(env: Env) {
         me["restricted_reason"],
         json!({"type": "email_not_verified"})
     );
-    let claims: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(at.split('.').nth(1).unwrap())
-            .unwrap(),
-    )
-    .unwrap();
+    let claims = token_claims(&at);
     assert_eq!(claims["aud"], format!("{}:restricted", h3.project.id));
     assert_eq!(
         claims["iss"],

@@ -6,7 +6,6 @@
 #[macro_use]
 mod support;
 
-use base64::Engine as _;
 use postern_core::ProjectConfig;
 use serde_json::{Value, json};
 use support::*;
@@ -22,16 +21,6 @@ contract_suite!(
 const CALLBACK: &str = "http://localhost:3000/handler/magic";
 const REJECTED: &str = "Your sign up was rejected by an administrator's sign-up rule.";
 
-fn claims(token: &str) -> Value {
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
 async fn set_config(h: &H, over: Value) {
     h.patch(
         "/api/v1/internal/config/override/environment",
@@ -40,6 +29,28 @@ async fn set_config(h: &H, over: Value) {
     )
     .await
     .assert_ok();
+}
+
+/// Asks for a sign-in code for `email` (as `headers`) and reads it from the mail: the OTP
+/// and the nonce, as the UI sends them.
+async fn otp_code(h: &H, headers: &Headers, email: &str) -> String {
+    let nonce = h
+        .post(
+            "/api/v1/auth/otp/send-sign-in-code",
+            headers,
+            json!({"email": email, "callback_url": CALLBACK}),
+        )
+        .await
+        .assert_ok()["nonce"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mail = &h.mails(email, "Sign in to", 1).await[0];
+    let subject = mail.subject();
+    let otp = subject
+        .strip_prefix("Sign in to Test project: Your code is ")
+        .expect(&subject);
+    format!("{otp}{nonce}")
 }
 
 async fn user_count(h: &H) -> usize {
@@ -106,7 +117,7 @@ async fn rules_decide_password_sign_ups(env: Env) {
     let r = password_sign_up(&h, &h.client(), "mallory@sus.example").await;
     let v = r.assert_ok();
     let at = v["access_token"].as_str().unwrap();
-    let c = claims(at);
+    let c = token_claims(at);
     assert_eq!(c["is_restricted"], true);
     assert!(c["aud"].as_str().unwrap().ends_with(":restricted"), "{c}");
     let id = v["user_id"].as_str().unwrap();
@@ -131,7 +142,7 @@ async fn rules_decide_password_sign_ups(env: Env) {
         .await
         .assert_ok();
     assert_eq!(
-        claims(v["access_token"].as_str().unwrap())["is_restricted"],
+        token_claims(v["access_token"].as_str().unwrap())["is_restricted"],
         false
     );
 
@@ -163,7 +174,7 @@ async fn rules_decide_password_sign_ups(env: Env) {
         .await
         .assert_ok();
     assert_eq!(
-        claims(v["access_token"].as_str().unwrap())["is_restricted"],
+        token_claims(v["access_token"].as_str().unwrap())["is_restricted"],
         false,
         "the allow rule ran before the restrict rule"
     );
@@ -191,31 +202,8 @@ async fn rules_run_on_otp_and_anonymous_upgrades_only(env: Env) {
     set_config(&h, rules()).await;
 
     // OTP for a new address runs the rules.
-    let otp_code = |email: &'static str| {
-        let h = &h;
-        async move {
-            let nonce = h
-                .post(
-                    "/api/v1/auth/otp/send-sign-in-code",
-                    &h.client(),
-                    json!({"email": email, "callback_url": CALLBACK}),
-                )
-                .await
-                .assert_ok()["nonce"]
-                .as_str()
-                .unwrap()
-                .to_owned();
-            let mail = &h.mails(email, "Sign in to", 1).await[0];
-            let subject = mail.subject();
-            let otp = subject
-                .strip_prefix("Sign in to Test project: Your code is ")
-                .expect(&subject)
-                .to_owned();
-            format!("{otp}{nonce}")
-        }
-    };
     let before = user_count(&h).await;
-    let code = otp_code("otp@blocked.example").await;
+    let code = otp_code(&h, &h.client(), "otp@blocked.example").await;
     h.post(
         "/api/v1/auth/otp/sign-in",
         &h.client(),
@@ -224,7 +212,7 @@ async fn rules_run_on_otp_and_anonymous_upgrades_only(env: Env) {
     .await
     .assert_error(403, "SIGN_UP_REJECTED");
     assert_eq!(user_count(&h).await, before);
-    let code = otp_code("watcher@fine.example").await;
+    let code = otp_code(&h, &h.client(), "watcher@fine.example").await;
     let v = h
         .post(
             "/api/v1/auth/otp/sign-in",
@@ -234,7 +222,7 @@ async fn rules_run_on_otp_and_anonymous_upgrades_only(env: Env) {
         .await
         .assert_ok();
     assert_eq!(
-        claims(v["access_token"].as_str().unwrap())["is_restricted"],
+        token_claims(v["access_token"].as_str().unwrap())["is_restricted"],
         true
     );
 
@@ -520,28 +508,17 @@ async fn country_code_comes_from_a_trusted_proxy(env: Env) {
     .assert_ok();
     assert_eq!(country_of(v).await, "CA");
     // OTP: the new account's country is where the code was asked from.
-    let nonce = h
-        .post(
-            "/api/v1/auth/otp/send-sign-in-code",
-            &from("10.0.0.5:4000", "cf-ipcountry", "DE"),
-            json!({"email": "d@x.example", "callback_url": CALLBACK}),
-        )
-        .await
-        .assert_ok()["nonce"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let mail = &h.mails("d@x.example", "Sign in to", 1).await[0];
-    let otp = mail
-        .subject()
-        .strip_prefix("Sign in to Test project: Your code is ")
-        .unwrap()
-        .to_owned();
+    let code = otp_code(
+        &h,
+        &from("10.0.0.5:4000", "cf-ipcountry", "DE"),
+        "d@x.example",
+    )
+    .await;
     let v = h
         .post(
             "/api/v1/auth/otp/sign-in",
             &from("10.0.0.6:4000", "cf-ipcountry", "FR"),
-            json!({"code": format!("{otp}{nonce}")}),
+            json!({"code": code}),
         )
         .await
         .assert_ok();

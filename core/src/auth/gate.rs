@@ -80,13 +80,20 @@ pub(crate) fn sign_up_enabled(project: &Project) -> Result<()> {
     }
 }
 
+/// Whether the project has sign-up rules to run (any rule, or a default that rejects); a
+/// path may skip the work of building [`Applicant`] when it has none.
+pub(crate) fn has_rules(project: &Project) -> bool {
+    let auth = &project.config.auth;
+    !auth.sign_up_rules.is_empty() || auth.sign_up_rules_default_action != DefaultAction::Allow
+}
+
 /// Runs the project's sign-up rules for `who`: `SIGN_UP_REJECTED` when they (or the default
 /// action) reject, else the verdict to apply to the user. Matches are recorded first.
 pub(crate) async fn check(p: &Postern, project: &Project, who: Applicant<'_>) -> Result<Verdict> {
-    let auth = &project.config.auth;
-    if auth.sign_up_rules.is_empty() && auth.sign_up_rules_default_action == DefaultAction::Allow {
+    if !has_rules(project) {
         return Ok(Verdict::default());
     }
+    let auth = &project.config.auth;
     let ctx = RuleContext::new(
         who.email,
         RequestMeta::current().country_code.as_deref(),

@@ -139,8 +139,7 @@ fn client_ip(p: &Postern, parts: &http::request::Parts) -> Option<IpAddr> {
 /// client could claim any country.
 fn country_code(p: &Postern, parts: &http::request::Parts) -> Option<String> {
     let peer = parts.extensions.get::<PeerAddr>().map(|a| a.0.ip())?;
-    let peer = crate::net::client_ip(Some(peer), None, &[])?;
-    if !p.inner.trusted_proxies.iter().any(|n| n.contains(peer)) {
+    if !crate::net::is_trusted_proxy(peer, &p.inner.trusted_proxies) {
         return None;
     }
     ["cf-ipcountry", "x-vercel-ip-country"]

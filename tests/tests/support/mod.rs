@@ -288,6 +288,19 @@ pub async fn harness(env: &Env) -> H {
 /// The current TOTP code of `secret` by Postern's clock, taken with at least 10 s left in
 /// its 30-s step (the clock is moved to the next step otherwise): the server accepts the
 /// current step only, so a code taken just before a step boundary would fail on a slow run.
+/// The claims of a JWT (its payload, not verified): for asserting what a token says.
+#[allow(dead_code)] // not every test file reads tokens
+pub fn token_claims(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url"),
+    )
+    .expect("JSON claims")
+}
+
 #[allow(dead_code)] // not every test file uses TOTP
 pub fn totp_now(postern: &Postern, secret: &[u8]) -> String {
     let clock = postern.clock();

@@ -347,30 +347,11 @@ pub(crate) async fn patch_override(rq: Rq<'_>, b: ConfigOverride) -> Result<Json
 
 /// Field check: one of `password`, `otp`, `oauth`, `passkey`.
 fn auth_method_name(f: &mut Fields, key: &str, v: &impl Text) {
-    if v.text().is_some_and(|m| auth_method_of(m).is_none()) {
+    if v.text().is_some_and(|m| AuthMethod::from_name(m).is_none()) {
         f.fail(
             key,
             "must be one of the following values: password, otp, oauth, passkey",
         );
-    }
-}
-
-fn auth_method_of(name: &str) -> Option<AuthMethod> {
-    match name {
-        "password" => Some(AuthMethod::Password),
-        "otp" => Some(AuthMethod::Otp),
-        "oauth" => Some(AuthMethod::Oauth),
-        "passkey" => Some(AuthMethod::Passkey),
-        _ => None,
-    }
-}
-
-/// Field check: a two-letter country code, or null.
-fn country(f: &mut Fields, key: &str, v: &Option<Option<String>>) {
-    if let Some(Some(c)) = v
-        && !(c.trim().len() == 2 && c.trim().bytes().all(|b| b.is_ascii_alphabetic()))
-    {
-        f.fail(key, "must be a 2-letter country code");
     }
 }
 
@@ -413,7 +394,7 @@ input! {
         email: Option<Option<String>>,
         auth_method: String => auth_method_name,
         oauth_provider: Option<Option<String>>,
-        country_code: Option<Option<String>> => country,
+        country_code: Option<Option<String>> => country_code,
         turnstile_result: Option<String> => turnstile,
         risk_scores: Option<Value> => risk_scores,
     }
@@ -428,7 +409,7 @@ pub(crate) async fn sign_up_rules_test(
     b: RulesTest,
 ) -> Result<Json<SignUpRulesTestView>> {
     let auth = rq.auth()?;
-    let method = auth_method_of(&b.auth_method).unwrap_or(AuthMethod::Password);
+    let method = AuthMethod::from_name(&b.auth_method).unwrap_or(AuthMethod::Password);
     let country = match b.country_code.flatten() {
         Some(c) => Some(c),
         None => crate::audit::RequestMeta::current().country_code,

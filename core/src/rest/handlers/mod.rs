@@ -113,6 +113,16 @@ pub(crate) fn email_strict(f: &mut Fields, key: &str, v: &impl Text) {
     }
 }
 
+/// Field check: a two-letter country code.
+pub(crate) fn country_code(f: &mut Fields, key: &str, v: &Option<Option<String>>) {
+    if let Some(Some(c)) = v {
+        let c = c.trim();
+        if c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()) {
+            f.fail(key, "must be a valid country code");
+        }
+    }
+}
+
 /// Field check: an address to look up (lenient syntax, as Stack accepts at sign-in).
 pub(crate) fn email_lenient(f: &mut Fields, key: &str, v: &impl Text) {
     if let Some(e) = v.text()

@@ -68,16 +68,6 @@ fn not_empty(f: &mut Fields, key: &str, v: &Option<Option<String>>) {
     }
 }
 
-/// Field check: a two-letter country code.
-fn country_code(f: &mut Fields, key: &str, v: &Option<Option<String>>) {
-    if let Some(Some(c)) = v {
-        let c = c.trim();
-        if c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()) {
-            f.fail(key, "must be a valid country code");
-        }
-    }
-}
-
 /// The sign-up risk scores `(bot, free_trial_abuse)` of `{sign_up: {bot, free_trial_abuse}}`.
 fn risk_scores_of(v: &Value) -> Option<(i32, i32)> {
     let score = |k: &str| {
