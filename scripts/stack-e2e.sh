@@ -60,6 +60,7 @@ curl -sf http://127.0.0.1:8102/api/v1 >/dev/null || { echo "server did not start
 echo "== running the suite"
 set +e
 (cd "$harness" && STACK_AUTH_MIRROR="$STACK_AUTH_MIRROR" BASE_URL=http://localhost:8102 \
+  STACK_SVIX_SERVER_URL=http://localhost:8102/api/v1/webhooks/svix \
   STACK_E2E_FILES="${1:-${STACK_E2E_FILES:-}}" npm test --silent) >"$work/vitest.log" 2>&1
 status=$?
 set -e

@@ -873,6 +873,16 @@ pub enum Refusal {
     /// 404: no stored file by this bucket and id.
     #[error("File not found")]
     FileNotFound,
+    // ----- webhooks (a Postern extension) -----
+    /// 404: no webhook endpoint by this id in the project.
+    #[error("Webhook endpoint not found.")]
+    WebhookEndpointNotFound,
+    /// 404: no webhook message by this id in the project.
+    #[error("Webhook message not found.")]
+    WebhookMessageNotFound,
+    /// 401: the webhook portal token is missing, malformed, expired or for another project.
+    #[error("The webhook portal token is invalid or has expired.")]
+    WebhookPortalTokenInvalid,
     /// 400: a profile image URL is neither a stored file's nor an `http(s)` URL nor an
     /// image data URL (or names another entity's stored file).
     #[error("Invalid profile image URL")]
@@ -1098,9 +1108,9 @@ impl Refusal {
             | Refusal::InvitationTeamIdRequired
             | Refusal::UserApiKeysDisabled
             | Refusal::TeamApiKeysDisabled => StatusCode::BAD_REQUEST,
-            Refusal::AdminAccessTokenUserGone | Refusal::AddCurrentUserWithoutUser => {
-                StatusCode::UNAUTHORIZED
-            }
+            Refusal::AdminAccessTokenUserGone
+            | Refusal::AddCurrentUserWithoutUser
+            | Refusal::WebhookPortalTokenInvalid => StatusCode::UNAUTHORIZED,
             Refusal::ServerMayOnlyOverrideBranchConfig
             | Refusal::ServerCannotOverrideAdminOnlyConfig { .. }
             | Refusal::OtpSignInNotEnabled
@@ -1119,6 +1129,8 @@ impl Refusal {
             | Refusal::ClientMayOnlyManageOwnApiKeys => StatusCode::FORBIDDEN,
             Refusal::ProjectNotFound
             | Refusal::FileNotFound
+            | Refusal::WebhookEndpointNotFound
+            | Refusal::WebhookMessageNotFound
             | Refusal::SessionNotFound
             | Refusal::ContactChannelNotFound
             | Refusal::ContactChannelToVerifyNotFound => StatusCode::NOT_FOUND,
@@ -1445,6 +1457,9 @@ mod tests {
                 key: "domains".into(),
             },
             Refusal::FileNotFound,
+            Refusal::WebhookEndpointNotFound,
+            Refusal::WebhookMessageNotFound,
+            Refusal::WebhookPortalTokenInvalid,
             Refusal::InvalidProfileImageUrl,
             Refusal::ImageTooLarge,
             Refusal::OnlyAnonymousWithoutIncludeAnonymous,
@@ -1514,6 +1529,9 @@ mod tests {
             | Refusal::ServerMayOnlyOverrideBranchConfig
             | Refusal::ServerCannotOverrideAdminOnlyConfig { .. }
             | Refusal::FileNotFound
+            | Refusal::WebhookEndpointNotFound
+            | Refusal::WebhookMessageNotFound
+            | Refusal::WebhookPortalTokenInvalid
             | Refusal::InvalidProfileImageUrl
             | Refusal::ImageTooLarge
             | Refusal::OnlyAnonymousWithoutIncludeAnonymous

@@ -1,7 +1,8 @@
 //! Domain events (Stack's webhook event types, such as `team.created`) recorded in the
-//! outbox in the transaction of the change, with status `held`: nothing sends them yet; a
-//! webhook deliverer can pick them up later, in order, without any change being lost or
-//! invented by a rollback.
+//! outbox in the transaction of the change, with status `held` (the mail worker leaves them
+//! alone), together with one webhook delivery per subscribed endpoint (see
+//! [`crate::webhooks`]): a rolled-back change sends nothing, and a committed one is never
+//! lost.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -24,8 +25,9 @@ pub struct Event {
     pub data: Value,
 }
 
-/// Records an event through `repos` (the change's transaction); `data` is the typed view
-/// the REST API returns for the same object.
+/// Records an event through `repos` (the change's transaction) and owes it to every
+/// subscribed webhook endpoint; `data` is the typed view the REST API returns for the same
+/// object.
 pub(crate) async fn record(
     p: &Postern,
     repos: &dyn Repos,
@@ -33,6 +35,27 @@ pub(crate) async fn record(
     event_type: &str,
     data: &impl Serialize,
 ) -> Result<()> {
+    let id = insert(p, repos, project_id, event_type, data).await?;
+    crate::webhooks::fan_out(
+        repos,
+        project_id,
+        id,
+        event_type,
+        p.inner.clock.now_millis(),
+    )
+    .await
+}
+
+/// Writes an event to the outbox without delivering it anywhere; returns its id. The
+/// sealed plaintext is the webhook body itself, serialized once here, so every attempt
+/// sends (and signs) the same bytes.
+pub(crate) async fn insert(
+    p: &Postern,
+    repos: &dyn Repos,
+    project_id: &str,
+    event_type: &str,
+    data: &impl Serialize,
+) -> Result<Uuid> {
     let data =
         serde_json::to_value(data).map_err(|e| crate::error::Error::Internal(e.to_string()))?;
     let id = Uuid::now_v7();
@@ -56,7 +79,16 @@ pub(crate) async fn record(
             last_error: None,
         })
         .await?;
-    Ok(())
+    Ok(id)
+}
+
+/// The webhook body of a recorded event, byte for byte as sealed.
+pub(crate) fn open_body(p: &Postern, row: &OutboxRecord) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let sealed = base64::engine::general_purpose::STANDARD
+        .decode(&row.payload)
+        .ok()?;
+    crate::secrets::open(&p.inner.outbox_keys, row.id.as_bytes(), &sealed)
 }
 
 impl Postern {

@@ -79,6 +79,7 @@ pub mod throttle;
 pub mod users;
 pub mod vault;
 pub mod views;
+pub mod webhooks;
 
 pub use postern::{ConfigError, Postern, PosternBuilder};
 pub use projects::{Project, ProjectKeys, Projects};

@@ -185,3 +185,60 @@ mod tests {
         assert!(!n.contains(ip("2001:db8::1")));
     }
 }
+
+/// Whether `ip` is a public unicast address: not loopback, private, link-local (which
+/// holds cloud metadata services), carrier-grade NAT, unspecified, broadcast, multicast,
+/// documentation, benchmarking or reserved. IPv4 addresses mapped or translated into IPv6
+/// are judged as IPv4. Outgoing requests to user-supplied URLs (webhooks) go only to
+/// public addresses unless the owner allows otherwise.
+///
+/// ```
+/// use postern_core::net::is_public_address;
+/// assert!(is_public_address("93.184.216.34".parse().unwrap()));
+/// assert!(!is_public_address("169.254.169.254".parse().unwrap()));
+/// assert!(!is_public_address("::ffff:127.0.0.1".parse().unwrap()));
+/// assert!(!is_public_address("fd00:ec2::254".parse().unwrap()));
+/// ```
+pub fn is_public_address(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            !(v4.is_unspecified()
+                || v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
+                || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+                || (a == 198 && (18..20).contains(&b)) // benchmarking
+                || a >= 240) // reserved
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_address(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            // NAT64 (64:ff9b::/96) carries an IPv4 address in its last 32 bits.
+            if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
+                let v4 = std::net::Ipv4Addr::new(
+                    (s[6] >> 8) as u8,
+                    s[6] as u8,
+                    (s[7] >> 8) as u8,
+                    s[7] as u8,
+                );
+                return is_public_address(IpAddr::V4(v4));
+            }
+            !(v6.is_unspecified()
+                || v6.is_loopback()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local
+                || (s[0] & 0xffc0) == 0xfe80 // link-local
+                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
+                || (s[0] == 0x2001 && s[1] == 0xdb8) // documentation
+                || s[..6] == [0, 0, 0, 0, 0, 0]) // IPv4-compatible (deprecated)
+        }
+    }
+}

@@ -70,6 +70,12 @@ pub(crate) struct Inner {
     pub(crate) recovery_keys: Vec<[u8; 32]>,
     /// Sealing keys of third-party secrets in project config: current first.
     pub(crate) config_keys: Vec<[u8; 32]>,
+    /// Wakes the webhook worker after a commit that owed deliveries.
+    pub(crate) webhook_wake: Arc<tokio::sync::Notify>,
+    /// The webhook HTTP clients, built on first use.
+    pub(crate) webhook_clients: std::sync::OnceLock<crate::webhooks::Clients>,
+    /// Webhook portal token keys: current first.
+    pub(crate) portal_keys: Vec<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Postern {
@@ -297,12 +303,14 @@ impl PosternBuilder {
         let totp_keys = derive_all(crate::secrets::totp_key);
         let recovery_keys = derive_all(crate::secrets::recovery_code_key);
         let config_keys = derive_all(crate::secrets::config_secret_key);
+        let portal_keys = derive_all(crate::secrets::webhook_portal_key);
+        let webhook_wake = Arc::new(tokio::sync::Notify::new());
         let throttle_key = crate::secrets::throttle_key(secret.expose_secret().as_bytes());
         let hasher = PasswordHasher::new(self.password, self.max_hashes)
             .map_err(|e| ConfigError::Password(e.to_string()))?;
         let postern = Postern {
             inner: Arc::new(Inner {
-                store: self.store,
+                store: crate::webhooks::WakingStore::wrap(self.store, Arc::clone(&webhook_wake)),
                 keys: KeyRing::new(secret, self.previous),
                 hasher,
                 clock: self.clock,
@@ -331,10 +339,14 @@ impl PosternBuilder {
                 log_email_bodies: self.log_email_bodies,
                 recovery_keys,
                 config_keys,
+                webhook_wake,
+                webhook_clients: std::sync::OnceLock::new(),
+                portal_keys,
             }),
         };
         if self.outbox_worker {
             crate::email::spawn_worker(&postern.inner);
+            crate::webhooks::spawn_worker(&postern.inner);
         }
         Ok(postern)
     }

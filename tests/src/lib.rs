@@ -2,6 +2,7 @@
 //! PostgreSQL, HTTP through the adapters).
 
 pub mod smtp_sink;
+pub mod webhook_sink;
 
 use std::path::{Path, PathBuf};
 

@@ -334,6 +334,29 @@ impl FieldValue for Option<Option<Uuid>> {
     }
 }
 
+/// A list of strings that may be absent (`None`), `null` (`Some(None)`) or set.
+impl FieldValue for Option<Option<Vec<String>>> {
+    fn read(f: &mut Fields, key: &str) -> Self {
+        match f.obj.get(key) {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(Value::Array(items)) if items.iter().all(Value::is_string) => Some(Some(
+                items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect(),
+            )),
+            Some(_) => {
+                f.fail(key, "must be an array of strings or null");
+                None
+            }
+        }
+    }
+    fn schema() -> Value {
+        serde_json::json!({ "type": ["array", "null"], "items": { "type": "string" } })
+    }
+}
+
 /// A UUID given as a string (`must be a valid UUID` otherwise). As a field, `Id` is required
 /// and `Option<Id>` optional.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -10,7 +10,7 @@ mod routes;
 
 use handlers::{
     api_keys, auth, contact_channels, internal, invitations, permissions, projects, sessions,
-    step_up, teams, users, vault,
+    step_up, teams, users, vault, webhooks,
 };
 
 use bytes::Bytes;

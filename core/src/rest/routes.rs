@@ -19,7 +19,7 @@ use super::handlers::{CodeBody, EmptyBody, NoQuery};
 use super::input::{Input, Source};
 use super::response::Json;
 use super::{api_keys, auth, contact_channels, internal, invitations, permissions};
-use super::{projects, sessions, step_up, teams, users, vault};
+use super::{projects, sessions, step_up, teams, users, vault, webhooks};
 use crate::api_keys::KeyType;
 use crate::error::{AccessType, Error, Result};
 use crate::permissions::Scope;
@@ -388,6 +388,30 @@ routes! {
     "data-vault" {
         Post "/data-vault/stores/{store_id}/set", Server, None => vault::set, input: vault::VaultSet, reply: SuccessView, "Store an encrypted value";
         Post "/data-vault/stores/{store_id}/get", Server, None => vault::get, input: vault::VaultGet, reply: EncryptedValueView, "Read an encrypted value";
+    }
+    "webhooks" {
+        Post "/webhooks/svix-token", Admin, None => webhooks::svix_token, input: EmptyBody, created: webhooks::PortalTokenView, "A token for the Svix-compatible webhook API of this project";
+        Post "/internal/send-test-webhook", Admin, None => webhooks::send_test, input: webhooks::SendTestWebhook, reply: webhooks::TestWebhookView, "Send a stack.test event to an endpoint and wait for the attempt";
+        Get "/webhooks/endpoints", Admin, None => webhooks::list_endpoints, input: NoQuery, reply: ListView<crate::webhooks::Endpoint>, "List webhook endpoints (Postern extension)";
+        Post "/webhooks/endpoints", Admin, None => webhooks::create_endpoint, input: webhooks::NewEndpointBody, created: webhooks::EndpointSecretView, "Create a webhook endpoint; returns its secret (Postern extension)";
+        Get "/webhooks/endpoints/{endpoint_id}", Admin, None => webhooks::get_endpoint, input: NoQuery, reply: crate::webhooks::Endpoint, "A webhook endpoint (Postern extension)";
+        Patch "/webhooks/endpoints/{endpoint_id}", Admin, None => webhooks::patch_endpoint, input: webhooks::EndpointPatchBody, reply: crate::webhooks::Endpoint, "Update a webhook endpoint (Postern extension)";
+        Delete "/webhooks/endpoints/{endpoint_id}", Admin, None => webhooks::delete_endpoint, reply: SuccessView, "Delete a webhook endpoint and its log (Postern extension)";
+        Get "/webhooks/endpoints/{endpoint_id}/secret", Admin, None => webhooks::get_secret, input: NoQuery, reply: webhooks::EndpointSecretView, "A webhook endpoint's signing secret (Postern extension)";
+        Post "/webhooks/endpoints/{endpoint_id}/secret/rotate", Admin, None => webhooks::rotate_secret, input: webhooks::RotateSecret, reply: webhooks::EndpointSecretView, "Rotate the signing secret, keeping the old one for a window (Postern extension)";
+        Get "/webhooks/attempts", Admin, None => webhooks::list_attempts, input: webhooks::AttemptsQuery, reply: ListView<crate::webhooks::Attempt>, "The delivery log, newest first (Postern extension)";
+        Get "/webhooks/messages/{message_id}", Admin, None => webhooks::get_message, input: NoQuery, reply: webhooks::MessageView, "A recorded webhook message (Postern extension)";
+        Post "/webhooks/messages/{message_id}/replay", Admin, None => webhooks::replay_message, input: webhooks::ReplayMessage, reply: webhooks::QueuedView, "Send a message again (Postern extension)";
+        Post "/webhooks/replay-failed", Admin, None => webhooks::replay_failed, input: webhooks::ReplayFailed, reply: webhooks::QueuedView, "Send again every failed message since a time (Postern extension)";
+        Get "/webhooks/svix/api/v1/app/{app_id}/endpoint", Public, Some(KeyCheck) => webhooks::svix_list_endpoints, input: webhooks::SvixListQuery, "Svix-compatible: list endpoints (portal token)";
+        Post "/webhooks/svix/api/v1/app/{app_id}/endpoint", Public, Some(KeyCheck) => webhooks::svix_create_endpoint, input: webhooks::SvixEndpointIn, "Svix-compatible: create an endpoint (portal token)";
+        Get "/webhooks/svix/api/v1/app/{app_id}/endpoint/{endpoint_id}", Public, Some(KeyCheck) => webhooks::svix_get_endpoint, input: NoQuery, "Svix-compatible: an endpoint (portal token)";
+        Delete "/webhooks/svix/api/v1/app/{app_id}/endpoint/{endpoint_id}", Public, Some(KeyCheck) => webhooks::svix_delete_endpoint, "Svix-compatible: delete an endpoint (portal token)";
+        Get "/webhooks/svix/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret", Public, Some(KeyCheck) => webhooks::svix_endpoint_secret, input: NoQuery, "Svix-compatible: an endpoint's secret (portal token)";
+        Get "/webhooks/svix/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}", Public, Some(KeyCheck) => webhooks::svix_endpoint_attempts, input: webhooks::SvixListQuery, "Svix-compatible: an endpoint's attempts (portal token)";
+        Get "/webhooks/svix/api/v1/app/{app_id}/attempt/msg/{msg_id}", Public, Some(KeyCheck) => webhooks::svix_message_attempts, input: webhooks::SvixListQuery, "Svix-compatible: a message's attempts (portal token)";
+        Get "/webhooks/svix/api/v1/app/{app_id}/msg/{msg_id}", Public, Some(KeyCheck) => webhooks::svix_message, input: webhooks::SvixMessageQuery, "Svix-compatible: a message with its payload (portal token)";
+        Post "/webhooks/svix/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend", Public, Some(KeyCheck) => webhooks::svix_resend, input: EmptyBody, "Svix-compatible: resend a message to an endpoint (portal token)";
     }
     "internal" {
         Get "/internal/projects", Any, None => internal::list_projects, input: internal::OwnedProjectsQuery, reply: ListView<AdminProjectView>, "Projects the signed-in admin owns";

@@ -279,6 +279,74 @@ pub trait OutboxRepo: Send + Sync {
     async fn list(&self, project_id: &str) -> StoreResult<Vec<OutboxRecord>>;
 }
 
+/// Webhook endpoints, deliveries (one per message and endpoint) and the attempt log.
+/// Deleting an endpoint deletes its deliveries and attempts; deleting the project deletes
+/// everything.
+#[async_trait]
+pub trait WebhookRepo: Send + Sync {
+    /// Creates an endpoint.
+    async fn insert_endpoint(&self, e: &WebhookEndpointRecord) -> StoreResult<()>;
+    /// Writes every field but id, project and creation time. `false` if absent.
+    async fn update_endpoint(&self, e: &WebhookEndpointRecord) -> StoreResult<bool>;
+    /// The project's endpoint with this id.
+    async fn get_endpoint(
+        &self,
+        project_id: &str,
+        id: Uuid,
+    ) -> StoreResult<Option<WebhookEndpointRecord>>;
+    /// The project's endpoints, oldest first.
+    async fn list_endpoints(&self, project_id: &str) -> StoreResult<Vec<WebhookEndpointRecord>>;
+    /// Deletes an endpoint with its deliveries and attempts. `false` if absent.
+    async fn delete_endpoint(&self, project_id: &str, id: Uuid) -> StoreResult<bool>;
+    /// Records a delivery.
+    async fn insert_delivery(&self, d: &WebhookDeliveryRecord) -> StoreResult<()>;
+    /// Deliveries due at `now_millis` that are the oldest pending one of their endpoint
+    /// (an endpoint's messages go out one at a time, in order), at most `limit`.
+    async fn due_heads(
+        &self,
+        now_millis: i64,
+        limit: u64,
+    ) -> StoreResult<Vec<WebhookDeliveryRecord>>;
+    /// Claims a pending delivery: moves its next attempt from `seen_next_attempt_millis`
+    /// to `lease_until_millis` if nobody else did first. `true` when this caller holds it.
+    async fn claim_delivery(
+        &self,
+        id: Uuid,
+        seen_next_attempt_millis: i64,
+        lease_until_millis: i64,
+    ) -> StoreResult<bool>;
+    /// Writes status, attempts, next attempt and finish time. `false` if absent.
+    async fn update_delivery(&self, d: &WebhookDeliveryRecord) -> StoreResult<bool>;
+    /// The project's deliveries of a message, by id.
+    async fn deliveries_of_message(
+        &self,
+        project_id: &str,
+        message_id: Uuid,
+    ) -> StoreResult<Vec<WebhookDeliveryRecord>>;
+    /// Sets back to pending (attempts 0, due at `now_millis`, finish time kept to mark a
+    /// replay) the project's deliveries
+    /// matching: of `message_id` if given, of `endpoint_id` if given, created at or after
+    /// `since_millis`, in one of `statuses`. Returns how many.
+    async fn requeue(
+        &self,
+        project_id: &str,
+        filter: &RequeueFilter,
+        now_millis: i64,
+    ) -> StoreResult<u64>;
+    /// Marks every pending delivery of an endpoint failed (the endpoint was disabled).
+    async fn fail_pending(&self, endpoint_id: Uuid, now_millis: i64) -> StoreResult<u64>;
+    /// How many deliveries are pending (all projects).
+    async fn pending_count(&self) -> StoreResult<u64>;
+    /// Appends an attempt.
+    async fn insert_attempt(&self, a: &WebhookAttemptRecord) -> StoreResult<()>;
+    /// The project's attempts matching the query, newest first.
+    async fn list_attempts(
+        &self,
+        project_id: &str,
+        q: &AttemptQuery,
+    ) -> StoreResult<Vec<WebhookAttemptRecord>>;
+}
+
 /// Teams and memberships. Removing a membership (or the team) also clears the user's
 /// selected team when it was that team.
 #[async_trait]
@@ -480,6 +548,11 @@ pub trait Repos: Send + Sync {
     fn recovery_codes(&self) -> &dyn RecoveryCodeRepo;
     /// The audit log.
     fn audit(&self) -> &dyn AuditRepo;
+    /// Webhook endpoints, deliveries and attempts.
+    fn webhooks(&self) -> &dyn WebhookRepo;
+    /// Told by the event recorder that this unit of work recorded a webhook event; a
+    /// wrapper may use it to wake delivery once the work is committed.
+    fn event_recorded(&self) {}
 }
 
 /// Implements [`Repos`] for a type by forwarding every repository to a field that
@@ -534,6 +607,12 @@ macro_rules! forward_repos {
             }
             fn audit(&self) -> &dyn $crate::storage::AuditRepo {
                 self.$field.audit()
+            }
+            fn webhooks(&self) -> &dyn $crate::storage::WebhookRepo {
+                self.$field.webhooks()
+            }
+            fn event_recorded(&self) {
+                self.$field.event_recorded()
             }
         }
     };

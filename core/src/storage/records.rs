@@ -723,3 +723,166 @@ pub struct AuditQuery {
     /// At most this many.
     pub limit: u64,
 }
+
+/// A webhook endpoint: where a project's events are POSTed, signed with its secret.
+#[derive(Clone, PartialEq)]
+pub struct WebhookEndpointRecord {
+    /// Row id (shown as `ep_<hex>`).
+    pub id: Uuid,
+    /// Owning project.
+    pub project_id: String,
+    /// Destination URL (`http` or `https`).
+    pub url: String,
+    /// Free text for operators.
+    pub description: String,
+    /// The event types delivered; `None` delivers every type.
+    pub event_types: Option<Vec<String>>,
+    /// Whether new events are delivered.
+    pub enabled: bool,
+    /// The signing secret (`whsec_...`), sealed (base64).
+    pub secret: String,
+    /// The previous signing secret, sealed, still used beside the current one until
+    /// `previous_secret_until_millis` (secret rotation).
+    pub previous_secret: Option<String>,
+    /// End of the rotation window.
+    pub previous_secret_until_millis: Option<i64>,
+    /// Whether delivery to loopback, private and link-local addresses is allowed.
+    pub allow_private_addresses: bool,
+    /// Declared in the server's config file (kept in step with it at start).
+    pub declared: bool,
+    /// Start of the current run of failed deliveries, if failing.
+    pub failing_since_millis: Option<i64>,
+    /// Creation time, epoch milliseconds.
+    pub created_at_millis: i64,
+    /// Last change, epoch milliseconds.
+    pub updated_at_millis: i64,
+}
+
+impl fmt::Debug for WebhookEndpointRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookEndpointRecord")
+            .field("id", &self.id)
+            .field("project_id", &self.project_id)
+            .field("url", &self.url)
+            .field("event_types", &self.event_types)
+            .field("enabled", &self.enabled)
+            .field("declared", &self.declared)
+            .field("failing_since_millis", &self.failing_since_millis)
+            .finish_non_exhaustive()
+    }
+}
+
+/// State of one message's delivery to one endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryStatus {
+    /// Waiting for (another) attempt.
+    Pending,
+    /// Answered with a 2xx.
+    Delivered,
+    /// Every scheduled attempt failed, or the endpoint was disabled.
+    Failed,
+    /// The receiver answered `webhook-delivery: abort-message`.
+    Aborted,
+}
+
+impl DeliveryStatus {
+    /// Storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Aborted => "aborted",
+        }
+    }
+
+    /// Parses the storage name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            DeliveryStatus::Pending,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Failed,
+            DeliveryStatus::Aborted,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+}
+
+/// One message (an outbox event) owed to one endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookDeliveryRecord {
+    /// Row id (time-ordered: an endpoint's deliveries go out in id order).
+    pub id: Uuid,
+    /// Owning project.
+    pub project_id: String,
+    /// The outbox message.
+    pub message_id: Uuid,
+    /// The endpoint.
+    pub endpoint_id: Uuid,
+    /// State.
+    pub status: DeliveryStatus,
+    /// Attempts made so far.
+    pub attempts: i32,
+    /// Earliest next attempt, epoch milliseconds (also the claim lease).
+    pub next_attempt_at_millis: i64,
+    /// Creation time, epoch milliseconds.
+    pub created_at_millis: i64,
+    /// When it was delivered, failed or aborted.
+    pub finished_at_millis: Option<i64>,
+}
+
+/// One HTTP attempt at a delivery, for the delivery log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookAttemptRecord {
+    /// Row id.
+    pub id: Uuid,
+    /// Owning project.
+    pub project_id: String,
+    /// The delivery.
+    pub delivery_id: Uuid,
+    /// The outbox message.
+    pub message_id: Uuid,
+    /// The endpoint.
+    pub endpoint_id: Uuid,
+    /// The URL posted to.
+    pub url: String,
+    /// Whether the receiver answered 2xx.
+    pub success: bool,
+    /// The response status, if there was a response.
+    pub response_status_code: Option<i32>,
+    /// The response body (truncated) or the transport error.
+    pub response: String,
+    /// Time from sending to the answer (or the failure), milliseconds.
+    pub latency_millis: i64,
+    /// When the attempt was made, epoch milliseconds.
+    pub at_millis: i64,
+    /// `scheduled` or `manual` (a replay).
+    pub trigger: String,
+}
+
+/// Which attempts to list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AttemptQuery {
+    /// Only this endpoint's.
+    pub endpoint_id: Option<Uuid>,
+    /// Only this message's.
+    pub message_id: Option<Uuid>,
+    /// Only those before this id (paging, newest first).
+    pub before: Option<Uuid>,
+    /// At most this many.
+    pub limit: u64,
+}
+
+/// Which deliveries [`crate::storage::WebhookRepo::requeue`] sets back to pending.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequeueFilter {
+    /// Only this message's.
+    pub message_id: Option<Uuid>,
+    /// Only this endpoint's.
+    pub endpoint_id: Option<Uuid>,
+    /// Only those created at or after this time, epoch milliseconds.
+    pub since_millis: i64,
+    /// Only those in one of these states.
+    pub statuses: Vec<DeliveryStatus>,
+}

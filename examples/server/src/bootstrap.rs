@@ -248,12 +248,28 @@ async fn bootstrap_projects(postern: &Postern, args: &Args) -> Result<(), String
                 p.super_secret_admin_key,
             )?;
             let name = p.display_name.clone().unwrap_or_else(|| p.id.clone());
-            postern
+            let project = postern
                 .projects()
                 .upsert(&p.id, &name, config, keys.as_ref())
                 .await
                 .map_err(|e| format!("project {}: {e}", p.id))?;
-            tracing::info!(project = %p.id, "project configured from file");
+            let declared: Vec<postern_core::webhooks::DeclaredEndpoint> = p
+                .webhook_endpoints
+                .iter()
+                .map(|w| postern_core::webhooks::DeclaredEndpoint {
+                    url: w.url.clone(),
+                    secret: w.secret.clone(),
+                    event_types: w.event_types.clone(),
+                    allow_private_addresses: w.allow_private_addresses,
+                    description: w.description.clone().unwrap_or_default(),
+                })
+                .collect();
+            postern
+                .webhooks()
+                .declare(&project, &declared)
+                .await
+                .map_err(|e| format!("project {}: {e}", p.id))?;
+            tracing::info!(project = %p.id, webhook_endpoints = declared.len(), "project configured from file");
         }
     }
     let keys = keys_of(

@@ -163,6 +163,37 @@ pub struct FileProject {
     pub super_secret_admin_key: Option<String>,
     /// Project config in Stack's shape (`auth.allowSignUp`, ...).
     pub config: Option<BTreeMap<String, toml::Value>>,
+    /// Webhook endpoints, kept in step with the file at every start: endpoints declared
+    /// here are created or updated (matched by URL), and those removed from the file are
+    /// deleted. Endpoints made through the API are left alone.
+    #[serde(default)]
+    pub webhook_endpoints: Vec<FileWebhookEndpoint>,
+}
+
+/// One `[[projects.webhook_endpoints]]` entry.
+///
+/// ```toml
+/// [[projects.webhook_endpoints]]
+/// url = "https://example.com/hooks/postern"
+/// secret = "whsec_..."                     # 24 to 64 bytes, base64
+/// event_types = ["user.created"]           # omitted = every type
+/// allow_private_addresses = false          # true only for receivers on this network
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileWebhookEndpoint {
+    /// Destination URL.
+    pub url: String,
+    /// The signing secret (`whsec_` + base64 of 24 to 64 bytes).
+    pub secret: String,
+    /// Event types delivered; omitted for all.
+    pub event_types: Option<Vec<String>>,
+    /// Deliver to loopback, private and link-local addresses too (off by default: the
+    /// SSRF guard).
+    #[serde(default)]
+    pub allow_private_addresses: bool,
+    /// Operator's description.
+    pub description: Option<String>,
 }
 
 impl FileConfig {

@@ -23,3 +23,6 @@ pub mod throttle;
 pub mod user;
 pub mod vault_entry;
 pub mod verification_code;
+pub mod webhook_attempt;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;

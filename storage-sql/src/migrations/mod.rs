@@ -13,6 +13,7 @@ mod m20261201_000006_create_postern_files;
 mod m20261201_000007_create_postern_vault;
 mod m20261202_000008_add_postern_security;
 mod m20261202_000009_add_postern_config_version;
+mod m20261202_000010_create_postern_webhooks;
 
 /// Name of the table recording which of Postern's migrations have run.
 pub const MIGRATION_TABLE: &str = "postern_migrations";
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_create_postern_vault::Migration),
             Box::new(m20261202_000008_add_postern_security::Migration),
             Box::new(m20261202_000009_add_postern_config_version::Migration),
+            Box::new(m20261202_000010_create_postern_webhooks::Migration),
         ]
     }
 

@@ -13,11 +13,12 @@ mod teams;
 mod throttle;
 mod users;
 mod vault;
+mod webhooks;
 
 use postern_core::storage::{
     ApiKeyRepo, AuditRepo, CodeRepo, FileRepo, OutboxRepo, PermissionRepo, ProjectRepo,
     RecoveryCodeRepo, Repos, SessionRepo, StoreError, StoreResult, TeamRepo, ThrottleRepo,
-    UserRepo, VaultRepo,
+    UserRepo, VaultRepo, WebhookRepo,
 };
 use sea_orm::ConnectionTrait;
 use serde_json::Value;
@@ -100,6 +101,10 @@ impl<C: ConnectionTrait + Send> Repos for SeaRepos<C> {
     }
 
     fn audit(&self) -> &dyn AuditRepo {
+        self
+    }
+
+    fn webhooks(&self) -> &dyn WebhookRepo {
         self
     }
 }

@@ -12,6 +12,7 @@ pub(super) mod step_up;
 pub(super) mod teams;
 pub(super) mod users;
 pub(super) mod vault;
+pub(super) mod webhooks;
 
 use crate::admin::ProjectPatch;
 use crate::codes::CODE_LENGTH;
