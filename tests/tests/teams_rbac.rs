@@ -1329,6 +1329,8 @@ async fn team_changes_are_recorded_as_events(env: Env) {
             "team_permission.created",
             "team_permission.deleted",
             "team_membership.deleted",
+            // The remaining member's membership ends with the team (a Postern addition).
+            "team_membership.deleted",
             "team.deleted"
         ]
     );
@@ -1341,7 +1343,8 @@ async fn team_changes_are_recorded_as_events(env: Env) {
         events[3].data,
         json!({"id": "$read_members", "team_id": t, "user_id": b})
     );
-    assert_eq!(events[6].data, json!({"id": t}));
+    assert_eq!(events[6].data, json!({"team_id": t, "user_id": a}));
+    assert_eq!(events[7].data, json!({"id": t}));
     // Held: nothing delivers them, and their payload is sealed.
     let rows = h
         .postern
