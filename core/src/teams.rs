@@ -63,6 +63,7 @@ pub fn personal_team_name(display_name: Option<&str>, email: Option<&str>) -> St
 
 /// Creates the user's personal team when the project wants one, makes the user a member
 /// and selects it. Runs in the creating transaction; returns the updated user row.
+/// Records `team.created` only, as Stack (see [`Teams::create`] for the creator's events).
 pub(crate) async fn create_personal_team(
     p: &Postern,
     repos: &dyn Repos,
@@ -429,6 +430,11 @@ impl Teams<'_> {
 impl Teams<'_> {
     /// Creates a team; with a creator, adds them with the `teamCreator` defaults (one
     /// transaction: an unknown creator leaves no team behind).
+    ///
+    /// Records `team.created` only, as Stack: no `team_membership.created` or
+    /// `team_permission.created` for the creator. That gap stays on purpose: Stack's e2e
+    /// suite creates a team with its creator, then adds a member or grants a permission, and
+    /// expects exactly one `team_membership.created` / `team_permission.created` event.
     pub async fn create(&self, project: &Project, new: NewTeam) -> Result<Team> {
         check_sizes(
             Some(&new.display_name),
@@ -595,9 +601,14 @@ impl Teams<'_> {
 
     /// Deletes a team with its memberships, their permission grants and the team's API
     /// keys, clearing members' selection of it (one transaction).
+    ///
+    /// Records one `team_membership.deleted` per member (oldest membership first), then
+    /// `team.deleted`. Stack sends only `team.deleted`; the membership events are a Postern
+    /// addition, so a receiver tracking memberships sees each one end.
     pub async fn delete(&self, project: &Project, id: Uuid) -> Result<()> {
         let tx = self.p.inner.store.begin().await?;
         tx.api_keys().delete_for_team(&project.id, id).await?;
+        let mut members = Vec::new();
         if let Some(team) = tx.teams().get(&project.id, id).await? {
             crate::files::delete_if_stored(
                 self.p,
@@ -616,10 +627,24 @@ impl Teams<'_> {
                     m.profile_image_url.as_deref(),
                 )
                 .await?;
+                members.push(m.user_id);
             }
         }
         if !tx.teams().delete(&project.id, id).await? {
             return Err(Error::TeamNotFound(id));
+        }
+        for user_id in members {
+            crate::events::record(
+                self.p,
+                &*tx,
+                &project.id,
+                "team_membership.deleted",
+                &crate::views::TeamMembershipView {
+                    team_id: id,
+                    user_id,
+                },
+            )
+            .await?;
         }
         crate::events::record(
             self.p,
@@ -648,6 +673,10 @@ impl Teams<'_> {
     }
 
     /// Removes a member (their grants in the team go with the membership).
+    ///
+    /// Records one `team_permission.deleted` per grant the membership took with it, then
+    /// `team_membership.deleted`. Stack sends only `team_membership.deleted`; the grant
+    /// events are a Postern addition, so a receiver tracking grants sees each one end.
     pub async fn remove_member(
         &self,
         project: &Project,
@@ -655,6 +684,10 @@ impl Teams<'_> {
         user_id: Uuid,
     ) -> Result<()> {
         let tx = self.p.inner.store.begin().await?;
+        let grants = tx
+            .permissions()
+            .list_team(&project.id, Some(team_id), Some(user_id))
+            .await?;
         if let Some(m) = tx.teams().get_member(&project.id, team_id, user_id).await? {
             crate::files::delete_if_stored(
                 self.p,
@@ -671,6 +704,16 @@ impl Teams<'_> {
             .await?
         {
             return Err(Error::TeamMembershipNotFound { team_id, user_id });
+        }
+        for g in &grants {
+            crate::events::record(
+                self.p,
+                &*tx,
+                &project.id,
+                "team_permission.deleted",
+                &crate::views::PermissionGrantView::of(g),
+            )
+            .await?;
         }
         crate::events::record(
             self.p,

@@ -121,6 +121,30 @@ pub(crate) async fn view(
     Ok(user)
 }
 
+/// Records `event_type` (`user.created` or `user.updated`) for user `id` through `repos`
+/// (the change's transaction), with Stack's `data`: the server view of the user as it
+/// stands in that transaction, the JSON `GET /users/{id}` answers a server.
+pub(crate) async fn record_user_event(
+    p: &Postern,
+    repos: &dyn Repos,
+    project: &Project,
+    id: Uuid,
+    event_type: &str,
+) -> Result<()> {
+    let (rec, channels) = load(repos, &project.id, id)
+        .await?
+        .ok_or(Error::UserNotFound)?;
+    let user = view(repos, &rec, &channels, &project.config).await?;
+    crate::events::record(
+        p,
+        repos,
+        &project.id,
+        event_type,
+        &crate::views::UserView::of(&user, true),
+    )
+    .await
+}
+
 fn email_taken(email: &str) -> Error {
     Error::UserEmailAlreadyExists {
         email: email.to_owned(),
@@ -244,7 +268,9 @@ impl Users<'_> {
     /// step-up until a sign-in has used it. Whether something counts as proven is decided
     /// only by a token spent in the update's transaction, so concurrent requests cannot
     /// carry one request's state onto another's. Every address the user had before is told
-    /// about email, password and MFA changes.
+    /// about email, password and MFA changes. Records `user.updated` with the server view
+    /// after the update in its transaction (Stack sends it for every update, even one that
+    /// changes nothing).
     pub async fn update_as(
         &self,
         project: &Project,
@@ -400,6 +426,14 @@ impl Users<'_> {
         }
         let notified = notify_owner(self.p, &*tx, project, &before_channels, &notices).await?;
         let user = view(&*tx, &rec, &channels, &project.config).await?;
+        crate::events::record(
+            self.p,
+            &*tx,
+            &project.id,
+            "user.updated",
+            &crate::views::UserView::of(&user, true),
+        )
+        .await?;
         tx.commit().await?;
         if notified {
             self.p.wake_outbox();
@@ -423,11 +457,17 @@ impl Users<'_> {
 
     /// Deletes a user with its channels, sessions and stored images; `false` when it did
     /// not exist.
+    ///
+    /// Records Stack's events in the deletion's transaction: `team_membership.deleted` for
+    /// each of the user's teams, then `user.deleted` with `{id, teams: [{id}, ...]}`
+    /// (teams oldest first, as Stack lists them).
     pub async fn delete(&self, project: &Project, id: Uuid) -> Result<bool> {
         let tx = self.p.inner.store.begin().await?;
         let Some(rec) = tx.users().get(&project.id, id).await? else {
             return Ok(false);
         };
+        let mut teams = tx.teams().list_for_user(&project.id, id).await?;
+        teams.sort_by_key(|t| (t.created_at_millis, t.id));
         crate::files::delete_if_stored(
             self.p,
             &*tx,
@@ -436,7 +476,7 @@ impl Users<'_> {
             rec.profile_image_url.as_deref(),
         )
         .await?;
-        for team in tx.teams().list_for_user(&project.id, id).await? {
+        for team in &teams {
             if let Some(m) = tx.teams().get_member(&project.id, team.id, id).await? {
                 crate::files::delete_if_stored(
                     self.p,
@@ -449,6 +489,35 @@ impl Users<'_> {
             }
         }
         let gone = tx.users().delete(&project.id, id).await?;
+        if gone {
+            for team in &teams {
+                crate::events::record(
+                    self.p,
+                    &*tx,
+                    &project.id,
+                    "team_membership.deleted",
+                    &crate::views::TeamMembershipView {
+                        team_id: team.id,
+                        user_id: id,
+                    },
+                )
+                .await?;
+            }
+            crate::events::record(
+                self.p,
+                &*tx,
+                &project.id,
+                "user.deleted",
+                &crate::views::DeletedUserView {
+                    id,
+                    teams: teams
+                        .iter()
+                        .map(|t| crate::views::DeletedView { id: t.id })
+                        .collect(),
+                },
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(gone)
     }
@@ -1083,8 +1152,8 @@ impl Users<'_> {
     /// Resets the password with a code: sets it (creating the password method if needed),
     /// signs the user out everywhere, revokes every API key, ends the password's failure
     /// run, and claims the account (see the `claim` module), in one transaction with the
-    /// code's use. A password that breaks the rules is refused before the code is used, so
-    /// the link still works for a better one.
+    /// code's use, which also records `user.updated` (as Stack). A password that breaks the
+    /// rules is refused before the code is used, so the link still works for a better one.
     pub async fn reset_password(
         &self,
         project: &Project,
@@ -1145,6 +1214,8 @@ impl Users<'_> {
                 user_id,
             )
             .await?;
+        // Stack resets through its user update, which sends `user.updated`.
+        record_user_event(self.p, &*tx, project, user_id, "user.updated").await?;
         tx.commit().await?;
         self.p.wake_outbox();
         Ok(())

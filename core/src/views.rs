@@ -643,6 +643,16 @@ pub struct DeletedView {
     pub id: Uuid,
 }
 
+/// A deleted user (`user.deleted` events): its id and the teams it was a member of, oldest
+/// team first.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeletedUserView {
+    /// The user's id.
+    pub id: Uuid,
+    /// The teams the user was a member of (`[{"id": <team id>}, ...]`).
+    pub teams: Vec<DeletedView>,
+}
+
 /// `{success: true}`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SuccessView {

@@ -1323,25 +1323,32 @@ async fn team_changes_are_recorded_as_events(env: Env) {
     assert_eq!(
         types,
         [
+            "user.created",
+            "user.created",
             "team.created",
             "team.updated",
             "team_membership.created",
             "team_permission.created",
             "team_permission.deleted",
             "team_membership.deleted",
+            // The remaining member's membership ends with the team (a Postern addition).
+            "team_membership.deleted",
             "team.deleted"
         ]
     );
-    assert_eq!(events[1].data["display_name"], "Ev2");
+    assert_eq!(events[0].data["id"], a.as_str());
+    assert_eq!(events[1].data["id"], b.as_str());
+    assert_eq!(events[3].data["display_name"], "Ev2");
     assert!(
-        events[1].data["created_at_millis"].is_number(),
+        events[3].data["created_at_millis"].is_number(),
         "the server view"
     );
     assert_eq!(
-        events[3].data,
+        events[5].data,
         json!({"id": "$read_members", "team_id": t, "user_id": b})
     );
-    assert_eq!(events[6].data, json!({"id": t}));
+    assert_eq!(events[8].data, json!({"team_id": t, "user_id": a}));
+    assert_eq!(events[9].data, json!({"id": t}));
     // Held: nothing delivers them, and their payload is sealed.
     let rows = h
         .postern

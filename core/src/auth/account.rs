@@ -71,8 +71,17 @@ pub(crate) async fn insert(repos: &dyn Repos, rec: &UserRecord) -> Result<()> {
 
 /// What every new account gets once its row and address are written: a new account its
 /// personal team (when the project makes them) and the sign-up default permissions, an
-/// upgraded anonymous user its personal teams renamed after the address; and the
-/// `sign_up` audit event naming `method`.
+/// upgraded anonymous user its personal teams renamed after the address; its webhook
+/// events; and the `sign_up` audit event naming `method`.
+///
+/// Events, in the creating transaction (every way a user comes to be passes here, so each
+/// records exactly one of them):
+/// - a new account: `team.created` for the personal team (Stack starts that send before
+///   the user's), then `user.created` with the server view of the user as it stands at the
+///   end of the creation (its personal team selected), then, a Postern addition Stack does
+///   not send, one `project_permission.created` per sign-up default permission granted;
+/// - an upgraded anonymous user: `user.updated`, as Stack (which upgrades through its user
+///   update); the personal-team rename sends nothing, as in Stack.
 pub(crate) async fn finish(
     p: &Postern,
     repos: &dyn Repos,
@@ -84,6 +93,7 @@ pub(crate) async fn finish(
 ) -> Result<()> {
     if upgrading {
         crate::teams::rename_personal_teams(repos, rec, email).await?;
+        crate::users::record_user_event(p, repos, project, rec.id, "user.updated").await?;
     } else {
         crate::teams::create_personal_team(
             p,
@@ -94,7 +104,7 @@ pub(crate) async fn finish(
             p.inner.clock.now_millis(),
         )
         .await?;
-        crate::permissions::grant_defaults(
+        let granted = crate::permissions::grant_defaults(
             repos,
             project,
             crate::permissions::DefaultKind::SignUp,
@@ -102,6 +112,21 @@ pub(crate) async fn finish(
             rec.id,
         )
         .await?;
+        crate::users::record_user_event(p, repos, project, rec.id, "user.created").await?;
+        for id in granted {
+            crate::events::record(
+                p,
+                repos,
+                &project.id,
+                "project_permission.created",
+                &crate::views::PermissionGrantView {
+                    id,
+                    team_id: None,
+                    user_id: rec.id,
+                },
+            )
+            .await?;
+        }
     }
     crate::audit::record(
         p,
