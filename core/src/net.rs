@@ -153,39 +153,6 @@ fn parse_forwarded_entry(entry: &str) -> Option<IpAddr> {
     e.parse::<SocketAddr>().ok().map(|s| canonical(s.ip()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn forwarded_chains() {
-        let proxies: Vec<IpNetwork> = vec!["10.0.0.0/8".parse().unwrap(), "::1".parse().unwrap()];
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        assert_eq!(client_ip(None, Some("1.1.1.1"), &proxies), None);
-        assert_eq!(
-            client_ip(Some(ip("10.0.0.1")), None, &proxies),
-            Some(ip("10.0.0.1"))
-        );
-        assert_eq!(
-            client_ip(Some(ip("::1")), Some("[2001:db8::1]:443"), &proxies),
-            Some(ip("2001:db8::1"))
-        );
-        assert_eq!(
-            client_ip(Some(ip("10.0.0.1")), Some("garbage, 10.0.0.2"), &proxies),
-            Some(ip("10.0.0.2")),
-            "stops at what cannot be parsed"
-        );
-        assert_eq!(
-            client_ip(Some(ip("::ffff:10.0.0.1")), Some("203.0.113.1"), &proxies),
-            Some(ip("203.0.113.1")),
-            "mapped addresses count as IPv4"
-        );
-        let n: IpNetwork = "0.0.0.0/0".parse().unwrap();
-        assert!(n.contains(ip("8.8.8.8")));
-        assert!(!n.contains(ip("2001:db8::1")));
-    }
-}
-
 /// Whether `ip` is a public unicast address: not loopback, private, link-local (which
 /// holds cloud metadata services), carrier-grade NAT, unspecified, broadcast, multicast,
 /// documentation, benchmarking or reserved. IPv4 addresses mapped or translated into IPv6
@@ -240,5 +207,38 @@ pub fn is_public_address(ip: IpAddr) -> bool {
                 || (s[0] == 0x2001 && s[1] == 0xdb8) // documentation
                 || s[..6] == [0, 0, 0, 0, 0, 0]) // IPv4-compatible (deprecated)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_chains() {
+        let proxies: Vec<IpNetwork> = vec!["10.0.0.0/8".parse().unwrap(), "::1".parse().unwrap()];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(client_ip(None, Some("1.1.1.1"), &proxies), None);
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.1")), None, &proxies),
+            Some(ip("10.0.0.1"))
+        );
+        assert_eq!(
+            client_ip(Some(ip("::1")), Some("[2001:db8::1]:443"), &proxies),
+            Some(ip("2001:db8::1"))
+        );
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.1")), Some("garbage, 10.0.0.2"), &proxies),
+            Some(ip("10.0.0.2")),
+            "stops at what cannot be parsed"
+        );
+        assert_eq!(
+            client_ip(Some(ip("::ffff:10.0.0.1")), Some("203.0.113.1"), &proxies),
+            Some(ip("203.0.113.1")),
+            "mapped addresses count as IPv4"
+        );
+        let n: IpNetwork = "0.0.0.0/0".parse().unwrap();
+        assert!(n.contains(ip("8.8.8.8")));
+        assert!(!n.contains(ip("2001:db8::1")));
     }
 }

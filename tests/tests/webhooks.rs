@@ -220,50 +220,61 @@ async fn a_receiver_that_is_down_gets_every_message_once_when_back(env: Env) {
     for name in ["A", "B", "C"] {
         team(&h, name).await;
     }
-    // The first message fails; the others wait behind it (per-endpoint order).
-    let got = sink.wait_for(1, WAIT).await;
-    assert_eq!(got.len(), 1);
+    // Each message is tried at once, in record order, and fails.
+    let got = sink.wait_for(3, WAIT).await;
+    let first: Vec<Value> = got.iter().map(|g| verified(g, WHSEC)).collect();
+    let names: Vec<&str> = first
+        .iter()
+        .map(|b| b["data"]["display_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["A", "B", "C"], "first attempts in record order");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(sink.received().len(), 1, "nothing overtakes a failing head");
+    assert_eq!(sink.received().len(), 3, "no retry before its time");
 
     sink.answer(0);
-    // The retry is due 5 s later (Svix's schedule): move the clock rather than wait.
+    // The retries are due 5 s later (Svix's schedule): move the clock rather than wait.
     h.postern.clock().advance_millis(5_001);
     h.postern.deliver_webhooks().await.unwrap();
-    let got = sink.wait_for(4, WAIT).await;
-    assert_eq!(got.len(), 4, "one failure, then three deliveries");
-    let ids: Vec<&str> = got.iter().map(|g| g.header("svix-id")).collect();
-    assert_eq!(ids[0], ids[1], "the retry keeps the message id");
-    let names: Vec<String> = got[1..]
+    let got = sink.wait_for(6, WAIT).await;
+    assert_eq!(got.len(), 6, "three failures, then three deliveries");
+    let mut retried: Vec<(String, String)> = got[3..]
         .iter()
         .map(|g| {
-            verified(g, WHSEC)["data"]["display_name"]
+            let name = verified(g, WHSEC)["data"]["display_name"]
                 .as_str()
                 .unwrap()
-                .to_owned()
+                .to_owned();
+            (g.header("svix-id").to_owned(), name)
         })
         .collect();
-    assert_eq!(names, ["A", "B", "C"], "in order, once each");
+    retried.sort();
+    let mut want: Vec<(String, String)> = got[..3]
+        .iter()
+        .zip(["A", "B", "C"])
+        .map(|(g, n)| (g.header("svix-id").to_owned(), n.to_owned()))
+        .collect();
+    want.sort();
+    assert_eq!(retried, want, "every message once more, under the same id");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(sink.received().len(), 4, "nothing is delivered twice");
+    assert_eq!(sink.received().len(), 6, "nothing is delivered twice");
 
     let log = h
         .get("/api/v1/webhooks/attempts", &h.admin())
         .await
         .assert_ok();
-    let statuses: Vec<&str> = log["items"]
-        .as_array()
-        .unwrap()
+    let items = log["items"].as_array().unwrap();
+    let statuses: Vec<&str> = items
         .iter()
         .map(|a| a["status"].as_str().unwrap())
         .collect();
+    assert_eq!(statuses.iter().filter(|s| **s == "success").count(), 3);
     assert_eq!(
-        statuses,
-        ["success", "success", "success", "failed"],
+        statuses[3..],
+        ["failed", "failed", "failed"],
         "newest first"
     );
-    assert_eq!(log["items"][3]["response_status_code"], 503);
-    assert_eq!(log["items"][3]["response"], "receiver down");
+    assert_eq!(items[5]["response_status_code"], 503);
+    assert_eq!(items[5]["response"], "receiver down");
 }
 
 async fn abort_message_stops_retries_of_that_message(env: Env) {
@@ -480,7 +491,7 @@ async fn svix_facade_test_event_and_replay(env: Env) {
         .post(
             "/api/v1/internal/send-test-webhook",
             &h.admin(),
-            json!({ "endpoint_id": "ep_00000000000000000000000000000000" }),
+            json!({ "endpoint_id": "ep_000000000000000000000000000" }),
         )
         .await
         .assert_ok();
@@ -570,7 +581,7 @@ async fn svix_facade_test_event_and_replay(env: Env) {
     assert_eq!(r["event_type"], "stack.test");
     let r = h
         .get(
-            "/api/v1/webhooks/messages/msg_00000000000000000000000000000000",
+            "/api/v1/webhooks/messages/msg_000000000000000000000000000",
             &h.admin(),
         )
         .await;

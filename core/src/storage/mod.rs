@@ -300,9 +300,10 @@ pub trait WebhookRepo: Send + Sync {
     async fn delete_endpoint(&self, project_id: &str, id: Uuid) -> StoreResult<bool>;
     /// Records a delivery.
     async fn insert_delivery(&self, d: &WebhookDeliveryRecord) -> StoreResult<()>;
-    /// Deliveries due at `now_millis` that are the oldest pending one of their endpoint
-    /// (an endpoint's messages go out one at a time, in order), at most `limit`.
-    async fn due_heads(
+    /// Deliveries due at `now_millis`, oldest first, at most `limit`: retries, and first
+    /// attempts that have no older first attempt of their endpoint still pending (first
+    /// attempts go out one at a time per endpoint, in record order).
+    async fn due_deliveries(
         &self,
         now_millis: i64,
         limit: u64,

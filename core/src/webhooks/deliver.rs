@@ -1,9 +1,13 @@
 //! Delivery: signing (Svix / Standard Webhooks), the SSRF guard, and the worker that
 //! claims due deliveries with a lease and follows Svix's retry schedule.
 //!
-//! Order: an endpoint's deliveries go out one at a time, oldest (by record time) first; a
-//! failing head holds the ones behind it until it is delivered, aborted or given up, so a
-//! receiver that comes back sees messages in the order they were recorded.
+//! Order: an endpoint's first attempts go out one at a time, in record order, so a healthy
+//! receiver sees messages in the order they were recorded. A failed message is retried on
+//! its own schedule and does not hold the ones behind it (as with Svix, which promises no
+//! order): an endpoint that is down would otherwise hold every later message for up to 27
+//! hours, and Stack's own tests expect each message to be tried at once. Receivers that
+//! need order across failures compare the payload's state or the `svix-id`s, which sort
+//! by record time.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Weak};
@@ -41,7 +45,7 @@ const TIMEOUT: Duration = Duration::from_secs(15);
 const LEASE_MILLIS: i64 = 45_000;
 /// How often the worker looks for due deliveries when nothing wakes it.
 const POLL: Duration = Duration::from_millis(500);
-/// Endpoint heads handled per pass (each endpoint sends one message at a time).
+/// Deliveries handled per pass.
 const BATCH: u64 = 32;
 /// How much of a response body the log keeps.
 const MAX_LOGGED_RESPONSE: usize = 1024;
@@ -208,11 +212,11 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// One pass: every endpoint whose oldest pending delivery is due gets one attempt (in
-/// parallel across endpoints). Returns how many attempts were made.
+/// One pass: every due delivery (see [`crate::storage::WebhookRepo::due_deliveries`]) gets one
+/// attempt, in parallel. Returns how many attempts were made.
 pub(crate) async fn deliver_due(p: &Postern) -> Result<usize> {
     let now = p.inner.clock.now_millis();
-    let heads = p.inner.store.webhooks().due_heads(now, BATCH).await?;
+    let heads = p.inner.store.webhooks().due_deliveries(now, BATCH).await?;
     if heads.is_empty() {
         return Ok(0);
     }

@@ -176,7 +176,7 @@ pub struct Attempt {
 impl From<&WebhookAttemptRecord> for Attempt {
     fn from(a: &WebhookAttemptRecord) -> Self {
         Attempt {
-            id: format!("atmpt_{}", a.id.simple()),
+            id: attempt_id(a.id),
             message_id: message_id(a.message_id),
             endpoint_id: endpoint_id(a.endpoint_id),
             url: a.url.clone(),
@@ -190,22 +190,53 @@ impl From<&WebhookAttemptRecord> for Attempt {
     }
 }
 
-/// An endpoint's public id.
-pub fn endpoint_id(id: Uuid) -> String {
-    format!("ep_{}", id.simple())
+/// Base62 digits in ASCII order, so fixed-width ids sort as their UUIDs do.
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/// Width of the id part: Svix's (KSUID) 27 base62 characters.
+const ID_WIDTH: usize = 27;
+
+/// `<prefix><27 base62 characters>`: the shape of Svix ids, which receivers and tools
+/// (Stack's tests among them) recognise.
+fn encode_id(prefix: &str, id: Uuid) -> String {
+    let mut n = id.as_u128();
+    let mut digits = [b'0'; ID_WIDTH];
+    for d in digits.iter_mut().rev() {
+        *d = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    format!(
+        "{prefix}{}",
+        std::str::from_utf8(&digits).unwrap_or_default()
+    )
 }
 
-/// A message's public id (its `svix-id`).
-pub fn message_id(id: Uuid) -> String {
-    format!("msg_{}", id.simple())
-}
-
-/// Parses `<prefix><32 hex>`.
+/// Parses `<prefix><27 base62 characters>`.
 fn parse_id(prefix: &str, s: &str) -> Option<Uuid> {
-    let hex = s.strip_prefix(prefix)?;
-    (hex.len() == 32)
-        .then(|| Uuid::try_parse(hex).ok())
-        .flatten()
+    let digits = s.strip_prefix(prefix)?;
+    if digits.len() != ID_WIDTH {
+        return None;
+    }
+    let mut n: u128 = 0;
+    for c in digits.bytes() {
+        let d = BASE62.iter().position(|&b| b == c)? as u128;
+        n = n.checked_mul(62)?.checked_add(d)?;
+    }
+    Some(Uuid::from_u128(n))
+}
+
+/// An endpoint's public id (`ep_...`).
+pub fn endpoint_id(id: Uuid) -> String {
+    encode_id("ep_", id)
+}
+
+/// A message's public id (`msg_...`, the `svix-id` header of its deliveries).
+pub fn message_id(id: Uuid) -> String {
+    encode_id("msg_", id)
+}
+
+/// An attempt's public id (`atmpt_...`).
+pub fn attempt_id(id: Uuid) -> String {
+    encode_id("atmpt_", id)
 }
 
 /// Parses an endpoint id (`ep_...`).
@@ -802,6 +833,19 @@ mod tests {
         assert_eq!(parse_endpoint_id(&message_id(u)), None);
         assert_eq!(parse_endpoint_id(&format!("ep_{u}")), None, "hyphenated");
         assert_eq!(parse_endpoint_id("ep_"), None);
+        assert_eq!(
+            parse_endpoint_id(&format!("ep_{}", "z".repeat(27))),
+            None,
+            "overflow"
+        );
+        let max = Uuid::from_u128(u128::MAX);
+        assert_eq!(parse_message_id(&message_id(max)), Some(max));
+        // Svix's shape, and ids sort as their UUIDs.
+        let m = message_id(u);
+        assert_eq!(m.len(), 4 + 27);
+        assert!(m[4..].bytes().all(|b| b.is_ascii_alphanumeric()));
+        let later = Uuid::now_v7();
+        assert!(message_id(later) > m);
     }
 
     #[test]

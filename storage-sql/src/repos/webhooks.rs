@@ -201,12 +201,13 @@ impl<C: ConnectionTrait + Send> WebhookRepo for SeaRepos<C> {
         Ok(())
     }
 
-    async fn due_heads(
+    async fn due_deliveries(
         &self,
         now_millis: i64,
         limit: u64,
     ) -> StoreResult<Vec<WebhookDeliveryRecord>> {
-        // A pending delivery with no older pending delivery of the same endpoint.
+        // A retry, or a first attempt with no older first attempt of the same endpoint
+        // still to make (or in flight).
         let older = Alias::new("older");
         let earlier = Query::select()
             .expr(Expr::val(1))
@@ -216,6 +217,7 @@ impl<C: ConnectionTrait + Send> WebhookRepo for SeaRepos<C> {
                     .equals((wd::Entity, wd::Column::EndpointId)),
             )
             .and_where(Expr::col((older.clone(), wd::Column::Status)).eq(PENDING))
+            .and_where(Expr::col((older.clone(), wd::Column::Attempts)).eq(0))
             .and_where(
                 Expr::col((older, wd::Column::Id)).lt(Expr::col((wd::Entity, wd::Column::Id))),
             )
@@ -224,7 +226,11 @@ impl<C: ConnectionTrait + Send> WebhookRepo for SeaRepos<C> {
             wd::Entity::find()
                 .filter(wd::Column::Status.eq(PENDING))
                 .filter(wd::Column::NextAttemptAt.lte(now_millis))
-                .filter(Condition::all().add(Expr::exists(earlier).not()))
+                .filter(
+                    Condition::any()
+                        .add(wd::Column::Attempts.gt(0))
+                        .add(Expr::exists(earlier).not()),
+                )
                 .order_by_asc(wd::Column::Id)
                 .limit(limit)
                 .all(&self.conn)
