@@ -12,5 +12,5 @@ cargo build -q -p postern-server
 target_dir=$(cargo metadata --format-version 1 --no-deps \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 cd tests/sdk-js
-[ -d node_modules/@stackframe/js ] || npm install --no-audit --no-fund --silent
-POSTERN_SERVER_BIN="$target_dir/debug/postern-server" node --test sdk.test.mjs
+{ [ -d node_modules/@stackframe/js ] && [ -d node_modules/svix ]; } || npm install --no-audit --no-fund --silent
+POSTERN_SERVER_BIN="$target_dir/debug/postern-server" node --test sdk.test.mjs webhooks.test.mjs
