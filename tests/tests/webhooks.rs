@@ -106,12 +106,55 @@ async fn events_reach_the_endpoint_signed_in_order(env: Env) {
     )
     .await
     .assert_ok();
+    h.post(
+        &format!("/api/v1/team-permissions/{t}/{uid}/$update_team"),
+        &h.server(),
+        json!({}),
+    )
+    .await
+    .assert_ok();
+    h.delete(
+        &format!("/api/v1/team-permissions/{t}/{uid}/$update_team"),
+        &h.server(),
+    )
+    .await
+    .assert_ok();
+    h.post(
+        "/api/v1/project-permission-definitions",
+        &h.admin(),
+        json!({ "id": "reports" }),
+    )
+    .await
+    .assert_ok();
+    h.post(
+        &format!("/api/v1/project-permissions/{uid}/reports"),
+        &h.server(),
+        json!({}),
+    )
+    .await
+    .assert_ok();
+    h.delete(
+        &format!("/api/v1/project-permissions/{uid}/reports"),
+        &h.server(),
+    )
+    .await
+    .assert_ok();
+    h.patch(
+        &format!("/api/v1/users/{uid}"),
+        &h.server(),
+        json!({ "display_name": "Member" }),
+    )
+    .await
+    .assert_ok();
     h.delete(&format!("/api/v1/teams/{t}"), &h.server())
+        .await
+        .assert_ok();
+    h.delete(&format!("/api/v1/users/{uid}"), &h.server())
         .await
         .assert_ok();
 
     let recorded = h.postern.recorded_events(&h.project.id).await.unwrap();
-    assert!(recorded.len() >= 4, "{recorded:?}");
+    assert!(recorded.len() >= 12, "{recorded:?}");
     let got = sink.wait_for(recorded.len(), WAIT).await;
     assert_eq!(got.len(), recorded.len(), "every event, once");
     let mut ids = std::collections::HashSet::new();
