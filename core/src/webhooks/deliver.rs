@@ -45,8 +45,10 @@ const TIMEOUT: Duration = Duration::from_secs(15);
 const LEASE_MILLIS: i64 = 45_000;
 /// How often the worker looks for due deliveries when nothing wakes it.
 const POLL: Duration = Duration::from_millis(500);
-/// Deliveries handled per pass.
+/// Deliveries fetched per pass.
 const BATCH: u64 = 32;
+/// Deliveries in flight at once per instance (a slow receiver holds one of them).
+const MAX_IN_FLIGHT: usize = 64;
 /// How much of a response body the log keeps.
 const MAX_LOGGED_RESPONSE: usize = 1024;
 
@@ -212,46 +214,96 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// One pass: every due delivery (see [`crate::storage::WebhookRepo::due_deliveries`]) gets one
-/// attempt, in parallel. Returns how many attempts were made.
+/// One pass: every due delivery (see [`crate::storage::WebhookRepo::due_deliveries`])
+/// gets one attempt, in parallel, and the pass waits for them. Returns how many attempts
+/// were made. (The background worker does not wait: see [`spawn_worker`].)
 pub(crate) async fn deliver_due(p: &Postern) -> Result<usize> {
     let now = p.inner.clock.now_millis();
-    let heads = p.inner.store.webhooks().due_deliveries(now, BATCH).await?;
-    if heads.is_empty() {
-        return Ok(0);
-    }
+    let due = p.inner.store.webhooks().due_deliveries(now, BATCH).await?;
     let mut set = tokio::task::JoinSet::new();
-    for d in heads {
+    for d in due {
         let p = p.clone();
         set.spawn(async move { attempt(&p, d).await });
     }
     let mut made = 0;
     while let Some(r) = set.join_next().await {
-        match r {
-            Ok(Ok(true)) => made += 1,
-            Ok(Ok(false)) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(target: "postern::webhooks", error = %e, "webhook delivery failed to record")
-            }
-            Err(e) => {
-                tracing::error!(target: "postern::webhooks", error = %e, "webhook task ended")
-            }
+        if let Ok(Ok(true)) = r {
+            made += 1;
         }
+        log_task_end(r);
     }
     Ok(made)
 }
 
-/// Claims `d` and makes one attempt. `false` if another instance holds it.
-async fn attempt(p: &Postern, mut d: WebhookDeliveryRecord) -> Result<bool> {
-    let store = &p.inner.store;
+fn log_task_end(r: std::result::Result<Result<bool>, tokio::task::JoinError>) {
+    match r {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(target: "postern::webhooks", error = %e, "a webhook delivery could not be recorded")
+        }
+        Err(e) => tracing::error!(target: "postern::webhooks", error = %e, "a webhook task ended"),
+    }
+}
+
+/// Starts up to the free permits' worth of due deliveries, each on its own task that
+/// releases its permit and wakes the worker when done (the endpoint's next message may
+/// now go). A slow receiver holds one permit, not the pass. Returns how many started.
+async fn dispatch(p: &Postern, permits: &Arc<tokio::sync::Semaphore>) -> Result<usize> {
+    let free = permits.available_permits().min(BATCH as usize);
+    if free == 0 {
+        return Ok(0);
+    }
     let now = p.inner.clock.now_millis();
-    if !store
+    let due = p
+        .inner
+        .store
+        .webhooks()
+        .due_deliveries(now, free as u64)
+        .await?;
+    let mut started = 0;
+    for d in due {
+        // Claimed before the task starts, so the next pass cannot pick it up again.
+        if !claim(p, &d).await? {
+            continue;
+        }
+        let Ok(permit) = Arc::clone(permits).try_acquire_owned() else {
+            break;
+        };
+        started += 1;
+        let p = p.clone();
+        tokio::spawn(async move {
+            let r = send(&p, d).await;
+            drop(permit);
+            p.inner.webhook_wake.notify_one();
+            log_task_end(Ok(r));
+        });
+    }
+    Ok(started)
+}
+
+/// Claims `d` for this instance (a lease beyond the request timeout). `false` if another
+/// instance, or an earlier pass, holds it.
+async fn claim(p: &Postern, d: &WebhookDeliveryRecord) -> Result<bool> {
+    let now = p.inner.clock.now_millis();
+    Ok(p.inner
+        .store
         .webhooks()
         .claim_delivery(d.id, d.next_attempt_at_millis, now + LEASE_MILLIS)
-        .await?
-    {
+        .await?)
+}
+
+/// Claims `d` and makes one attempt. `false` if another instance holds it.
+async fn attempt(p: &Postern, d: WebhookDeliveryRecord) -> Result<bool> {
+    if !claim(p, &d).await? {
         return Ok(false);
     }
+    send(p, d).await
+}
+
+/// Makes one attempt at a claimed delivery and records it.
+async fn send(p: &Postern, mut d: WebhookDeliveryRecord) -> Result<bool> {
+    let store = &p.inner.store;
+    let now = p.inner.clock.now_millis();
     let Some(mut endpoint) = store
         .webhooks()
         .get_endpoint(&d.project_id, d.endpoint_id)
@@ -411,15 +463,16 @@ pub(crate) fn spawn_worker(inner: &Arc<Inner>) {
     let weak: Weak<Inner> = Arc::downgrade(inner);
     let wake = Arc::clone(&inner.webhook_wake);
     runtime.spawn(async move {
+        let permits = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
         let mut failures = 0u32;
         loop {
-            let busy = {
+            let started = {
                 let Some(inner) = weak.upgrade() else { return };
                 let p = Postern { inner };
-                match deliver_due(&p).await {
+                match dispatch(&p, &permits).await {
                     Ok(n) => {
                         failures = 0;
-                        n > 0
+                        n
                     }
                     Err(e) => {
                         // The database is likely down: back off quietly, up to 30 s.
@@ -427,11 +480,11 @@ pub(crate) fn spawn_worker(inner: &Arc<Inner>) {
                         if failures == 1 {
                             tracing::warn!(target: "postern::webhooks", error = %e, "webhook pass failed");
                         }
-                        false
+                        0
                     }
                 }
             };
-            if busy {
+            if started > 0 {
                 continue;
             }
             let wait = if failures > 0 {
