@@ -39,15 +39,17 @@ const server = createServer((req, res) => {
     lat.push(now - body.data.created_at_millis);
     if (!first) first = now;
     last = now;
-    if (lat.length === n) {
-      lat.sort((a, b) => a - b);
-      const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
-      console.log(`delivered ${lat.length} (${ids.size} distinct ids) in ${(last - first) / 1000}s: ${(lat.length / Math.max(0.001, (last - first) / 1000)).toFixed(0)} msg/s`);
-      console.log(`record -> arrival: p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, max ${lat[lat.length - 1]} ms`);
-      process.exit(0);
-    }
+    if (lat.length === n) report(true);
   });
 });
+function report(done) {
+  const sorted = [...lat].sort((a, b) => a - b);
+  const q = (p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+  const secs = Math.max(0.001, (last - first) / 1000);
+  console.log(`${done ? "delivered" : "so far"} ${lat.length}/${n} (${ids.size} distinct ids) in ${secs}s: ${(lat.length / secs).toFixed(0)} msg/s; record -> arrival p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, max ${sorted[sorted.length - 1]} ms`);
+  if (done) process.exit(0);
+}
+process.on("SIGTERM", () => { report(false); process.exit(1); });
 server.listen(0, "127.0.0.1", () => console.log(`PORT=${server.address().port}`));
 JS
 cat >"$work/driver.mjs" <<'JS'
@@ -92,7 +94,8 @@ trap 'kill $pid $rpid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/api/v1" >/dev/null && break; sleep 0.1; done
 echo "== $N team.created webhooks, $C concurrent API clients, $(echo "$DB_URL" | cut -d: -f1)"
 P=$P SSK=$SSK node "$work/driver.mjs" "http://127.0.0.1:$PORT" "$N" "$C"
-for _ in $(seq 600); do kill -0 $rpid 2>/dev/null || break; sleep 0.1; done
-cat "$work/receiver.log" | grep -v '^PORT='
+for _ in $(seq 1200); do kill -0 $rpid 2>/dev/null || break; sleep 0.1; done
+kill $rpid 2>/dev/null && sleep 0.3 || true
+grep -v '^PORT=' "$work/receiver.log" || true
 peak=$(grep VmHWM /proc/$pid/status | awk '{print $2}')
 echo "server peak RSS: $((peak / 1024)) MB"

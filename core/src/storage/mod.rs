@@ -300,14 +300,16 @@ pub trait WebhookRepo: Send + Sync {
     async fn delete_endpoint(&self, project_id: &str, id: Uuid) -> StoreResult<bool>;
     /// Records a delivery.
     async fn insert_delivery(&self, d: &WebhookDeliveryRecord) -> StoreResult<()>;
-    /// Deliveries due at `now_millis`, oldest first, at most `limit`: retries, and first
-    /// attempts that have no older first attempt of their endpoint still pending (first
-    /// attempts go out one at a time per endpoint, in record order).
-    async fn due_deliveries(
-        &self,
-        now_millis: i64,
-        limit: u64,
-    ) -> StoreResult<Vec<WebhookDeliveryRecord>>;
+    /// Retries due at `now_millis` (pending deliveries already attempted), soonest first,
+    /// at most `limit`.
+    async fn due_retries(&self, now_millis: i64, limit: u64)
+    -> StoreResult<Vec<WebhookDeliveryRecord>>;
+    /// Endpoints with a first attempt due at `now_millis`, at most `limit`.
+    async fn endpoints_with_first_attempts(&self, now_millis: i64, limit: u64)
+    -> StoreResult<Vec<Uuid>>;
+    /// An endpoint's oldest pending delivery never attempted (due or leased).
+    async fn next_first_attempt(&self, endpoint_id: Uuid)
+    -> StoreResult<Option<WebhookDeliveryRecord>>;
     /// Claims a pending delivery: moves its next attempt from `seen_next_attempt_millis`
     /// to `lease_until_millis` if nobody else did first. `true` when this caller holds it.
     async fn claim_delivery(

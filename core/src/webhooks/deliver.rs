@@ -47,7 +47,7 @@ const LEASE_MILLIS: i64 = 45_000;
 const POLL: Duration = Duration::from_millis(500);
 /// Deliveries fetched per pass.
 const BATCH: u64 = 32;
-/// Deliveries in flight at once per instance (a slow receiver holds one of them).
+/// Retries and endpoint lanes in flight at once per instance (a slow receiver holds one).
 const MAX_IN_FLIGHT: usize = 64;
 /// How much of a response body the log keeps.
 const MAX_LOGGED_RESPONSE: usize = 1024;
@@ -214,28 +214,50 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// One pass: every due delivery (see [`crate::storage::WebhookRepo::due_deliveries`])
-/// gets one attempt, in parallel, and the pass waits for them. Returns how many attempts
-/// were made. (The background worker does not wait: see [`spawn_worker`].)
+/// One pass, waited for: every due retry gets an attempt, and every endpoint with first
+/// attempts due has its lane run until its queue is empty. Returns how many attempts were
+/// made. (The background worker does not wait: see [`spawn_worker`].)
 pub(crate) async fn deliver_due(p: &Postern) -> Result<usize> {
     let now = p.inner.clock.now_millis();
-    let due = p.inner.store.webhooks().due_deliveries(now, BATCH).await?;
+    let hooks = p.inner.store.webhooks();
     let mut set = tokio::task::JoinSet::new();
-    for d in due {
+    for d in hooks.due_retries(now, BATCH).await? {
         let p = p.clone();
-        set.spawn(async move { attempt(&p, d).await });
+        set.spawn(async move { attempt(&p, d).await.map(usize::from) });
+    }
+    for e in hooks.endpoints_with_first_attempts(now, BATCH).await? {
+        let p = p.clone();
+        set.spawn(async move { lane(&p, e).await });
     }
     let mut made = 0;
     while let Some(r) = set.join_next().await {
-        if let Ok(Ok(true)) = r {
-            made += 1;
+        if let Ok(Ok(n)) = r {
+            made += n;
         }
-        log_task_end(r);
+        log_task_end(r.map(|r| r.map(|_| ())));
     }
     Ok(made)
 }
 
-fn log_task_end(r: std::result::Result<Result<bool>, tokio::task::JoinError>) {
+/// An endpoint's lane: its first attempts, one at a time in record order, until none is
+/// left (or another instance holds the next). Returns how many attempts were made.
+async fn lane(p: &Postern, endpoint: Uuid) -> Result<usize> {
+    let mut made = 0;
+    loop {
+        let Some(d) = p.inner.store.webhooks().next_first_attempt(endpoint).await? else {
+            return Ok(made);
+        };
+        if d.next_attempt_at_millis > p.inner.clock.now_millis() || !claim(p, &d).await? {
+            // In flight on another instance: its lane carries on from there.
+            return Ok(made);
+        }
+        if send(p, d).await? {
+            made += 1;
+        }
+    }
+}
+
+fn log_task_end(r: std::result::Result<Result<()>, tokio::task::JoinError>) {
     match r {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => {
@@ -245,23 +267,25 @@ fn log_task_end(r: std::result::Result<Result<bool>, tokio::task::JoinError>) {
     }
 }
 
-/// Starts up to the free permits' worth of due deliveries, each on its own task that
-/// releases its permit and wakes the worker when done (the endpoint's next message may
-/// now go). A slow receiver holds one permit, not the pass. Returns how many started.
-async fn dispatch(p: &Postern, permits: &Arc<tokio::sync::Semaphore>) -> Result<usize> {
+/// Endpoints whose lane runs on this instance.
+type Lanes = Arc<std::sync::Mutex<std::collections::HashSet<Uuid>>>;
+
+/// Starts, within the free permits, a task per due retry and a lane per endpoint with first
+/// attempts due and no lane yet. Each task releases its permit and wakes the worker when
+/// done. A slow receiver holds one permit, not the others. Returns how many started.
+async fn dispatch(
+    p: &Postern,
+    permits: &Arc<tokio::sync::Semaphore>,
+    lanes: &Lanes,
+) -> Result<usize> {
     let free = permits.available_permits().min(BATCH as usize);
     if free == 0 {
         return Ok(0);
     }
     let now = p.inner.clock.now_millis();
-    let due = p
-        .inner
-        .store
-        .webhooks()
-        .due_deliveries(now, free as u64)
-        .await?;
+    let hooks = p.inner.store.webhooks();
     let mut started = 0;
-    for d in due {
+    for d in hooks.due_retries(now, free as u64).await? {
         // Claimed before the task starts, so the next pass cannot pick it up again.
         if !claim(p, &d).await? {
             continue;
@@ -275,7 +299,31 @@ async fn dispatch(p: &Postern, permits: &Arc<tokio::sync::Semaphore>) -> Result<
             let r = send(&p, d).await;
             drop(permit);
             p.inner.webhook_wake.notify_one();
-            log_task_end(Ok(r));
+            log_task_end(Ok(r.map(|_| ())));
+        });
+    }
+    for e in hooks.endpoints_with_first_attempts(now, BATCH).await? {
+        if !lanes.lock().map(|mut l| l.insert(e)).unwrap_or(false) {
+            continue;
+        }
+        let Ok(permit) = Arc::clone(permits).try_acquire_owned() else {
+            if let Ok(mut l) = lanes.lock() {
+                l.remove(&e);
+            }
+            break;
+        };
+        started += 1;
+        let p = p.clone();
+        let lanes = Arc::clone(lanes);
+        tokio::spawn(async move {
+            let r = lane(&p, e).await;
+            if let Ok(mut l) = lanes.lock() {
+                l.remove(&e);
+            }
+            drop(permit);
+            // A message recorded while the lane was ending is picked up by the next pass.
+            p.inner.webhook_wake.notify_one();
+            log_task_end(Ok(r.map(|_| ())));
         });
     }
     Ok(started)
@@ -464,12 +512,13 @@ pub(crate) fn spawn_worker(inner: &Arc<Inner>) {
     let wake = Arc::clone(&inner.webhook_wake);
     runtime.spawn(async move {
         let permits = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+        let lanes: Lanes = Default::default();
         let mut failures = 0u32;
         loop {
             let started = {
                 let Some(inner) = weak.upgrade() else { return };
                 let p = Postern { inner };
-                match dispatch(&p, &permits).await {
+                match dispatch(&p, &permits, &lanes).await {
                     Ok(n) => {
                         failures = 0;
                         n

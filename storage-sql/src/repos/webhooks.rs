@@ -7,9 +7,9 @@ use postern_core::storage::{
 };
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect,
-    sea_query::{Alias, Expr, ExprTrait, Query},
+    sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -201,42 +201,58 @@ impl<C: ConnectionTrait + Send> WebhookRepo for SeaRepos<C> {
         Ok(())
     }
 
-    async fn due_deliveries(
+    async fn due_retries(
         &self,
         now_millis: i64,
         limit: u64,
     ) -> StoreResult<Vec<WebhookDeliveryRecord>> {
-        // A retry, or a first attempt with no older first attempt of the same endpoint
-        // still to make (or in flight).
-        let older = Alias::new("older");
-        let earlier = Query::select()
-            .expr(Expr::val(1))
-            .from_as(wd::Entity, older.clone())
-            .and_where(
-                Expr::col((older.clone(), wd::Column::EndpointId))
-                    .equals((wd::Entity, wd::Column::EndpointId)),
-            )
-            .and_where(Expr::col((older.clone(), wd::Column::Status)).eq(PENDING))
-            .and_where(Expr::col((older.clone(), wd::Column::Attempts)).eq(0))
-            .and_where(
-                Expr::col((older, wd::Column::Id)).lt(Expr::col((wd::Entity, wd::Column::Id))),
-            )
-            .to_owned();
         deliveries(
             wd::Entity::find()
                 .filter(wd::Column::Status.eq(PENDING))
                 .filter(wd::Column::NextAttemptAt.lte(now_millis))
-                .filter(
-                    Condition::any()
-                        .add(wd::Column::Attempts.gt(0))
-                        .add(Expr::exists(earlier).not()),
-                )
+                .filter(wd::Column::Attempts.gt(0))
+                .order_by_asc(wd::Column::NextAttemptAt)
                 .order_by_asc(wd::Column::Id)
                 .limit(limit)
                 .all(&self.conn)
                 .await
                 .map_err(store_error)?,
         )
+    }
+
+    async fn endpoints_with_first_attempts(
+        &self,
+        now_millis: i64,
+        limit: u64,
+    ) -> StoreResult<Vec<Uuid>> {
+        wd::Entity::find()
+            .select_only()
+            .column(wd::Column::EndpointId)
+            .distinct()
+            .filter(wd::Column::Status.eq(PENDING))
+            .filter(wd::Column::NextAttemptAt.lte(now_millis))
+            .filter(wd::Column::Attempts.eq(0))
+            .limit(limit)
+            .into_tuple::<Uuid>()
+            .all(&self.conn)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn next_first_attempt(
+        &self,
+        endpoint_id: Uuid,
+    ) -> StoreResult<Option<WebhookDeliveryRecord>> {
+        wd::Entity::find()
+            .filter(wd::Column::EndpointId.eq(endpoint_id))
+            .filter(wd::Column::Status.eq(PENDING))
+            .filter(wd::Column::Attempts.eq(0))
+            .order_by_asc(wd::Column::Id)
+            .one(&self.conn)
+            .await
+            .map_err(store_error)?
+            .map(delivery)
+            .transpose()
     }
 
     async fn claim_delivery(
