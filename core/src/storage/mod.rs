@@ -302,14 +302,22 @@ pub trait WebhookRepo: Send + Sync {
     async fn insert_delivery(&self, d: &WebhookDeliveryRecord) -> StoreResult<()>;
     /// Retries due at `now_millis` (pending deliveries already attempted), soonest first,
     /// at most `limit`.
-    async fn due_retries(&self, now_millis: i64, limit: u64)
-    -> StoreResult<Vec<WebhookDeliveryRecord>>;
+    async fn due_retries(
+        &self,
+        now_millis: i64,
+        limit: u64,
+    ) -> StoreResult<Vec<WebhookDeliveryRecord>>;
     /// Endpoints with a first attempt due at `now_millis`, at most `limit`.
-    async fn endpoints_with_first_attempts(&self, now_millis: i64, limit: u64)
-    -> StoreResult<Vec<Uuid>>;
+    async fn endpoints_with_first_attempts(
+        &self,
+        now_millis: i64,
+        limit: u64,
+    ) -> StoreResult<Vec<Uuid>>;
     /// An endpoint's oldest pending delivery never attempted (due or leased).
-    async fn next_first_attempt(&self, endpoint_id: Uuid)
-    -> StoreResult<Option<WebhookDeliveryRecord>>;
+    async fn next_first_attempt(
+        &self,
+        endpoint_id: Uuid,
+    ) -> StoreResult<Option<WebhookDeliveryRecord>>;
     /// Claims a pending delivery: moves its next attempt from `seen_next_attempt_millis`
     /// to `lease_until_millis` if nobody else did first. `true` when this caller holds it.
     async fn claim_delivery(
