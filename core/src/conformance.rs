@@ -44,6 +44,10 @@ use crate::storage::{
     StoreResult, TeamMemberRecord, TeamRecord, UserListQuery, UserRecord, VaultEntryRecord,
     VerificationCodeRecord,
 };
+use crate::storage::{
+    AttemptQuery, DeliveryStatus, RequeueFilter, WebhookAttemptRecord, WebhookDeliveryRecord,
+    WebhookEndpointRecord,
+};
 
 /// Something [`store_conformance_tests!`](crate::store_conformance_tests) can run the
 /// suite against: a store, a boxed or shared store, or a `Result` of one.
@@ -133,7 +137,8 @@ macro_rules! store_conformance_tests {
             totp_steps_only_move_forward,
             security_columns_and_bulk_revocation,
             codes_found_by_nonce,
-            project_updates_compare_and_swap_the_config_version
+            project_updates_compare_and_swap_the_config_version,
+            webhook_endpoints_deliveries_attempts_and_purge
         );
     };
 }
@@ -3064,4 +3069,349 @@ pub async fn codes_found_by_nonce(store: &dyn Store) {
             .unwrap(),
         None
     );
+}
+
+fn webhook_endpoint(project_id: &str, url: &str, at: i64) -> WebhookEndpointRecord {
+    WebhookEndpointRecord {
+        id: Uuid::now_v7(),
+        project_id: project_id.to_owned(),
+        url: url.to_owned(),
+        description: String::new(),
+        event_types: None,
+        enabled: true,
+        secret: "sealed".into(),
+        previous_secret: None,
+        previous_secret_until_millis: None,
+        allow_private_addresses: false,
+        declared: false,
+        failing_since_millis: None,
+        created_at_millis: at,
+        updated_at_millis: at,
+    }
+}
+
+fn webhook_delivery(e: &WebhookEndpointRecord, message_id: Uuid, at: i64) -> WebhookDeliveryRecord {
+    WebhookDeliveryRecord {
+        id: Uuid::now_v7(),
+        project_id: e.project_id.clone(),
+        message_id,
+        endpoint_id: e.id,
+        status: DeliveryStatus::Pending,
+        attempts: 0,
+        next_attempt_at_millis: at,
+        created_at_millis: at,
+        finished_at_millis: None,
+    }
+}
+
+fn webhook_attempt(d: &WebhookDeliveryRecord, success: bool, at: i64) -> WebhookAttemptRecord {
+    WebhookAttemptRecord {
+        id: Uuid::now_v7(),
+        project_id: d.project_id.clone(),
+        delivery_id: d.id,
+        message_id: d.message_id,
+        endpoint_id: d.endpoint_id,
+        url: "https://example.com/hook".into(),
+        success,
+        response_status_code: success.then_some(200),
+        response: if success { "ok" } else { "refused" }.into(),
+        latency_millis: 3,
+        at_millis: at,
+        trigger: "scheduled".into(),
+    }
+}
+
+/// Webhooks: endpoints round-trip per project; first attempts come out per endpoint in
+/// order and retries by due time; a claim wins once; requeue and fail-pending select what
+/// they say; the attempt log filters and pages newest first; deleting an endpoint takes its
+/// rows; purging forgets only what finished before the cut, and events no remaining
+/// delivery refers to.
+pub async fn webhook_endpoints_deliveries_attempts_and_purge(store: &dyn Store) {
+    seed_projects(store).await;
+    let hooks = store.webhooks();
+    let mut e1 = webhook_endpoint(A, "https://a.example/1", 10);
+    e1.event_types = Some(vec!["user.created".into(), "team.deleted".into()]);
+    let e2 = webhook_endpoint(A, "https://a.example/2", 20);
+    let eb = webhook_endpoint(B, "https://b.example/1", 30);
+    for e in [&e1, &e2, &eb] {
+        hooks.insert_endpoint(e).await.expect("insert endpoint");
+    }
+    assert_eq!(
+        hooks.list_endpoints(A).await.unwrap(),
+        vec![e1.clone(), e2.clone()]
+    );
+    assert_eq!(
+        hooks.get_endpoint(A, eb.id).await.unwrap(),
+        None,
+        "other project"
+    );
+    let mut changed = e1.clone();
+    changed.enabled = false;
+    changed.previous_secret = Some("old".into());
+    changed.previous_secret_until_millis = Some(99);
+    changed.failing_since_millis = Some(50);
+    changed.updated_at_millis = 60;
+    assert!(hooks.update_endpoint(&changed).await.unwrap());
+    assert_eq!(
+        hooks.get_endpoint(A, e1.id).await.unwrap(),
+        Some(changed.clone())
+    );
+    let mut foreign = changed.clone();
+    foreign.project_id = B.into();
+    assert!(
+        !hooks.update_endpoint(&foreign).await.unwrap(),
+        "scoped by project"
+    );
+
+    // Messages: outbox event rows.
+    let msg = |at: i64| {
+        let mut m = outbox_record(A, at);
+        m.kind = crate::events::EVENT_KIND.into();
+        m.status = OutboxStatus::Held;
+        m
+    };
+    let (m1, m2, m3) = (msg(100), msg(200), msg(300));
+    for m in [&m1, &m2, &m3] {
+        store.outbox().insert(m).await.unwrap();
+    }
+    let d1 = webhook_delivery(&e2, m1.id, 100);
+    let d2 = webhook_delivery(&e2, m2.id, 200);
+    let d3 = webhook_delivery(&e1, m3.id, 300);
+    for d in [&d1, &d2, &d3] {
+        hooks.insert_delivery(d).await.unwrap();
+    }
+    let mut firsts = hooks.endpoints_with_first_attempts(250, 10).await.unwrap();
+    firsts.sort();
+    assert_eq!(firsts, vec![e2.id], "only due ones");
+    let mut firsts = hooks
+        .endpoints_with_first_attempts(1_000, 10)
+        .await
+        .unwrap();
+    firsts.sort();
+    let mut want = vec![e1.id, e2.id];
+    want.sort();
+    assert_eq!(firsts, want, "each endpoint once");
+    assert_eq!(
+        hooks.next_first_attempt(e2.id).await.unwrap(),
+        Some(d1.clone())
+    );
+    assert!(hooks.claim_delivery(d1.id, 100, 45_100).await.unwrap());
+    assert!(
+        !hooks.claim_delivery(d1.id, 100, 45_200).await.unwrap(),
+        "once"
+    );
+    assert_eq!(
+        hooks.next_first_attempt(e2.id).await.unwrap().map(|d| d.id),
+        Some(d1.id),
+        "a leased first attempt is still the next (in flight)"
+    );
+    // d1 fails once: a retry, due at 5_100.
+    let mut retry = d1.clone();
+    retry.attempts = 1;
+    retry.next_attempt_at_millis = 5_100;
+    assert!(hooks.update_delivery(&retry).await.unwrap());
+    assert_eq!(
+        hooks.next_first_attempt(e2.id).await.unwrap(),
+        Some(d2.clone())
+    );
+    assert!(hooks.due_retries(5_000, 10).await.unwrap().is_empty());
+    assert_eq!(
+        hooks.due_retries(5_100, 10).await.unwrap(),
+        vec![retry.clone()]
+    );
+    hooks
+        .insert_attempt(&webhook_attempt(&d1, false, 101))
+        .await
+        .unwrap();
+    // It is delivered on the retry.
+    let mut done = retry.clone();
+    done.status = DeliveryStatus::Delivered;
+    done.attempts = 2;
+    done.finished_at_millis = Some(5_200);
+    assert!(hooks.update_delivery(&done).await.unwrap());
+    hooks
+        .insert_attempt(&webhook_attempt(&d1, true, 5_200))
+        .await
+        .unwrap();
+    assert!(hooks.due_retries(100_000, 10).await.unwrap().is_empty());
+    assert_eq!(hooks.pending_count().await.unwrap(), 2);
+    assert_eq!(
+        hooks.deliveries_of_message(A, m1.id).await.unwrap(),
+        vec![done.clone()]
+    );
+    assert!(
+        hooks
+            .deliveries_of_message(B, m1.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The log, newest first, filtered and paged.
+    hooks
+        .insert_attempt(&webhook_attempt(&d3, true, 400))
+        .await
+        .unwrap();
+    let all = hooks
+        .list_attempts(
+            A,
+            &AttemptQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 3);
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    let of_e2 = hooks
+        .list_attempts(
+            A,
+            &AttemptQuery {
+                endpoint_id: Some(e2.id),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(of_e2.len(), 2);
+    let page = hooks
+        .list_attempts(
+            A,
+            &AttemptQuery {
+                message_id: Some(m1.id),
+                before: Some(of_e2[0].id),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page, vec![of_e2[1].clone()]);
+    assert!(
+        hooks
+            .list_attempts(
+                B,
+                &AttemptQuery {
+                    limit: 10,
+                    ..Default::default()
+                }
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Replays: requeue what matches only, keeping the finish time (a replay mark).
+    let n = hooks
+        .requeue(
+            A,
+            &RequeueFilter {
+                message_id: Some(m1.id),
+                endpoint_id: None,
+                since_millis: 0,
+                statuses: vec![DeliveryStatus::Failed],
+            },
+            9_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "delivered is not failed");
+    let n = hooks
+        .requeue(
+            A,
+            &RequeueFilter {
+                message_id: Some(m1.id),
+                endpoint_id: Some(e2.id),
+                since_millis: 0,
+                statuses: vec![DeliveryStatus::Delivered],
+            },
+            9_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let again = &hooks.deliveries_of_message(A, m1.id).await.unwrap()[0];
+    assert_eq!(
+        (
+            again.status,
+            again.attempts,
+            again.next_attempt_at_millis,
+            again.finished_at_millis
+        ),
+        (DeliveryStatus::Pending, 0, 9_000, Some(5_200))
+    );
+    assert_eq!(hooks.fail_pending(e2.id, 9_500).await.unwrap(), 2);
+    assert_eq!(hooks.pending_count().await.unwrap(), 1, "e1's");
+
+    // Purge: finished before the cut goes, with events nobody still owes.
+    let gone = hooks.purge(6_000).await.unwrap();
+    assert!(
+        gone >= 2,
+        "the two e2 attempts before 6_000, m1/m2 events: {gone}"
+    );
+    assert!(
+        hooks
+            .list_attempts(
+                A,
+                &AttemptQuery {
+                    endpoint_id: Some(e2.id),
+                    limit: 10,
+                    ..Default::default()
+                }
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store.outbox().get(m3.id).await.unwrap().is_some(),
+        "still owed to e1"
+    );
+    let left: Vec<Uuid> = store
+        .outbox()
+        .list(A)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert!(left.contains(&m3.id));
+    // d1/d2 finished at 9_500 (after the cut): kept, so their events stay too.
+    assert_eq!(
+        hooks.deliveries_of_message(A, m2.id).await.unwrap().len(),
+        1
+    );
+    assert!(left.contains(&m2.id));
+    hooks.purge(10_000).await.unwrap();
+    assert!(
+        hooks
+            .deliveries_of_message(A, m2.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let left: Vec<Uuid> = store
+        .outbox()
+        .list(A)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(left, vec![m3.id], "only what a delivery still refers to");
+
+    // Deleting an endpoint takes its deliveries and log, in its project only.
+    assert!(!hooks.delete_endpoint(B, e1.id).await.unwrap());
+    assert!(hooks.delete_endpoint(A, e1.id).await.unwrap());
+    assert!(
+        hooks
+            .deliveries_of_message(A, m3.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(hooks.get_endpoint(A, e1.id).await.unwrap().is_none());
+    assert_eq!(hooks.list_endpoints(B).await.unwrap(), vec![eb]);
 }

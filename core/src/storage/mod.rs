@@ -348,6 +348,10 @@ pub trait WebhookRepo: Send + Sync {
     async fn fail_pending(&self, endpoint_id: Uuid, now_millis: i64) -> StoreResult<u64>;
     /// How many deliveries are pending (all projects).
     async fn pending_count(&self) -> StoreResult<u64>;
+    /// Forgets what finished before `before_millis` (all projects): attempts, finished
+    /// deliveries, and recorded events (outbox rows of kind `event`) older than that which
+    /// no remaining delivery refers to. Returns how many rows went.
+    async fn purge(&self, before_millis: i64) -> StoreResult<u64>;
     /// Appends an attempt.
     async fn insert_attempt(&self, a: &WebhookAttemptRecord) -> StoreResult<()>;
     /// The project's attempts matching the query, newest first.

@@ -47,6 +47,10 @@ const LEASE_MILLIS: i64 = 45_000;
 const POLL: Duration = Duration::from_millis(500);
 /// Deliveries fetched per pass.
 const BATCH: u64 = 32;
+/// How long the delivery log, finished deliveries and their events are kept.
+pub const RETENTION_MILLIS: i64 = 30 * 24 * 3_600_000;
+/// How often the worker forgets what is older than [`RETENTION_MILLIS`].
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// Retries and endpoint lanes in flight at once per instance (a slow receiver holds one).
 const MAX_IN_FLIGHT: usize = 64;
 /// How much of a response body the log keeps.
@@ -520,10 +524,24 @@ pub(crate) fn spawn_worker(inner: &Arc<Inner>) {
         let permits = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
         let lanes: Lanes = Default::default();
         let mut failures = 0u32;
+        let mut last_purge: Option<tokio::time::Instant> = None;
         loop {
             let started = {
                 let Some(inner) = weak.upgrade() else { return };
                 let p = Postern { inner };
+                if last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {
+                    last_purge = Some(tokio::time::Instant::now());
+                    let before = p.inner.clock.now_millis() - RETENTION_MILLIS;
+                    match p.inner.store.webhooks().purge(before).await {
+                        Ok(n) if n > 0 => {
+                            tracing::info!(target: "postern::webhooks", rows = n, "old webhook messages and log purged")
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(target: "postern::webhooks", error = %e, "purging old webhook rows failed")
+                        }
+                    }
+                }
                 match dispatch(&p, &permits, &lanes).await {
                     Ok(n) => {
                         failures = 0;

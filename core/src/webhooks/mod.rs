@@ -12,7 +12,7 @@ mod portal;
 mod wake;
 
 pub(crate) use deliver::{Clients, deliver_due, spawn_worker};
-pub use deliver::{SCHEDULE_MILLIS, sign};
+pub use deliver::{RETENTION_MILLIS, SCHEDULE_MILLIS, sign};
 pub(crate) use wake::WakingStore;
 
 use base64::Engine;

@@ -9,7 +9,7 @@ use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect,
-    sea_query::Expr,
+    sea_query::{Expr, Query},
 };
 use uuid::Uuid;
 
@@ -348,6 +348,37 @@ impl<C: ConnectionTrait + Send> WebhookRepo for SeaRepos<C> {
             .count(&self.conn)
             .await
             .map_err(store_error)
+    }
+
+    async fn purge(&self, before_millis: i64) -> StoreResult<u64> {
+        use crate::entities::outbox;
+        let mut gone = wa::Entity::delete_many()
+            .filter(wa::Column::At.lt(before_millis))
+            .exec(&self.conn)
+            .await
+            .map_err(store_error)?
+            .rows_affected;
+        gone += wd::Entity::delete_many()
+            .filter(wd::Column::Status.ne(PENDING))
+            .filter(wd::Column::FinishedAt.lt(before_millis))
+            .exec(&self.conn)
+            .await
+            .map_err(store_error)?
+            .rows_affected;
+        // Events some delivery (pending, or finished and still logged) refers to stay.
+        let referenced = Query::select()
+            .column(wd::Column::MessageId)
+            .from(wd::Entity)
+            .to_owned();
+        gone += outbox::Entity::delete_many()
+            .filter(outbox::Column::Kind.eq(postern_core::events::EVENT_KIND))
+            .filter(outbox::Column::CreatedAt.lt(before_millis))
+            .filter(outbox::Column::Id.not_in_subquery(referenced))
+            .exec(&self.conn)
+            .await
+            .map_err(store_error)?
+            .rows_affected;
+        Ok(gone)
     }
 
     async fn insert_attempt(&self, a: &WebhookAttemptRecord) -> StoreResult<()> {
