@@ -22,6 +22,7 @@ contract_suite!(
     svix_facade_test_event_and_replay,
     two_instances_deliver_each_message_once,
     declared_endpoints_follow_the_config_file,
+    an_endpoint_failing_for_five_days_is_disabled_then_replayed,
 );
 
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -708,5 +709,89 @@ async fn declared_endpoints_follow_the_config_file(env: Env) {
     assert!(
         hooks.list(&h.project).await.unwrap().is_empty(),
         "removed from the file"
+    );
+}
+
+async fn an_endpoint_failing_for_five_days_is_disabled_then_replayed(env: Env) {
+    let h = harness(&env).await;
+    let sink = WebhookSink::start();
+    sink.answer(500);
+    let ep = endpoint(&h, &sink, None).await;
+    team(&h, "First").await;
+    sink.wait_for(1, WAIT).await;
+    let got = h
+        .get(&format!("/api/v1/webhooks/endpoints/{ep}"), &h.admin())
+        .await
+        .assert_ok();
+    assert!(got["failing_since_millis"].is_number(), "{got}");
+    assert_eq!(got["enabled"], true);
+
+    // Five days of failures later, the next failure (First's retry, due by then) disables
+    // the endpoint.
+    h.postern.clock().advance_millis(5 * 24 * 3_600_000 + 1_000);
+    h.postern.deliver_webhooks().await.unwrap();
+    let mut disabled = Value::Null;
+    for _ in 0..200 {
+        disabled = h
+            .get(&format!("/api/v1/webhooks/endpoints/{ep}"), &h.admin())
+            .await
+            .assert_ok();
+        if disabled["enabled"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(disabled["enabled"], false, "{disabled}");
+    let before = sink.received().len();
+    team(&h, "Third").await; // a disabled endpoint is owed nothing
+    h.postern.clock().advance_millis(3_600_000);
+    h.postern.deliver_webhooks().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        sink.received().len(),
+        before,
+        "nothing goes to a disabled endpoint"
+    );
+
+    // Re-enabled and healthy: the failed messages are replayed, each once.
+    sink.answer(0);
+    h.patch(
+        &format!("/api/v1/webhooks/endpoints/{ep}"),
+        &h.admin(),
+        json!({ "enabled": true }),
+    )
+    .await
+    .assert_ok();
+    let queued = h
+        .post(
+            "/api/v1/webhooks/replay-failed",
+            &h.admin(),
+            json!({ "endpoint_id": ep, "since_millis": 0 }),
+        )
+        .await
+        .assert_ok()["queued"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(queued, 1, "First (Third was never owed)");
+    let got = sink.wait_for(before + 1, WAIT).await;
+    // (Signed with the moved clock's time: the verifier would call it from the future.)
+    let names: Vec<String> = got[before..]
+        .iter()
+        .map(|g| {
+            g.json()["data"]["display_name"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(names, ["First"]);
+    let again = h
+        .get(&format!("/api/v1/webhooks/endpoints/{ep}"), &h.admin())
+        .await
+        .assert_ok();
+    assert_eq!(
+        again["failing_since_millis"],
+        Value::Null,
+        "a success ends the run"
     );
 }
