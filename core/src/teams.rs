@@ -149,6 +149,24 @@ pub(crate) async fn rename_personal_teams(
     Ok(())
 }
 
+/// Records `team_membership.deleted`.
+pub(crate) async fn membership_deleted(
+    p: &Postern,
+    repos: &dyn Repos,
+    project_id: &str,
+    team_id: Uuid,
+    user_id: Uuid,
+) -> Result<()> {
+    crate::events::record(
+        p,
+        repos,
+        project_id,
+        "team_membership.deleted",
+        &crate::views::TeamMembershipView { team_id, user_id },
+    )
+    .await
+}
+
 /// Records `team_membership.created` and one `team_permission.created` per default grant.
 pub(crate) async fn member_events(
     p: &Postern,
@@ -634,17 +652,7 @@ impl Teams<'_> {
             return Err(Error::TeamNotFound(id));
         }
         for user_id in members {
-            crate::events::record(
-                self.p,
-                &*tx,
-                &project.id,
-                "team_membership.deleted",
-                &crate::views::TeamMembershipView {
-                    team_id: id,
-                    user_id,
-                },
-            )
-            .await?;
+            membership_deleted(self.p, &*tx, &project.id, id, user_id).await?;
         }
         crate::events::record(
             self.p,
@@ -715,14 +723,7 @@ impl Teams<'_> {
             )
             .await?;
         }
-        crate::events::record(
-            self.p,
-            &*tx,
-            &project.id,
-            "team_membership.deleted",
-            &crate::views::TeamMembershipView { team_id, user_id },
-        )
-        .await?;
+        membership_deleted(self.p, &*tx, &project.id, team_id, user_id).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -491,17 +491,7 @@ impl Users<'_> {
         let gone = tx.users().delete(&project.id, id).await?;
         if gone {
             for team in &teams {
-                crate::events::record(
-                    self.p,
-                    &*tx,
-                    &project.id,
-                    "team_membership.deleted",
-                    &crate::views::TeamMembershipView {
-                        team_id: team.id,
-                        user_id: id,
-                    },
-                )
-                .await?;
+                crate::teams::membership_deleted(self.p, &*tx, &project.id, team.id, id).await?;
             }
             crate::events::record(
                 self.p,

@@ -1,20 +1,11 @@
 // Stack Auth's official JavaScript SDK (@stackframe/js) against a Postern server: the app
 // code is what Stack's docs show, with only `baseUrl` pointing at Postern.
-//
-// Needs the server binary: POSTERN_SERVER_BIN, else ../../target/debug/postern-server
-// (scripts/sdk-js-test.sh builds it).
+// The server: ./server.mjs.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { createServer } from "node:net";
-import { fileURLToPath } from "node:url";
 import { StackClientApp, StackServerApp } from "@stackframe/js";
+import { startPostern, tempDir } from "./server.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const bin = process.env.POSTERN_SERVER_BIN ?? join(here, "../../target/debug/postern-server");
 const projectId = "9d0f5f5e-3c1a-4b7e-9a55-5d3c9b1f2a10";
 const keys = {
   publishableClientKey: "pck_sdktest0000000000000000000000000000000000000001",
@@ -23,55 +14,21 @@ const keys = {
 };
 
 let server;
-let dir;
 let baseUrl;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
-
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), "postern-sdk-"));
-  const port = await freePort();
-  baseUrl = `http://localhost:${port}`;
-  server = spawn(bin, [], {
-    env: {
-      ...process.env,
-      RUST_LOG: "warn",
-      POSTERN_LISTEN: `127.0.0.1:${port}`,
-      POSTERN_PUBLIC_URL: baseUrl,
-      POSTERN_DATABASE_URL: `sqlite://${join(dir, "sdk.db")}`,
-      POSTERN_SECRET: "sdk-test-secret-0123456789abcdef",
-      POSTERN_DEV_LOG_EMAILS: "true",
-      POSTERN_PROJECT_ID: projectId,
-      POSTERN_PROJECT_NAME: "SDK Test",
-      POSTERN_PUBLISHABLE_CLIENT_KEY: keys.publishableClientKey,
-      POSTERN_SECRET_SERVER_KEY: keys.secretServerKey,
-      POSTERN_SUPER_SECRET_ADMIN_KEY: keys.superSecretAdminKey,
-    },
-    stdio: ["ignore", "inherit", "inherit"],
+  server = await startPostern(tempDir("postern-sdk-"), {
+    POSTERN_SECRET: "sdk-test-secret-0123456789abcdef",
+    POSTERN_PROJECT_ID: projectId,
+    POSTERN_PROJECT_NAME: "SDK Test",
+    POSTERN_PUBLISHABLE_CLIENT_KEY: keys.publishableClientKey,
+    POSTERN_SECRET_SERVER_KEY: keys.secretServerKey,
+    POSTERN_SUPER_SECRET_ADMIN_KEY: keys.superSecretAdminKey,
   });
-  for (let i = 0; i < 200; i++) {
-    try {
-      const r = await fetch(`${baseUrl}/api/v1`);
-      if (r.ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`the server at ${bin} did not start`);
+  baseUrl = server.baseUrl;
 });
 
-after(() => {
-  server?.kill("SIGTERM");
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+after(() => server?.stop());
 
 function clientApp() {
   return new StackClientApp({

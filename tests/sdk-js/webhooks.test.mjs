@@ -2,47 +2,29 @@
 // endpoint with a given `whsec_` secret; the official server SDK creates, updates and
 // deletes a user; every webhook arrives at a plain Node receiver and verifies with the
 // `svix` package's own `Webhook.verify`, unchanged.
-//
-// Needs the server binary: POSTERN_SERVER_BIN, else ../../target/debug/postern-server.
+// The server: ./server.mjs.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { StackServerApp } from "@stackframe/js";
 import { Webhook } from "svix";
+import { startPostern, tempDir } from "./server.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const bin = process.env.POSTERN_SERVER_BIN ?? join(here, "../../target/debug/postern-server");
 const projectId = "3f1c2a9e-8d4b-4c1f-9e2a-7b5d6c4e3a21";
 const keys = {
   publishableClientKey: "pck_hooktest000000000000000000000000000000000000001",
   secretServerKey: "ssk_hooktest000000000000000000000000000000000000001",
   superSecretAdminKey: "sak_hooktest000000000000000000000000000000000000001",
 };
-// 24 random bytes, as Svix generates them.
+// 24 bytes, as Svix generates them.
 const secret = "whsec_" + Buffer.from(Array.from({ length: 24 }, (_, i) => (i * 37 + 11) % 256)).toString("base64");
 
 let server;
 let receiver;
-let dir;
 let baseUrl;
 const received = [];
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
 
 before(async () => {
   receiver = createHttpServer((req, res) => {
@@ -56,7 +38,7 @@ before(async () => {
   await new Promise((r) => receiver.listen(0, "127.0.0.1", r));
   const hookUrl = `http://127.0.0.1:${receiver.address().port}/hook`;
 
-  dir = mkdtempSync(join(tmpdir(), "postern-hooks-"));
+  const dir = tempDir("postern-hooks-");
   const config = join(dir, "postern.toml");
   writeFileSync(
     config,
@@ -73,35 +55,16 @@ event_types = ["user.created", "user.updated", "user.deleted"]
 allow_private_addresses = true
 `,
   );
-  const port = await freePort();
-  baseUrl = `http://localhost:${port}`;
-  server = spawn(bin, [], {
-    env: {
-      ...process.env,
-      RUST_LOG: "warn",
-      POSTERN_LISTEN: `127.0.0.1:${port}`,
-      POSTERN_PUBLIC_URL: baseUrl,
-      POSTERN_DATABASE_URL: `sqlite://${join(dir, "hooks.db")}`,
-      POSTERN_SECRET: "hook-test-secret-0123456789abcdef",
-      POSTERN_DEV_LOG_EMAILS: "true",
-      POSTERN_CONFIG: config,
-    },
-    stdio: ["ignore", "inherit", "inherit"],
+  server = await startPostern(dir, {
+    POSTERN_SECRET: "hook-test-secret-0123456789abcdef",
+    POSTERN_CONFIG: config,
   });
-  for (let i = 0; i < 200; i++) {
-    try {
-      const r = await fetch(`${baseUrl}/api/v1`);
-      if (r.ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`the server at ${bin} did not start`);
+  baseUrl = server.baseUrl;
 });
 
 after(() => {
-  server?.kill("SIGTERM");
+  server?.stop();
   receiver?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 async function waitFor(count) {

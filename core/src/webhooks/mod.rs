@@ -314,6 +314,26 @@ fn check_secret(field: &str, s: &str) -> Result<()> {
     Ok(())
 }
 
+/// A new delivery of `message` to `endpoint`, due now.
+fn pending_delivery(
+    project_id: &str,
+    message: Uuid,
+    endpoint: Uuid,
+    now: i64,
+) -> WebhookDeliveryRecord {
+    WebhookDeliveryRecord {
+        id: Uuid::now_v7(),
+        project_id: project_id.to_owned(),
+        message_id: message,
+        endpoint_id: endpoint,
+        status: DeliveryStatus::Pending,
+        attempts: 0,
+        next_attempt_at_millis: now,
+        created_at_millis: now,
+        finished_at_millis: None,
+    }
+}
+
 /// Records in `repos` (the event's transaction) one delivery of message `message` per
 /// enabled endpoint of the project subscribed to `event_type`.
 pub(crate) async fn fan_out(
@@ -334,17 +354,7 @@ pub(crate) async fn fan_out(
         }
         repos
             .webhooks()
-            .insert_delivery(&WebhookDeliveryRecord {
-                id: Uuid::now_v7(),
-                project_id: project_id.to_owned(),
-                message_id: message,
-                endpoint_id: e.id,
-                status: DeliveryStatus::Pending,
-                attempts: 0,
-                next_attempt_at_millis: now,
-                created_at_millis: now,
-                finished_at_millis: None,
-            })
+            .insert_delivery(&pending_delivery(project_id, message, e.id, now))
             .await?;
         any = true;
     }
@@ -760,19 +770,8 @@ impl Webhooks<'_> {
         let now = self.p.inner.clock.now_millis();
         let tx = self.p.inner.store.begin().await?;
         let message = crate::events::insert(self.p, &*tx, &project.id, TEST_EVENT, &data).await?;
-        let delivery = Uuid::now_v7();
         tx.webhooks()
-            .insert_delivery(&WebhookDeliveryRecord {
-                id: delivery,
-                project_id: project.id.clone(),
-                message_id: message,
-                endpoint_id: rec.id,
-                status: DeliveryStatus::Pending,
-                attempts: 0,
-                next_attempt_at_millis: now,
-                created_at_millis: now,
-                finished_at_millis: None,
-            })
+            .insert_delivery(&pending_delivery(&project.id, message, rec.id, now))
             .await?;
         tx.commit().await?;
         self.p.inner.webhook_wake.notify_one();
