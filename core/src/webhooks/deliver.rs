@@ -244,7 +244,13 @@ pub(crate) async fn deliver_due(p: &Postern) -> Result<usize> {
 async fn lane(p: &Postern, endpoint: Uuid) -> Result<usize> {
     let mut made = 0;
     loop {
-        let Some(d) = p.inner.store.webhooks().next_first_attempt(endpoint).await? else {
+        let Some(d) = p
+            .inner
+            .store
+            .webhooks()
+            .next_first_attempt(endpoint)
+            .await?
+        else {
             return Ok(made);
         };
         if d.next_attempt_at_millis > p.inner.clock.now_millis() || !claim(p, &d).await? {
