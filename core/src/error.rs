@@ -1668,7 +1668,7 @@ mod tests {
         assert_eq!(distinct.len(), all.len(), "a variant is listed twice");
         assert_eq!(
             all.len(),
-            60,
+            63,
             "as many entries in `refusals()` as arms above"
         );
     }
