@@ -772,3 +772,67 @@ mod recorded {
         );
     }
 }
+
+/// Arbitrary bytes where a browser puts CBOR and authenticator data: webauthn-rs answers
+/// with an error, never a panic (a handler panic would be a 500).
+#[cfg(test)]
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn client_data(kind: &str) -> String {
+        b64url(
+            json!({ "type": kind, "challenge": MOCK_CHALLENGE, "origin": "http://localhost:8103" })
+                .to_string()
+                .as_bytes(),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn registrations(attestation in proptest::collection::vec(any::<u8>(), 0..600), cbor_map in any::<bool>()) {
+            let mut attestation = attestation;
+            if cbor_map && !attestation.is_empty() {
+                attestation[0] = 0xa3; // a CBOR map of three entries, to get past the first byte
+            }
+            let start = starting_party("P").unwrap();
+            let (_, st) = start.start_passkey_registration(Uuid::new_v4(), "a", "a", None).unwrap();
+            let (v, _) = ceremony_state::<PasskeyRegistration>(&st, true).unwrap();
+            let st: PasskeyRegistration = serde_json::from_value(v).unwrap();
+            let reg = json!({
+                "id": "AA", "rawId": "AA", "type": "public-key",
+                "response": { "attestationObject": b64url(&attestation), "clientDataJSON": client_data("webauthn.create") },
+            });
+            let reg: RegisterPublicKeyCredential = serde_json::from_value(reg).unwrap();
+            let party = relying_party(&Url::parse("http://localhost:8103").unwrap(), "P").unwrap();
+            prop_assert!(party.finish_passkey_registration(&reg, &st).is_err());
+        }
+
+        #[test]
+        fn assertions(auth_data in proptest::collection::vec(any::<u8>(), 0..300), signature in proptest::collection::vec(any::<u8>(), 0..100)) {
+            let start = starting_party("P").unwrap();
+            let (_, st) = start.start_passkey_registration(Uuid::new_v4(), "a", "a", None).unwrap();
+            let (v, _) = ceremony_state::<PasskeyRegistration>(&st, true).unwrap();
+            let st: PasskeyRegistration = serde_json::from_value(v).unwrap();
+            let reg: RegisterPublicKeyCredential = serde_json::from_value(recorded::registration()).unwrap();
+            let party = relying_party(&Url::parse("http://localhost:8103").unwrap(), "P").unwrap();
+            let passkey = party.finish_passkey_registration(&reg, &st).unwrap();
+            let (_, st) = start.start_discoverable_authentication().unwrap();
+            let (v, _) = ceremony_state::<DiscoverableAuthentication>(&st, true).unwrap();
+            let st: DiscoverableAuthentication = serde_json::from_value(v).unwrap();
+            let mut a = recorded::assertion();
+            let mut auth_data = auth_data;
+            if auth_data.len() >= 37 {
+                // The right RP id hash, so the flags, counter and extensions get parsed.
+                let real = from_b64url(a["response"]["authenticatorData"].as_str().unwrap()).unwrap();
+                auth_data[..32].copy_from_slice(&real[..32]);
+            }
+            a["response"]["authenticatorData"] = json!(b64url(&auth_data));
+            a["response"]["signature"] = json!(b64url(&signature));
+            let a: PublicKeyCredential = serde_json::from_value(a).unwrap();
+            prop_assert!(party.finish_discoverable_authentication_v2(&a, st, &passkey).is_err());
+        }
+    }
+}
