@@ -12,7 +12,7 @@
 //! |---|---|
 //! | `sign_up` (`method`) | an account is created |
 //! | `sign_in.succeeded` (`method`) | a session is created by a sign-in |
-//! | `sign_in.failed` (`method`, `reason`) | a wrong password, TOTP or recovery code |
+//! | `sign_in.failed` (`method`, `reason`) | a wrong password, TOTP or recovery code; a passkey assertion that does not verify (`invalid_assertion`) or whose counter did not move forward (`possible_clone`, with `passkey_id`) |
 //! | `account.locked` (`factor`, `failures`, `lock_seconds`) | a factor reaches `maxFailures` |
 //! | `account.claimed` (`proof`, `revoked`) | the owner of the sign-in address first entered the account |
 //! | `account.verified_unclaimed` (`revoked`) | an address of an unclaimed account was verified outside its sessions |
@@ -25,6 +25,8 @@
 //! | `step_up.succeeded`, `step_up.failed` (`method`) | a step-up proof |
 //! | `api_key.created`, `api_key.revoked` (`api_key_id`, `reason`) | user and team API keys |
 //! | `session.revoked` (`session_id` or `count`, `reason`) | sign-out, deletion, password change, claim |
+//! | `passkey.registered` (`passkey_id`, `replaced`) | a passkey was registered (`replaced`: how many of the user's it replaced) |
+//! | `passkey.deleted` (`passkey_id`) | the user deleted a passkey |
 //! | `config.changed` (`keys`) | an admin changed the project config |
 //! | `project_keys.created`, `project_keys.revoked` (`key_set_id`) | project key sets |
 

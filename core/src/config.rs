@@ -69,7 +69,7 @@ pub struct AuthConfig {
     /// `auth.otp.*` (default off).
     pub otp: SignInMethod,
     /// `auth.passkey.*` (default off).
-    pub passkey: SignInMethod,
+    pub passkey: PasskeyConfig,
     /// `auth.signUpRules.<ruleId>`: CEL rules run before a user is created (see
     /// [`crate::sign_up_rules`]). An entry set to `null` is absent.
     #[serde(deserialize_with = "without_nulls")]
@@ -91,7 +91,7 @@ impl Default for AuthConfig {
                 extra: Extra::new(),
             },
             otp: SignInMethod::default(),
-            passkey: SignInMethod::default(),
+            passkey: PasskeyConfig::default(),
             sign_up_rules: BTreeMap::new(),
             sign_up_rules_default_action: DefaultAction::Allow,
             extra: Extra::new(),
@@ -105,6 +105,35 @@ impl Default for AuthConfig {
 pub struct SignInMethod {
     /// Whether the method may be used.
     pub allow_sign_in: bool,
+    /// Unknown keys.
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `auth.passkey.*`: passkey (WebAuthn) sign-in.
+///
+/// ```
+/// use postern_core::ProjectConfig;
+/// let cfg: ProjectConfig = serde_json::from_value(serde_json::json!({
+///     "auth": { "passkey": { "allowSignIn": true, "allowMultiplePerUser": true } }
+/// })).unwrap();
+/// assert!(cfg.auth.passkey.allow_sign_in);
+/// assert!(cfg.auth.passkey.allow_multiple_per_user);
+/// assert!(!ProjectConfig::default().auth.passkey.allow_multiple_per_user, "Stack's default: one");
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PasskeyConfig {
+    /// `auth.passkey.allowSignIn` (default false; the legacy project field
+    /// `passkey_enabled`): every passkey endpoint answers
+    /// `PASSKEY_AUTHENTICATION_NOT_ENABLED` without it.
+    pub allow_sign_in: bool,
+    /// `auth.passkey.allowMultiplePerUser` (a Postern extension, default false): a user may
+    /// keep several passkeys, and registering one adds it. Without it a user has at most one
+    /// and registering replaces it, as Stack does. Rendered only when set, so a config
+    /// that does not use it reads exactly as Stack's.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_multiple_per_user: bool,
     /// Unknown keys.
     #[serde(flatten)]
     pub extra: Extra,

@@ -40,9 +40,9 @@ use uuid::Uuid;
 use crate::storage::{
     ApiKeyOwner, ApiKeyRecord, ApiKeySetRecord, AuditEventRecord, AuditQuery, ChannelKind,
     CodePurpose, ContactChannelRecord, FileRecord, KeyKind, OutboxRecord, OutboxStatus,
-    PermissionGrantRecord, ProjectRecord, RecoveryCodeRecord, SessionRecord, Store, StoreError,
-    StoreResult, TeamMemberRecord, TeamRecord, UserListQuery, UserRecord, VaultEntryRecord,
-    VerificationCodeRecord,
+    PasskeyRecord, PasskeyUse, PermissionGrantRecord, ProjectRecord, RecoveryCodeRecord,
+    SessionRecord, Store, StoreError, StoreResult, TeamMemberRecord, TeamRecord, UserListQuery,
+    UserRecord, VaultEntryRecord, VerificationCodeRecord,
 };
 use crate::storage::{
     AttemptQuery, DeliveryStatus, RequeueFilter, WebhookAttemptRecord, WebhookDeliveryRecord,
@@ -138,7 +138,8 @@ macro_rules! store_conformance_tests {
             security_columns_and_bulk_revocation,
             codes_found_by_nonce,
             project_updates_compare_and_swap_the_config_version,
-            webhook_endpoints_deliveries_attempts_and_purge
+            webhook_endpoints_deliveries_attempts_and_purge,
+            passkeys_unique_per_project_flagged_and_cascading
         );
     };
 }
@@ -206,6 +207,7 @@ fn full_user(project_id: &str) -> UserRecord {
         totp_proven: true,
         claimed_at_millis: Some(1_700_000_200_000),
         tokens_valid_after_millis: Some(1_700_000_300_000),
+        has_passkey: false,
     }
 }
 
@@ -3414,4 +3416,180 @@ pub async fn webhook_endpoints_deliveries_attempts_and_purge(store: &dyn Store) 
     );
     assert!(hooks.get_endpoint(A, e1.id).await.unwrap().is_none());
     assert_eq!(hooks.list_endpoints(B).await.unwrap(), vec![eb]);
+// ---------------------------------------------------------------------------------------
+// Passkeys
+
+fn passkey(u: &UserRecord, credential_id: &str, created_at_millis: i64) -> PasskeyRecord {
+    PasskeyRecord {
+        project_id: u.project_id.clone(),
+        id: Uuid::new_v4(),
+        user_id: u.id,
+        credential_id: credential_id.to_owned(),
+        name: Some("Laptop ✓".to_owned()),
+        credential: json!({ "cred": { "cred_id": credential_id, "counter": 0 } }).to_string(),
+        algorithm: -7,
+        counter: 0,
+        transports: vec!["hybrid".to_owned(), "internal".to_owned()],
+        backup_eligible: true,
+        backup_state: false,
+        created_at_millis,
+        last_used_at_millis: None,
+    }
+}
+
+async fn has_passkey(store: &dyn Store, project_id: &str, id: Uuid) -> bool {
+    store
+        .users()
+        .get(project_id, id)
+        .await
+        .unwrap()
+        .expect("user")
+        .has_passkey
+}
+
+/// Passkeys: credential ids unique per project (not across projects), owners of the
+/// project only, round trip, oldest-first listing, rename, the counter's compare-and-swap,
+/// the user's `has_passkey` kept in step by every write (and not undone by a stale user
+/// update), deletion, and the cascade with the user.
+pub async fn passkeys_unique_per_project_flagged_and_cascading(store: &dyn Store) {
+    seed_projects(store).await;
+    let (u, other, stranger) = (user(A, 1), user(A, 2), user(B, 1));
+    for x in [&u, &other, &stranger] {
+        insert_user(store, x).await;
+    }
+    let stale = store.users().get(A, u.id).await.unwrap().unwrap();
+    assert!(!stale.has_passkey);
+    let pk = store.passkeys();
+
+    let first = passkey(&u, "Y3JlZC0x", 10);
+    pk.insert(&first).await.expect("insert passkey");
+    assert!(has_passkey(store, A, u.id).await);
+    assert!(!has_passkey(store, A, other.id).await, "only the owner");
+    assert_eq!(pk.get(A, first.id).await.unwrap().as_ref(), Some(&first));
+    assert_eq!(
+        pk.find_by_credential_id(A, "Y3JlZC0x")
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&first)
+    );
+    assert_eq!(pk.get(B, first.id).await.unwrap(), None, "other project");
+    assert_eq!(pk.find_by_credential_id(B, "Y3JlZC0x").await.unwrap(), None);
+
+    expect_conflict(
+        pk.insert(&passkey(&other, "Y3JlZC0x", 11)).await,
+        "same credential id in the project",
+    );
+    let elsewhere = passkey(&stranger, "Y3JlZC0x", 11);
+    pk.insert(&elsewhere)
+        .await
+        .expect("the same credential id in another project");
+    assert_eq!(
+        pk.find_by_credential_id(B, "Y3JlZC0x").await.unwrap(),
+        Some(elsewhere.clone())
+    );
+    expect_missing_reference(
+        pk.insert(&passkey(&user(A, 5), "bm9ib2R5", 12)).await,
+        "unknown user",
+    );
+    let mut crossed = passkey(&stranger, "Y3Jvc3M", 12);
+    crossed.project_id = A.to_owned();
+    expect_missing_reference(pk.insert(&crossed).await, "a user of another project");
+
+    // A stale user record written back does not clear the flag.
+    assert!(store.users().update(&stale).await.unwrap());
+    assert!(
+        has_passkey(store, A, u.id).await,
+        "update leaves has_passkey"
+    );
+
+    // Oldest first, ties by id.
+    let mut second = passkey(&u, "Y3JlZC0y", 20);
+    let mut third = passkey(&u, "Y3JlZC0z", 20);
+    if third.id < second.id {
+        std::mem::swap(&mut second.id, &mut third.id);
+    }
+    second.name = None;
+    second.transports = Vec::new();
+    second.last_used_at_millis = Some(25);
+    pk.insert(&third).await.unwrap();
+    pk.insert(&second).await.unwrap();
+    assert_eq!(
+        pk.list_for_user(A, u.id).await.unwrap(),
+        vec![first.clone(), second.clone(), third.clone()]
+    );
+    assert!(pk.list_for_user(A, other.id).await.unwrap().is_empty());
+
+    assert!(pk.rename(A, first.id, Some("Phone")).await.unwrap());
+    assert_eq!(
+        pk.get(A, first.id).await.unwrap().unwrap().name.as_deref(),
+        Some("Phone")
+    );
+    assert!(pk.rename(A, first.id, None).await.unwrap());
+    assert_eq!(pk.get(A, first.id).await.unwrap().unwrap().name, None);
+    assert!(
+        !pk.rename(B, first.id, Some("x")).await.unwrap(),
+        "other project"
+    );
+    assert!(!pk.rename(A, Uuid::new_v4(), Some("x")).await.unwrap());
+
+    let used = |expected_counter: i64, counter: i64, at_millis: i64| PasskeyUse {
+        expected_counter,
+        counter,
+        credential: json!({ "counter": counter }).to_string(),
+        backup_eligible: true,
+        backup_state: true,
+        at_millis,
+    };
+    assert!(
+        !pk.record_use(A, first.id, &used(3, 4, 30)).await.unwrap(),
+        "stale counter"
+    );
+    assert!(pk.record_use(A, first.id, &used(0, 7, 30)).await.unwrap());
+    let after = pk.get(A, first.id).await.unwrap().unwrap();
+    assert_eq!(
+        (after.counter, after.backup_state, after.last_used_at_millis),
+        (7, true, Some(30))
+    );
+    assert_eq!(after.credential, json!({ "counter": 7 }).to_string());
+    assert!(
+        !pk.record_use(A, first.id, &used(0, 8, 31)).await.unwrap(),
+        "a second use verified against the old counter"
+    );
+    assert!(
+        !pk.record_use(B, first.id, &used(7, 8, 31)).await.unwrap(),
+        "other project"
+    );
+
+    assert!(pk.delete(A, first.id).await.unwrap());
+    assert!(!pk.delete(A, first.id).await.unwrap(), "second delete");
+    assert!(!pk.delete(B, second.id).await.unwrap(), "other project");
+    assert!(has_passkey(store, A, u.id).await, "two are left");
+    assert_eq!(pk.delete_for_user(A, u.id).await.unwrap(), 2);
+    assert!(!has_passkey(store, A, u.id).await, "none left");
+    assert_eq!(pk.delete_for_user(A, u.id).await.unwrap(), 0);
+
+    // In a transaction, rolled back: nothing happened.
+    {
+        let tx = store.begin().await.unwrap();
+        tx.passkeys().insert(&passkey(&u, "dHg", 40)).await.unwrap();
+        assert!(tx.users().get(A, u.id).await.unwrap().unwrap().has_passkey);
+    }
+    assert!(!has_passkey(store, A, u.id).await, "rolled back");
+    assert_eq!(pk.find_by_credential_id(A, "dHg").await.unwrap(), None);
+
+    // Deleting the user deletes its passkeys and frees the credential id.
+    let last = passkey(&other, "bGFzdA", 50);
+    pk.insert(&last).await.unwrap();
+    assert!(store.users().delete(A, other.id).await.unwrap());
+    assert_eq!(pk.get(A, last.id).await.unwrap(), None);
+    assert_eq!(pk.find_by_credential_id(A, "bGFzdA").await.unwrap(), None);
+    pk.insert(&passkey(&u, "bGFzdA", 51))
+        .await
+        .expect("the credential id is free again");
+    assert_eq!(
+        pk.find_by_credential_id(B, "Y3JlZC0x").await.unwrap(),
+        Some(elsewhere),
+        "the other project untouched"
+    );
 }

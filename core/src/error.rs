@@ -251,6 +251,17 @@ pub enum Error {
     /// `PASSWORD_CONFIRMATION_MISMATCH`.
     #[error("Passwords do not match.")]
     PasswordConfirmationMismatch,
+    /// `PASSKEY_AUTHENTICATION_NOT_ENABLED`: `auth.passkey.allowSignIn` is off.
+    #[error("Passkey authentication is not enabled for this project.")]
+    PasskeyAuthenticationNotEnabled,
+    /// `PASSKEY_REGISTRATION_FAILED` (no details): the origin is not trusted, or the
+    /// registration response does not verify.
+    #[error("{}", .0.message())]
+    PasskeyRegistrationFailed(PasskeyRegistrationFailure),
+    /// `PASSKEY_AUTHENTICATION_FAILED` (no details): no such passkey, an untrusted origin,
+    /// or an assertion that does not verify.
+    #[error("{}", .0.message())]
+    PasskeyAuthenticationFailed(PasskeyAuthenticationFailure),
     /// `INVALID_OAUTH_CLIENT_ID_OR_SECRET`.
     #[error(
         "The OAuth client ID or secret is invalid. The client ID must be equal to the project ID (potentially with a hash and a branch ID), and the client secret must be a publishable client key."
@@ -440,6 +451,9 @@ pub enum Error {
     /// `MFA_NOT_ENABLED` (400): recovery codes were asked for a user without TOTP.
     #[error("Multi-factor authentication is not enabled for this user.")]
     MfaNotEnabled,
+    /// `PASSKEY_NOT_FOUND` (404): the signed-in user has no passkey with this id.
+    #[error("Passkey {0} not found.")]
+    PasskeyNotFound(Uuid),
 
     // ----- not known errors -----
     /// Too many requests (429, plain JSON, `Retry-After`): a per-IP bucket is empty, an
@@ -513,6 +527,9 @@ impl Error {
             Error::UserDoesNotHavePassword => "USER_DOES_NOT_HAVE_PASSWORD",
             Error::PasswordConfirmationMismatch => "PASSWORD_CONFIRMATION_MISMATCH",
             Error::InvalidOauthClientIdOrSecret(_) => "INVALID_OAUTH_CLIENT_ID_OR_SECRET",
+            Error::PasskeyAuthenticationNotEnabled => "PASSKEY_AUTHENTICATION_NOT_ENABLED",
+            Error::PasskeyRegistrationFailed(_) => "PASSKEY_REGISTRATION_FAILED",
+            Error::PasskeyAuthenticationFailed(_) => "PASSKEY_AUTHENTICATION_FAILED",
             Error::UserNotFound => "USER_NOT_FOUND",
             Error::UserIdDoesNotExist(_) => "USER_ID_DOES_NOT_EXIST",
             Error::TeamMembershipNotFound { .. } => "TEAM_MEMBERSHIP_NOT_FOUND",
@@ -555,6 +572,7 @@ impl Error {
             Error::StepUpRequired { .. } => "STEP_UP_REQUIRED",
             Error::NoProvenEmail => "NO_PROVEN_EMAIL",
             Error::MfaNotEnabled => "MFA_NOT_ENABLED",
+            Error::PasskeyNotFound(_) => "PASSKEY_NOT_FOUND",
             Error::Refused(_) | Error::Internal(_) | Error::TooManyRequests { .. } => {
                 return None;
             }
@@ -583,6 +601,9 @@ impl Error {
             | Error::UserDoesNotHavePassword
             | Error::PasswordConfirmationMismatch
             | Error::InvalidOauthClientIdOrSecret(_)
+            | Error::PasskeyAuthenticationNotEnabled
+            | Error::PasskeyRegistrationFailed(_)
+            | Error::PasskeyAuthenticationFailed(_)
             | Error::UserIdDoesNotExist(_)
             | Error::WrongApiKeyType { .. }
             | Error::EmailIsNotPrimaryEmail { .. }
@@ -628,6 +649,7 @@ impl Error {
             | Error::TeamMembershipNotFound { .. }
             | Error::ApiKeyNotFound
             | Error::VerificationCodeNotFound
+            | Error::PasskeyNotFound(_)
             | Error::TeamNotFound(_)
             | Error::PermissionNotFound(_)
             | Error::WrongPermissionScope { .. } => StatusCode::NOT_FOUND,
@@ -713,6 +735,7 @@ impl Error {
             Error::StepUpRequired { methods } => Some(json!({ "methods": methods })),
             Error::SignUpRejected => Some(json!({ "message": self.to_string() })),
             Error::TeamNotFound(t) => Some(json!({ "team_id": t })),
+            Error::PasskeyNotFound(p) => Some(json!({ "passkey_id": p })),
             Error::DataVaultStoreDoesNotExist(s) => Some(json!({ "store_id": s })),
             Error::DataVaultStoreHashedKeyDoesNotExist {
                 store_id,
@@ -780,6 +803,9 @@ impl Error {
             | Error::EmailPasswordMismatch
             | Error::UserDoesNotHavePassword
             | Error::PasswordConfirmationMismatch
+            | Error::PasskeyAuthenticationNotEnabled
+            | Error::PasskeyRegistrationFailed(_)
+            | Error::PasskeyAuthenticationFailed(_)
             | Error::UserNotFound
             | Error::ApiKeyNotFound
             | Error::ApiKeyRevoked
@@ -787,6 +813,58 @@ impl Error {
             | Error::PublicApiKeyCannotBeRevoked
             | Error::Refused(_)
             | Error::Internal(_) => None,
+        }
+    }
+}
+
+/// Why a passkey registration failed (`PASSKEY_REGISTRATION_FAILED`), with Stack's
+/// messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasskeyRegistrationFailure {
+    /// The `origin` in `clientDataJSON` is not one of the project's trusted domains.
+    OriginNotAllowed,
+    /// The response is malformed or does not verify (challenge, origin, RP id, flags,
+    /// algorithm, or a credential registered to another user).
+    InvalidResponse,
+}
+
+impl PasskeyRegistrationFailure {
+    /// The message Stack sends.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::OriginNotAllowed => {
+                "Passkey registration failed because the origin is not allowed"
+            }
+            Self::InvalidResponse => {
+                "Passkey registration failed because the verification response is invalid"
+            }
+        }
+    }
+}
+
+/// Why a passkey sign-in failed (`PASSKEY_AUTHENTICATION_FAILED`), with Stack's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasskeyAuthenticationFailure {
+    /// No passkey of the project has the response's credential id.
+    NotFound,
+    /// The `origin` in `clientDataJSON` is not one of the project's trusted domains.
+    OriginNotAllowed,
+    /// The assertion is malformed or does not verify (signature, challenge, origin, RP id,
+    /// flags, or a signature counter that did not move forward).
+    InvalidSignature,
+}
+
+impl PasskeyAuthenticationFailure {
+    /// The message Stack sends.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::NotFound => "Passkey not found",
+            Self::OriginNotAllowed => {
+                "Passkey authentication failed because the origin is not allowed"
+            }
+            Self::InvalidSignature => {
+                "The signature of the authentication response could not be verified with the stored public key tied to this credential ID"
+            }
         }
     }
 }
@@ -1295,6 +1373,9 @@ mod tests {
             Error::UserDoesNotHavePassword,
             Error::PasswordConfirmationMismatch,
             Error::InvalidOauthClientIdOrSecret(None),
+            Error::PasskeyAuthenticationNotEnabled,
+            Error::PasskeyRegistrationFailed(PasskeyRegistrationFailure::OriginNotAllowed),
+            Error::PasskeyAuthenticationFailed(PasskeyAuthenticationFailure::NotFound),
             Error::UserNotFound,
             Error::UserIdDoesNotExist(u),
             Error::TeamMembershipNotFound {
@@ -1355,6 +1436,7 @@ mod tests {
             },
             Error::NoProvenEmail,
             Error::MfaNotEnabled,
+            Error::PasskeyNotFound(u),
         ]
     }
 

@@ -18,6 +18,7 @@
 //! - [`Postern::users`]: users, sign-up and sign-in with a password, updates with Stack's
 //!   semantics ([`UserUpdate`]).
 //! - [`Postern::sessions`]: refresh tokens, access-token minting and verification, JWKS.
+//! - [`Postern::passkeys`]: passkey (WebAuthn) registration and sign-in.
 //! - [`Postern::authenticate`] and friends: request headers to an [`Auth`], the entry
 //!   point of every endpoint and adapter extractor.
 //!
@@ -66,6 +67,7 @@ pub mod mfa;
 pub mod model;
 pub mod net;
 pub mod otp;
+pub mod passkeys;
 pub mod permissions;
 mod postern;
 pub mod projects;

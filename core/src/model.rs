@@ -141,7 +141,7 @@ impl User {
             server_metadata: rec.server_metadata.clone(),
             has_password: rec.password_hash.is_some(),
             otp_auth_enabled: rec.otp_auth_enabled,
-            passkey_auth_enabled: false,
+            passkey_auth_enabled: rec.has_passkey,
             requires_totp_mfa: rec.totp_secret.is_some(),
             selected_team_id: rec.selected_team_id,
             selected_team: None,

@@ -76,6 +76,8 @@ pub(crate) struct Inner {
     pub(crate) webhook_clients: std::sync::OnceLock<crate::webhooks::Clients>,
     /// Webhook portal token keys: current first.
     pub(crate) portal_keys: Vec<[u8; 32]>,
+    /// Every passkey ceremony uses the challenge `MOCK` (Stack's e2e mode; tests only).
+    pub(crate) fixed_passkey_challenge: bool,
 }
 
 impl std::fmt::Debug for Postern {
@@ -121,6 +123,7 @@ pub struct PosternBuilder {
     ip_limit_exempt: Vec<crate::net::IpNetwork>,
     localhost_subdomains: bool,
     log_email_bodies: bool,
+    fixed_passkey_challenge: bool,
 }
 
 impl Postern {
@@ -145,6 +148,7 @@ impl Postern {
             ip_limit_exempt: Vec::new(),
             localhost_subdomains: false,
             log_email_bodies: false,
+            fixed_passkey_challenge: false,
         }
     }
 
@@ -273,6 +277,18 @@ impl PosternBuilder {
         self
     }
 
+    /// **Tests only.** Every passkey (WebAuthn) ceremony then uses the fixed challenge
+    /// `MOCK` (base64url `TU9DSw`) instead of 32 random bytes, as Stack's backend does
+    /// under `STACK_ENABLE_HARDCODED_PASSKEY_CHALLENGE_FOR_TESTING`, so that Stack's e2e
+    /// suite can replay its recorded browser credentials (origin `http://localhost:8103`).
+    /// A fixed challenge lets a captured assertion be replayed into a new ceremony: never
+    /// turn this on for a server real users reach. Default false. Each ceremony still
+    /// needs its own single-use verification code.
+    pub fn fixed_passkey_challenge_for_tests(mut self, on: bool) -> Self {
+        self.fixed_passkey_challenge = on;
+        self
+    }
+
     /// Validates the settings and builds.
     pub fn build(self) -> Result<Postern, ConfigError> {
         use secrecy::ExposeSecret;
@@ -342,6 +358,7 @@ impl PosternBuilder {
                 webhook_wake,
                 webhook_clients: std::sync::OnceLock::new(),
                 portal_keys,
+                fixed_passkey_challenge: self.fixed_passkey_challenge,
             }),
         };
         if self.outbox_worker {

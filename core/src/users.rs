@@ -48,7 +48,8 @@ pub struct UserUpdate {
     pub password_hash: Option<Option<String>>,
     /// OTP sign-in.
     pub otp_auth_enabled: Option<bool>,
-    /// Passkey sign-in: only `false` is accepted.
+    /// Passkey sign-in: `false` removes the user's passkeys; `true` is refused (it follows
+    /// the passkeys, which only a registration adds).
     pub passkey_auth_enabled: Option<bool>,
     /// TOTP secret; only removal is supported so far.
     pub totp_secret: Option<Option<Vec<u8>>>,
@@ -1268,8 +1269,17 @@ async fn apply_update(
         }
         rec.otp_auth_enabled = otp;
     }
-    if u.passkey_auth_enabled == Some(true) {
-        return Err(Error::Refused(Refusal::CannotEnablePasskeyAuth));
+    match u.passkey_auth_enabled {
+        // It follows the user's passkeys: only a registration turns it on.
+        Some(true) => return Err(Error::Refused(Refusal::CannotEnablePasskeyAuth)),
+        Some(false) if rec.has_passkey => {
+            repos
+                .passkeys()
+                .delete_for_user(&project.id, rec.id)
+                .await?;
+            rec.has_passkey = false;
+        }
+        _ => {}
     }
     if let Some(hash) = password_hash {
         if hash.is_some() && rec.password_hash.is_none() && !cfg.auth.password.allow_sign_in {

@@ -314,6 +314,24 @@ impl FieldValue for Option<Value> {
     }
 }
 
+/// Any JSON value that must be present (`null` included): a WebAuthn response object,
+/// whose shape the handler's library checks.
+impl FieldValue for Value {
+    const REQUIRED: bool = true;
+    fn read(f: &mut Fields, key: &str) -> Self {
+        match f.opt_json(key) {
+            Some(v) => v,
+            None => {
+                f.fail(key, "must be defined");
+                Value::Null
+            }
+        }
+    }
+    fn schema() -> Value {
+        serde_json::json!({ "type": "object" })
+    }
+}
+
 /// A UUID that may be absent (`None`), `null` (`Some(None)`) or set.
 impl FieldValue for Option<Option<Uuid>> {
     fn read(f: &mut Fields, key: &str) -> Self {

@@ -18,7 +18,7 @@ use super::Rq;
 use super::handlers::{CodeBody, EmptyBody, NoQuery};
 use super::input::{Input, Source};
 use super::response::Json;
-use super::{api_keys, auth, contact_channels, internal, invitations, permissions};
+use super::{api_keys, auth, contact_channels, internal, invitations, passkeys, permissions};
 use super::{projects, sessions, step_up, teams, users, vault, webhooks};
 use crate::api_keys::KeyType;
 use crate::error::{AccessType, Error, Result};
@@ -273,6 +273,15 @@ routes! {
         Post "/auth/mfa/sign-in", Any, Some(SignIn) => auth::mfa_sign_in, input: auth::MfaSignIn, reply: SignedInView, "Finish a sign-in with a TOTP or recovery code";
         Post "/auth/anonymous/sign-up", Any, Some(SignUp) => auth::anonymous_sign_up, reply: SessionTokensView, "Create an anonymous user";
         Post "/auth/oauth/token", Public, None => auth::oauth_token, "OAuth 2 token endpoint (refresh grant)";
+    }
+    "passkeys" {
+        Post "/auth/passkey/initiate-passkey-registration", Any, Some(SignIn) => passkeys::initiate_registration, reply: passkeys::PasskeyOptionsView, "Start registering a passkey for the signed-in user (the body is ignored)";
+        Post "/auth/passkey/register", Any, Some(SignIn) => passkeys::register, input: passkeys::Register, reply: passkeys::UserHandleView, "Finish registering a passkey with the browser's response";
+        Post "/auth/passkey/initiate-passkey-authentication", Any, Some(SignIn) => passkeys::initiate_authentication, reply: passkeys::PasskeyOptionsView, "Start a passkey sign-in (the body is ignored)";
+        Post "/auth/passkey/sign-in", Any, Some(SignIn) => passkeys::sign_in, input: passkeys::PasskeySignIn, reply: SignedInView, "Sign in with a passkey";
+        Get "/users/me/passkeys", Any, None => passkeys::list, input: NoQuery, reply: ListView<passkeys::PasskeyView>, "The signed-in user's passkeys (Postern extension)";
+        Patch "/users/me/passkeys/{passkey_id}", Any, Some(AccountChange) => passkeys::patch, input: passkeys::PasskeyPatch, reply: passkeys::PasskeyView, "Rename one of the signed-in user's passkeys (Postern extension)";
+        Delete "/users/me/passkeys/{passkey_id}", Any, Some(AccountChange) => passkeys::delete, reply: SuccessView, "Delete one of the signed-in user's passkeys (Postern extension)";
     }
     "step-up" {
         Post "/auth/step-up/send-code", Any, Some(SendCode) => step_up::send_code, input: step_up::SendStepUpCode, reply: NonceView, "Mail a step-up code";

@@ -522,6 +522,41 @@ pub trait RecoveryCodeRepo: Send + Sync {
     async fn delete_for_user(&self, project_id: &str, user_id: Uuid) -> StoreResult<u64>;
 }
 
+/// Passkeys (WebAuthn credentials). A credential id is unique per project. Every write
+/// also brings the user's [`UserRecord::has_passkey`] in step with the rows it leaves, in
+/// the same unit of work; deleting the user deletes its passkeys.
+#[async_trait]
+pub trait PasskeyRepo: Send + Sync {
+    /// Inserts a passkey; [`StoreError::Conflict`] when the project has the credential id
+    /// already, [`StoreError::MissingReference`] when the user does not exist in the
+    /// project.
+    async fn insert(&self, passkey: &PasskeyRecord) -> StoreResult<()>;
+    /// The passkey with this row id.
+    async fn get(&self, project_id: &str, id: Uuid) -> StoreResult<Option<PasskeyRecord>>;
+    /// The project's passkey with this credential id (base64url, no padding).
+    async fn find_by_credential_id(
+        &self,
+        project_id: &str,
+        credential_id: &str,
+    ) -> StoreResult<Option<PasskeyRecord>>;
+    /// A user's passkeys, oldest first (ties by id).
+    async fn list_for_user(
+        &self,
+        project_id: &str,
+        user_id: Uuid,
+    ) -> StoreResult<Vec<PasskeyRecord>>;
+    /// Sets the name; `false` when the passkey is absent.
+    async fn rename(&self, project_id: &str, id: Uuid, name: Option<&str>) -> StoreResult<bool>;
+    /// Records a sign-in: writes counter, credential, backup flags and last use if the
+    /// stored counter still equals `used.expected_counter` (compare-and-swap). `false` when
+    /// it does not (another sign-in moved it first) or the passkey is absent.
+    async fn record_use(&self, project_id: &str, id: Uuid, used: &PasskeyUse) -> StoreResult<bool>;
+    /// Deletes a passkey; `false` when absent.
+    async fn delete(&self, project_id: &str, id: Uuid) -> StoreResult<bool>;
+    /// Deletes a user's passkeys; returns how many went.
+    async fn delete_for_user(&self, project_id: &str, user_id: Uuid) -> StoreResult<u64>;
+}
+
 /// The audit log: append-only (no update, no delete).
 #[async_trait]
 pub trait AuditRepo: Send + Sync {
@@ -565,6 +600,8 @@ pub trait Repos: Send + Sync {
     fn audit(&self) -> &dyn AuditRepo;
     /// Webhook endpoints, deliveries and attempts.
     fn webhooks(&self) -> &dyn WebhookRepo;
+    /// Passkeys.
+    fn passkeys(&self) -> &dyn PasskeyRepo;
     /// Told by the event recorder that this unit of work recorded a webhook event; a
     /// wrapper may use it to wake delivery once the work is committed.
     fn event_recorded(&self) {}
@@ -625,6 +662,9 @@ macro_rules! forward_repos {
             }
             fn webhooks(&self) -> &dyn $crate::storage::WebhookRepo {
                 self.$field.webhooks()
+            }
+            fn passkeys(&self) -> &dyn $crate::storage::PasskeyRepo {
+                self.$field.passkeys()
             }
             fn event_recorded(&self) {
                 self.$field.event_recorded()

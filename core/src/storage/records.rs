@@ -140,6 +140,10 @@ pub struct UserRecord {
     /// Access tokens issued before this time are refused (set when a reset or a claim
     /// revokes everything), epoch milliseconds.
     pub tokens_valid_after_millis: Option<i64>,
+    /// The user has at least one passkey. Derived: the passkey repository keeps it in step
+    /// with the user's passkeys ([`crate::storage::PasskeyRepo`]); [`crate::storage::UserRepo::update`]
+    /// never writes it, and a value given to [`crate::storage::UserRepo::insert`] is ignored.
+    pub has_passkey: bool,
 }
 
 impl UserRecord {
@@ -171,6 +175,7 @@ impl UserRecord {
             totp_proven: false,
             claimed_at_millis: None,
             tokens_valid_after_millis: None,
+            has_passkey: false,
         }
     }
 }
@@ -373,6 +378,10 @@ pub enum CodePurpose {
     /// A link, mailed to the proven address, that makes another address usable
     /// for sign-in.
     ChannelAuthConfirmation,
+    /// A WebAuthn registration ceremony: its challenge and the server-side state.
+    PasskeyRegistrationChallenge,
+    /// A WebAuthn authentication ceremony: its challenge and the server-side state.
+    PasskeyAuthenticationChallenge,
 }
 
 impl CodePurpose {
@@ -387,6 +396,8 @@ impl CodePurpose {
             CodePurpose::StepUpCode => "step_up_code",
             CodePurpose::StepUpToken => "step_up_token",
             CodePurpose::ChannelAuthConfirmation => "channel_auth_confirmation",
+            CodePurpose::PasskeyRegistrationChallenge => "passkey_registration_challenge",
+            CodePurpose::PasskeyAuthenticationChallenge => "passkey_authentication_challenge",
         }
     }
 
@@ -401,6 +412,8 @@ impl CodePurpose {
             CodePurpose::StepUpCode,
             CodePurpose::StepUpToken,
             CodePurpose::ChannelAuthConfirmation,
+            CodePurpose::PasskeyRegistrationChallenge,
+            CodePurpose::PasskeyAuthenticationChallenge,
         ]
         .into_iter()
         .find(|p| p.as_str() == s)
@@ -656,6 +669,70 @@ pub struct ThrottleRecord {
     pub window_start_millis: i64,
     /// Last event (failure runs: the last failure, 0 before the first), epoch milliseconds.
     pub updated_at_millis: i64,
+}
+
+/// A passkey (WebAuthn credential) of a user. The credential id is unique per project.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasskeyRecord {
+    /// Owning project.
+    pub project_id: String,
+    /// Row id.
+    pub id: Uuid,
+    /// The user the passkey signs in.
+    pub user_id: Uuid,
+    /// The credential id, base64url without padding (as browsers send it).
+    pub credential_id: String,
+    /// A name the user chose (`None` until one is given).
+    pub name: Option<String>,
+    /// The credential as webauthn-rs serializes it (JSON): public key, counter, flags.
+    /// The source of truth for verification; the columns below repeat parts of it for
+    /// listing.
+    pub credential: String,
+    /// COSE algorithm of the public key (-7 ES256, -257 RS256, ...).
+    pub algorithm: i32,
+    /// The signature counter last seen (0 for authenticators without one).
+    pub counter: i64,
+    /// Transports the authenticator reported (`internal`, `hybrid`, `usb`, ...).
+    pub transports: Vec<String>,
+    /// The credential may be backed up or synced (a multi-device passkey).
+    pub backup_eligible: bool,
+    /// The credential is backed up or synced now.
+    pub backup_state: bool,
+    /// Creation time, epoch milliseconds.
+    pub created_at_millis: i64,
+    /// Last successful sign-in with it, epoch milliseconds.
+    pub last_used_at_millis: Option<i64>,
+}
+
+impl fmt::Debug for PasskeyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasskeyRecord")
+            .field("project_id", &self.project_id)
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("credential_id", &self.credential_id)
+            .field("name", &self.name)
+            .field("algorithm", &self.algorithm)
+            .field("counter", &self.counter)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a successful sign-in changes on a passkey.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyUse {
+    /// The counter the sign-in was verified against (the stored one).
+    pub expected_counter: i64,
+    /// The new counter.
+    pub counter: i64,
+    /// The updated credential JSON.
+    pub credential: String,
+    /// Backup eligibility now.
+    pub backup_eligible: bool,
+    /// Backup state now.
+    pub backup_state: bool,
+    /// When, epoch milliseconds.
+    pub at_millis: i64,
 }
 
 /// A TOTP recovery code, stored as the SHA-256 of the code (lowercase hex).

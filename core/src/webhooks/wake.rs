@@ -50,6 +50,7 @@ macro_rules! forward {
             fn recovery_codes(&self) -> &dyn crate::storage::RecoveryCodeRepo { self.$($field)+.recovery_codes() }
             fn audit(&self) -> &dyn crate::storage::AuditRepo { self.$($field)+.audit() }
             fn webhooks(&self) -> &dyn crate::storage::WebhookRepo { self.$($field)+.webhooks() }
+            fn passkeys(&self) -> &dyn crate::storage::PasskeyRepo { self.$($field)+.passkeys() }
             fn event_recorded(&self) { self.mark(); }
         }
     };

@@ -468,11 +468,13 @@ pub async fn prepare(args: &Args) -> Result<Prepared, String> {
     }
     builder = builder.trusted_proxies(proxies);
     if args.stack_dev_seed {
-        // Stack's e2e suite runs hundreds of sign-ups from one loopback address and mails
-        // to `http://stack-test.localhost` callbacks; this mode is refused off loopback.
+        // Stack's e2e suite runs hundreds of sign-ups from one loopback address, mails to
+        // `http://stack-test.localhost` callbacks and replays recorded passkey credentials
+        // made for the challenge `MOCK`; this mode is refused off loopback.
         builder = builder
             .localhost_subdomains_are_loopback(true)
-            .exempt_from_ip_limits(IpNetwork::loopback().to_vec());
+            .exempt_from_ip_limits(IpNetwork::loopback().to_vec())
+            .fixed_passkey_challenge_for_tests(true);
     }
     let postern = builder.build().map_err(|e| e.to_string())?;
     bootstrap_projects(&postern, args).await?;

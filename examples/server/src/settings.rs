@@ -75,7 +75,9 @@ pub struct Args {
 
     /// Seed Stack Auth's local-development `internal` project (its well-known dev keys and
     /// seed config) so Stack's own e2e suite and dashboard tooling can run against this
-    /// server. Refused unless the listen address is loopback. Never use in production.
+    /// server; passkey ceremonies then use the fixed challenge `MOCK` (Stack's recorded
+    /// test credentials). Refused unless the listen address is loopback. Never use in
+    /// production.
     #[arg(long, env = "POSTERN_STACK_DEV_SEED")]
     pub stack_dev_seed: bool,
 

@@ -12,6 +12,7 @@ pub mod audit_event;
 pub mod contact_channel;
 pub mod file;
 pub mod outbox;
+pub mod passkey;
 pub mod project;
 pub mod project_permission;
 pub mod recovery_code;

@@ -55,6 +55,8 @@ pub struct Model {
     pub claimed_at: Option<i64>,
     /// Access tokens issued before this time are refused, epoch milliseconds.
     pub tokens_valid_after: Option<i64>,
+    /// The user has a passkey (kept in step by the passkey repository).
+    pub has_passkey: bool,
 }
 
 /// Redacts secrets and hashes.

@@ -14,6 +14,7 @@ mod m20261201_000007_create_postern_vault;
 mod m20261202_000008_add_postern_security;
 mod m20261202_000009_add_postern_config_version;
 mod m20261202_000010_create_postern_webhooks;
+mod m20261202_000011_create_postern_passkeys;
 
 /// Name of the table recording which of Postern's migrations have run.
 pub const MIGRATION_TABLE: &str = "postern_migrations";
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_add_postern_security::Migration),
             Box::new(m20261202_000009_add_postern_config_version::Migration),
             Box::new(m20261202_000010_create_postern_webhooks::Migration),
+            Box::new(m20261202_000011_create_postern_passkeys::Migration),
         ]
     }
 

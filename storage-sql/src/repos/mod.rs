@@ -5,6 +5,7 @@ mod audit;
 mod codes;
 mod files;
 mod outbox;
+mod passkeys;
 mod permissions;
 mod projects;
 mod recovery_codes;
@@ -16,9 +17,9 @@ mod vault;
 mod webhooks;
 
 use postern_core::storage::{
-    ApiKeyRepo, AuditRepo, CodeRepo, FileRepo, OutboxRepo, PermissionRepo, ProjectRepo,
-    RecoveryCodeRepo, Repos, SessionRepo, StoreError, StoreResult, TeamRepo, ThrottleRepo,
-    UserRepo, VaultRepo, WebhookRepo,
+    ApiKeyRepo, AuditRepo, CodeRepo, FileRepo, OutboxRepo, PasskeyRepo, PermissionRepo,
+    ProjectRepo, RecoveryCodeRepo, Repos, SessionRepo, StoreError, StoreResult, TeamRepo,
+    ThrottleRepo, UserRepo, VaultRepo, WebhookRepo,
 };
 use sea_orm::ConnectionTrait;
 use serde_json::Value;
@@ -105,6 +106,10 @@ impl<C: ConnectionTrait + Send> Repos for SeaRepos<C> {
     }
 
     fn webhooks(&self) -> &dyn WebhookRepo {
+        self
+    }
+
+    fn passkeys(&self) -> &dyn PasskeyRepo {
         self
     }
 }

@@ -49,6 +49,8 @@ fn user_active_model(u: &UserRecord) -> StoreResult<user::ActiveModel> {
         totp_proven: Set(u.totp_proven),
         claimed_at: Set(u.claimed_at_millis),
         tokens_valid_after: Set(u.tokens_valid_after_millis),
+        // Derived from the passkeys table: a new user has none.
+        has_passkey: Set(false),
     })
 }
 
@@ -81,6 +83,7 @@ fn user_record(m: user::Model) -> StoreResult<UserRecord> {
         totp_proven: m.totp_proven,
         claimed_at_millis: m.claimed_at,
         tokens_valid_after_millis: m.tokens_valid_after,
+        has_passkey: m.has_passkey,
     })
 }
 
@@ -214,6 +217,8 @@ impl<C: ConnectionTrait + Send> UserRepo for SeaRepos<C> {
         model.project_id = NotSet;
         // Only `advance_totp_step` moves it (a stale record must not move it back).
         model.totp_last_step = NotSet;
+        // Only the passkey repository moves it.
+        model.has_passkey = NotSet;
         let res = user::Entity::update_many()
             .set(model)
             .filter(user::Column::ProjectId.eq(u.project_id.as_str()))
