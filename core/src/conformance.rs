@@ -3416,6 +3416,8 @@ pub async fn webhook_endpoints_deliveries_attempts_and_purge(store: &dyn Store) 
     );
     assert!(hooks.get_endpoint(A, e1.id).await.unwrap().is_none());
     assert_eq!(hooks.list_endpoints(B).await.unwrap(), vec![eb]);
+}
+
 // ---------------------------------------------------------------------------------------
 // Passkeys
 

@@ -719,10 +719,18 @@ async fn an_endpoint_failing_for_five_days_is_disabled_then_replayed(env: Env) {
     let ep = endpoint(&h, &sink, None).await;
     team(&h, "First").await;
     sink.wait_for(1, WAIT).await;
-    let got = h
-        .get(&format!("/api/v1/webhooks/endpoints/{ep}"), &h.admin())
-        .await
-        .assert_ok();
+    // The failure is recorded just after the receiver answers.
+    let mut got = Value::Null;
+    for _ in 0..200 {
+        got = h
+            .get(&format!("/api/v1/webhooks/endpoints/{ep}"), &h.admin())
+            .await
+            .assert_ok();
+        if got["failing_since_millis"].is_number() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     assert!(got["failing_since_millis"].is_number(), "{got}");
     assert_eq!(got["enabled"], true);
 
