@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Passkeys in a real browser (tests/browser-passkey): headless Chromium's WebAuthn client
+# with a virtual authenticator registers a passkey and signs in against a Postern server
+# started by the test. A developer check, not part of scripts/test.sh: it needs Chromium
+# (Debian: apt-get install chromium; installed here when run as root and missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v node >/dev/null && command -v npm >/dev/null || {
+  echo "node and npm are needed (Debian: apt-get install nodejs npm)" >&2
+  exit 1
+}
+chromium="${CHROMIUM:-$(command -v chromium || true)}"
+if [ -z "$chromium" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    chromium=$(command -v chromium)
+  else
+    echo "Chromium is needed (Debian: apt-get install chromium, or set CHROMIUM)" >&2
+    exit 1
+  fi
+fi
+cargo build -q -p postern-server
+target_dir=$(cargo metadata --format-version 1 --no-deps \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+cd tests/browser-passkey
+[ -d node_modules/puppeteer-core ] || npm install --no-audit --no-fund --silent
+CHROMIUM="$chromium" POSTERN_SERVER_BIN="$target_dir/debug/postern-server" node --test passkey.test.mjs
