@@ -65,6 +65,10 @@ pub const MAX_NAME_LENGTH: usize = 100;
 const MOCK_CHALLENGE: &str = "TU9DSw";
 /// The user name of the options when the user has neither a display name nor an email.
 const FALLBACK_USER_NAME: &str = "Stack Auth User";
+/// How recently a client's session must have signed in to register a passkey without a
+/// step-up token (Postern's rule; Stack has none). A passkey is a new way into the account,
+/// so a token stolen from an older session must not be able to add one.
+pub const FRESH_SIGN_IN_MILLIS: i64 = 5 * 60_000;
 
 /// A started ceremony: the WebAuthn options for the browser and the code that finishes it.
 #[derive(Clone, PartialEq)]
@@ -252,6 +256,49 @@ pub fn normalize_name(name: &str) -> Option<Option<String>> {
 }
 
 impl Passkeys<'_> {
+    /// [`Passkeys::begin_registration`] for `caller`. A client needs a session that signed
+    /// in within [`FRESH_SIGN_IN_MILLIS`], or a step-up token (password, TOTP or mailed
+    /// code), which this spends; otherwise `STEP_UP_REQUIRED`. A trusted caller needs
+    /// neither.
+    pub async fn begin_registration_as(
+        &self,
+        caller: crate::step_up::Caller<'_>,
+        project: &Project,
+        user_id: Uuid,
+    ) -> Result<Ceremony> {
+        use crate::step_up::{self, Caller};
+        if let Caller::Client { session_id, .. } = &caller {
+            let store = &self.p.inner.store;
+            let now = self.p.inner.clock.now_millis();
+            let fresh = match session_id {
+                Some(id) => store
+                    .sessions()
+                    .get(&project.id, *id)
+                    .await?
+                    .is_some_and(|s| {
+                        s.user_id == user_id && now - s.created_at_millis <= FRESH_SIGN_IN_MILLIS
+                    }),
+                None => false,
+            };
+            if !fresh {
+                let (rec, channels) = crate::model::load(&**store, &project.id, user_id)
+                    .await?
+                    .ok_or(Error::UserNotFound)?;
+                let token = step_up::require_for(
+                    self.p,
+                    project,
+                    caller,
+                    &rec,
+                    &channels,
+                    step_up::CHANNEL_PROOFS,
+                )
+                .await?;
+                step_up::spend(self.p, &**store, token.as_ref()).await?;
+            }
+        }
+        self.begin_registration(project, user_id).await
+    }
+
     /// Starts registering a passkey for `user_id` (`initiate-passkey-registration`).
     pub async fn begin_registration(&self, project: &Project, user_id: Uuid) -> Result<Ceremony> {
         enabled(project)?;

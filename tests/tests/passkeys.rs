@@ -29,6 +29,7 @@ contract_suite!(
     one_passkey_per_user_unless_configured,
     hostile_bodies_get_known_errors,
     stacks_recorded_credentials_in_test_mode,
+    an_older_session_needs_a_step_up_to_register,
 );
 
 const REGISTER_INIT: &str = "/api/v1/auth/passkey/initiate-passkey-registration";
@@ -1171,4 +1172,61 @@ async fn stacks_recorded_credentials_in_test_mode(env: Env) {
     h.post(SIGN_IN, &h.client(), body)
         .await
         .assert_error(409, "VERIFICATION_CODE_ALREADY_USED");
+}
+
+/// A passkey is a new way into the account: a client whose session signed in more than
+/// five minutes ago (a token that may have been stolen) must prove a factor first.
+async fn an_older_session_needs_a_step_up_to_register(env: Env) {
+    let h = harness_with(&env, enabled()).await;
+    let (_, _, refresh) = h.sign_up("old@example.com", "password123").await;
+    h.postern.clock().advance_millis(6 * 60_000);
+    // A fresh access token of the same (old) session.
+    let at = h
+        .post(
+            "/api/v1/auth/sessions/current/refresh",
+            &with(h.client(), "x-stack-refresh-token", &refresh),
+            json!({}),
+        )
+        .await
+        .assert_ok()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let v = h
+        .post(REGISTER_INIT, &me(&h, &at), json!({}))
+        .await
+        .assert_error(403, "STEP_UP_REQUIRED");
+    assert!(
+        v["details"]["methods"].to_string().contains("password"),
+        "{v}"
+    );
+
+    let token = h
+        .post(
+            "/api/v1/auth/step-up",
+            &me(&h, &at),
+            json!({ "password": "password123" }),
+        )
+        .await
+        .assert_ok()["step_up_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let proven = with(me(&h, &at), "x-postern-step-up-token", &token);
+    h.post(REGISTER_INIT, &proven, json!({})).await.assert_ok();
+    // The token is spent.
+    h.post(REGISTER_INIT, &proven, json!({}))
+        .await
+        .assert_error(403, "STEP_UP_REQUIRED");
+
+    // A new sign-in is fresh again.
+    let r = h
+        .post(
+            "/api/v1/auth/password/sign-in",
+            &h.client(),
+            json!({ "email": "old@example.com", "password": "password123" }),
+        )
+        .await
+        .assert_ok();
+    start_registration(&h, r["access_token"].as_str().unwrap()).await;
 }

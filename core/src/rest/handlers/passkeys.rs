@@ -88,7 +88,7 @@ pub(crate) async fn initiate_registration(rq: Rq<'_>) -> Result<Json<PasskeyOpti
     let user = schema_user(auth)?;
     let c =
         rq.p.passkeys()
-            .begin_registration(&auth.project, user)
+            .begin_registration_as(caller(&rq, auth), &auth.project, user)
             .await?;
     Ok(Json::ok(PasskeyOptionsView {
         options_json: c.options_json,
