@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::error::Result;
 use crate::postern::Postern;
-use crate::storage::{OutboxRecord, OutboxStatus, Repos};
+use crate::storage::{DeliveryStatus, OutboxRecord, OutboxStatus, Repos, WebhookDeliveryRecord};
 
 /// The outbox kind of events.
 pub const EVENT_KIND: &str = "event";
@@ -36,7 +36,7 @@ pub(crate) async fn record(
     data: &impl Serialize,
 ) -> Result<()> {
     let id = insert(p, repos, project_id, event_type, data).await?;
-    crate::webhooks::fan_out(
+    fan_out(
         repos,
         project_id,
         id,
@@ -101,4 +101,54 @@ impl Postern {
             .filter_map(|r| crate::email::open(&self.inner.outbox_keys, r.id, &r.payload))
             .collect())
     }
+}
+
+/// A new delivery of `message` to `endpoint`, due now.
+pub(crate) fn pending_delivery(
+    project_id: &str,
+    message: Uuid,
+    endpoint: Uuid,
+    now: i64,
+) -> WebhookDeliveryRecord {
+    WebhookDeliveryRecord {
+        id: Uuid::now_v7(),
+        project_id: project_id.to_owned(),
+        message_id: message,
+        endpoint_id: endpoint,
+        status: DeliveryStatus::Pending,
+        attempts: 0,
+        next_attempt_at_millis: now,
+        created_at_millis: now,
+        finished_at_millis: None,
+    }
+}
+
+/// Records in `repos` (the event's transaction) one delivery of message `message` per
+/// enabled endpoint of the project subscribed to `event_type`.
+async fn fan_out(
+    repos: &dyn Repos,
+    project_id: &str,
+    message: Uuid,
+    event_type: &str,
+    now: i64,
+) -> Result<()> {
+    let mut any = false;
+    for e in repos.webhooks().list_endpoints(project_id).await? {
+        let wanted = e
+            .event_types
+            .as_ref()
+            .is_none_or(|t| t.iter().any(|t| t == event_type));
+        if !e.enabled || !wanted {
+            continue;
+        }
+        repos
+            .webhooks()
+            .insert_delivery(&pending_delivery(project_id, message, e.id, now))
+            .await?;
+        any = true;
+    }
+    if any {
+        repos.event_recorded();
+    }
+    Ok(())
 }

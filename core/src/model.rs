@@ -258,3 +258,21 @@ pub struct Invitation {
     /// Expiry, epoch milliseconds.
     pub expires_at_millis: i64,
 }
+
+/// The user view with its selected team (if that team still exists).
+pub(crate) async fn view(
+    repos: &dyn Repos,
+    rec: &UserRecord,
+    channels: &[ContactChannelRecord],
+    config: &ProjectConfig,
+) -> Result<User> {
+    let mut user = User::from_parts(rec, channels, config);
+    if let Some(id) = rec.selected_team_id {
+        user.selected_team = repos
+            .teams()
+            .get(&rec.project_id, id)
+            .await?
+            .map(Team::from);
+    }
+    Ok(user)
+}

@@ -120,18 +120,6 @@ pub(crate) async fn create_personal_team(
     Ok(Some(rec))
 }
 
-/// The selected team of a user row, if it still exists.
-pub(crate) async fn selected_team(repos: &dyn Repos, rec: &UserRecord) -> Result<Option<Team>> {
-    let Some(id) = rec.selected_team_id else {
-        return Ok(None);
-    };
-    Ok(repos
-        .teams()
-        .get(&rec.project_id, id)
-        .await?
-        .map(Team::from))
-}
-
 /// On an anonymous user's upgrade: renames the user's teams still called
 /// `"Personal Team"` after the new display name or email.
 pub(crate) async fn rename_personal_teams(

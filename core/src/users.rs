@@ -10,7 +10,6 @@ use uuid::Uuid;
 use crate::actor::Auth;
 use crate::auth::account::NewAccount;
 use crate::auth::session::Opening;
-use crate::config::ProjectConfig;
 use crate::email::{Notice, is_valid_email_lenient, normalize_email};
 use crate::error::{Error, OnConflict, Refusal, Result};
 pub use crate::model::{MAX_METADATA_BYTES, SignedIn, User};
@@ -110,41 +109,7 @@ impl Postern {
     }
 }
 
-/// The user view with its selected team.
-pub(crate) async fn view(
-    repos: &dyn Repos,
-    rec: &UserRecord,
-    channels: &[ContactChannelRecord],
-    config: &ProjectConfig,
-) -> Result<User> {
-    let mut user = User::from_parts(rec, channels, config);
-    user.selected_team = crate::teams::selected_team(repos, rec).await?;
-    Ok(user)
-}
-
-/// Records `event_type` (`user.created` or `user.updated`) for user `id` through `repos`
-/// (the change's transaction), with Stack's `data`: the server view of the user as it
-/// stands in that transaction, the JSON `GET /users/{id}` answers a server.
-pub(crate) async fn record_user_event(
-    p: &Postern,
-    repos: &dyn Repos,
-    project: &Project,
-    id: Uuid,
-    event_type: &str,
-) -> Result<()> {
-    let (rec, channels) = load(repos, &project.id, id)
-        .await?
-        .ok_or(Error::UserNotFound)?;
-    let user = view(repos, &rec, &channels, &project.config).await?;
-    crate::events::record(
-        p,
-        repos,
-        &project.id,
-        event_type,
-        &crate::views::UserView::of(&user, true),
-    )
-    .await
-}
+pub(crate) use crate::model::view;
 
 fn email_taken(email: &str) -> Error {
     Error::UserEmailAlreadyExists {
@@ -1206,7 +1171,8 @@ impl Users<'_> {
             )
             .await?;
         // Stack resets through its user update, which sends `user.updated`.
-        record_user_event(self.p, &*tx, project, user_id, "user.updated").await?;
+        crate::auth::account::record_user_event(self.p, &*tx, project, user_id, "user.updated")
+            .await?;
         tx.commit().await?;
         self.p.wake_outbox();
         Ok(())

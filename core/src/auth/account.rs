@@ -93,7 +93,7 @@ pub(crate) async fn finish(
 ) -> Result<()> {
     if upgrading {
         crate::teams::rename_personal_teams(repos, rec, email).await?;
-        crate::users::record_user_event(p, repos, project, rec.id, "user.updated").await?;
+        record_user_event(p, repos, project, rec.id, "user.updated").await?;
     } else {
         crate::teams::create_personal_team(
             p,
@@ -112,7 +112,7 @@ pub(crate) async fn finish(
             rec.id,
         )
         .await?;
-        crate::users::record_user_event(p, repos, project, rec.id, "user.created").await?;
+        record_user_event(p, repos, project, rec.id, "user.created").await?;
         for id in granted {
             crate::events::record(
                 p,
@@ -138,4 +138,28 @@ pub(crate) async fn finish(
     )
     .await?;
     Ok(())
+}
+
+/// Records `event_type` (`user.created` or `user.updated`) for user `id` through `repos`
+/// (the change's transaction), with Stack's `data`: the server view of the user as it
+/// stands in that transaction, the JSON `GET /users/{id}` answers a server.
+pub(crate) async fn record_user_event(
+    p: &Postern,
+    repos: &dyn Repos,
+    project: &Project,
+    id: uuid::Uuid,
+    event_type: &str,
+) -> Result<()> {
+    let (rec, channels) = crate::model::load(repos, &project.id, id)
+        .await?
+        .ok_or(Error::UserNotFound)?;
+    let user = crate::model::view(repos, &rec, &channels, &project.config).await?;
+    crate::events::record(
+        p,
+        repos,
+        &project.id,
+        event_type,
+        &crate::views::UserView::of(&user, true),
+    )
+    .await
 }
