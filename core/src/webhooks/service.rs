@@ -361,6 +361,19 @@ impl Webhooks<'_> {
             .ok_or(Error::Refused(Refusal::WebhookEndpointNotFound))
     }
 
+    /// The row id of an optional endpoint filter (`WEBHOOK_ENDPOINT_NOT_FOUND` if it names
+    /// no endpoint of the project).
+    async fn endpoint_filter(
+        &self,
+        project: &Project,
+        endpoint: Option<&str>,
+    ) -> Result<Option<Uuid>> {
+        match endpoint {
+            Some(e) => Ok(Some(self.load(project, e).await?.id)),
+            None => Ok(None),
+        }
+    }
+
     /// Creates an endpoint. Returns it with its secret (the only time the secret is
     /// returned without asking for it).
     pub async fn create(&self, project: &Project, new: NewEndpoint) -> Result<(Endpoint, String)> {
@@ -594,10 +607,7 @@ impl Webhooks<'_> {
         message: Option<&str>,
         limit: u64,
     ) -> Result<Vec<Attempt>> {
-        let endpoint_id = match endpoint {
-            Some(e) => Some(self.load(project, e).await?.id),
-            None => None,
-        };
+        let endpoint_id = self.endpoint_filter(project, endpoint).await?;
         let message_id = match message {
             Some(m) => {
                 Some(parse_message_id(m).ok_or(Error::Refused(Refusal::WebhookMessageNotFound))?)
@@ -631,10 +641,7 @@ impl Webhooks<'_> {
         endpoint: Option<&str>,
     ) -> Result<u64> {
         let msg = self.message(project, message).await?;
-        let endpoint_id = match endpoint {
-            Some(e) => Some(self.load(project, e).await?.id),
-            None => None,
-        };
+        let endpoint_id = self.endpoint_filter(project, endpoint).await?;
         self.requeue(
             project,
             RequeueFilter {
@@ -659,10 +666,7 @@ impl Webhooks<'_> {
         endpoint: Option<&str>,
         since_millis: i64,
     ) -> Result<u64> {
-        let endpoint_id = match endpoint {
-            Some(e) => Some(self.load(project, e).await?.id),
-            None => None,
-        };
+        let endpoint_id = self.endpoint_filter(project, endpoint).await?;
         self.requeue(
             project,
             RequeueFilter {

@@ -67,6 +67,16 @@ pub(crate) struct QueuedView {
     pub(crate) queued: u64,
 }
 
+/// A JSON number that must be a non-negative whole number of milliseconds.
+fn millis(field: &str, n: f64) -> Result<i64> {
+    if n.fract() != 0.0 || !(0.0..=1e15).contains(&n) {
+        return Err(Error::schema(format!(
+            "{field} must be a non-negative integer"
+        )));
+    }
+    Ok(n as i64)
+}
+
 pub(crate) async fn svix_token(rq: Rq<'_>, _b: EmptyBody) -> Result<Json<PortalTokenView>> {
     let auth = rq.auth()?;
     Ok(Json::created(PortalTokenView {
@@ -216,15 +226,10 @@ input! {
 
 pub(crate) async fn rotate_secret(rq: Rq<'_>, b: RotateSecret) -> Result<Json<EndpointSecretView>> {
     let auth = rq.auth()?;
-    let keep = match b.keep_old_secret_millis {
-        Some(n) if n.fract() != 0.0 || !(0.0..=1e15).contains(&n) => {
-            return Err(Error::schema(
-                "body.keep_old_secret_millis must be a non-negative integer",
-            ));
-        }
-        Some(n) => Some(n as i64),
-        None => None,
-    };
+    let keep = b
+        .keep_old_secret_millis
+        .map(|n| millis("body.keep_old_secret_millis", n))
+        .transpose()?;
     let secret =
         rq.p.webhooks()
             .rotate_secret(&auth.project, rq.param("endpoint_id"), b.secret, keep)
@@ -299,15 +304,11 @@ input! {
 
 pub(crate) async fn replay_failed(rq: Rq<'_>, b: ReplayFailed) -> Result<Json<QueuedView>> {
     let auth = rq.auth()?;
-    let since = match b.since_millis {
-        Some(n) if n.fract() != 0.0 || !(0.0..=1e15).contains(&n) => {
-            return Err(Error::schema(
-                "body.since_millis must be a non-negative integer",
-            ));
-        }
-        Some(n) => n as i64,
-        None => 0,
-    };
+    let since = b
+        .since_millis
+        .map(|n| millis("body.since_millis", n))
+        .transpose()?
+        .unwrap_or(0);
     let queued =
         rq.p.webhooks()
             .replay_failed(&auth.project, b.endpoint_id.as_deref(), since)
