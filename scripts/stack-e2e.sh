@@ -7,7 +7,8 @@
 #   STACK_AUTH_MIRROR=... scripts/stack-e2e.sh 'auth/password,contact-channels' # files (regexes)
 #
 # Builds the server (release), seeds Stack's local-development `internal` project
-# (--stack-dev-seed), starts the fake mailbox and the server, runs the suite, prints
+# (--stack-dev-seed, which also points shared OAuth providers at the mock), starts the fake
+# mailbox, Stack's mock OAuth provider (../shared/compat/mock-oauth, :8114) and the server, runs the suite, prints
 # per-file passed/failed, and stops everything it started. The suite plays the CDN in
 # front of the server (it sends X-Forwarded-For and CF-IPCountry for its geo tests), so
 # loopback is a trusted proxy here.
@@ -20,7 +21,8 @@ harness="${STACK_E2E_DIR:-$root/../shared/compat/stack-e2e}"
 work=$(mktemp -d "${TMPDIR:-/tmp}/postern-e2e.XXXXXX")
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # A negative id is a process group (the mock provider runs node under npx).
+  for pid in "${pids[@]}"; do kill -- "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$work"
 }
@@ -38,6 +40,22 @@ fi
 echo "== fake mailbox (SMTP 127.0.0.1:8129, HTTP :8105)"
 (cd "$harness" && exec node fake-mailbox/server.mjs) >"$work/mailbox.log" 2>&1 &
 pids+=($!)
+
+echo "== Stack's mock OAuth provider (:8114; log: $work/mock-oauth.log)"
+mock="$root/../shared/compat/mock-oauth/run.sh"
+if [ -x "$mock" ]; then
+  setsid env STACK_AUTH_MIRROR="$STACK_AUTH_MIRROR" "$mock" >"$work/mock-oauth.log" 2>&1 &
+  mock_pid=$!
+  pids+=("-$mock_pid")
+  for _ in $(seq 1 600); do
+    curl -sf http://localhost:8114/.well-known/openid-configuration >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  curl -sf http://localhost:8114/.well-known/openid-configuration >/dev/null \
+    || { echo "mock OAuth provider did not start (OAuth tests will fail):" >&2; tail -n 20 "$work/mock-oauth.log" >&2; }
+else
+  echo "no mock OAuth provider at $mock: OAuth tests will fail" >&2
+fi
 
 echo "== postern-server on 127.0.0.1:8102 (log: $work/server.log while running)"
 RUST_LOG="${RUST_LOG:-warn}" \

@@ -40,6 +40,8 @@ pub(crate) enum Proof {
     Reset,
     /// An OTP / magic-link sign-in with a code sent to the address.
     Otp,
+    /// An OAuth sign-in whose provider vouches for the address (linked by address).
+    OAuth,
 }
 
 impl Proof {
@@ -47,6 +49,7 @@ impl Proof {
         match self {
             Proof::Reset => "password_reset",
             Proof::Otp => "otp",
+            Proof::OAuth => "oauth",
         }
     }
 }
@@ -165,7 +168,7 @@ pub(crate) async fn claim(
     let mut revoked =
         revoke_sessions_and_keys(p, repos, &project.id, user_id, "account_claimed").await?;
     revoked.channels = drop_other_channels(repos, &project.id, user_id, channel, true).await?;
-    if proof == Proof::Otp && rec.password_hash.is_some() {
+    if matches!(proof, Proof::Otp | Proof::OAuth) && rec.password_hash.is_some() {
         rec.password_hash = None;
         revoked.password = true;
     }

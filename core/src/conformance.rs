@@ -48,6 +48,7 @@ use crate::storage::{
     AttemptQuery, DeliveryStatus, RequeueFilter, WebhookAttemptRecord, WebhookDeliveryRecord,
     WebhookEndpointRecord,
 };
+use crate::storage::{OAuthAccountRecord, OAuthTokenKind, OAuthTokenRecord};
 
 /// Something [`store_conformance_tests!`](crate::store_conformance_tests) can run the
 /// suite against: a store, a boxed or shared store, or a `Result` of one.
@@ -139,7 +140,9 @@ macro_rules! store_conformance_tests {
             codes_found_by_nonce,
             project_updates_compare_and_swap_the_config_version,
             webhook_endpoints_deliveries_attempts_and_purge,
-            passkeys_unique_per_project_flagged_and_cascading
+            passkeys_unique_per_project_flagged_and_cascading,
+            oauth_accounts_tokens_flagged_and_cascading,
+            codes_purged_after_expiry
         );
     };
 }
@@ -208,6 +211,7 @@ fn full_user(project_id: &str) -> UserRecord {
         claimed_at_millis: Some(1_700_000_200_000),
         tokens_valid_after_millis: Some(1_700_000_300_000),
         has_passkey: false,
+        has_oauth: false,
     }
 }
 
@@ -3593,5 +3597,263 @@ pub async fn passkeys_unique_per_project_flagged_and_cascading(store: &dyn Store
         pk.find_by_credential_id(B, "Y3JlZC0x").await.unwrap(),
         Some(elsewhere),
         "the other project untouched"
+    );
+}
+
+fn oauth_account(u: &UserRecord, config_id: &str, account_id: &str, at: i64) -> OAuthAccountRecord {
+    OAuthAccountRecord {
+        project_id: u.project_id.clone(),
+        id: Uuid::new_v4(),
+        user_id: u.id,
+        provider_config_id: config_id.into(),
+        provider_account_id: account_id.into(),
+        email: Some("a@example.com".into()),
+        allow_sign_in: true,
+        allow_connected_accounts: true,
+        created_at_millis: at,
+    }
+}
+
+fn oauth_token(a: &OAuthAccountRecord, kind: OAuthTokenKind, at: i64) -> OAuthTokenRecord {
+    OAuthTokenRecord {
+        project_id: a.project_id.clone(),
+        id: Uuid::new_v4(),
+        account_id: a.id,
+        kind,
+        sealed_token: format!("sealed-{at}"),
+        scopes: vec!["openid".into(), "email".into()],
+        expires_at_millis: (kind == OAuthTokenKind::Access).then_some(at + 100),
+        is_valid: true,
+        created_at_millis: at,
+    }
+}
+
+async fn has_oauth(store: &dyn Store, project_id: &str, id: Uuid) -> bool {
+    store
+        .users()
+        .get(project_id, id)
+        .await
+        .unwrap()
+        .expect("user")
+        .has_oauth
+}
+
+/// OAuth provider accounts: one row per (user, provider, account id), found across users,
+/// listed oldest first per user, per users and per project, updated, the user's `has_oauth`
+/// kept in step (and not undone by a stale user update); tokens by kind newest first,
+/// invalidated, purged; deletion takes the tokens; deleting the user takes everything.
+pub async fn oauth_accounts_tokens_flagged_and_cascading(store: &dyn Store) {
+    seed_projects(store).await;
+    let (u, other, stranger) = (user(A, 1), user(A, 2), user(B, 1));
+    for x in [&u, &other, &stranger] {
+        insert_user(store, x).await;
+    }
+    let stale = store.users().get(A, u.id).await.unwrap().unwrap();
+    let repo = store.oauth();
+    let gh = oauth_account(&u, "github", "42", 10);
+    repo.insert_account(&gh).await.expect("insert account");
+    assert!(has_oauth(store, A, u.id).await);
+    assert!(!has_oauth(store, A, other.id).await, "only the owner");
+    let mut dup = oauth_account(&u, "github", "42", 11);
+    dup.allow_sign_in = false;
+    assert!(
+        matches!(
+            repo.insert_account(&dup).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "one row per user, provider and account id"
+    );
+    let theirs = oauth_account(&other, "github", "42", 12);
+    repo.insert_account(&theirs)
+        .await
+        .expect("another user may hold it");
+    let sp = oauth_account(&u, "spotify", "s1", 13);
+    repo.insert_account(&sp).await.unwrap();
+    repo.insert_account(&oauth_account(&stranger, "github", "42", 14))
+        .await
+        .unwrap();
+    assert_eq!(
+        repo.get_account(A, gh.id).await.unwrap().as_ref(),
+        Some(&gh)
+    );
+    assert_eq!(
+        repo.get_account(B, gh.id).await.unwrap(),
+        None,
+        "other project"
+    );
+    let found = repo.find_accounts(A, "github", "42").await.unwrap();
+    assert_eq!(
+        found.iter().map(|a| a.id).collect::<Vec<_>>(),
+        vec![gh.id, theirs.id]
+    );
+    assert!(
+        repo.find_accounts(A, "spotify", "42")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mine = repo.list_for_user(A, u.id).await.unwrap();
+    assert_eq!(
+        mine.iter().map(|a| a.id).collect::<Vec<_>>(),
+        vec![gh.id, sp.id]
+    );
+    assert_eq!(
+        repo.list_for_users(A, &[u.id, other.id])
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert!(repo.list_for_users(A, &[]).await.unwrap().is_empty());
+    assert_eq!(repo.list_for_project(A).await.unwrap().len(), 3);
+    assert_eq!(repo.list_for_project(B).await.unwrap().len(), 1);
+
+    let mut changed = sp.clone();
+    changed.provider_account_id = "s2".into();
+    changed.email = None;
+    changed.allow_sign_in = false;
+    changed.allow_connected_accounts = false;
+    assert!(repo.update_account(&changed).await.unwrap());
+    assert_eq!(repo.get_account(A, sp.id).await.unwrap(), Some(changed));
+    store.users().update(&stale).await.unwrap();
+    assert!(
+        has_oauth(store, A, u.id).await,
+        "a stale user update leaves has_oauth"
+    );
+
+    let old = oauth_token(&gh, OAuthTokenKind::Access, 100);
+    let new = oauth_token(&gh, OAuthTokenKind::Access, 200);
+    let refresh = oauth_token(&gh, OAuthTokenKind::Refresh, 150);
+    for t in [&old, &new, &refresh] {
+        repo.insert_token(t).await.unwrap();
+    }
+    let access = repo
+        .list_tokens(A, gh.id, OAuthTokenKind::Access)
+        .await
+        .unwrap();
+    assert_eq!(
+        access.iter().map(|t| t.id).collect::<Vec<_>>(),
+        vec![new.id, old.id]
+    );
+    assert_eq!(access[0], new);
+    assert_eq!(
+        repo.list_tokens(A, gh.id, OAuthTokenKind::Refresh)
+            .await
+            .unwrap(),
+        vec![refresh.clone()]
+    );
+    assert!(
+        repo.list_tokens(B, gh.id, OAuthTokenKind::Access)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(repo.invalidate_token(A, refresh.id).await.unwrap());
+    assert!(
+        !repo.invalidate_token(B, new.id).await.unwrap(),
+        "other project"
+    );
+    assert!(
+        !repo
+            .list_tokens(A, gh.id, OAuthTokenKind::Refresh)
+            .await
+            .unwrap()[0]
+            .is_valid
+    );
+    // Expired access tokens (the old one expired at 200) and invalid tokens go.
+    assert_eq!(repo.purge_tokens(250).await.unwrap(), 2);
+    assert_eq!(
+        repo.list_tokens(A, gh.id, OAuthTokenKind::Access)
+            .await
+            .unwrap(),
+        vec![new.clone()]
+    );
+
+    // Rolled back: nothing happened.
+    {
+        let tx = store.begin().await.unwrap();
+        tx.oauth()
+            .insert_account(&oauth_account(&other, "spotify", "tx", 20))
+            .await
+            .unwrap();
+    }
+    assert!(
+        repo.find_accounts(A, "spotify", "tx")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert!(repo.delete_account(A, gh.id).await.unwrap());
+    assert!(
+        !repo.delete_account(A, gh.id).await.unwrap(),
+        "second delete"
+    );
+    assert!(
+        repo.list_tokens(A, gh.id, OAuthTokenKind::Access)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(has_oauth(store, A, u.id).await, "one is left");
+    assert!(repo.delete_account(A, sp.id).await.unwrap());
+    assert!(!has_oauth(store, A, u.id).await, "none left");
+
+    // Deleting the user deletes its accounts and their tokens.
+    repo.insert_token(&oauth_token(&theirs, OAuthTokenKind::Refresh, 300))
+        .await
+        .unwrap();
+    assert!(store.users().delete(A, other.id).await.unwrap());
+    assert_eq!(repo.get_account(A, theirs.id).await.unwrap(), None);
+    assert!(
+        repo.list_tokens(A, theirs.id, OAuthTokenKind::Refresh)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        repo.list_for_project(B).await.unwrap().len(),
+        1,
+        "the other project untouched"
+    );
+}
+
+/// Expired codes are purged (of every project); live ones stay.
+pub async fn codes_purged_after_expiry(store: &dyn Store) {
+    seed_projects(store).await;
+    let mk = |project: &str, expires: i64| VerificationCodeRecord {
+        project_id: project.into(),
+        id: Uuid::new_v4(),
+        purpose: CodePurpose::OAuthFlow,
+        code_hash: format!("c{expires}{project}"),
+        nonce_hash: format!("n{expires}{project}"),
+        user_id: None,
+        data: json!({}),
+        created_at_millis: 0,
+        expires_at_millis: expires,
+        used_at_millis: None,
+        attempt_count: 0,
+    };
+    let (a, b, live) = (mk(A, 100), mk(B, 150), mk(A, 1_000));
+    for c in [&a, &b, &live] {
+        store.codes().insert(c).await.unwrap();
+    }
+    assert_eq!(store.codes().purge_expired(200).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .codes()
+            .find_by_nonce(A, CodePurpose::OAuthFlow, &live.nonce_hash)
+            .await
+            .unwrap()
+            .map(|c| c.id),
+        Some(live.id)
+    );
+    assert_eq!(
+        store
+            .codes()
+            .find_by_nonce(A, CodePurpose::OAuthFlow, &a.nonce_hash)
+            .await
+            .unwrap(),
+        None
     );
 }

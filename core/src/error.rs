@@ -296,7 +296,7 @@ pub enum Error {
         primary_email: Option<String>,
     },
     /// `CONTACT_CHANNEL_ALREADY_USED_FOR_AUTH_BY_SOMEONE_ELSE`.
-    #[error("This email {} is already used for authentication by another account.", .value.as_deref().map(|v| format!("\"({v})\"")).unwrap_or_default())]
+    #[error("This email {} is already used for authentication by another account{}", .value.as_deref().map(|v| format!("\"({v})\"")).unwrap_or_default(), if *.would_work_if_email_was_verified { " but the email is not verified. Please login to your existing account with the method you used to sign up, and then verify your email to sign in with this login method." } else { "." })]
     ContactChannelAlreadyUsedForAuthBySomeoneElse {
         /// The address, when known.
         value: Option<String>,
@@ -433,6 +433,47 @@ pub enum Error {
     #[error("Public API keys cannot be revoked by the secretscanner endpoint.")]
     PublicApiKeyCannotBeRevoked,
 
+    // ----- OAuth -----
+    /// `OAUTH_PROVIDER_NOT_FOUND_OR_NOT_ENABLED`: no such provider config id.
+    #[error("The OAuth provider is not found or not enabled.")]
+    OauthProviderNotFoundOrNotEnabled,
+    /// `OAUTH_EXTRA_SCOPE_NOT_AVAILABLE_WITH_SHARED_OAUTH_KEYS`.
+    #[error(
+        "Extra scopes are not available with shared OAuth keys. Please add your own OAuth keys on the Stack dashboard to use extra scopes."
+    )]
+    OauthExtraScopeNotAvailableWithSharedOauthKeys,
+    /// `OUTER_OAUTH_TIMEOUT` (408): the sign-in at the provider took too long.
+    #[error("The OAuth flow has timed out. Please sign in again.")]
+    OuterOauthTimeout,
+    /// `OAUTH_PROVIDER_ACCESS_DENIED`: the user (or the provider) declined.
+    #[error("The OAuth provider denied access to the user.")]
+    OauthProviderAccessDenied,
+    /// `OAUTH_PROVIDER_TEMPORARILY_UNAVAILABLE` (503): the provider did not answer usefully.
+    #[error("The OAuth provider is temporarily unavailable. Please try signing in again.")]
+    OauthProviderTemporarilyUnavailable,
+    /// `OAUTH_CONNECTION_ALREADY_CONNECTED_TO_ANOTHER_USER` (409).
+    #[error("The OAuth connection is already connected to another user.")]
+    OauthConnectionAlreadyConnectedToAnotherUser,
+    /// `INVALID_AUTHORIZATION_CODE`: unknown, expired, used, or the PKCE verifier does not
+    /// match.
+    #[error("The given authorization code is invalid.")]
+    InvalidAuthorizationCode,
+    /// `OAUTH_ACCESS_TOKEN_NOT_AVAILABLE_WITH_SHARED_OAUTH_KEYS`: connected-account tokens of
+    /// a provider on the deployment's shared keys.
+    #[error(
+        "Access tokens are not available with shared OAuth keys. Please add your own OAuth keys on the Stack dashboard to use access tokens."
+    )]
+    OauthAccessTokenNotAvailableWithSharedOauthKeys,
+    /// `OAUTH_CONNECTION_NOT_CONNECTED_TO_USER`: the user has no such provider account.
+    #[error("The OAuth connection is not connected to any user.")]
+    OauthConnectionNotConnectedToUser,
+    /// `OAUTH_CONNECTION_DOES_NOT_HAVE_REQUIRED_SCOPE`: no stored token covers the scopes.
+    #[error("The OAuth connection does not have the required scope.")]
+    OauthConnectionDoesNotHaveRequiredScope,
+    /// `OAUTH_PROVIDER_ACCOUNT_ID_ALREADY_USED_FOR_SIGN_IN`.
+    #[error("A provider with the same account ID is already used for signing in.")]
+    OauthProviderAccountIdAlreadyUsedForSignIn,
+
     // ----- Postern extensions (not in Stack's catalogue) -----
     /// `STEP_UP_REQUIRED` (403): a sensitive change asked by a client (setting a first
     /// password, turning MFA off, making an address usable for sign-in, generating recovery
@@ -516,6 +557,27 @@ impl Error {
             Error::SignUpNotEnabled => "SIGN_UP_NOT_ENABLED",
             Error::SignUpRejected => "SIGN_UP_REJECTED",
             Error::RedirectUrlNotWhitelisted => "REDIRECT_URL_NOT_WHITELISTED",
+            Error::OauthProviderNotFoundOrNotEnabled => "OAUTH_PROVIDER_NOT_FOUND_OR_NOT_ENABLED",
+            Error::OauthExtraScopeNotAvailableWithSharedOauthKeys => {
+                "OAUTH_EXTRA_SCOPE_NOT_AVAILABLE_WITH_SHARED_OAUTH_KEYS"
+            }
+            Error::OuterOauthTimeout => "OUTER_OAUTH_TIMEOUT",
+            Error::OauthProviderAccessDenied => "OAUTH_PROVIDER_ACCESS_DENIED",
+            Error::OauthProviderTemporarilyUnavailable => "OAUTH_PROVIDER_TEMPORARILY_UNAVAILABLE",
+            Error::OauthConnectionAlreadyConnectedToAnotherUser => {
+                "OAUTH_CONNECTION_ALREADY_CONNECTED_TO_ANOTHER_USER"
+            }
+            Error::InvalidAuthorizationCode => "INVALID_AUTHORIZATION_CODE",
+            Error::OauthAccessTokenNotAvailableWithSharedOauthKeys => {
+                "OAUTH_ACCESS_TOKEN_NOT_AVAILABLE_WITH_SHARED_OAUTH_KEYS"
+            }
+            Error::OauthConnectionNotConnectedToUser => "OAUTH_CONNECTION_NOT_CONNECTED_TO_USER",
+            Error::OauthConnectionDoesNotHaveRequiredScope => {
+                "OAUTH_CONNECTION_DOES_NOT_HAVE_REQUIRED_SCOPE"
+            }
+            Error::OauthProviderAccountIdAlreadyUsedForSignIn => {
+                "OAUTH_PROVIDER_ACCOUNT_ID_ALREADY_USED_FOR_SIGN_IN"
+            }
             Error::PasswordRequirementsNotMet(PasswordRequirement::TooShort { .. }) => {
                 "PASSWORD_TOO_SHORT"
             }
@@ -596,6 +658,14 @@ impl Error {
             | Error::PasswordAuthenticationNotEnabled
             | Error::SignUpNotEnabled
             | Error::RedirectUrlNotWhitelisted
+            | Error::OauthProviderNotFoundOrNotEnabled
+            | Error::OauthExtraScopeNotAvailableWithSharedOauthKeys
+            | Error::OauthProviderAccessDenied
+            | Error::InvalidAuthorizationCode
+            | Error::OauthAccessTokenNotAvailableWithSharedOauthKeys
+            | Error::OauthConnectionNotConnectedToUser
+            | Error::OauthConnectionDoesNotHaveRequiredScope
+            | Error::OauthProviderAccountIdAlreadyUsedForSignIn
             | Error::PasswordRequirementsNotMet(_)
             | Error::EmailPasswordMismatch
             | Error::UserDoesNotHavePassword
@@ -657,7 +727,10 @@ impl Error {
             | Error::EmailAlreadyVerified
             | Error::ContactChannelAlreadyUsedForAuthBySomeoneElse { .. }
             | Error::VerificationCodeAlreadyUsed
-            | Error::TeamMembershipAlreadyExists => StatusCode::CONFLICT,
+            | Error::TeamMembershipAlreadyExists
+            | Error::OauthConnectionAlreadyConnectedToAnotherUser => StatusCode::CONFLICT,
+            Error::OuterOauthTimeout => StatusCode::REQUEST_TIMEOUT,
+            Error::OauthProviderTemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Error::Refused(r) => r.status(),
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -784,6 +857,17 @@ impl Error {
             | Error::ExpectedInternalProject
             | Error::NoProvenEmail
             | Error::MfaNotEnabled
+            | Error::OauthProviderNotFoundOrNotEnabled
+            | Error::OauthExtraScopeNotAvailableWithSharedOauthKeys
+            | Error::OuterOauthTimeout
+            | Error::OauthProviderAccessDenied
+            | Error::OauthProviderTemporarilyUnavailable
+            | Error::OauthConnectionAlreadyConnectedToAnotherUser
+            | Error::InvalidAuthorizationCode
+            | Error::OauthAccessTokenNotAvailableWithSharedOauthKeys
+            | Error::OauthConnectionNotConnectedToUser
+            | Error::OauthConnectionDoesNotHaveRequiredScope
+            | Error::OauthProviderAccountIdAlreadyUsedForSignIn
             | Error::TooManyRequests { .. } => None,
             Error::BodyParsing(_)
             | Error::ProjectKeyWithoutAccessType
@@ -1019,6 +1103,95 @@ pub enum Refusal {
         provider_id: String,
     },
 
+    // ----- OAuth -----
+    /// 400: `type=link` without the user's access token.
+    #[error("?token= query parameter is required for link type")]
+    OauthLinkTokenRequired,
+    /// 403: the `token` of an OAuth authorize is another project's.
+    #[error("The access token is not valid for this project")]
+    OauthTokenWrongProject,
+    /// 403: the `token` of an OAuth authorize is another branch's.
+    #[error("The access token is not valid for this branch")]
+    OauthTokenWrongBranch,
+    /// 400: a callback whose `state` names no sign-in under way (or one already used).
+    #[error("Invalid OAuth state. Please try signing in again.")]
+    OauthInvalidState,
+    /// 400: a callback without the browser cookie its authorize set.
+    #[error(
+        "Inner OAuth cookie not found. This is likely because you refreshed the page during the OAuth sign in process. Please try signing in again"
+    )]
+    OauthCookieNotFound,
+    /// 400: the provider refused the authorization code.
+    #[error("Inner OAuth callback failed due to invalid grant. Please try again.")]
+    OauthInvalidGrant,
+    /// 400: the provider refused the project's client credentials.
+    #[error(
+        "Invalid client credentials for this OAuth provider. Please ensure the configuration in the Stack Auth dashboard is correct."
+    )]
+    OauthInvalidClient,
+    /// 400: the provider does not allow a requested scope.
+    #[error("The OAuth provider does not allow the requested scope{}. Please ensure the scope is configured correctly in the provider's dashboard.", .scope.as_deref().map(|s| format!(" \"{s}\"")).unwrap_or_default())]
+    OauthScopeNotAllowed {
+        /// The scope, when the provider named it.
+        scope: Option<String>,
+    },
+    /// 400: the app's authorize asked for another scope than `legacy`.
+    #[error("Invalid scope requested. Please check the scopes you are requesting.")]
+    OauthInvalidScope,
+    /// 400: the token request's `redirect_uri` is not the one the code was issued for.
+    #[error(
+        "Invalid redirect URI. Your redirect URI must be the same as the one used to get the authorization code."
+    )]
+    OauthRedirectUriMismatch,
+    /// 400: GitHub refused to list the user's addresses.
+    #[error(
+        "GitHub returned a 403 error when fetching user emails. \nDeveloper information: This is likely due to not having the correct permission \"Email addresses\" in your GitHub app. Please check your GitHub app settings and try again."
+    )]
+    GithubEmailsForbidden,
+    /// 403: a client listing another user's connected accounts.
+    #[error("Client can only list connected accounts for their own user.")]
+    ClientMayOnlyListOwnConnectedAccounts,
+    /// 403: a client asking for another user's provider tokens.
+    #[error("Client can only access its own connected accounts")]
+    ClientMayOnlyAccessOwnConnectedAccounts,
+    /// 403: a client reading another user's provider account.
+    #[error("Client can only read OAuth providers for their own user.")]
+    ClientMayOnlyReadOwnOauthProviders,
+    /// 403: a client listing another user's provider accounts.
+    #[error("Client can only list OAuth providers for their own user.")]
+    ClientMayOnlyListOwnOauthProviders,
+    /// 403: a client updating another user's provider account.
+    #[error("Client can only update OAuth providers for their own user.")]
+    ClientMayOnlyUpdateOwnOauthProviders,
+    /// 403: a client deleting another user's provider account.
+    #[error("Client can only delete OAuth providers for their own user.")]
+    ClientMayOnlyDeleteOwnOauthProviders,
+    /// 404: creating a provider account for a provider the project does not configure.
+    #[error("OAuth provider {provider_id} not found or not configured")]
+    OauthProviderNotConfigured {
+        /// The config id given.
+        provider_id: String,
+    },
+    /// 404: no provider account by this id for this user.
+    #[error("OAuth provider {id} for user {user_id} not found")]
+    OauthProviderAccountNotFound {
+        /// The provider account id given.
+        id: String,
+        /// The user id given.
+        user_id: String,
+    },
+    /// 400: a second sign-in-enabled account of the same provider for one user.
+    #[error("The same provider type with sign-in enabled already exists for this user.")]
+    OauthProviderSignInExists,
+    /// 400: the user already has this provider account.
+    #[error("The same provider type with the same account ID already exists for this user.")]
+    OauthProviderAccountExists,
+    /// 400: Facebook gave no address.
+    #[error(
+        "Facebook OAuth did not return an email address. This is likely because \"email\" scope is not selected on the Facebook developer dashboard."
+    )]
+    FacebookNoEmail,
+
     // ----- sessions -----
     /// 403: a client listing another user's sessions.
     #[error("Client can only list sessions for their own user.")]
@@ -1173,6 +1346,18 @@ impl Refusal {
             | Refusal::PrimaryEmailVerifiedWithoutPrimaryEmail
             | Refusal::ClientUserDeletionDisabled
             | Refusal::OauthProviderNotFound { .. }
+            | Refusal::OauthLinkTokenRequired
+            | Refusal::OauthInvalidState
+            | Refusal::OauthCookieNotFound
+            | Refusal::OauthInvalidGrant
+            | Refusal::OauthInvalidClient
+            | Refusal::OauthScopeNotAllowed { .. }
+            | Refusal::OauthInvalidScope
+            | Refusal::OauthRedirectUriMismatch
+            | Refusal::GithubEmailsForbidden
+            | Refusal::FacebookNoEmail
+            | Refusal::OauthProviderSignInExists
+            | Refusal::OauthProviderAccountExists
             | Refusal::ContactChannelToModifyNotFound
             | Refusal::VerifiedContactChannelGone
             | Refusal::ConfirmedContactChannelGone
@@ -1192,6 +1377,14 @@ impl Refusal {
             Refusal::ServerMayOnlyOverrideBranchConfig
             | Refusal::ServerCannotOverrideAdminOnlyConfig { .. }
             | Refusal::OtpSignInNotEnabled
+            | Refusal::OauthTokenWrongProject
+            | Refusal::OauthTokenWrongBranch
+            | Refusal::ClientMayOnlyListOwnConnectedAccounts
+            | Refusal::ClientMayOnlyAccessOwnConnectedAccounts
+            | Refusal::ClientMayOnlyReadOwnOauthProviders
+            | Refusal::ClientMayOnlyListOwnOauthProviders
+            | Refusal::ClientMayOnlyUpdateOwnOauthProviders
+            | Refusal::ClientMayOnlyDeleteOwnOauthProviders
             | Refusal::ClientMayOnlyListOwnSessions
             | Refusal::ClientMayOnlyListOwnContactChannels
             | Refusal::ClientMayOnlyCreateOwnContactChannels
@@ -1211,7 +1404,9 @@ impl Refusal {
             | Refusal::WebhookMessageNotFound
             | Refusal::SessionNotFound
             | Refusal::ContactChannelNotFound
-            | Refusal::ContactChannelToVerifyNotFound => StatusCode::NOT_FOUND,
+            | Refusal::ContactChannelToVerifyNotFound
+            | Refusal::OauthProviderNotConfigured { .. }
+            | Refusal::OauthProviderAccountNotFound { .. } => StatusCode::NOT_FOUND,
         }
     }
 }
@@ -1363,6 +1558,17 @@ mod tests {
             Error::SignUpNotEnabled,
             Error::SignUpRejected,
             Error::RedirectUrlNotWhitelisted,
+            Error::OauthProviderNotFoundOrNotEnabled,
+            Error::OauthExtraScopeNotAvailableWithSharedOauthKeys,
+            Error::OuterOauthTimeout,
+            Error::OauthProviderAccessDenied,
+            Error::OauthProviderTemporarilyUnavailable,
+            Error::OauthConnectionAlreadyConnectedToAnotherUser,
+            Error::InvalidAuthorizationCode,
+            Error::OauthAccessTokenNotAvailableWithSharedOauthKeys,
+            Error::OauthConnectionNotConnectedToUser,
+            Error::OauthConnectionDoesNotHaveRequiredScope,
+            Error::OauthProviderAccountIdAlreadyUsedForSignIn,
             Error::PasswordRequirementsNotMet(PasswordRequirement::TooShort { min_length: 8 }),
             Error::PasswordRequirementsNotMet(PasswordRequirement::TooLong { max_length: 70 }),
             Error::UserEmailAlreadyExists {
@@ -1458,7 +1664,11 @@ mod tests {
                     .any(|l| l.trim() == code),
                 "{code} is neither in the spec list nor a documented extension"
             );
-            assert!(e.http_status().is_client_error(), "{code} must be a 4xx");
+            assert!(
+                e.http_status().is_client_error()
+                    || matches!(e, Error::OauthProviderTemporarilyUnavailable),
+                "{code} must be a 4xx"
+            );
         }
     }
 
@@ -1550,6 +1760,35 @@ mod tests {
             Refusal::PasswordAlreadySet,
             Refusal::OtpAuthNotEnabled,
             Refusal::OtpSignInNotEnabled,
+            Refusal::OauthLinkTokenRequired,
+            Refusal::OauthTokenWrongProject,
+            Refusal::OauthTokenWrongBranch,
+            Refusal::OauthInvalidState,
+            Refusal::OauthCookieNotFound,
+            Refusal::OauthInvalidGrant,
+            Refusal::OauthInvalidClient,
+            Refusal::OauthScopeNotAllowed {
+                scope: Some("repo".into()),
+            },
+            Refusal::OauthInvalidScope,
+            Refusal::OauthRedirectUriMismatch,
+            Refusal::GithubEmailsForbidden,
+            Refusal::FacebookNoEmail,
+            Refusal::ClientMayOnlyListOwnConnectedAccounts,
+            Refusal::ClientMayOnlyAccessOwnConnectedAccounts,
+            Refusal::ClientMayOnlyReadOwnOauthProviders,
+            Refusal::ClientMayOnlyListOwnOauthProviders,
+            Refusal::ClientMayOnlyUpdateOwnOauthProviders,
+            Refusal::ClientMayOnlyDeleteOwnOauthProviders,
+            Refusal::OauthProviderNotConfigured {
+                provider_id: "spotify".into(),
+            },
+            Refusal::OauthProviderAccountNotFound {
+                id: "i".into(),
+                user_id: "u".into(),
+            },
+            Refusal::OauthProviderSignInExists,
+            Refusal::OauthProviderAccountExists,
             Refusal::CannotEnablePasskeyAuth,
             Refusal::PasswordAuthNotEnabled,
             Refusal::RestrictionReasonWithoutRestriction,
@@ -1622,6 +1861,28 @@ mod tests {
             | Refusal::PasswordAlreadySet
             | Refusal::OtpAuthNotEnabled
             | Refusal::OtpSignInNotEnabled
+            | Refusal::OauthLinkTokenRequired
+            | Refusal::OauthTokenWrongProject
+            | Refusal::OauthTokenWrongBranch
+            | Refusal::OauthInvalidState
+            | Refusal::OauthCookieNotFound
+            | Refusal::OauthInvalidGrant
+            | Refusal::OauthInvalidClient
+            | Refusal::OauthScopeNotAllowed { .. }
+            | Refusal::OauthInvalidScope
+            | Refusal::OauthRedirectUriMismatch
+            | Refusal::GithubEmailsForbidden
+            | Refusal::FacebookNoEmail
+            | Refusal::ClientMayOnlyListOwnConnectedAccounts
+            | Refusal::ClientMayOnlyAccessOwnConnectedAccounts
+            | Refusal::ClientMayOnlyReadOwnOauthProviders
+            | Refusal::ClientMayOnlyListOwnOauthProviders
+            | Refusal::ClientMayOnlyUpdateOwnOauthProviders
+            | Refusal::ClientMayOnlyDeleteOwnOauthProviders
+            | Refusal::OauthProviderNotConfigured { .. }
+            | Refusal::OauthProviderAccountNotFound { .. }
+            | Refusal::OauthProviderSignInExists
+            | Refusal::OauthProviderAccountExists
             | Refusal::CannotEnablePasskeyAuth
             | Refusal::PasswordAuthNotEnabled
             | Refusal::RestrictionReasonWithoutRestriction
@@ -1668,7 +1929,7 @@ mod tests {
         assert_eq!(distinct.len(), all.len(), "a variant is listed twice");
         assert_eq!(
             all.len(),
-            63,
+            85,
             "as many entries in `refusals()` as arms above"
         );
     }

@@ -66,6 +66,7 @@ pub mod ip_limits;
 pub mod mfa;
 pub mod model;
 pub mod net;
+pub mod oauth;
 pub mod otp;
 pub mod passkeys;
 pub mod permissions;

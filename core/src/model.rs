@@ -104,6 +104,19 @@ pub struct User {
     /// precision) are refused: set when the user is signed out everywhere (a password
     /// reset, an account claim).
     pub tokens_valid_after_millis: Option<i64>,
+    /// The user's OAuth provider accounts (filled by the loading services).
+    pub oauth_providers: Vec<OAuthProviderLink>,
+}
+
+/// One of a user's OAuth provider accounts, as user objects list them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthProviderLink {
+    /// The provider's config id.
+    pub id: String,
+    /// The account id at the provider.
+    pub account_id: String,
+    /// The provider's address for it.
+    pub email: Option<String>,
 }
 
 impl User {
@@ -154,6 +167,7 @@ impl User {
             risk_score_bot: rec.risk_score_bot,
             risk_score_free_trial_abuse: rec.risk_score_free_trial_abuse,
             tokens_valid_after_millis: rec.tokens_valid_after_millis,
+            oauth_providers: Vec::new(),
         }
     }
 
@@ -273,6 +287,19 @@ pub(crate) async fn view(
             .get(&rec.project_id, id)
             .await?
             .map(Team::from);
+    }
+    if rec.has_oauth {
+        user.oauth_providers = repos
+            .oauth()
+            .list_for_user(&rec.project_id, rec.id)
+            .await?
+            .into_iter()
+            .map(|a| OAuthProviderLink {
+                id: a.provider_config_id,
+                account_id: a.provider_account_id,
+                email: a.email,
+            })
+            .collect();
     }
     Ok(user)
 }

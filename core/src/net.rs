@@ -210,6 +210,28 @@ pub fn is_public_address(ip: IpAddr) -> bool {
     }
 }
 
+/// Resolves names to public addresses only: a name that resolves to loopback, private or
+/// link-local addresses (metadata services) is refused at connect time, so DNS rebinding
+/// cannot slip past a check made earlier.
+pub(crate) struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| crate::net::is_public_address(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(format!("{host} resolves to no public address").into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

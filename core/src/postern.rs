@@ -78,6 +78,10 @@ pub(crate) struct Inner {
     pub(crate) portal_keys: Vec<[u8; 32]>,
     /// Every passkey ceremony uses the challenge `MOCK` (Stack's e2e mode; tests only).
     pub(crate) fixed_passkey_challenge: bool,
+    /// OAuth: shared keys, the mock switch, discovery cache and HTTP clients.
+    pub(crate) oauth: crate::oauth::OAuthSettings,
+    /// OAuth sealing keys (provider tokens, flow secrets): current first.
+    pub(crate) oauth_keys: Vec<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Postern {
@@ -124,6 +128,7 @@ pub struct PosternBuilder {
     localhost_subdomains: bool,
     log_email_bodies: bool,
     fixed_passkey_challenge: bool,
+    oauth: crate::oauth::OAuthSettings,
 }
 
 impl Postern {
@@ -149,6 +154,7 @@ impl Postern {
             localhost_subdomains: false,
             log_email_bodies: false,
             fixed_passkey_challenge: false,
+            oauth: Default::default(),
         }
     }
 
@@ -289,6 +295,49 @@ impl PosternBuilder {
         self
     }
 
+    /// The deployment's own OAuth app for a provider type (`github`, `google`, ...): the
+    /// credentials every project's *shared* provider of that type uses
+    /// (`auth.oauth.providers.<id>.isShared`, Stack's default). Without them, a shared
+    /// provider of that type is not available (`OAUTH_PROVIDER_NOT_FOUND_OR_NOT_ENABLED`).
+    /// Register `<public URL>/api/v1/auth/oauth/callback/<type>` as its redirect URI.
+    pub fn shared_oauth_keys(
+        mut self,
+        provider_type: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        self.oauth.shared.insert(
+            provider_type.into(),
+            (client_id.into(), client_secret.into()),
+        );
+        self
+    }
+
+    /// **Tests only.** Every shared OAuth provider becomes Stack's mock OpenID Connect
+    /// provider at `issuer` (client id = the provider type, secret `MOCK-SERVER-SECRET`),
+    /// as Stack's e2e environment does with `STACK_<TYPE>_CLIENT_ID=MOCK`. Anyone who can
+    /// sign in at that issuer signs in as any address: never set this for real users.
+    pub fn oauth_mock_provider_for_tests(mut self, issuer: impl Into<String>) -> Self {
+        self.oauth.mock_issuer = Some(issuer.into());
+        self
+    }
+
+    /// Whether generic OpenID Connect providers (`type: "oidc"`, by issuer URL) may live on
+    /// private or loopback addresses (default false: an issuer URL a project admin sets
+    /// cannot make the server call into its own network).
+    pub fn oauth_private_issuers(mut self, allow: bool) -> Self {
+        self.oauth.private_issuers = allow;
+        self
+    }
+
+    /// Whether connected accounts hand out provider tokens of providers on the shared keys
+    /// (default false, as Stack without `STACK_ALLOW_SHARED_OAUTH_ACCESS_TOKENS`): those
+    /// tokens are the deployment's app's, not the project's.
+    pub fn oauth_shared_access_tokens(mut self, allow: bool) -> Self {
+        self.oauth.shared_access_tokens = allow;
+        self
+    }
+
     /// Validates the settings and builds.
     pub fn build(self) -> Result<Postern, ConfigError> {
         use secrecy::ExposeSecret;
@@ -320,6 +369,7 @@ impl PosternBuilder {
         let recovery_keys = derive_all(crate::secrets::recovery_code_key);
         let config_keys = derive_all(crate::secrets::config_secret_key);
         let portal_keys = derive_all(crate::secrets::webhook_portal_key);
+        let oauth_keys = derive_all(crate::secrets::oauth_key);
         let webhook_wake = Arc::new(tokio::sync::Notify::new());
         let throttle_key = crate::secrets::throttle_key(secret.expose_secret().as_bytes());
         let hasher = PasswordHasher::new(self.password, self.max_hashes)
@@ -358,6 +408,8 @@ impl PosternBuilder {
                 webhook_wake,
                 webhook_clients: std::sync::OnceLock::new(),
                 portal_keys,
+                oauth: self.oauth,
+                oauth_keys,
                 fixed_passkey_challenge: self.fixed_passkey_challenge,
             }),
         };

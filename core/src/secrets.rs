@@ -89,6 +89,11 @@ pub(crate) fn config_secret_key(secret: &[u8]) -> [u8; 32] {
     derive_key(secret, b"postern/config-secrets/v1", b"aes-256-gcm")
 }
 
+/// The sealing key of OAuth secrets (provider tokens, flow verifiers), for a server secret.
+pub(crate) fn oauth_key(secret: &[u8]) -> [u8; 32] {
+    derive_key(secret, b"postern/oauth/v1", b"aes-256-gcm")
+}
+
 /// The key of webhook portal tokens (HMAC-SHA256), for a server secret.
 pub(crate) fn webhook_portal_key(secret: &[u8]) -> [u8; 32] {
     derive_key(secret, b"postern/webhook-portal/v1", b"hmac-sha256")

@@ -194,7 +194,17 @@ impl UserView {
             passkey_auth_enabled: u.passkey_auth_enabled,
             auth_with_email: u.has_password || u.otp_auth_enabled,
             requires_totp_mfa: u.requires_totp_mfa,
-            oauth_providers: Vec::new(),
+            oauth_providers: u
+                .oauth_providers
+                .iter()
+                .map(|o| {
+                    let mut v = serde_json::json!({ "id": o.id, "account_id": o.account_id });
+                    if let Some(e) = &o.email {
+                        v["email"] = Value::String(e.clone());
+                    }
+                    v
+                })
+                .collect(),
             selected_team_id: u.selected_team_id,
             selected_team: u.selected_team.as_ref().map(|t| TeamView::of(t, server)),
             is_anonymous: u.is_anonymous,

@@ -181,6 +181,8 @@ pub(crate) fn spawn_worker(inner: &Arc<Inner>) {
     };
     let weak: Weak<Inner> = Arc::downgrade(inner);
     let wake: Arc<Notify> = Arc::clone(&inner.outbox_wake);
+    /// How long expired codes and provider tokens are kept before the purge.
+    const EXPIRED_KEEP_MILLIS: i64 = 7 * 24 * 3600 * 1000;
     runtime.spawn(async move {
         let mut last_purge: Option<tokio::time::Instant> = None;
         loop {
@@ -196,6 +198,15 @@ pub(crate) fn spawn_worker(inner: &Arc<Inner>) {
                     let before = p.inner.clock.now_millis() - crate::throttle::KEEP_MILLIS;
                     if let Err(e) = p.inner.store.throttle().purge(before).await {
                         tracing::warn!(error = %e, "purging throttling counters failed");
+                    }
+                    // Expired codes stay a week (so that they answer "expired", not
+                    // "not found"), then go; so do expired provider access tokens.
+                    let before = p.inner.clock.now_millis() - EXPIRED_KEEP_MILLIS;
+                    if let Err(e) = p.inner.store.codes().purge_expired(before).await {
+                        tracing::warn!(error = %e, "purging expired codes failed");
+                    }
+                    if let Err(e) = p.inner.store.oauth().purge_tokens(before).await {
+                        tracing::warn!(error = %e, "purging expired provider tokens failed");
                     }
                 }
             }

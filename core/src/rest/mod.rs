@@ -9,8 +9,8 @@ mod response;
 mod routes;
 
 use handlers::{
-    api_keys, auth, contact_channels, internal, invitations, passkeys, permissions, projects,
-    sessions, step_up, teams, users, vault, webhooks,
+    api_keys, auth, contact_channels, internal, invitations, oauth, passkeys, permissions,
+    projects, sessions, step_up, teams, users, vault, webhooks,
 };
 
 use bytes::Bytes;

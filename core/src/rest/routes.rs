@@ -17,8 +17,9 @@ use serde_json::Value;
 use super::Rq;
 use super::handlers::{CodeBody, EmptyBody, NoQuery};
 use super::input::{Input, Source};
+use super::permissions;
 use super::response::Json;
-use super::{api_keys, auth, contact_channels, internal, invitations, passkeys, permissions};
+use super::{api_keys, auth, contact_channels, internal, invitations, oauth, passkeys};
 use super::{projects, sessions, step_up, teams, users, vault, webhooks};
 use crate::api_keys::KeyType;
 use crate::error::{AccessType, Error, Result};
@@ -272,7 +273,21 @@ routes! {
         Post "/auth/otp/sign-in/check-code", Any, Some(SignIn) => auth::otp_check, input: CodeBody, reply: CodeValidView, "Check a one-time sign-in code";
         Post "/auth/mfa/sign-in", Any, Some(SignIn) => auth::mfa_sign_in, input: auth::MfaSignIn, reply: SignedInView, "Finish a sign-in with a TOTP or recovery code";
         Post "/auth/anonymous/sign-up", Any, Some(SignUp) => auth::anonymous_sign_up, reply: SessionTokensView, "Create an anonymous user";
-        Post "/auth/oauth/token", Public, None => auth::oauth_token, "OAuth 2 token endpoint (refresh grant)";
+        Post "/auth/oauth/token", Public, None => auth::oauth_token, "OAuth 2 token endpoint (authorization-code and refresh grants)";
+        Get "/auth/oauth/authorize/{provider_id}", Public, Some(SignIn) => oauth::authorize, "Start an OAuth sign-in: redirect to the provider";
+        Get "/auth/oauth/callback/{provider_id}", Public, Some(SignIn) => oauth::callback, "The provider's redirect back (not called by apps)";
+        Post "/auth/oauth/callback/{provider_id}", Public, Some(SignIn) => oauth::callback, "The provider's form post back (Apple; not called by apps)";
+        Post "/auth/oauth/connected-accounts/{provider_id}/access-token", Any, None => oauth::legacy_access_token, input: oauth::AccessTokenRequest, reply: oauth::ProviderAccessTokenView, "The signed-in user's provider access token (deprecated)";
+    }
+    "oauth-providers" {
+        Get "/oauth-providers", Any, None => oauth::list_providers, input: oauth::OAuthProviderList, reply: ListView<oauth::OAuthProviderView>, "List provider accounts";
+        Post "/oauth-providers", Server, None => oauth::create_provider, input: oauth::NewOAuthProvider, reply: oauth::OAuthProviderView, "Add a provider account to a user";
+        Get "/oauth-providers/{user_id}/{provider_id}", Any, None => oauth::get_provider, input: NoQuery, reply: oauth::OAuthProviderView, "A provider account";
+        Patch "/oauth-providers/{user_id}/{provider_id}", Any, Some(AccountChange) => oauth::patch_provider, "Change a provider account";
+        Delete "/oauth-providers/{user_id}/{provider_id}", Any, Some(AccountChange) => oauth::delete_provider, reply: SuccessView, "Remove a provider account";
+        Get "/connected-accounts/{user_id}", Any, None => oauth::list_connected, input: NoQuery, reply: ListView<oauth::ConnectedAccountView>, "A user's connected accounts";
+        Post "/connected-accounts/{user_id}/{provider_id}/access-token", Any, None => oauth::provider_access_token, input: oauth::AccessTokenRequest, reply: oauth::ProviderAccessTokenView, "A provider access token for the user";
+        Post "/connected-accounts/{user_id}/{provider_id}/{provider_account_id}/access-token", Any, None => oauth::account_access_token, input: oauth::AccessTokenRequest, reply: oauth::ProviderAccessTokenView, "A provider access token of one provider account";
     }
     "passkeys" {
         Post "/auth/passkey/initiate-passkey-registration", Any, Some(SignIn) => passkeys::initiate_registration, reply: passkeys::PasskeyOptionsView, "Start registering a passkey for the signed-in user (the body is ignored)";

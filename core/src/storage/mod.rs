@@ -253,6 +253,9 @@ pub trait CodeRepo: Send + Sync {
         purpose: CodePurpose,
         user_id: Uuid,
     ) -> StoreResult<u64>;
+    /// Deletes every code (of any project) that expired before `before_millis`; returns
+    /// how many went.
+    async fn purge_expired(&self, before_millis: i64) -> StoreResult<u64>;
 }
 
 /// The outbox: messages written in the transaction of the change that causes them and
@@ -557,6 +560,60 @@ pub trait PasskeyRepo: Send + Sync {
     async fn delete_for_user(&self, project_id: &str, user_id: Uuid) -> StoreResult<u64>;
 }
 
+/// Users' accounts at OAuth providers and their (sealed) provider tokens. Every write
+/// keeps the owner's `has_oauth` flag in step; rows go with their user.
+#[async_trait]
+pub trait OAuthRepo: Send + Sync {
+    /// Inserts an account; `Conflict` when the user already has that (provider, account id).
+    async fn insert_account(&self, account: &OAuthAccountRecord) -> StoreResult<()>;
+    /// Updates an account's email, account id and flags; `false` when it does not exist.
+    async fn update_account(&self, account: &OAuthAccountRecord) -> StoreResult<bool>;
+    /// One account of the project.
+    async fn get_account(
+        &self,
+        project_id: &str,
+        id: Uuid,
+    ) -> StoreResult<Option<OAuthAccountRecord>>;
+    /// The project's accounts with this provider config id and provider account id (of any
+    /// user), oldest first.
+    async fn find_accounts(
+        &self,
+        project_id: &str,
+        provider_config_id: &str,
+        provider_account_id: &str,
+    ) -> StoreResult<Vec<OAuthAccountRecord>>;
+    /// A user's accounts, oldest first.
+    async fn list_for_user(
+        &self,
+        project_id: &str,
+        user_id: Uuid,
+    ) -> StoreResult<Vec<OAuthAccountRecord>>;
+    /// The accounts of several users (for user listings), oldest first.
+    async fn list_for_users(
+        &self,
+        project_id: &str,
+        user_ids: &[Uuid],
+    ) -> StoreResult<Vec<OAuthAccountRecord>>;
+    /// Every account of the project, oldest first.
+    async fn list_for_project(&self, project_id: &str) -> StoreResult<Vec<OAuthAccountRecord>>;
+    /// Deletes an account and its tokens.
+    async fn delete_account(&self, project_id: &str, id: Uuid) -> StoreResult<bool>;
+    /// Stores a provider token.
+    async fn insert_token(&self, token: &OAuthTokenRecord) -> StoreResult<()>;
+    /// An account's tokens of a kind, newest first.
+    async fn list_tokens(
+        &self,
+        project_id: &str,
+        account_id: Uuid,
+        kind: OAuthTokenKind,
+    ) -> StoreResult<Vec<OAuthTokenRecord>>;
+    /// Marks a token no longer usable.
+    async fn invalidate_token(&self, project_id: &str, id: Uuid) -> StoreResult<bool>;
+    /// Deletes access tokens that expired before `before_millis`, and invalid tokens
+    /// created before it. Returns how many went.
+    async fn purge_tokens(&self, before_millis: i64) -> StoreResult<u64>;
+}
+
 /// The audit log: append-only (no update, no delete).
 #[async_trait]
 pub trait AuditRepo: Send + Sync {
@@ -602,6 +659,8 @@ pub trait Repos: Send + Sync {
     fn webhooks(&self) -> &dyn WebhookRepo;
     /// Passkeys.
     fn passkeys(&self) -> &dyn PasskeyRepo;
+    /// OAuth provider accounts and tokens.
+    fn oauth(&self) -> &dyn OAuthRepo;
     /// Told by the event recorder that this unit of work recorded a webhook event; a
     /// wrapper may use it to wake delivery once the work is committed.
     fn event_recorded(&self) {}
@@ -665,6 +724,9 @@ macro_rules! forward_repos {
             }
             fn passkeys(&self) -> &dyn $crate::storage::PasskeyRepo {
                 self.$field.passkeys()
+            }
+            fn oauth(&self) -> &dyn $crate::storage::OAuthRepo {
+                self.$field.oauth()
             }
             fn event_recorded(&self) {
                 self.$field.event_recorded()

@@ -144,6 +144,9 @@ pub struct UserRecord {
     /// with the user's passkeys ([`crate::storage::PasskeyRepo`]); [`crate::storage::UserRepo::update`]
     /// never writes it, and a value given to [`crate::storage::UserRepo::insert`] is ignored.
     pub has_passkey: bool,
+    /// The user has at least one OAuth provider account. Derived, like `has_passkey`: the
+    /// OAuth repository keeps it in step ([`crate::storage::OAuthRepo`]).
+    pub has_oauth: bool,
 }
 
 impl UserRecord {
@@ -176,6 +179,7 @@ impl UserRecord {
             claimed_at_millis: None,
             tokens_valid_after_millis: None,
             has_passkey: false,
+            has_oauth: false,
         }
     }
 }
@@ -382,6 +386,11 @@ pub enum CodePurpose {
     PasskeyRegistrationChallenge,
     /// A WebAuthn authentication ceremony: its challenge and the server-side state.
     PasskeyAuthenticationChallenge,
+    /// An OAuth sign-in under way at a provider: the app's outer parameters, keyed by the
+    /// inner `state` sent to the provider (single use, 10 minutes).
+    OAuthFlow,
+    /// An outer OAuth authorization code, exchanged at the token endpoint (5 minutes).
+    OAuthAuthorizationCode,
 }
 
 impl CodePurpose {
@@ -398,6 +407,8 @@ impl CodePurpose {
             CodePurpose::ChannelAuthConfirmation => "channel_auth_confirmation",
             CodePurpose::PasskeyRegistrationChallenge => "passkey_registration_challenge",
             CodePurpose::PasskeyAuthenticationChallenge => "passkey_authentication_challenge",
+            CodePurpose::OAuthFlow => "oauth_flow",
+            CodePurpose::OAuthAuthorizationCode => "oauth_authorization_code",
         }
     }
 
@@ -414,6 +425,8 @@ impl CodePurpose {
             CodePurpose::ChannelAuthConfirmation,
             CodePurpose::PasskeyRegistrationChallenge,
             CodePurpose::PasskeyAuthenticationChallenge,
+            CodePurpose::OAuthFlow,
+            CodePurpose::OAuthAuthorizationCode,
         ]
         .into_iter()
         .find(|p| p.as_str() == s)
@@ -962,4 +975,93 @@ pub struct RequeueFilter {
     pub since_millis: i64,
     /// Only those in one of these states.
     pub statuses: Vec<DeliveryStatus>,
+}
+
+/// A user's account at an OAuth provider (Stack's `ProjectUserOAuthAccount`): what signs
+/// the user in with that provider, and whose tokens connected accounts hand out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthAccountRecord {
+    /// Owning project.
+    pub project_id: String,
+    /// Row id (the `oauth-providers` id).
+    pub id: Uuid,
+    /// The user.
+    pub user_id: Uuid,
+    /// The provider's config id (`auth.oauth.providers.<id>`).
+    pub provider_config_id: String,
+    /// The account's id at the provider.
+    pub provider_account_id: String,
+    /// The address the provider gave, if any.
+    pub email: Option<String>,
+    /// Signs the user in.
+    pub allow_sign_in: bool,
+    /// Its tokens are handed out as a connected account.
+    pub allow_connected_accounts: bool,
+    /// Creation time, epoch milliseconds.
+    pub created_at_millis: i64,
+}
+
+/// Kind of a stored provider token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OAuthTokenKind {
+    /// A provider access token.
+    Access,
+    /// A provider refresh token.
+    Refresh,
+}
+
+impl OAuthTokenKind {
+    /// Storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OAuthTokenKind::Access => "access",
+            OAuthTokenKind::Refresh => "refresh",
+        }
+    }
+
+    /// Parses a storage name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "access" => Some(OAuthTokenKind::Access),
+            "refresh" => Some(OAuthTokenKind::Refresh),
+            _ => None,
+        }
+    }
+}
+
+/// A provider token of an [`OAuthAccountRecord`], sealed at rest.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OAuthTokenRecord {
+    /// Owning project.
+    pub project_id: String,
+    /// Row id.
+    pub id: Uuid,
+    /// The provider account.
+    pub account_id: Uuid,
+    /// Access or refresh token.
+    pub kind: OAuthTokenKind,
+    /// The token, sealed (AES-256-GCM, bound to the row id).
+    pub sealed_token: String,
+    /// The scopes it was requested with.
+    pub scopes: Vec<String>,
+    /// Expiry (access tokens), epoch milliseconds.
+    pub expires_at_millis: Option<i64>,
+    /// Still usable (a provider refused it once: no longer).
+    pub is_valid: bool,
+    /// Creation time, epoch milliseconds.
+    pub created_at_millis: i64,
+}
+
+impl fmt::Debug for OAuthTokenRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthTokenRecord")
+            .field("project_id", &self.project_id)
+            .field("id", &self.id)
+            .field("account_id", &self.account_id)
+            .field("kind", &self.kind)
+            .field("scopes", &self.scopes)
+            .field("expires_at_millis", &self.expires_at_millis)
+            .field("is_valid", &self.is_valid)
+            .finish_non_exhaustive()
+    }
 }

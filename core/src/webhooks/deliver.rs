@@ -9,7 +9,7 @@
 //! need order across failures compare the payload's state or the `svix-id`s, which sort
 //! by record time.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -86,28 +86,6 @@ pub(crate) struct Clients {
     open: reqwest::Client,
 }
 
-/// Resolves names to public addresses only: a name that resolves to loopback, private or
-/// link-local addresses (metadata services) is refused at connect time, so DNS rebinding
-/// cannot slip past a check made earlier.
-struct PublicOnly;
-
-impl reqwest::dns::Resolve for PublicOnly {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|a| crate::net::is_public_address(a.ip()))
-                .collect();
-            if addrs.is_empty() {
-                return Err(format!("{host} resolves to no public address").into());
-            }
-            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
-            Ok(addrs)
-        })
-    }
-}
-
 impl Clients {
     fn new() -> std::result::Result<Self, reqwest::Error> {
         let base = || {
@@ -118,7 +96,9 @@ impl Clients {
                 .user_agent(concat!("Postern-Webhooks/", env!("CARGO_PKG_VERSION")))
         };
         Ok(Clients {
-            guarded: base().dns_resolver(Arc::new(PublicOnly)).build()?,
+            guarded: base()
+                .dns_resolver(Arc::new(crate::net::PublicOnly))
+                .build()?,
             open: base().build()?,
         })
     }

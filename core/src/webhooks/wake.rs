@@ -51,6 +51,7 @@ macro_rules! forward {
             fn audit(&self) -> &dyn crate::storage::AuditRepo { self.$($field)+.audit() }
             fn webhooks(&self) -> &dyn crate::storage::WebhookRepo { self.$($field)+.webhooks() }
             fn passkeys(&self) -> &dyn crate::storage::PasskeyRepo { self.$($field)+.passkeys() }
+            fn oauth(&self) -> &dyn crate::storage::OAuthRepo { self.$($field)+.oauth() }
             fn event_recorded(&self) { self.mark(); }
         }
     };

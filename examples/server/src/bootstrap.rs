@@ -467,6 +467,22 @@ pub async fn prepare(args: &Args) -> Result<Prepared, String> {
         );
     }
     builder = builder.trusted_proxies(proxies);
+    for kind in postern_core::oauth::PROVIDER_TYPES {
+        let var = |what: &str| {
+            std::env::var(format!("POSTERN_OAUTH_{}_{what}", kind.to_uppercase()))
+                .ok()
+                .filter(|v| !v.is_empty())
+        };
+        if let (Some(id), Some(secret)) = (var("CLIENT_ID"), var("CLIENT_SECRET")) {
+            builder = builder.shared_oauth_keys(*kind, id, secret);
+        }
+    }
+    builder = builder.oauth_private_issuers(args.oauth_private_issuers);
+    if args.stack_dev_seed {
+        builder = builder
+            .oauth_mock_provider_for_tests(args.oauth_mock_url.clone())
+            .oauth_shared_access_tokens(true);
+    }
     if args.stack_dev_seed {
         // Stack's e2e suite runs hundreds of sign-ups from one loopback address, mails to
         // `http://stack-test.localhost` callbacks and replays recorded passkey credentials

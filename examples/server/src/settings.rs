@@ -124,6 +124,21 @@ pub struct Args {
     /// Log format: text or json. Levels come from RUST_LOG (default info).
     #[arg(long, env = "POSTERN_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+
+    /// Generic OpenID Connect providers (`type: "oidc"`) may live on private or loopback
+    /// addresses. Shared OAuth keys come from the environment only:
+    /// POSTERN_OAUTH_<TYPE>_CLIENT_ID and POSTERN_OAUTH_<TYPE>_CLIENT_SECRET.
+    #[arg(long, env = "POSTERN_OAUTH_PRIVATE_ISSUERS")]
+    pub oauth_private_issuers: bool,
+
+    /// With --stack-dev-seed only: the issuer of Stack's mock OAuth provider, which every
+    /// shared provider then uses (Stack's e2e layout).
+    #[arg(
+        long,
+        env = "POSTERN_OAUTH_MOCK_URL",
+        default_value = "http://localhost:8114"
+    )]
+    pub oauth_mock_url: String,
 }
 
 /// The TOML config file.

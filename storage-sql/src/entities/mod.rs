@@ -11,6 +11,8 @@ pub mod api_key_set;
 pub mod audit_event;
 pub mod contact_channel;
 pub mod file;
+pub mod oauth_account;
+pub mod oauth_token;
 pub mod outbox;
 pub mod passkey;
 pub mod project;

@@ -57,6 +57,8 @@ pub struct Model {
     pub tokens_valid_after: Option<i64>,
     /// The user has a passkey (kept in step by the passkey repository).
     pub has_passkey: bool,
+    /// The user has an OAuth provider account (kept in step by the OAuth repository).
+    pub has_oauth: bool,
 }
 
 /// Redacts secrets and hashes.

@@ -15,6 +15,7 @@ mod m20261202_000008_add_postern_security;
 mod m20261202_000009_add_postern_config_version;
 mod m20261202_000010_create_postern_webhooks;
 mod m20261202_000011_create_postern_passkeys;
+mod m20261202_000013_create_postern_oauth;
 
 /// Name of the table recording which of Postern's migrations have run.
 pub const MIGRATION_TABLE: &str = "postern_migrations";
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_add_postern_config_version::Migration),
             Box::new(m20261202_000010_create_postern_webhooks::Migration),
             Box::new(m20261202_000011_create_postern_passkeys::Migration),
+            Box::new(m20261202_000013_create_postern_oauth::Migration),
         ]
     }
 

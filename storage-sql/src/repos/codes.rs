@@ -165,4 +165,13 @@ impl<C: ConnectionTrait + Send> CodeRepo for SeaRepos<C> {
             .map_err(store_error)?;
         Ok(res.rows_affected)
     }
+
+    async fn purge_expired(&self, before_millis: i64) -> StoreResult<u64> {
+        let res = verification_code::Entity::delete_many()
+            .filter(verification_code::Column::ExpiresAt.lt(before_millis))
+            .exec(&self.conn)
+            .await
+            .map_err(store_error)?;
+        Ok(res.rows_affected)
+    }
 }

@@ -4,6 +4,7 @@ mod api_keys;
 mod audit;
 mod codes;
 mod files;
+mod oauth;
 mod outbox;
 mod passkeys;
 mod permissions;
@@ -17,7 +18,7 @@ mod vault;
 mod webhooks;
 
 use postern_core::storage::{
-    ApiKeyRepo, AuditRepo, CodeRepo, FileRepo, OutboxRepo, PasskeyRepo, PermissionRepo,
+    ApiKeyRepo, AuditRepo, CodeRepo, FileRepo, OAuthRepo, OutboxRepo, PasskeyRepo, PermissionRepo,
     ProjectRepo, RecoveryCodeRepo, Repos, SessionRepo, StoreError, StoreResult, TeamRepo,
     ThrottleRepo, UserRepo, VaultRepo, WebhookRepo,
 };
@@ -110,6 +111,10 @@ impl<C: ConnectionTrait + Send> Repos for SeaRepos<C> {
     }
 
     fn passkeys(&self) -> &dyn PasskeyRepo {
+        self
+    }
+
+    fn oauth(&self) -> &dyn OAuthRepo {
         self
     }
 }

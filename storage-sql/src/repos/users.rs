@@ -51,6 +51,7 @@ fn user_active_model(u: &UserRecord) -> StoreResult<user::ActiveModel> {
         tokens_valid_after: Set(u.tokens_valid_after_millis),
         // Derived from the passkeys table: a new user has none.
         has_passkey: Set(false),
+        has_oauth: Set(false),
     })
 }
 
@@ -84,6 +85,7 @@ fn user_record(m: user::Model) -> StoreResult<UserRecord> {
         claimed_at_millis: m.claimed_at,
         tokens_valid_after_millis: m.tokens_valid_after,
         has_passkey: m.has_passkey,
+        has_oauth: m.has_oauth,
     })
 }
 
@@ -219,6 +221,7 @@ impl<C: ConnectionTrait + Send> UserRepo for SeaRepos<C> {
         model.totp_last_step = NotSet;
         // Only the passkey repository moves it.
         model.has_passkey = NotSet;
+        model.has_oauth = NotSet;
         let res = user::Entity::update_many()
             .set(model)
             .filter(user::Column::ProjectId.eq(u.project_id.as_str()))

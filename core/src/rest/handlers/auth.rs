@@ -100,7 +100,8 @@ pub(crate) async fn password_set(rq: Rq<'_>, b: PasswordSet) -> Result<Json<Succ
     Ok(Json::ok(SuccessView::TRUE))
 }
 
-/// OAuth 2 token endpoint, refresh grant only (what the official SDK uses to refresh).
+/// OAuth 2 token endpoint: the `authorization_code` grant (an OAuth sign-in's last step)
+/// and the `refresh_token` grant (what the official SDK uses to refresh).
 pub(crate) async fn oauth_token(rq: Rq<'_>) -> Result<Response<Bytes>> {
     let form = match &rq.body {
         crate::rest::input::Body::Form(m) | crate::rest::input::Body::Json(Value::Object(m)) => {
@@ -114,14 +115,28 @@ pub(crate) async fn oauth_token(rq: Rq<'_>) -> Result<Response<Bytes>> {
         client_id = client_id.or(Some(id));
         client_secret = client_secret.or(Some(secret));
     }
-    if field("grant_type").as_deref() != Some("refresh_token") {
-        let mut r = json(
-            StatusCode::BAD_REQUEST,
-            &json!({ "error": "unsupported_grant_type", "error_description": "Only the refresh_token grant is supported." }),
-        );
-        r.headers_mut()
-            .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        return Ok(r);
+    let grant_type = field("grant_type");
+    if !matches!(
+        grant_type.as_deref(),
+        Some("refresh_token" | "authorization_code")
+    ) {
+        return Err(Error::schema(
+            "body.grant_type must be one of the following values: authorization_code, refresh_token",
+        ));
+    }
+    let printable = |s: &Option<String>| {
+        s.as_deref()
+            .is_none_or(|s| s.bytes().all(|b| (0x20..0x7f).contains(&b)))
+    };
+    if !printable(&client_id) {
+        return Ok(super::oauth::invalid_request(
+            "Invalid parameter: `client_id`",
+        ));
+    }
+    if !printable(&client_secret) {
+        return Ok(super::oauth::invalid_request(
+            "Invalid parameter: `client_secret`",
+        ));
     }
     let client_id = client_id.unwrap_or_default();
     let project_id = client_id.split('#').next().unwrap_or_default();
@@ -148,6 +163,9 @@ pub(crate) async fn oauth_token(rq: Rq<'_>) -> Result<Response<Bytes>> {
                 return Err(Error::InvalidOauthClientIdOrSecret(None));
             }
         }
+    }
+    if grant_type.as_deref() == Some("authorization_code") {
+        return super::oauth::code_grant(&rq, &project, field).await;
     }
     let token = field("refresh_token").ok_or(Error::RefreshTokenNotFoundOrExpired)?;
     let access_token = rq.p.sessions().refresh(&project, &token).await?;

@@ -5,6 +5,7 @@ pub(super) mod auth;
 pub(super) mod contact_channels;
 pub(super) mod internal;
 pub(super) mod invitations;
+pub(super) mod oauth;
 pub(super) mod passkeys;
 pub(super) mod permissions;
 pub(super) mod projects;
