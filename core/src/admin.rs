@@ -338,6 +338,13 @@ pub fn legacy_overrides(legacy: &Map<String, Value>) -> Result<Map<String, Value
                             o[to] = x.clone();
                         }
                     }
+                    if let Some(ids) = p.get("apple_bundle_ids").and_then(Value::as_array) {
+                        let bundles: Map<String, Value> = ids
+                            .iter()
+                            .map(|b| (Uuid::new_v4().to_string(), json!({ "bundleId": b })))
+                            .collect();
+                        o["appleBundles"] = Value::Object(bundles);
+                    }
                     m.insert(id, o);
                 }
                 ("auth.oauth.providers", Value::Object(m))

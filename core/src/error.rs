@@ -473,6 +473,14 @@ pub enum Error {
     /// `OAUTH_PROVIDER_ACCOUNT_ID_ALREADY_USED_FOR_SIGN_IN`.
     #[error("A provider with the same account ID is already used for signing in.")]
     OauthProviderAccountIdAlreadyUsedForSignIn,
+    /// `APPLE_BUNDLE_ID_NOT_CONFIGURED`: native Apple sign-in without bundle ids.
+    #[error(
+        "Apple Sign In is enabled, but no Bundle IDs are configured. Please add your app's Bundle ID in the Stack Auth dashboard under OAuth Providers > Apple > Apple Bundle IDs."
+    )]
+    AppleBundleIdNotConfigured,
+    /// `INVALID_APPLE_CREDENTIALS`: the Apple ID token does not verify.
+    #[error("The Apple Sign In credentials could not be verified. Please try signing in again.")]
+    InvalidAppleCredentials,
 
     // ----- Postern extensions (not in Stack's catalogue) -----
     /// `STEP_UP_REQUIRED` (403): a sensitive change asked by a client (setting a first
@@ -578,6 +586,8 @@ impl Error {
             Error::OauthProviderAccountIdAlreadyUsedForSignIn => {
                 "OAUTH_PROVIDER_ACCOUNT_ID_ALREADY_USED_FOR_SIGN_IN"
             }
+            Error::AppleBundleIdNotConfigured => "APPLE_BUNDLE_ID_NOT_CONFIGURED",
+            Error::InvalidAppleCredentials => "INVALID_APPLE_CREDENTIALS",
             Error::PasswordRequirementsNotMet(PasswordRequirement::TooShort { .. }) => {
                 "PASSWORD_TOO_SHORT"
             }
@@ -666,6 +676,8 @@ impl Error {
             | Error::OauthConnectionNotConnectedToUser
             | Error::OauthConnectionDoesNotHaveRequiredScope
             | Error::OauthProviderAccountIdAlreadyUsedForSignIn
+            | Error::AppleBundleIdNotConfigured
+            | Error::InvalidAppleCredentials
             | Error::PasswordRequirementsNotMet(_)
             | Error::EmailPasswordMismatch
             | Error::UserDoesNotHavePassword
@@ -868,6 +880,8 @@ impl Error {
             | Error::OauthConnectionNotConnectedToUser
             | Error::OauthConnectionDoesNotHaveRequiredScope
             | Error::OauthProviderAccountIdAlreadyUsedForSignIn
+            | Error::AppleBundleIdNotConfigured
+            | Error::InvalidAppleCredentials
             | Error::TooManyRequests { .. } => None,
             Error::BodyParsing(_)
             | Error::ProjectKeyWithoutAccessType
@@ -1186,6 +1200,18 @@ pub enum Refusal {
     /// 400: the user already has this provider account.
     #[error("The same provider type with the same account ID already exists for this user.")]
     OauthProviderAccountExists,
+    /// 400: a cross-domain handoff without the session's refresh token.
+    #[error("Cross-domain auth handoff requires passing the current refresh token.")]
+    HandoffRefreshTokenRequired,
+    /// 401: a cross-domain handoff whose refresh token is not the access token's session's.
+    #[error("Cross-domain auth handoff refresh token does not match the authenticated session.")]
+    HandoffRefreshTokenMismatch,
+    /// 401: a cross-domain handoff whose session has expired.
+    #[error("Cross-domain auth handoff refresh token is not valid.")]
+    HandoffRefreshTokenInvalid,
+    /// 401: a handoff code whose session is no longer the code's user's.
+    #[error("Cross-domain handoff refresh token does not belong to the authenticated user.")]
+    HandoffSessionNotTheUsers,
     /// 400: Facebook gave no address.
     #[error(
         "Facebook OAuth did not return an email address. This is likely because \"email\" scope is not selected on the Facebook developer dashboard."
@@ -1356,6 +1382,7 @@ impl Refusal {
             | Refusal::OauthRedirectUriMismatch
             | Refusal::GithubEmailsForbidden
             | Refusal::FacebookNoEmail
+            | Refusal::HandoffRefreshTokenRequired
             | Refusal::OauthProviderSignInExists
             | Refusal::OauthProviderAccountExists
             | Refusal::ContactChannelToModifyNotFound
@@ -1373,6 +1400,9 @@ impl Refusal {
             | Refusal::TeamApiKeysDisabled => StatusCode::BAD_REQUEST,
             Refusal::AdminAccessTokenUserGone
             | Refusal::AddCurrentUserWithoutUser
+            | Refusal::HandoffRefreshTokenMismatch
+            | Refusal::HandoffRefreshTokenInvalid
+            | Refusal::HandoffSessionNotTheUsers
             | Refusal::WebhookPortalTokenInvalid => StatusCode::UNAUTHORIZED,
             Refusal::ServerMayOnlyOverrideBranchConfig
             | Refusal::ServerCannotOverrideAdminOnlyConfig { .. }
@@ -1569,6 +1599,8 @@ mod tests {
             Error::OauthConnectionNotConnectedToUser,
             Error::OauthConnectionDoesNotHaveRequiredScope,
             Error::OauthProviderAccountIdAlreadyUsedForSignIn,
+            Error::AppleBundleIdNotConfigured,
+            Error::InvalidAppleCredentials,
             Error::PasswordRequirementsNotMet(PasswordRequirement::TooShort { min_length: 8 }),
             Error::PasswordRequirementsNotMet(PasswordRequirement::TooLong { max_length: 70 }),
             Error::UserEmailAlreadyExists {
@@ -1774,6 +1806,10 @@ mod tests {
             Refusal::OauthRedirectUriMismatch,
             Refusal::GithubEmailsForbidden,
             Refusal::FacebookNoEmail,
+            Refusal::HandoffRefreshTokenRequired,
+            Refusal::HandoffRefreshTokenMismatch,
+            Refusal::HandoffRefreshTokenInvalid,
+            Refusal::HandoffSessionNotTheUsers,
             Refusal::ClientMayOnlyListOwnConnectedAccounts,
             Refusal::ClientMayOnlyAccessOwnConnectedAccounts,
             Refusal::ClientMayOnlyReadOwnOauthProviders,
@@ -1873,6 +1909,10 @@ mod tests {
             | Refusal::OauthRedirectUriMismatch
             | Refusal::GithubEmailsForbidden
             | Refusal::FacebookNoEmail
+            | Refusal::HandoffRefreshTokenRequired
+            | Refusal::HandoffRefreshTokenMismatch
+            | Refusal::HandoffRefreshTokenInvalid
+            | Refusal::HandoffSessionNotTheUsers
             | Refusal::ClientMayOnlyListOwnConnectedAccounts
             | Refusal::ClientMayOnlyAccessOwnConnectedAccounts
             | Refusal::ClientMayOnlyReadOwnOauthProviders
@@ -1929,7 +1969,7 @@ mod tests {
         assert_eq!(distinct.len(), all.len(), "a variant is listed twice");
         assert_eq!(
             all.len(),
-            85,
+            89,
             "as many entries in `refusals()` as arms above"
         );
     }

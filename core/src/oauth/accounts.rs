@@ -357,7 +357,8 @@ impl OAuth<'_> {
                 } else {
                     fresh.refresh_token = None;
                 }
-                self.store_tokens(&*tx, account, &fresh, &t.scopes).await?;
+                self.store_tokens(&*tx, account, Some(&fresh), &t.scopes)
+                    .await?;
                 tx.commit().await?;
                 return Ok(grant.access_token);
             }

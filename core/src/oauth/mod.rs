@@ -526,7 +526,7 @@ impl OAuth<'_> {
             country_code: text(data, "country_code"),
         };
         let (user_id, is_new_user) = self
-            .resolve_account(project, &conf, &identity, &grant, &requested, &flow)
+            .resolve_account(project, &conf, &identity, Some(&grant), &requested, &flow)
             .await?;
 
         // The outer authorization code.
@@ -569,7 +569,7 @@ impl OAuth<'_> {
         project: &Project,
         conf: &Configured,
         identity: &Identity,
-        grant: &Grant,
+        grant: Option<&Grant>,
         requested: &[String],
         flow: &Flow,
     ) -> Result<(Uuid, bool)> {
@@ -763,9 +763,12 @@ impl OAuth<'_> {
         &self,
         repos: &dyn Repos,
         account: &OAuthAccountRecord,
-        grant: &Grant,
+        grant: Option<&Grant>,
         scopes: &[String],
     ) -> Result<()> {
+        let Some(grant) = grant else {
+            return Ok(());
+        };
         let now = self.p.inner.clock.now_millis();
         let mut rows = vec![(
             OAuthTokenKind::Access,
@@ -854,6 +857,34 @@ impl OAuth<'_> {
         let (rec, channels) = crate::model::load(&*p.inner.store, &project.id, user_id)
             .await?
             .ok_or_else(invalid)?;
+        if let Some(session_id) = text(data, "session_id").and_then(|s| s.parse::<Uuid>().ok()) {
+            // A cross-domain handoff: the caller's own session, as it was.
+            let now = p.inner.clock.now_millis();
+            let session = p
+                .inner
+                .store
+                .sessions()
+                .get(&project.id, session_id)
+                .await?
+                .filter(|s| s.expires_at_millis.is_none_or(|e| e > now))
+                .ok_or(Error::RefreshTokenNotFoundOrExpired)?;
+            if session.user_id != rec.id {
+                return Err(Error::Refused(Refusal::HandoffSessionNotTheUsers));
+            }
+            let refresh_token = text(data, "refresh_token")
+                .and_then(|s| self.open(&row.id.to_string(), &s))
+                .ok_or(Error::RefreshTokenNotFoundOrExpired)?;
+            let user = crate::model::User::from_parts(&rec, &channels, &project.config);
+            return Ok(CodeExchange {
+                signed_in: crate::model::SignedIn {
+                    user_id: rec.id,
+                    access_token: p.sessions().mint(project, &user, session.id)?,
+                    refresh_token,
+                },
+                is_new_user: false,
+                after_callback_redirect_url: text(data, "after_callback_redirect_url"),
+            });
+        }
         if rec.totp_secret.is_some() {
             return Err(crate::auth::second_factor_required(p, project, &rec, None).await);
         }
@@ -873,6 +904,160 @@ impl OAuth<'_> {
             signed_in: opened.tokens(p, project, &user)?,
             is_new_user: data["new_user"] == Value::Bool(true),
             after_callback_redirect_url: text(data, "after_callback_redirect_url"),
+        })
+    }
+}
+
+/// A signed-in app's request for a code that hands its session to another of its domains
+/// (`POST /auth/oauth/cross-domain/authorize`).
+#[derive(Clone)]
+pub struct HandoffRequest {
+    /// The session's refresh token (`x-stack-refresh-token`).
+    pub refresh_token: String,
+    /// The publishable key the request came with (the keyless sentinel when none).
+    pub publishable_key: Option<String>,
+    /// The other domain's callback.
+    pub redirect_uri: String,
+    /// The app's state, echoed.
+    pub state: String,
+    /// The S256 PKCE challenge.
+    pub code_challenge: String,
+    /// Echoed by the token endpoint.
+    pub after_callback_redirect_url: Option<String>,
+}
+
+impl std::fmt::Debug for HandoffRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandoffRequest")
+            .field("redirect_uri", &self.redirect_uri)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OAuth<'_> {
+    /// Issues a code for the caller's own session (contract §9.2): exchanged with the
+    /// verifier of `code_challenge`, it answers with the same session's refresh token (kept
+    /// sealed in the code's row until then) and a fresh access token.
+    pub async fn handoff(&self, auth: &crate::actor::Auth, req: HandoffRequest) -> Result<String> {
+        let p = self.p;
+        let project = &auth.project;
+        let (user, claims) = match (&auth.user, &auth.claims) {
+            (Some(u), Some(c)) => (u, c),
+            _ => return Err(Error::UserAuthenticationRequired),
+        };
+        let now = p.inner.clock.now_millis();
+        let session = p
+            .inner
+            .store
+            .sessions()
+            .find_by_token_hash(&project.id, &hash_secret(&req.refresh_token))
+            .await?
+            .filter(|s| s.id == claims.refresh_token_id && s.user_id == user.id)
+            .ok_or(Error::Refused(Refusal::HandoffRefreshTokenMismatch))?;
+        if session.expires_at_millis.is_some_and(|e| e <= now) {
+            return Err(Error::Refused(Refusal::HandoffRefreshTokenInvalid));
+        }
+        self.check_client_key(project, req.publishable_key.as_deref().unwrap_or_default())
+            .await?;
+        if !redirect_trusted(p, project, &req.redirect_uri) {
+            return Err(Error::RedirectUrlNotWhitelisted);
+        }
+        if let Some(after) = &req.after_callback_redirect_url
+            && !redirect_trusted(p, project, after)
+        {
+            return Err(Error::RedirectUrlNotWhitelisted);
+        }
+        let code = hash_secret(&random_crockford(64));
+        let id = Uuid::new_v4();
+        p.inner
+            .store
+            .codes()
+            .insert(&VerificationCodeRecord {
+                project_id: project.id.clone(),
+                id,
+                purpose: CodePurpose::OAuthAuthorizationCode,
+                code_hash: hash_secret(&code),
+                nonce_hash: hash_secret(&code),
+                user_id: Some(user.id),
+                data: json!({
+                    "redirect_uri": req.redirect_uri,
+                    "code_challenge": req.code_challenge,
+                    "code_challenge_method": "S256",
+                    "new_user": false,
+                    "after_callback_redirect_url": req.after_callback_redirect_url,
+                    "session_id": session.id,
+                    "refresh_token": self.seal(&id.to_string(), &req.refresh_token)?,
+                }),
+                created_at_millis: now,
+                expires_at_millis: now + CODE_MILLIS,
+                used_at_millis: None,
+                attempt_count: 0,
+            })
+            .await?;
+        Ok(with_query(
+            &req.redirect_uri,
+            &[("code", &code), ("state", &req.state)],
+        ))
+    }
+}
+
+/// A native Apple sign-in's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NativeSignIn {
+    /// The session's tokens.
+    pub signed_in: crate::model::SignedIn,
+    /// The account was created by this sign-in.
+    pub is_new_user: bool,
+}
+
+impl OAuth<'_> {
+    /// Signs in with an ID token Apple gave a native app (contract §10): verified against
+    /// Apple's keys with one of the project's bundle ids as audience, then the same account
+    /// resolution as a web sign-in. Beyond Stack, a user with TOTP gets
+    /// `MULTI_FACTOR_AUTHENTICATION_REQUIRED` here too.
+    pub async fn apple_native_sign_in(
+        &self,
+        project: &Project,
+        id_token: &str,
+    ) -> Result<NativeSignIn> {
+        let p = self.p;
+        let conf = configured(p, project, "apple")
+            .filter(|c| c.allow_sign_in)
+            .ok_or(Error::OauthProviderNotFoundOrNotEnabled)?;
+        if conf.apple_bundle_ids.is_empty() {
+            return Err(Error::AppleBundleIdNotConfigured);
+        }
+        let identity = provider::verify_apple_id_token(p, id_token, &conf.apple_bundle_ids)
+            .await?
+            .ok_or(Error::InvalidAppleCredentials)?;
+        let flow = Flow {
+            link: false,
+            token_user: None,
+            country_code: crate::audit::RequestMeta::current().country_code,
+        };
+        let (user_id, is_new_user) = self
+            .resolve_account(project, &conf, &identity, None, &[], &flow)
+            .await?;
+        let (rec, channels) = crate::model::load(&*p.inner.store, &project.id, user_id)
+            .await?
+            .ok_or(Error::UserNotFound)?;
+        if rec.totp_secret.is_some() {
+            return Err(crate::auth::second_factor_required(p, project, &rec, None).await);
+        }
+        let tx = p.inner.store.begin().await?;
+        let opened = crate::auth::session::open(
+            p,
+            &*tx,
+            &project.id,
+            rec.id,
+            crate::auth::session::Opening::SignIn("oauth"),
+        )
+        .await?;
+        tx.commit().await?;
+        let user = crate::model::User::from_parts(&rec, &channels, &project.config);
+        Ok(NativeSignIn {
+            signed_in: opened.tokens(p, project, &user)?,
+            is_new_user,
         })
     }
 }

@@ -112,6 +112,10 @@ pub(crate) struct Configured {
     facebook_config_id: Option<String>,
     microsoft_tenant_id: Option<String>,
     issuer_url: Option<String>,
+    /// `allowSignIn` (only native Apple sign-in reads it, as Stack).
+    pub allow_sign_in: bool,
+    /// Apple bundle ids (`appleBundles.<id>.bundleId`): the audiences of native sign-in.
+    pub apple_bundle_ids: Vec<String>,
 }
 
 impl std::fmt::Debug for Configured {
@@ -155,6 +159,17 @@ pub(crate) fn configured(p: &Postern, project: &Project, config_id: &str) -> Opt
         facebook_config_id: text("facebookConfigId"),
         microsoft_tenant_id: text("microsoftTenantId"),
         issuer_url: text("issuerUrl"),
+        allow_sign_in: entry.get("allowSignIn").and_then(Value::as_bool) == Some(true),
+        apple_bundle_ids: entry
+            .get("appleBundles")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.values()
+                    .filter_map(|b| b.get("bundleId").and_then(Value::as_str))
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
         kind,
     })
 }
@@ -978,4 +993,34 @@ async fn discover(p: &Postern, issuer: &str, private: bool) -> Result<Arc<CorePr
         .unwrap_or_else(|e| e.into_inner())
         .insert(issuer.to_owned(), (Instant::now(), Arc::clone(&meta)));
     Ok(meta)
+}
+
+/// The subject and address of an ID token Apple issued to a native app (`iss`
+/// `https://appleid.apple.com`, `aud` one of `bundle_ids`, signed with a key of Apple's
+/// JWKS, not expired); `None` when it does not verify.
+pub(crate) async fn verify_apple_id_token(
+    p: &Postern,
+    id_token: &str,
+    bundle_ids: &[String],
+) -> Result<Option<Identity>> {
+    use std::str::FromStr as _;
+    let Ok(token) = openidconnect::core::CoreIdToken::from_str(id_token) else {
+        return Ok(None);
+    };
+    let Some(first) = bundle_ids.first() else {
+        return Ok(None);
+    };
+    let meta = discover(p, "https://appleid.apple.com", false).await?;
+    let audiences = bundle_ids.to_vec();
+    let verifier = openidconnect::core::CoreIdTokenVerifier::new_public_client(
+        ClientId::new(first.clone()),
+        meta.issuer().clone(),
+        meta.jwks().clone(),
+    )
+    .set_other_audience_verifier_fn(move |aud| audiences.iter().any(|b| **aud == *b));
+    let Ok(claims) = token.claims(&verifier, |_: Option<&Nonce>| Ok(())) else {
+        return Ok(None);
+    };
+    let claims = serde_json::to_value(claims).unwrap_or(Value::Null);
+    Ok(identity_from_claims(Some(&claims)).ok())
 }

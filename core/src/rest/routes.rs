@@ -277,6 +277,8 @@ routes! {
         Get "/auth/oauth/authorize/{provider_id}", Public, Some(SignIn) => oauth::authorize, "Start an OAuth sign-in: redirect to the provider";
         Get "/auth/oauth/callback/{provider_id}", Public, Some(SignIn) => oauth::callback, "The provider's redirect back (not called by apps)";
         Post "/auth/oauth/callback/{provider_id}", Public, Some(SignIn) => oauth::callback, "The provider's form post back (Apple; not called by apps)";
+        Post "/auth/oauth/callback/apple/native", Any, Some(SignIn) => oauth::apple_native, input: oauth::AppleNative, reply: oauth::NativeSignInView, "Sign in with an ID token Apple gave a native app";
+        Post "/auth/oauth/cross-domain/authorize", Any, Some(SignIn) => oauth::cross_domain_authorize, input: oauth::HandoffBody, reply: oauth::HandoffView, "A code handing the caller's session to another of the app's domains";
         Post "/auth/oauth/connected-accounts/{provider_id}/access-token", Any, None => oauth::legacy_access_token, input: oauth::AccessTokenRequest, reply: oauth::ProviderAccessTokenView, "The signed-in user's provider access token (deprecated)";
     }
     "oauth-providers" {

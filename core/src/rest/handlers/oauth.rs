@@ -603,3 +603,100 @@ pub(crate) async fn legacy_access_token(
 ) -> Result<Json<ProviderAccessTokenView>> {
     provider_token(&rq, "me", None, b).await
 }
+
+input! {
+    /// `POST /auth/oauth/cross-domain/authorize`.
+    pub(crate) struct HandoffBody in Body {
+        redirect_uri: String => url,
+        state: String,
+        code_challenge: String,
+        code_challenge_method: Option<String>,
+        after_callback_redirect_url: Option<String> => url,
+    }
+    check(this, f, _rq) {
+        let n = this.state.chars().count();
+        if !(1..=512).contains(&n) {
+            f.fail("state", "must be between 1 and 512 characters");
+        }
+        let c = &this.code_challenge;
+        if !(43..=128).contains(&c.len())
+            || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b))
+        {
+            f.fail("code_challenge", "must match the PKCE code challenge format");
+        }
+        if this.code_challenge_method.as_deref().is_some_and(|m| m != "S256") {
+            f.fail("code_challenge_method", "must be one of the following values: S256");
+        }
+    }
+}
+
+/// A redirect URL handing the caller's session to another of the app's domains.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct HandoffView {
+    /// `redirect_uri` with `code` and `state`.
+    redirect_url: String,
+}
+
+pub(crate) async fn cross_domain_authorize(
+    rq: Rq<'_>,
+    b: HandoffBody,
+) -> Result<Json<HandoffView>> {
+    let auth = rq.auth()?;
+    if auth.user.is_none() || auth.claims.is_none() {
+        return Err(Error::UserAuthenticationRequired);
+    }
+    let refresh_token = stack_header(rq.headers, "refresh-token")
+        .filter(|t| !t.is_empty())
+        .ok_or(Error::Refused(Refusal::HandoffRefreshTokenRequired))?
+        .to_owned();
+    let redirect_url =
+        rq.p.oauth()
+            .handoff(
+                auth,
+                crate::oauth::HandoffRequest {
+                    refresh_token,
+                    publishable_key: stack_header(rq.headers, "publishable-client-key")
+                        .map(str::to_owned),
+                    redirect_uri: b.redirect_uri,
+                    state: b.state,
+                    code_challenge: b.code_challenge,
+                    after_callback_redirect_url: b.after_callback_redirect_url,
+                },
+            )
+            .await?;
+    Ok(Json::ok(HandoffView { redirect_url }))
+}
+
+input! {
+    /// `POST /auth/oauth/callback/apple/native`.
+    pub(crate) struct AppleNative in Body {
+        id_token: String,
+    }
+}
+
+/// A native sign-in's tokens.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct NativeSignInView {
+    /// The access token.
+    access_token: String,
+    /// The refresh token.
+    refresh_token: String,
+    /// The user.
+    user_id: Uuid,
+    /// The account was created by this sign-in.
+    is_new_user: bool,
+}
+
+pub(crate) async fn apple_native(rq: Rq<'_>, b: AppleNative) -> Result<Json<NativeSignInView>> {
+    let auth = rq.auth()?;
+    let s =
+        rq.p.oauth()
+            .apple_native_sign_in(&auth.project, &b.id_token)
+            .await?;
+    Ok(Json::ok(NativeSignInView {
+        access_token: s.signed_in.access_token,
+        refresh_token: s.signed_in.refresh_token,
+        user_id: s.signed_in.user_id,
+        is_new_user: s.is_new_user,
+    }))
+}
