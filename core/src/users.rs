@@ -177,6 +177,26 @@ impl Users<'_> {
     /// enabled; `primary_email_auth_enabled` defaults to false. A server vouches for what it
     /// sets: the account counts as claimed and its address as confirmed for sign-in.
     pub async fn create(&self, project: &Project, update: UserUpdate) -> Result<User> {
+        self.create_with_provider_accounts(project, update, &[])
+            .await
+    }
+
+    /// [`Users::create`] with OAuth provider accounts (a server's `oauth_providers`): each
+    /// signs the user in and hands out tokens, and is written in the same transaction.
+    /// A provider the project does not configure is refused before anything is written.
+    pub async fn create_with_provider_accounts(
+        &self,
+        project: &Project,
+        update: UserUpdate,
+        accounts: &[crate::model::OAuthProviderLink],
+    ) -> Result<User> {
+        for a in accounts {
+            if crate::oauth::provider_kind(self.p, project, &a.id).is_none() {
+                return Err(Error::Refused(Refusal::OauthProviderNotFound {
+                    provider_id: a.id.clone(),
+                }));
+            }
+        }
         check_metadata(&update)?;
         let hash = self.prepare_password(&update).await?;
         let now = self.p.inner.clock.now_millis();
@@ -201,8 +221,25 @@ impl Users<'_> {
         let (rec, channels) = load(&*tx, &project.id, rec.id)
             .await?
             .ok_or(Error::UserNotFound)?;
+        for a in accounts {
+            tx.oauth()
+                .insert_account(&crate::storage::OAuthAccountRecord {
+                    project_id: project.id.clone(),
+                    id: Uuid::new_v4(),
+                    user_id: rec.id,
+                    provider_config_id: a.id.clone(),
+                    provider_account_id: a.account_id.clone(),
+                    email: a.email.clone(),
+                    allow_sign_in: true,
+                    allow_connected_accounts: true,
+                    created_at_millis: now,
+                })
+                .await
+                .on_conflict(|| Error::Refused(Refusal::OauthProviderAccountExists))?;
+        }
         // Stack answers with the user as it was before its personal team existed.
-        let user = User::from_parts(&rec, &channels, &project.config);
+        let mut user = User::from_parts(&rec, &channels, &project.config);
+        user.oauth_providers = accounts.to_vec();
         let email = user.primary_email.clone();
         crate::auth::account::finish(
             self.p,

@@ -157,6 +157,11 @@ impl Postern {
     }
 }
 
+/// The type of the project's provider `config_id`, if it configures one.
+pub(crate) fn provider_kind(p: &Postern, project: &Project, config_id: &str) -> Option<String> {
+    configured(p, project, config_id).map(|c| c.kind)
+}
+
 /// Whether `url` may receive the app's redirects: trusted by the project, or a native app's.
 pub(crate) fn redirect_trusted(p: &Postern, project: &Project, url: &str) -> bool {
     url.starts_with(NATIVE_APP_SCHEME) || p.redirect_allowed(project, url)

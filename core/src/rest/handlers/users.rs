@@ -438,15 +438,35 @@ pub(crate) async fn list(rq: Rq<'_>, q: UsersQuery) -> Result<Json<UserPageView>
 
 pub(crate) async fn create(rq: Rq<'_>, b: NewUser) -> Result<Json<UserView>> {
     let auth = rq.auth()?;
-    if let Some(Value::Array(list)) = &b.oauth_providers
-        && let Some(first) = list.first()
-    {
-        let id = first.get("id").and_then(Value::as_str).unwrap_or_default();
-        return Err(Error::Refused(Refusal::OauthProviderNotFound {
-            provider_id: id.to_owned(),
-        }));
-    }
-    let user = rq.p.users().create(&auth.project, b.into_update()).await?;
+    let accounts: Vec<crate::model::OAuthProviderLink> = match &b.oauth_providers {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(list)) => {
+            let mut out = Vec::new();
+            for (i, item) in list.iter().enumerate() {
+                let field = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_owned);
+                match (field("id"), field("account_id")) {
+                    (Some(id), Some(account_id)) => out.push(crate::model::OAuthProviderLink {
+                        id,
+                        account_id,
+                        email: field("email").filter(|e| !e.is_empty()),
+                    }),
+                    _ => {
+                        return Err(Error::schema(format!(
+                            "body.oauth_providers[{i}] must have string id and account_id"
+                        )));
+                    }
+                }
+            }
+            out
+        }
+        Some(_) => {
+            return Err(Error::schema("body.oauth_providers must be a `array` type"));
+        }
+    };
+    let user =
+        rq.p.users()
+            .create_with_provider_accounts(&auth.project, b.into_update(), &accounts)
+            .await?;
     Ok(Json::created(UserView::of(&user, true)))
 }
 
