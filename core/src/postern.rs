@@ -299,7 +299,8 @@ impl PosternBuilder {
     /// credentials every project's *shared* provider of that type uses
     /// (`auth.oauth.providers.<id>.isShared`, Stack's default). Without them, a shared
     /// provider of that type is not available (`OAUTH_PROVIDER_NOT_FOUND_OR_NOT_ENABLED`).
-    /// Register `<public URL>/api/v1/auth/oauth/callback/<type>` as its redirect URI.
+    /// Register `<public URL>/api/v1/auth/oauth/callback/<config id>` as its redirect URI
+    /// (Stack's projects use the type as the config id).
     pub fn shared_oauth_keys(
         mut self,
         provider_type: impl Into<String>,

@@ -1,6 +1,7 @@
 //! Shared helpers for Postern's cross-crate suites (store conformance on SQLite and
 //! PostgreSQL, HTTP through the adapters).
 
+pub mod oidc_provider;
 pub mod smtp_sink;
 pub mod webhook_sink;
 

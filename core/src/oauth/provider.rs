@@ -259,9 +259,12 @@ impl Provider {
     /// keys, or the mock provider's) and endpoints (discovered when it is OpenID Connect).
     pub(crate) async fn resolve(p: &Postern, c: &Configured) -> Result<Provider> {
         let settings = &p.inner.oauth;
+        // Stack registers `/callback/<type>`; Postern uses the config id, which is the type
+        // for every provider configured Stack's way, and keeps two providers of one type
+        // (two `oidc` issuers) apart.
         let redirect_uri = format!(
             "{}/api/v1/auth/oauth/callback/{}",
-            p.inner.public_url, c.kind
+            p.inner.public_url, c.config_id
         );
         if c.is_shared
             && let Some(mock) = &settings.mock_issuer
