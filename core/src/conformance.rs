@@ -48,7 +48,7 @@ use crate::storage::{
     AttemptQuery, DeliveryStatus, RequeueFilter, WebhookAttemptRecord, WebhookDeliveryRecord,
     WebhookEndpointRecord,
 };
-use crate::storage::{OAuthAccountRecord, OAuthTokenKind, OAuthTokenRecord};
+use crate::storage::{CliAuthAttemptRecord, OAuthAccountRecord, OAuthTokenKind, OAuthTokenRecord};
 
 /// Something [`store_conformance_tests!`](crate::store_conformance_tests) can run the
 /// suite against: a store, a boxed or shared store, or a `Result` of one.
@@ -142,7 +142,8 @@ macro_rules! store_conformance_tests {
             webhook_endpoints_deliveries_attempts_and_purge,
             passkeys_unique_per_project_flagged_and_cascading,
             oauth_accounts_tokens_flagged_and_cascading,
-            codes_purged_after_expiry
+            codes_purged_after_expiry,
+            cli_auth_attempts_move_forward_once
         );
     };
 }
@@ -3855,5 +3856,109 @@ pub async fn codes_purged_after_expiry(store: &dyn Store) {
             .await
             .unwrap(),
         None
+    );
+}
+
+/// CLI login attempts: found by either code's hash (per project); completed once while
+/// pending (not after expiry, not twice); the anonymous token taken once; handed out once;
+/// expired ones purged.
+pub async fn cli_auth_attempts_move_forward_once(store: &dyn Store) {
+    seed_projects(store).await;
+    let repo = store.cli_auth();
+    let mk = |n: &str, expires: i64, anon: Option<&str>| CliAuthAttemptRecord {
+        project_id: A.into(),
+        id: Uuid::new_v4(),
+        polling_code_hash: format!("poll-{n}"),
+        login_code_hash: format!("login-{n}"),
+        sealed_refresh_token: None,
+        sealed_anon_refresh_token: anon.map(str::to_owned),
+        expires_at_millis: expires,
+        used_at_millis: None,
+        created_at_millis: 0,
+    };
+    let a = mk("a", 1_000, Some("anon-sealed"));
+    repo.insert(&a).await.unwrap();
+    assert_eq!(
+        repo.find_by_polling_code(A, "poll-a")
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&a)
+    );
+    assert_eq!(
+        repo.find_by_login_code(A, "login-a")
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&a)
+    );
+    assert_eq!(
+        repo.find_by_polling_code(B, "poll-a").await.unwrap(),
+        None,
+        "other project"
+    );
+    assert_eq!(repo.find_by_polling_code(A, "login-a").await.unwrap(), None);
+
+    assert!(!repo.take_anon(A, a.id, "something else").await.unwrap());
+    assert!(repo.take_anon(A, a.id, "anon-sealed").await.unwrap());
+    assert!(
+        !repo.take_anon(A, a.id, "anon-sealed").await.unwrap(),
+        "once"
+    );
+
+    assert!(
+        !repo.hand_out(A, a.id, 10).await.unwrap(),
+        "nothing to hand out yet"
+    );
+    assert!(
+        !repo.complete(A, a.id, "rt", 1_000).await.unwrap(),
+        "expired at 1000"
+    );
+    assert!(
+        !repo.complete(B, a.id, "rt", 10).await.unwrap(),
+        "other project"
+    );
+    assert!(repo.complete(A, a.id, "rt", 10).await.unwrap());
+    assert!(
+        !repo.complete(A, a.id, "rt2", 11).await.unwrap(),
+        "completed once"
+    );
+    let done = repo
+        .find_by_login_code(A, "login-a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.sealed_refresh_token.as_deref(), Some("rt"));
+    assert_eq!(done.sealed_anon_refresh_token, None);
+    assert!(repo.hand_out(A, a.id, 20).await.unwrap());
+    assert!(
+        !repo.hand_out(A, a.id, 21).await.unwrap(),
+        "handed out once"
+    );
+    let used = repo
+        .find_by_polling_code(A, "poll-a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (used.used_at_millis, used.sealed_refresh_token),
+        (Some(20), None)
+    );
+
+    let b = mk("b", 5_000, None);
+    repo.insert(&b).await.unwrap();
+    let mut dup = mk("c", 5_000, None);
+    dup.polling_code_hash = "poll-b".into();
+    assert!(matches!(
+        repo.insert(&dup).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(repo.purge(2_000).await.unwrap(), 1);
+    assert_eq!(repo.find_by_polling_code(A, "poll-a").await.unwrap(), None);
+    assert!(
+        repo.find_by_polling_code(A, "poll-b")
+            .await
+            .unwrap()
+            .is_some()
     );
 }

@@ -482,6 +482,11 @@ pub enum Error {
     #[error("The Apple Sign In credentials could not be verified. Please try signing in again.")]
     InvalidAppleCredentials,
 
+    // ----- CLI login -----
+    /// `INVALID_POLLING_CODE`: no CLI login attempt with this polling code.
+    #[error("The polling code is invalid or does not exist.")]
+    InvalidPollingCode,
+
     // ----- Postern extensions (not in Stack's catalogue) -----
     /// `STEP_UP_REQUIRED` (403): a sensitive change asked by a client (setting a first
     /// password, turning MFA off, making an address usable for sign-in, generating recovery
@@ -588,6 +593,7 @@ impl Error {
             }
             Error::AppleBundleIdNotConfigured => "APPLE_BUNDLE_ID_NOT_CONFIGURED",
             Error::InvalidAppleCredentials => "INVALID_APPLE_CREDENTIALS",
+            Error::InvalidPollingCode => "INVALID_POLLING_CODE",
             Error::PasswordRequirementsNotMet(PasswordRequirement::TooShort { .. }) => {
                 "PASSWORD_TOO_SHORT"
             }
@@ -678,6 +684,7 @@ impl Error {
             | Error::OauthProviderAccountIdAlreadyUsedForSignIn
             | Error::AppleBundleIdNotConfigured
             | Error::InvalidAppleCredentials
+            | Error::InvalidPollingCode
             | Error::PasswordRequirementsNotMet(_)
             | Error::EmailPasswordMismatch
             | Error::UserDoesNotHavePassword
@@ -882,6 +889,7 @@ impl Error {
             | Error::OauthProviderAccountIdAlreadyUsedForSignIn
             | Error::AppleBundleIdNotConfigured
             | Error::InvalidAppleCredentials
+            | Error::InvalidPollingCode
             | Error::TooManyRequests { .. } => None,
             Error::BodyParsing(_)
             | Error::ProjectKeyWithoutAccessType
@@ -1212,6 +1220,33 @@ pub enum Refusal {
     /// 401: a handoff code whose session is no longer the code's user's.
     #[error("Cross-domain handoff refresh token does not belong to the authenticated user.")]
     HandoffSessionNotTheUsers,
+    /// 400: a CLI login's anonymous refresh token is unknown.
+    #[error("Invalid anon refresh token")]
+    CliAnonTokenInvalid,
+    /// 400: a CLI login's anonymous refresh token has expired.
+    #[error("The provided anon refresh token has expired")]
+    CliAnonTokenExpired,
+    /// 400: a CLI login's anonymous refresh token's user is gone.
+    #[error("User not found for provided refresh token")]
+    CliAnonUserNotFound,
+    /// 400: a CLI login's anonymous refresh token is a regular user's.
+    #[error("The provided refresh token does not belong to an anonymous user")]
+    CliAnonTokenNotAnonymous,
+    /// 400: a login code that is unknown, expired, used or already completed.
+    #[error("Invalid login code or the code has expired")]
+    CliLoginCodeInvalid,
+    /// 400: no anonymous session to claim (none, or claimed already).
+    #[error("No anonymous session associated with this code")]
+    CliNoAnonSession,
+    /// 400: the anonymous session to claim no longer works.
+    #[error("Anonymous session is no longer valid")]
+    CliAnonSessionInvalid,
+    /// 400: completing without the browser's refresh token.
+    #[error("refresh_token is required when mode is 'complete'")]
+    CliRefreshTokenRequired,
+    /// 400: completing with an unknown or expired refresh token.
+    #[error("Invalid refresh token")]
+    CliRefreshTokenInvalid,
     /// 400: Facebook gave no address.
     #[error(
         "Facebook OAuth did not return an email address. This is likely because \"email\" scope is not selected on the Facebook developer dashboard."
@@ -1383,6 +1418,15 @@ impl Refusal {
             | Refusal::GithubEmailsForbidden
             | Refusal::FacebookNoEmail
             | Refusal::HandoffRefreshTokenRequired
+            | Refusal::CliAnonTokenInvalid
+            | Refusal::CliAnonTokenExpired
+            | Refusal::CliAnonUserNotFound
+            | Refusal::CliAnonTokenNotAnonymous
+            | Refusal::CliLoginCodeInvalid
+            | Refusal::CliNoAnonSession
+            | Refusal::CliAnonSessionInvalid
+            | Refusal::CliRefreshTokenRequired
+            | Refusal::CliRefreshTokenInvalid
             | Refusal::OauthProviderSignInExists
             | Refusal::OauthProviderAccountExists
             | Refusal::ContactChannelToModifyNotFound
@@ -1601,6 +1645,7 @@ mod tests {
             Error::OauthProviderAccountIdAlreadyUsedForSignIn,
             Error::AppleBundleIdNotConfigured,
             Error::InvalidAppleCredentials,
+            Error::InvalidPollingCode,
             Error::PasswordRequirementsNotMet(PasswordRequirement::TooShort { min_length: 8 }),
             Error::PasswordRequirementsNotMet(PasswordRequirement::TooLong { max_length: 70 }),
             Error::UserEmailAlreadyExists {
@@ -1810,6 +1855,15 @@ mod tests {
             Refusal::HandoffRefreshTokenMismatch,
             Refusal::HandoffRefreshTokenInvalid,
             Refusal::HandoffSessionNotTheUsers,
+            Refusal::CliAnonTokenInvalid,
+            Refusal::CliAnonTokenExpired,
+            Refusal::CliAnonUserNotFound,
+            Refusal::CliAnonTokenNotAnonymous,
+            Refusal::CliLoginCodeInvalid,
+            Refusal::CliNoAnonSession,
+            Refusal::CliAnonSessionInvalid,
+            Refusal::CliRefreshTokenRequired,
+            Refusal::CliRefreshTokenInvalid,
             Refusal::ClientMayOnlyListOwnConnectedAccounts,
             Refusal::ClientMayOnlyAccessOwnConnectedAccounts,
             Refusal::ClientMayOnlyReadOwnOauthProviders,
@@ -1913,6 +1967,15 @@ mod tests {
             | Refusal::HandoffRefreshTokenMismatch
             | Refusal::HandoffRefreshTokenInvalid
             | Refusal::HandoffSessionNotTheUsers
+            | Refusal::CliAnonTokenInvalid
+            | Refusal::CliAnonTokenExpired
+            | Refusal::CliAnonUserNotFound
+            | Refusal::CliAnonTokenNotAnonymous
+            | Refusal::CliLoginCodeInvalid
+            | Refusal::CliNoAnonSession
+            | Refusal::CliAnonSessionInvalid
+            | Refusal::CliRefreshTokenRequired
+            | Refusal::CliRefreshTokenInvalid
             | Refusal::ClientMayOnlyListOwnConnectedAccounts
             | Refusal::ClientMayOnlyAccessOwnConnectedAccounts
             | Refusal::ClientMayOnlyReadOwnOauthProviders
@@ -1969,7 +2032,7 @@ mod tests {
         assert_eq!(distinct.len(), all.len(), "a variant is listed twice");
         assert_eq!(
             all.len(),
-            89,
+            98,
             "as many entries in `refusals()` as arms above"
         );
     }

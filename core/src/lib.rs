@@ -57,6 +57,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 mod claim;
+pub mod cli_login;
 pub mod codes;
 pub mod config_secrets;
 pub mod contact_channels;

@@ -208,6 +208,9 @@ pub(crate) fn spawn_worker(inner: &Arc<Inner>) {
                     if let Err(e) = p.inner.store.oauth().purge_tokens(before).await {
                         tracing::warn!(error = %e, "purging expired provider tokens failed");
                     }
+                    if let Err(e) = p.inner.store.cli_auth().purge(before).await {
+                        tracing::warn!(error = %e, "purging expired CLI login attempts failed");
+                    }
                 }
             }
             tokio::select! {

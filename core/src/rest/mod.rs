@@ -9,7 +9,7 @@ mod response;
 mod routes;
 
 use handlers::{
-    api_keys, auth, contact_channels, internal, invitations, oauth, passkeys, permissions,
+    api_keys, auth, cli, contact_channels, internal, invitations, oauth, passkeys, permissions,
     projects, sessions, step_up, teams, users, vault, webhooks,
 };
 

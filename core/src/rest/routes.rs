@@ -19,7 +19,7 @@ use super::handlers::{CodeBody, EmptyBody, NoQuery};
 use super::input::{Input, Source};
 use super::permissions;
 use super::response::Json;
-use super::{api_keys, auth, contact_channels, internal, invitations, oauth, passkeys};
+use super::{api_keys, auth, cli, contact_channels, internal, invitations, oauth, passkeys};
 use super::{projects, sessions, step_up, teams, users, vault, webhooks};
 use crate::api_keys::KeyType;
 use crate::error::{AccessType, Error, Result};
@@ -280,6 +280,11 @@ routes! {
         Post "/auth/oauth/callback/apple/native", Any, Some(SignIn) => oauth::apple_native, input: oauth::AppleNative, reply: oauth::NativeSignInView, "Sign in with an ID token Apple gave a native app";
         Post "/auth/oauth/cross-domain/authorize", Any, Some(SignIn) => oauth::cross_domain_authorize, input: oauth::HandoffBody, reply: oauth::HandoffView, "A code handing the caller's session to another of the app's domains";
         Post "/auth/oauth/connected-accounts/{provider_id}/access-token", Any, None => oauth::legacy_access_token, input: oauth::AccessTokenRequest, reply: oauth::ProviderAccessTokenView, "The signed-in user's provider access token (deprecated)";
+    }
+    "cli" {
+        Post "/auth/cli", Any, Some(SignIn) => cli::start, reply: cli::CliAttemptView, "Start a CLI login (the body may be omitted)";
+        Post "/auth/cli/poll", Any, None => cli::poll, input: cli::CliPoll, "Poll a CLI login: waiting, expired, used, or (201) the refresh token";
+        Post "/auth/cli/complete", Any, Some(SignIn) => cli::complete, input: cli::CliComplete, "Complete a CLI login from a signed-in browser (or check / claim its anonymous session)";
     }
     "oauth-providers" {
         Get "/oauth-providers", Any, None => oauth::list_providers, input: oauth::OAuthProviderList, reply: ListView<oauth::OAuthProviderView>, "List provider accounts";

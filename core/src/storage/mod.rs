@@ -614,6 +614,41 @@ pub trait OAuthRepo: Send + Sync {
     async fn purge_tokens(&self, before_millis: i64) -> StoreResult<u64>;
 }
 
+/// CLI login attempts. Each state change is one conditional statement, so of two racing
+/// requests exactly one wins.
+#[async_trait]
+pub trait CliAuthRepo: Send + Sync {
+    /// Inserts an attempt.
+    async fn insert(&self, attempt: &CliAuthAttemptRecord) -> StoreResult<()>;
+    /// The attempt with this polling-code hash.
+    async fn find_by_polling_code(
+        &self,
+        project_id: &str,
+        hash: &str,
+    ) -> StoreResult<Option<CliAuthAttemptRecord>>;
+    /// The attempt with this login-code hash.
+    async fn find_by_login_code(
+        &self,
+        project_id: &str,
+        hash: &str,
+    ) -> StoreResult<Option<CliAuthAttemptRecord>>;
+    /// Stores the browser's (sealed) refresh token and drops the anonymous one, if the
+    /// attempt is still pending (no token yet, not used, not expired at `now_millis`).
+    async fn complete(
+        &self,
+        project_id: &str,
+        id: Uuid,
+        sealed_refresh_token: &str,
+        now_millis: i64,
+    ) -> StoreResult<bool>;
+    /// Clears the anonymous refresh token if it is still `sealed` (claimed once).
+    async fn take_anon(&self, project_id: &str, id: Uuid, sealed: &str) -> StoreResult<bool>;
+    /// Marks a completed attempt used and clears its refresh token, if not used yet.
+    async fn hand_out(&self, project_id: &str, id: Uuid, now_millis: i64) -> StoreResult<bool>;
+    /// Deletes attempts that expired before `before_millis`.
+    async fn purge(&self, before_millis: i64) -> StoreResult<u64>;
+}
+
 /// The audit log: append-only (no update, no delete).
 #[async_trait]
 pub trait AuditRepo: Send + Sync {
@@ -661,6 +696,8 @@ pub trait Repos: Send + Sync {
     fn passkeys(&self) -> &dyn PasskeyRepo;
     /// OAuth provider accounts and tokens.
     fn oauth(&self) -> &dyn OAuthRepo;
+    /// CLI login attempts.
+    fn cli_auth(&self) -> &dyn CliAuthRepo;
     /// Told by the event recorder that this unit of work recorded a webhook event; a
     /// wrapper may use it to wake delivery once the work is committed.
     fn event_recorded(&self) {}
@@ -727,6 +764,9 @@ macro_rules! forward_repos {
             }
             fn oauth(&self) -> &dyn $crate::storage::OAuthRepo {
                 self.$field.oauth()
+            }
+            fn cli_auth(&self) -> &dyn $crate::storage::CliAuthRepo {
+                self.$field.cli_auth()
             }
             fn event_recorded(&self) {
                 self.$field.event_recorded()

@@ -1065,3 +1065,40 @@ impl fmt::Debug for OAuthTokenRecord {
             .finish_non_exhaustive()
     }
 }
+
+/// A CLI login attempt (`/auth/cli`): the CLI polls with one code, the browser completes
+/// with the other. Both codes are stored as hashes; the refresh tokens it carries are
+/// sealed, and the browser's is cleared once the CLI has it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CliAuthAttemptRecord {
+    /// Owning project.
+    pub project_id: String,
+    /// Row id.
+    pub id: Uuid,
+    /// SHA-256 of the polling code.
+    pub polling_code_hash: String,
+    /// SHA-256 of the login code.
+    pub login_code_hash: String,
+    /// The refresh token the browser handed over, sealed, until the CLI collects it.
+    pub sealed_refresh_token: Option<String>,
+    /// The CLI's own anonymous session's refresh token, sealed, until claimed or replaced.
+    pub sealed_anon_refresh_token: Option<String>,
+    /// Expiry, epoch milliseconds.
+    pub expires_at_millis: i64,
+    /// When the CLI collected the refresh token, epoch milliseconds.
+    pub used_at_millis: Option<i64>,
+    /// Creation time, epoch milliseconds.
+    pub created_at_millis: i64,
+}
+
+impl fmt::Debug for CliAuthAttemptRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CliAuthAttemptRecord")
+            .field("project_id", &self.project_id)
+            .field("id", &self.id)
+            .field("completed", &self.sealed_refresh_token.is_some())
+            .field("expires_at_millis", &self.expires_at_millis)
+            .field("used_at_millis", &self.used_at_millis)
+            .finish_non_exhaustive()
+    }
+}

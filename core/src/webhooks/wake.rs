@@ -52,6 +52,7 @@ macro_rules! forward {
             fn webhooks(&self) -> &dyn crate::storage::WebhookRepo { self.$($field)+.webhooks() }
             fn passkeys(&self) -> &dyn crate::storage::PasskeyRepo { self.$($field)+.passkeys() }
             fn oauth(&self) -> &dyn crate::storage::OAuthRepo { self.$($field)+.oauth() }
+            fn cli_auth(&self) -> &dyn crate::storage::CliAuthRepo { self.$($field)+.cli_auth() }
             fn event_recorded(&self) { self.mark(); }
         }
     };

@@ -9,6 +9,7 @@
 pub mod api_key;
 pub mod api_key_set;
 pub mod audit_event;
+pub mod cli_auth_attempt;
 pub mod contact_channel;
 pub mod file;
 pub mod oauth_account;

@@ -16,6 +16,7 @@ mod m20261202_000009_add_postern_config_version;
 mod m20261202_000010_create_postern_webhooks;
 mod m20261202_000011_create_postern_passkeys;
 mod m20261202_000013_create_postern_oauth;
+mod m20261202_000014_create_postern_cli_auth_attempts;
 
 /// Name of the table recording which of Postern's migrations have run.
 pub const MIGRATION_TABLE: &str = "postern_migrations";
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_create_postern_webhooks::Migration),
             Box::new(m20261202_000011_create_postern_passkeys::Migration),
             Box::new(m20261202_000013_create_postern_oauth::Migration),
+            Box::new(m20261202_000014_create_postern_cli_auth_attempts::Migration),
         ]
     }
 

@@ -2,6 +2,7 @@
 
 mod api_keys;
 mod audit;
+mod cli_auth;
 mod codes;
 mod files;
 mod oauth;
@@ -18,9 +19,9 @@ mod vault;
 mod webhooks;
 
 use postern_core::storage::{
-    ApiKeyRepo, AuditRepo, CodeRepo, FileRepo, OAuthRepo, OutboxRepo, PasskeyRepo, PermissionRepo,
-    ProjectRepo, RecoveryCodeRepo, Repos, SessionRepo, StoreError, StoreResult, TeamRepo,
-    ThrottleRepo, UserRepo, VaultRepo, WebhookRepo,
+    ApiKeyRepo, AuditRepo, CliAuthRepo, CodeRepo, FileRepo, OAuthRepo, OutboxRepo, PasskeyRepo,
+    PermissionRepo, ProjectRepo, RecoveryCodeRepo, Repos, SessionRepo, StoreError, StoreResult,
+    TeamRepo, ThrottleRepo, UserRepo, VaultRepo, WebhookRepo,
 };
 use sea_orm::ConnectionTrait;
 use serde_json::Value;
@@ -115,6 +116,10 @@ impl<C: ConnectionTrait + Send> Repos for SeaRepos<C> {
     }
 
     fn oauth(&self) -> &dyn OAuthRepo {
+        self
+    }
+
+    fn cli_auth(&self) -> &dyn CliAuthRepo {
         self
     }
 }

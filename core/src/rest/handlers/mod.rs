@@ -2,6 +2,7 @@
 
 pub(super) mod api_keys;
 pub(super) mod auth;
+pub(super) mod cli;
 pub(super) mod contact_channels;
 pub(super) mod internal;
 pub(super) mod invitations;
