@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Passkeys in a real browser (tests/browser-passkey): headless Chromium's WebAuthn client
-# with a virtual authenticator registers a passkey and signs in against a Postern server
-# started by the test. A developer check, not part of scripts/test.sh: it needs Chromium
+# Passkeys and OAuth in a real browser (tests/browser-passkey): headless Chromium's WebAuthn
+# client with a virtual authenticator registers a passkey and signs in, and a page signs in
+# through the test OpenID Connect provider following the real redirects, against a Postern
+# server started by the test. A developer check, not part of scripts/test.sh: it needs Chromium
 # (Debian: apt-get install chromium; installed here when run as root and missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,9 +20,10 @@ if [ -z "$chromium" ]; then
     exit 1
   fi
 fi
-cargo build -q -p postern-server
+cargo build -q -p postern-server -p postern-tests --bin postern-server --bin oidc-provider
 target_dir=$(cargo metadata --format-version 1 --no-deps \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 cd tests/browser-passkey
 [ -d node_modules/puppeteer-core ] || npm install --no-audit --no-fund --silent
-CHROMIUM="$chromium" POSTERN_SERVER_BIN="$target_dir/debug/postern-server" node --test passkey.test.mjs
+CHROMIUM="$chromium" POSTERN_SERVER_BIN="$target_dir/debug/postern-server" \
+  OIDC_PROVIDER_BIN="$target_dir/debug/oidc-provider" node --test passkey.test.mjs oauth.test.mjs
