@@ -2,8 +2,9 @@
 # Passkeys and OAuth in a real browser (tests/browser-passkey): headless Chromium's WebAuthn
 # client with a virtual authenticator registers a passkey and signs in, and a page signs in
 # through the test OpenID Connect provider following the real redirects, against a Postern
-# server started by the test. A developer check, not part of scripts/test.sh: it needs Chromium
-# (Debian: apt-get install chromium; installed here when run as root and missing).
+# server started by the test. Part of scripts/test.sh. It needs Chromium (Debian: apt-get
+# install chromium), installed here when run as root and missing; where it cannot be
+# installed the check is skipped with a message saying so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v node >/dev/null && command -v npm >/dev/null || {
@@ -11,14 +12,13 @@ command -v node >/dev/null && command -v npm >/dev/null || {
   exit 1
 }
 chromium="${CHROMIUM:-$(command -v chromium || true)}"
+if [ -z "$chromium" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || true
+  chromium=$(command -v chromium || true)
+fi
 if [ -z "$chromium" ]; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-    chromium=$(command -v chromium)
-  else
-    echo "Chromium is needed (Debian: apt-get install chromium, or set CHROMIUM)" >&2
-    exit 1
-  fi
+  echo "SKIPPED: Chromium is not installed and could not be installed here (Debian: apt-get install chromium, or set CHROMIUM); the browser checks did not run" >&2
+  exit 0
 fi
 cargo build -q -p postern-server -p postern-tests --bin postern-server --bin oidc-provider
 target_dir=$(cargo metadata --format-version 1 --no-deps \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check: formatting, clippy (warnings are errors), all tests on SQLite and on a
-# real PostgreSQL, the doctests, Stack's JavaScript SDK against the server, and a short
-# Schemathesis run against the served OpenAPI document.
+# real PostgreSQL, the doctests, Stack's JavaScript SDK against the server, a short
+# Schemathesis run against the served OpenAPI document, and passkeys and OAuth sign-in in
+# headless Chromium.
 # PostgreSQL: POSTERN_TEST_POSTGRES_URL if set; otherwise a throwaway cluster is started
 # from the installed binaries (scripts/pg-test.sh) and stopped at the end.
 set -euo pipefail
@@ -38,3 +39,6 @@ target_dir=$(cargo metadata --format-version 1 --no-deps \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 SCHEMATHESIS_SHORT=1 SCHEMATHESIS_SERVER_BIN="$target_dir/debug/postern-server" \
   scripts/schemathesis.sh
+
+echo "== Passkeys (EdDSA and ES256) and OAuth sign-in in headless Chromium"
+scripts/passkey-browser-test.sh

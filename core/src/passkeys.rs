@@ -25,12 +25,11 @@
 //!   renamed and deleted with [`Passkeys::list`], [`Passkeys::rename`] and
 //!   [`Passkeys::delete`].
 //!
-//! Algorithms: ES256 and RS256 verify (and ES384). The options list EdDSA as Stack's do,
-//! but `webauthn-rs` 0.6 cannot verify Ed25519 signatures, so an authenticator that
-//! chooses EdDSA fails at registration with `PASSKEY_REGISTRATION_FAILED` rather than
-//! leaving a passkey that could never sign in. User verification is required when
-//! verifying (webauthn-rs's passkey policy), although the options ask for `preferred` as
-//! Stack's do.
+//! Algorithms: EdDSA (Ed25519), ES256, RS256 (and ES384), listed as Stack's options list
+//! them. `webauthn-rs-core` 0.6.2 parses Ed25519 keys but cannot verify them; the
+//! workspace patches it (`vendor/webauthn-rs-core`, verification by `ed25519-dalek`'s
+//! strict verify). User verification is required when verifying (webauthn-rs's passkey
+//! policy), although the options ask for `preferred` as Stack's do.
 
 use std::time::Duration;
 
@@ -215,6 +214,27 @@ fn ceremony_state<T: Serialize + DeserializeOwned>(
     Ok((v, challenge))
 }
 
+/// Lets a registration accept Ed25519 (EdDSA) credentials, which webauthn-rs's passkey
+/// defaults leave out (ES256, ES384, RS256): the options already list EdDSA first, as
+/// Stack's do, and the vendored webauthn-rs-core verifies Ed25519 signatures
+/// (`vendor/webauthn-rs-core/POSTERN-PATCH.md`).
+fn allow_eddsa(state: &mut Value) -> Result<()> {
+    let eddsa = serde_json::to_value(webauthn_rs_proto::COSEAlgorithm::EDDSA)
+        .map_err(internal("serializing an algorithm"))?;
+    let algs = state
+        .as_object_mut()
+        .and_then(|o| o.values_mut().next())
+        .and_then(|inner| inner.get_mut("credential_algorithms"))
+        .and_then(Value::as_array_mut)
+        .ok_or_else(|| Error::Internal("webauthn-rs state without algorithms".into()))?;
+    if !algs.contains(&eddsa) {
+        algs.push(eddsa);
+    }
+    serde_json::from_value::<PasskeyRegistration>(state.clone())
+        .map_err(internal("reading a registration state"))?;
+    Ok(())
+}
+
 /// The origin a browser wrote into `clientDataJSON`.
 fn client_origin(client_data_json: &[u8]) -> Option<Url> {
     serde_json::from_slice::<CollectedClientData>(client_data_json)
@@ -327,8 +347,9 @@ impl Passkeys<'_> {
         let (_, state) = party
             .start_passkey_registration(user_id, &name, &name, Some(exclude))
             .map_err(|e| Error::Internal(format!("starting a passkey registration: {e:?}")))?;
-        let (state, challenge) =
+        let (mut state, challenge) =
             ceremony_state::<PasskeyRegistration>(&state, self.p.inner.fixed_passkey_challenge)?;
+        allow_eddsa(&mut state)?;
         let user_handle = b64url(user_id.to_string().as_bytes());
         let exclude_json: Vec<Value> = existing
             .iter()
