@@ -8,7 +8,6 @@
 //! then answers `used`); every state change is one conditional statement, so racing
 //! requests cannot hand a token out twice; expired attempts are purged.
 
-use base64::Engine as _;
 use uuid::Uuid;
 
 use crate::error::{Error, Refusal, Result};
@@ -88,19 +87,16 @@ impl CliLogin<'_> {
             .oauth_keys
             .first()
             .ok_or_else(|| Error::Internal("no key".into()))?;
-        let aad = format!("cli:{id}");
-        let sealed = crate::secrets::seal(key, aad.as_bytes(), token.as_bytes())
-            .ok_or_else(|| Error::Internal("sealing failed".into()))?;
-        Ok(base64::engine::general_purpose::STANDARD.encode(sealed))
+        crate::secrets::seal_text(key, format!("cli:{id}").as_bytes(), token)
+            .ok_or_else(|| Error::Internal("sealing failed".into()))
     }
 
     fn open(&self, id: Uuid, sealed: &str) -> Option<String> {
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(sealed)
-            .ok()?;
-        let aad = format!("cli:{id}");
-        let plain = crate::secrets::open(&self.p.inner.oauth_keys, aad.as_bytes(), &raw)?;
-        String::from_utf8(plain).ok()
+        crate::secrets::open_text(
+            &self.p.inner.oauth_keys,
+            format!("cli:{id}").as_bytes(),
+            sealed,
+        )
     }
 
     /// The live session of a refresh token, with its user: `None` when unknown.

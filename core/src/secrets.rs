@@ -104,6 +104,21 @@ pub(crate) fn throttle_key(secret: &[u8]) -> [u8; 32] {
     derive_key(secret, b"postern/throttle/v1", b"hmac-sha256")
 }
 
+/// [`seal`] for text kept in a text column: the sealed bytes in standard base64.
+pub(crate) fn seal_text(key: &[u8; 32], aad: &[u8], plain: &str) -> Option<String> {
+    use base64::Engine as _;
+    seal(key, aad, plain.as_bytes()).map(|b| base64::engine::general_purpose::STANDARD.encode(b))
+}
+
+/// Opens what [`seal_text`] sealed, with any of `keys`.
+pub(crate) fn open_text(keys: &[[u8; 32]], aad: &[u8], sealed: &str) -> Option<String> {
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(sealed)
+        .ok()?;
+    String::from_utf8(open(keys, aad, &raw)?).ok()
+}
+
 /// Seals `plain` with AES-256-GCM under `key`, bound to `aad`: a random 96-bit nonce
 /// followed by the ciphertext and tag.
 pub(crate) fn seal(key: &[u8; 32], aad: &[u8], plain: &[u8]) -> Option<Vec<u8>> {

@@ -27,6 +27,7 @@ contract_suite!(
     connected_account_tokens_refresh,
     anonymous_users_upgrade_and_mfa_is_required,
     sign_up_rules_see_the_provider,
+    private_issuers_need_the_operators_consent,
 );
 
 const APP_CALLBACK: &str = "http://localhost:3000/auth/callback";
@@ -40,13 +41,18 @@ fn challenge() -> String {
 
 /// A harness whose project has the test provider as `company` (type `oidc`).
 async fn setup(env: &Env, config: ProjectConfig) -> (H, OidcProvider) {
+    setup_with(env, config, true).await
+}
+
+/// [`setup`], with the operator's consent to providers on private addresses or not.
+async fn setup_with(env: &Env, config: ProjectConfig, private: bool) -> (H, OidcProvider) {
     let provider = OidcProvider::start();
     provider.register_client(
         CLIENT,
         CLIENT_SECRET,
         &["http://localhost:8102/api/v1/auth/oauth/callback/company"],
     );
-    let h = harness_custom(env, config, |b| b.oauth_private_issuers(true)).await;
+    let h = harness_custom(env, config, |b| b.oauth_private_issuers(private)).await;
     let r = h
         .patch(
             "/api/v1/internal/config/override/environment",
@@ -676,4 +682,14 @@ async fn sign_up_rules_see_the_provider(env: Env) {
 
     provider.queue_login(Account::verified("sub-ok", "x@fine.example"));
     sign_in(&h, &[]).await.assert_ok();
+}
+
+async fn private_issuers_need_the_operators_consent(env: Env) {
+    // The provider listens on 127.0.0.1: without the operator's consent, a project admin
+    // cannot make the server call it.
+    let (h, provider) = setup_with(&env, ProjectConfig::default(), false).await;
+    authorize(&h, &[])
+        .await
+        .assert_error(400, "OAUTH_PROVIDER_NOT_FOUND_OR_NOT_ENABLED");
+    assert_eq!(provider.token_requests(), 0);
 }

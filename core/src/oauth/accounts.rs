@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::OAuth;
 use super::provider::{Provider, configured};
-use crate::error::{Error, Refusal, Result};
+use crate::error::{Error, OnConflict as _, Refusal, Result};
 use crate::projects::Project;
 use crate::storage::{OAuthAccountRecord, OAuthTokenKind, OAuthTokenRecord};
 
@@ -192,12 +192,7 @@ impl OAuth<'_> {
             .oauth()
             .insert_account(&record)
             .await
-            .map_err(|e| match e {
-                crate::storage::StoreError::Conflict(_) => {
-                    Error::Refused(Refusal::OauthProviderAccountExists)
-                }
-                e => e.into(),
-            })?;
+            .on_conflict(|| Error::Refused(Refusal::OauthProviderAccountExists))?;
         Ok(ProviderAccount { record, kind })
     }
 
@@ -229,12 +224,7 @@ impl OAuth<'_> {
             .oauth()
             .update_account(&record)
             .await
-            .map_err(|e| match e {
-                crate::storage::StoreError::Conflict(_) => {
-                    Error::Refused(Refusal::OauthProviderAccountExists)
-                }
-                e => e.into(),
-            })?;
+            .on_conflict(|| Error::Refused(Refusal::OauthProviderAccountExists))?;
         Ok(ProviderAccount { record, kind })
     }
 

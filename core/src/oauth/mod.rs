@@ -218,25 +218,18 @@ pub(crate) fn with_query(url: &str, set: &[(&str, &str)]) -> String {
 
 impl OAuth<'_> {
     fn seal(&self, aad: &str, plain: &str) -> Result<String> {
-        use base64::Engine as _;
         let key = self
             .p
             .inner
             .oauth_keys
             .first()
             .ok_or_else(|| Error::Internal("no key".into()))?;
-        let sealed = crate::secrets::seal(key, aad.as_bytes(), plain.as_bytes())
-            .ok_or_else(|| Error::Internal("sealing failed".into()))?;
-        Ok(base64::engine::general_purpose::STANDARD.encode(sealed))
+        crate::secrets::seal_text(key, aad.as_bytes(), plain)
+            .ok_or_else(|| Error::Internal("sealing failed".into()))
     }
 
     fn open(&self, aad: &str, sealed: &str) -> Option<String> {
-        use base64::Engine as _;
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(sealed)
-            .ok()?;
-        let plain = crate::secrets::open(&self.p.inner.oauth_keys, aad.as_bytes(), &raw)?;
-        String::from_utf8(plain).ok()
+        crate::secrets::open_text(&self.p.inner.oauth_keys, aad.as_bytes(), sealed)
     }
 
     /// Checks the app's publishable key (or the keyless sentinel) for `project`.
@@ -803,6 +796,33 @@ impl OAuth<'_> {
         Ok(())
     }
 
+    /// The session an OAuth sign-in opens: `MULTI_FACTOR_AUTHENTICATION_REQUIRED` (with an
+    /// attempt code) instead for a user with TOTP, before any session exists.
+    async fn open_session(
+        &self,
+        project: &Project,
+        rec: &UserRecord,
+        channels: &[ContactChannelRecord],
+    ) -> Result<crate::model::SignedIn> {
+        let p = self.p;
+        if rec.totp_secret.is_some() {
+            return Err(crate::auth::second_factor_required(p, project, rec, None).await);
+        }
+        let tx = p.inner.store.begin().await?;
+        let opened = crate::auth::session::open(
+            p,
+            &*tx,
+            &project.id,
+            rec.id,
+            crate::auth::session::Opening::SignIn("oauth"),
+        )
+        .await?;
+        tx.commit().await?;
+        let mut user = crate::model::User::from_parts(rec, channels, &project.config);
+        user.last_active_at_millis = p.inner.clock.now_millis();
+        opened.tokens(p, project, &user)
+    }
+
     /// Trades an outer authorization code for a session (contract §8.2): the PKCE verifier
     /// is checked first (a failure leaves the code usable), then the code is spent, then
     /// the redirect URI must be the one the code was issued for. A user with TOTP gets
@@ -890,23 +910,8 @@ impl OAuth<'_> {
                 after_callback_redirect_url: text(data, "after_callback_redirect_url"),
             });
         }
-        if rec.totp_secret.is_some() {
-            return Err(crate::auth::second_factor_required(p, project, &rec, None).await);
-        }
-        let tx = p.inner.store.begin().await?;
-        let opened = crate::auth::session::open(
-            p,
-            &*tx,
-            &project.id,
-            rec.id,
-            crate::auth::session::Opening::SignIn("oauth"),
-        )
-        .await?;
-        tx.commit().await?;
-        let mut user = crate::model::User::from_parts(&rec, &channels, &project.config);
-        user.last_active_at_millis = p.inner.clock.now_millis();
         Ok(CodeExchange {
-            signed_in: opened.tokens(p, project, &user)?,
+            signed_in: self.open_session(project, &rec, &channels).await?,
             is_new_user: data["new_user"] == Value::Bool(true),
             after_callback_redirect_url: text(data, "after_callback_redirect_url"),
         })
@@ -1046,22 +1051,8 @@ impl OAuth<'_> {
         let (rec, channels) = crate::model::load(&*p.inner.store, &project.id, user_id)
             .await?
             .ok_or(Error::UserNotFound)?;
-        if rec.totp_secret.is_some() {
-            return Err(crate::auth::second_factor_required(p, project, &rec, None).await);
-        }
-        let tx = p.inner.store.begin().await?;
-        let opened = crate::auth::session::open(
-            p,
-            &*tx,
-            &project.id,
-            rec.id,
-            crate::auth::session::Opening::SignIn("oauth"),
-        )
-        .await?;
-        tx.commit().await?;
-        let user = crate::model::User::from_parts(&rec, &channels, &project.config);
         Ok(NativeSignIn {
-            signed_in: opened.tokens(p, project, &user)?,
+            signed_in: self.open_session(project, &rec, &channels).await?,
             is_new_user,
         })
     }

@@ -54,6 +54,9 @@ const MOCK_SECRET: &str = "MOCK-SERVER-SECRET";
 /// How long a discovery document (with its keys) is used before it is fetched again.
 const DISCOVERY_TTL: Duration = Duration::from_secs(600);
 
+/// The largest user-endpoint answer read from a provider.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
 /// Timeout of each call to a provider.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -946,11 +949,19 @@ async fn get_json(
             req = req.header(*k, v);
         }
         let retry = match req.send().await {
-            Ok(r) if r.status().is_success() => {
-                let body = r
-                    .bytes()
+            Ok(mut r) if r.status().is_success() => {
+                // A provider's answer is small: read at most MAX_BODY_BYTES of it.
+                let mut body = Vec::new();
+                while let Some(chunk) = r
+                    .chunk()
                     .await
-                    .map_err(|_| Error::OauthProviderTemporarilyUnavailable)?;
+                    .map_err(|_| Error::OauthProviderTemporarilyUnavailable)?
+                {
+                    if body.len() + chunk.len() > MAX_BODY_BYTES {
+                        return Err(Error::OauthProviderTemporarilyUnavailable);
+                    }
+                    body.extend_from_slice(&chunk);
+                }
                 return serde_json::from_slice(&body)
                     .map_err(|_| Error::OauthProviderTemporarilyUnavailable);
             }
@@ -983,6 +994,19 @@ async fn discover(p: &Postern, issuer: &str, private: bool) -> Result<Arc<CorePr
     let http = settings.client(private)?;
     let url = IssuerUrl::new(issuer.to_owned())
         .map_err(|_| not_configured(issuer, "invalid issuer URL"))?;
+    // Names go through the public-only resolver; an address written in the URL does not,
+    // so it is checked here.
+    if !private
+        && let Some(host) = url.url().host()
+        && let Some(ip) = match host {
+            url::Host::Ipv4(a) => Some(std::net::IpAddr::V4(a)),
+            url::Host::Ipv6(a) => Some(std::net::IpAddr::V6(a)),
+            url::Host::Domain(_) => None,
+        }
+        && !crate::net::is_public_address(ip)
+    {
+        return Err(not_configured(issuer, "issuer on a private address"));
+    }
     let meta = CoreProviderMetadata::discover_async(url, &http)
         .await
         .map_err(|e| {
